@@ -1,0 +1,128 @@
+# dataagent: one entry point.
+#   make                 build dataagentd, dataagent-worker, dataagentctl
+#   make check           unit + integration tests (as root)
+#   make SANITIZE=1 check  the same under ASan + UBSan
+#   make fuzz            run each fuzz target for FUZZ_SECONDS
+#   make install DESTDIR=... PREFIX=...
+#   make deps            Debian packages and the npm test peers
+#   make run             a demo on 127.0.0.1:8000 (foreground)
+#   make bench           benchmarks (not tests)
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/dataagent
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+# Where `make deps` installs the npm peers (world-readable: tenant UIDs
+# run node from there).
+PEERS_DIR ?= /opt/dataagent-peers
+FUZZ_SECONDS ?= 30
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+HARDEN = -fstack-protector-strong
+else
+BUILD ?= build
+SAN_FLAGS =
+HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+endif
+
+CC ?= cc
+PKGS = libevent jansson sqlite3 openssl libseccomp libcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-unused-parameter -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(HARDEN) -fPIE $(SAN_FLAGS) \
+	-Icommon -Ipolicy -DLIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) -pie -Wl,-z,relro,-z,now $(SAN_FLAGS)
+LIBS = $(PKG_LIBS) -lhttp_parser
+
+COMMON_SRC = $(wildcard common/*.c)
+POLICY_SRC = $(wildcard policy/*.c)
+SUP_SRC = $(wildcard supervisor/*.c)
+WRK_SRC = $(wildcard worker/*.c)
+CTL_SRC = $(wildcard ctl/*.c)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBCOMMON = $(BUILD)/libcommon.a
+LIBPOLICY = $(BUILD)/libpolicy.a
+BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagentctl
+UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all check unit fuzz install deps run bench clean
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isupervisor -Iworker -c -o $@ $<
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	$(AR) rcs $@ $^
+$(LIBPOLICY): $(call obj,$(POLICY_SRC))
+	$(AR) rcs $@ $^
+
+$(BUILD)/dataagentd: $(call obj,$(SUP_SRC)) $(LIBPOLICY) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/dataagent-worker: $(call obj,$(WRK_SRC)) $(LIBPOLICY) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests may also link the supervisor's store (a pure module).
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o $(LIBPOLICY) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+unit: $(UNITS)
+
+check: all unit
+	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh
+
+# Fuzz targets: clang + libFuzzer, each run for FUZZ_SECONDS.
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-Icommon $(PKG_CFLAGS)
+fuzz:
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c); \
+		clang $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(COMMON_SRC) \
+			$(PKG_LIBS) -lhttp_parser; \
+		mkdir -p build-fuzz/corpus-$$n; \
+		cp tests/fuzz/corpus/$$n/* build-fuzz/corpus-$$n/ 2>/dev/null || true; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+			build-fuzz/corpus-$$n; \
+	done
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(BUILD)/dataagentd $(DESTDIR)$(SBINDIR)/dataagentd
+	install -m 0755 $(BUILD)/dataagentctl $(DESTDIR)$(BINDIR)/dataagentctl
+	install -m 0755 $(BUILD)/dataagent-worker $(DESTDIR)$(LIBEXECDIR)/dataagent-worker
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/dataagentd.8 man/dataagentctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent
+	install -m 0644 packaging/dataagent.conf $(DESTDIR)$(SYSCONFDIR)/dataagent/dataagent.conf.example
+
+deps:
+	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh
+
+run: all
+	PEERS_DIR=$(PEERS_DIR) BUILD=$(BUILD) tests/demo.sh
+
+bench: all
+	PEERS_DIR=$(PEERS_DIR) BUILD=$(BUILD) bench/run.sh
+
+clean:
+	rm -rf build build-san build-fuzz

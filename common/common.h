@@ -1,0 +1,284 @@
+/*
+ * common.h: what the supervisor, the worker and the CLI share.
+ *
+ * Modules (one file each, functions share the prefix):
+ *   log_*     JSON log lines on stderr
+ *   config_*  defaults < file < environment < flags
+ *   dburl_*   DATABASE_URL parsing
+ *   ipc_*     framed messages between supervisor and worker (imsg-like)
+ *   jwt_*     HS256 bearer tokens (OpenSSL HMAC, jansson)
+ *   httphead_* the request head the supervisor peeks at (http-parser)
+ *   fd_*, rand_*, hex_*, now_*: small Linux helpers
+ *
+ * No process-specific logic lives here.
+ */
+#ifndef DATAAGENT_COMMON_H
+#define DATAAGENT_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#define DATAAGENT_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- log */
+
+enum log_level {
+	LOG_LVL_ERROR = 0,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
+
+/* Sets the process name written as "proc" and the minimum level. */
+void log_init(const char *proc, enum log_level level);
+void log_set_level(enum log_level level);
+/* Returns 0 and sets *level_r, or -1 for an unknown name
+ * ("error", "warn"/"warning", "info", "debug", case-insensitive). */
+int log_level_parse(const char *name, enum log_level *level_r);
+const char *log_level_name(enum log_level level);
+int log_enabled(enum log_level level);
+/*
+ * Writes one JSON object line to stderr with one write(2): "ts" (RFC 3339
+ * UTC with milliseconds), "level", "proc", "pid", "msg", then the fields
+ * built by json_pack-style `fmt` (an object format such as "{s:s,s:i}"),
+ * or none when fmt is NULL. A bad format still logs msg.
+ */
+void log_write(enum log_level level, const char *msg, const char *fmt, ...);
+void log_vwrite(enum log_level level, const char *msg, const char *fmt,
+    va_list ap);
+#define log_error(...) log_write(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_write(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/* ------------------------------------------------------------- config */
+
+#define CONFIG_DEFAULT_PATH "/etc/dataagent/dataagent.conf"
+#define CONFIG_STRLEN 512
+
+struct config {
+	char cf_host[CONFIG_STRLEN];		/* host, 127.0.0.1 */
+	int cf_port;				/* port, 8000 */
+	int cf_workers;				/* workers (spares), 2 */
+	enum log_level cf_log_level;		/* log_level, info */
+	char cf_database_url[CONFIG_STRLEN];	/* database_url */
+	char cf_secret_key[CONFIG_STRLEN];	/* secret_key (JWT) */
+	char cf_allowed_hosts[CONFIG_STRLEN];	/* allowed_hosts, comma list */
+	int cf_max_connections_per_user;	/* 10 */
+	int cf_max_total_connections;		/* 100 */
+	int cf_connection_timeout;		/* seconds, 30 */
+	int cf_idle_timeout;			/* seconds, 300 */
+	int cf_tool_cache_ttl;			/* seconds, 300 */
+	int cf_tenant_uid_base;			/* 61000 */
+	char cf_state_dir[CONFIG_STRLEN];	/* /var/lib/dataagent */
+	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */
+	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */
+	int cf_max_header_size;			/* bytes, 8192 */
+	int cf_header_timeout;			/* seconds, 10 */
+	int cf_max_body_size;			/* bytes, 1 MiB */
+	int cf_max_token_ttl;			/* seconds, 30 days */
+};
+
+/* Fills every key with its default. */
+void config_defaults(struct config *cf);
+/*
+ * Reads `key = value` lines ('#' comments, blank lines). Unknown keys and
+ * bad values are errors reported as "path:line: reason" in err.
+ * A missing file is not an error when `optional` is set.
+ * Returns 0, or -1 with err filled.
+ */
+int config_load_file(struct config *cf, const char *path, int optional,
+    char *err, size_t errlen);
+/*
+ * Applies DATABASE_URL, LOG_LEVEL, MCP_MAX_CONNECTIONS_PER_USER,
+ * MCP_MAX_TOTAL_CONNECTIONS, SECRET_KEY, ALLOWED_HOSTS from the
+ * environment. Returns 0, or -1 with err filled (e.g. "LOG_LEVEL: ...").
+ */
+int config_load_env(struct config *cf, char *err, size_t errlen);
+/* Sets one key by its file name ("port", "log_level", ...). Used by the
+ * file, the environment and the flags alike. Returns 0 or -1 with err. */
+int config_set(struct config *cf, const char *key, const char *value,
+    char *err, size_t errlen);
+/* Checks values that must hold whatever their source (SECRET_KEY rules,
+ * ranges, DATABASE_URL form). Returns 0 or -1 with err. */
+int config_validate(const struct config *cf, char *err, size_t errlen);
+
+/* ------------------------------------------------------------- dburl */
+
+enum dburl_kind {
+	DBURL_SQLITE = 1,
+	DBURL_MYSQL,
+};
+
+struct dburl {
+	enum dburl_kind db_kind;
+	char db_path[CONFIG_STRLEN];	/* sqlite: the file path */
+};
+
+/*
+ * Parses sqlite:///relative (relative to `base_dir` when not NULL, else to
+ * the cwd), sqlite:////absolute; mysql://, mysql+aiomysql://, mariadb://
+ * are recognised and reported as not supported yet. An empty url means
+ * "<state_dir>/dataagent.db". Returns 0, or -1 with err.
+ */
+int dburl_parse(const char *url, const char *state_dir, struct dburl *db,
+    char *err, size_t errlen);
+/* Writes url with any password replaced by "***" (for logs). */
+void dburl_redact(const char *url, char *out, size_t outlen);
+
+/* --------------------------------------------------------------- ipc */
+
+/*
+ * Framed messages over a SOCK_STREAM Unix socket, after OpenBSD imsg:
+ * a fixed 16-byte header (type, len, peer, flags; host byte order, both
+ * ends are on one host), then `len` bytes of payload (JSON text for every
+ * message we define). At most one fd travels with a message (IPC_F_FD).
+ */
+#define IPC_HDR_SIZE 16
+#define IPC_MAX_PAYLOAD (4u * 1024 * 1024)
+#define IPC_F_FD 0x1u
+#define IPC_F_MASK IPC_F_FD
+
+struct ipc_hdr {
+	uint32_t ih_type;
+	uint32_t ih_len;	/* payload bytes */
+	uint32_t ih_peer;	/* request id or connection id */
+	uint32_t ih_flags;
+};
+
+/*
+ * Pure decoder (fuzzed): looks at buf[0..len). Returns 1 with *hdr filled
+ * when a whole message (header + payload) is there, 0 when more bytes are
+ * needed, -1 when the header is invalid (len > IPC_MAX_PAYLOAD, unknown
+ * flags, type 0).
+ */
+int ipc_decode(const uint8_t *buf, size_t len, struct ipc_hdr *hdr);
+void ipc_encode_hdr(uint8_t out[IPC_HDR_SIZE], const struct ipc_hdr *hdr);
+
+struct ipc_chan;
+struct event_base;
+
+struct ipc_msg {
+	struct ipc_hdr im_hdr;
+	const uint8_t *im_data;	/* im_hdr.ih_len bytes, valid in callback */
+	int im_fd;		/* -1, or an fd the callback now owns */
+};
+
+/*
+ * Called for each message. Return 0 to go on, -1 to report a protocol
+ * violation (the channel then calls on_error). The callback may free the
+ * channel only by returning -1 or from on_error.
+ */
+typedef int (*ipc_msg_cb)(struct ipc_chan *ch, struct ipc_msg *msg, void *arg);
+/* EOF, read/write error, or protocol violation (`why` says which). */
+typedef void (*ipc_err_cb)(struct ipc_chan *ch, const char *why, void *arg);
+
+/* Takes ownership of fd (made non-blocking, close-on-exec). */
+struct ipc_chan *ipc_chan_new(struct event_base *base, int fd,
+    ipc_msg_cb on_msg, ipc_err_cb on_error, void *arg);
+/* Closes the fd, frees queued messages and any received fds. */
+void ipc_chan_free(struct ipc_chan **ch);
+/* Queues one message; fd (or -1) is dup'ed, the caller keeps its copy.
+ * Returns 0, or -1 when the payload is too large or dup fails. */
+int ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
+    const void *data, size_t len);
+/* Sends a JSON value as the payload (json_dumps compact). Does not steal. */
+int ipc_send_json(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
+    const json_t *v);
+/* Bytes waiting to be written. */
+size_t ipc_pending(const struct ipc_chan *ch);
+/* Blocking flush, used before exit or exec. Returns 0 or -1. */
+int ipc_flush(struct ipc_chan *ch);
+int ipc_chan_fd(const struct ipc_chan *ch);
+
+/*
+ * Parses a message payload as a JSON object. Returns a new reference or
+ * NULL (not an object, not JSON, embedded NUL).
+ */
+json_t *ipc_payload_json(const struct ipc_msg *msg);
+
+/* ---------------------------------------------------------------- jwt */
+
+#define JWT_LEEWAY 30	/* seconds of clock skew accepted for exp/nbf */
+
+struct jwt_claims {
+	char jc_sub[128];
+	int64_t jc_exp;
+	int64_t jc_nbf;	/* 0 when absent */
+	int64_t jc_iat;	/* 0 when absent */
+};
+
+/*
+ * Verifies a compact JWS: header must be exactly alg HS256 (typ JWT or
+ * absent), signature HMAC-SHA256 with key, compared in constant time;
+ * payload must carry a string sub (1..127 bytes) and a numeric exp;
+ * exp + leeway > now, nbf - leeway <= now. Returns 0 with claims filled,
+ * or -1 with a short reason in *why ("malformed", "alg", "signature",
+ * "expired", "not_yet_valid", "claims").
+ */
+int jwt_verify(const char *token, size_t toklen, const uint8_t *key,
+    size_t keylen, int64_t now, struct jwt_claims *claims, const char **why);
+/* Signs {"sub","iat","exp"} with HS256. Returns a malloc'd token or NULL. */
+char *jwt_sign(const char *sub, int64_t iat, int64_t exp, const uint8_t *key,
+    size_t keylen);
+/* SHA-256 of the token, lowercase hex into out[65]. */
+void jwt_token_hash(const char *token, size_t toklen, char out[65]);
+
+/* ----------------------------------------------------------- httphead */
+
+#define HTTPHEAD_MAX_HEADERS 64
+
+struct httphead {
+	int hh_method;		/* enum http_method from http_parser.h */
+	char hh_path[2048];	/* path without the query */
+	char hh_authorization[4096];
+	int hh_has_authorization;
+	char hh_host[256];
+	size_t hh_head_len;	/* bytes up to and including CRLFCRLF */
+	unsigned hh_http_major, hh_http_minor;
+};
+
+/*
+ * Parses a request head from buf[0..len) with http-parser, stopping at the
+ * end of the headers. Returns 1 when the head is complete (*hh filled),
+ * 0 when more bytes are needed, -1 on a malformed head (*status_r = 400),
+ * or a too-long field (*status_r = 431 for headers, 414 for the URL).
+ */
+int httphead_parse(const char *buf, size_t len, struct httphead *hh,
+    int *status_r);
+/* Extracts the token from "Bearer <token>" (scheme case-insensitive).
+ * Returns a pointer into value and its length, or NULL. */
+const char *httphead_bearer(const char *value, size_t *len_r);
+/*
+ * Matches /api/v1/users/{id} and /api/v1/users/{id}/... . Returns 1 and
+ * copies {id} (url-decoded, at most idlen-1 bytes) for such a path, 0 for
+ * other paths, -1 for a malformed id.
+ */
+int httphead_path_tenant(const char *path, char *id, size_t idlen);
+
+/* Reason phrase for an HTTP status code ("Unknown" when not ours). */
+const char *http_status_text(int status);
+
+/* -------------------------------------------------------------- misc */
+
+/* Closes *fd when >= 0 and sets it to -1. */
+void fd_close(int *fd);
+int fd_nonblock(int fd);
+int fd_cloexec(int fd);
+/* Fills buf with cryptographically random bytes. Returns 0 or -1. */
+int rand_bytes(void *buf, size_t len);
+/* Lowercase hex of len bytes into out (2*len+1). */
+void hex_encode(const void *buf, size_t len, char *out);
+int64_t now_wall(void);		/* seconds since the epoch */
+int64_t now_mono_ms(void);	/* CLOCK_MONOTONIC in ms */
+/* Tenant ids and server names: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "__". */
+int name_valid(const char *s);
+/* Constant-time comparison of two equal-length buffers. */
+int ct_equal(const void *a, const void *b, size_t len);
+
+#endif

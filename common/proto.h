@@ -1,0 +1,60 @@
+/*
+ * proto.h: the messages between dataagentd and dataagent-worker, and
+ * between dataagentctl and dataagentd's control socket.
+ *
+ * Supervisor <-> worker: ipc frames (common.h), payload a JSON object.
+ * Every message from a worker is untrusted: the supervisor checks the type
+ * is one a worker may send in its current state and the payload's shape;
+ * anything else kills the worker.
+ */
+#ifndef DATAAGENT_PROTO_H
+#define DATAAGENT_PROTO_H
+
+/* The worker's end of the IPC socketpair is this fd after exec. */
+#define WORKER_IPC_FD 3
+
+enum ipc_type {
+	/* worker -> supervisor */
+	IPC_HELLO = 1,		/* {"version"} after exec, before assignment */
+	IPC_ASSIGN_ACK,		/* {"tenant"} privileges dropped */
+	IPC_ASSIGN_FAIL,	/* {"error"} could not confine: worker exits */
+	IPC_STORE_REQ,		/* peer=req id, {"op", ...} see below */
+	IPC_STATS,		/* {"connections","upstreams","sessions"} */
+	IPC_IDLE,		/* {"received": n conns so far} asks to retire */
+	IPC_AUDIT,		/* {"action","detail"} tool calls etc. */
+
+	/* supervisor -> worker */
+	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home"} */
+	IPC_CONFIG,		/* {"settings":{...},"servers":[...]} */
+	IPC_CONN,		/* fd + {"token_hash","exp","remote"} */
+	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */
+	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
+};
+
+/*
+ * IPC_CONFIG "settings": {"max_connections_per_user","connection_timeout",
+ *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
+ *   "log_level"}
+ * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
+ *   "env":{..},"enabled":bool}]
+ *
+ * IPC_STORE_REQ ops (tenant is implied: the worker's own):
+ *   {"op":"server_put","server":{"name","command","args","env","enabled"}}
+ *   {"op":"server_delete","name"}
+ * Each is answered by IPC_STORE_RES with the same peer; on success the
+ * supervisor also sends a fresh IPC_CONFIG.
+ */
+
+/*
+ * Control socket: one JSON object per line each way.
+ *   request  {"cmd":"tenant.add","args":{...}}
+ *   response {"ok":true,"result":...} | {"ok":false,"error":"..."}
+ * Commands: tenant.add {id}, tenant.list, tenant.show {id},
+ *   tenant.enable {id}, tenant.disable {id}, tenant.remove {id},
+ *   server.add {tenant,name,command,args,env}, server.list {tenant},
+ *   server.remove {tenant,name}, server.import {tenant,config (object)},
+ *   token.issue {tenant,ttl}, status.
+ */
+#define CONTROL_MAX_LINE (1024 * 1024)
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * confine.c: the worker's privilege drop, in one audited order.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "confine.h"
+
+#define STEP_FAIL(step) do {						\
+	snprintf(err, errlen, "%s: %s", (step), strerror(errno));	\
+	return -1;							\
+} while (0)
+
+int
+confine_worker(uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct rlimit rl = { 0, 0 };
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (uid == 0 || gid == 0) {
+		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
+		return -1;
+	}
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		STEP_FAIL("setrlimit(RLIMIT_CORE)");
+	if (setgroups(0, NULL) == -1)
+		STEP_FAIL("setgroups");
+	if (setresgid(gid, gid, gid) == -1)
+		STEP_FAIL("setresgid");
+	if (setresuid(uid, uid, uid) == -1)
+		STEP_FAIL("setresuid");
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1)
+		STEP_FAIL("getresuid");
+	if (ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
+	    sg != gid) {
+		snprintf(err, errlen, "uid/gid did not change as asked");
+		return -1;
+	}
+	/* Regaining root must be impossible now. */
+	if (setuid(0) == 0 || seteuid(0) == 0) {
+		snprintf(err, errlen, "could regain root after setresuid");
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		STEP_FAIL("PR_SET_NO_NEW_PRIVS");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		STEP_FAIL("PR_SET_DUMPABLE");
+	return 0;
+}

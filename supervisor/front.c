@@ -1,0 +1,454 @@
+/*
+ * front.c: the front door. Accepts, peeks at the request head without
+ * consuming it (MSG_PEEK, bounded in size and time), answers /health
+ * itself, authenticates the bearer token and hands the socket, head still
+ * unread, to the tenant's worker.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "supervisor.h"
+
+#define FRONT_MAX_CONNS 4096
+#define FRONT_LINGER_S 2
+
+struct front_conn {
+	struct front_conn *fc_next, *fc_prev;
+	struct sup *fc_sup;
+	int fc_fd;
+	struct event *fc_ev;	/* EV_READ | EV_ET: wakes on new bytes only */
+	struct event *fc_timer;	/* header timeout, then linger timeout */
+	int fc_lingering;
+	char fc_remote[INET6_ADDRSTRLEN + 8];
+};
+
+static void front_conn_free(struct front_conn **fcp, int close_fd);
+
+static void
+front_remote(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+	int n;
+
+	if (getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host,
+	    sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(out, outlen, "unknown");
+		return;
+	}
+	n = snprintf(out, outlen, ss->ss_family == AF_INET6 ? "[%s]:%s" :
+	    "%s:%s", host, port);
+	if (n < 0 || (size_t)n >= outlen)
+		snprintf(out, outlen, "unknown");
+}
+
+/* After an answer from the supervisor itself: stop writing, read and drop
+ * what the client still sends for a moment, then close (nginx's lingering
+ * close), so the client reads our answer instead of a reset. */
+static void
+front_linger(struct front_conn *fc)
+{
+	struct timeval tv = { FRONT_LINGER_S, 0 };
+
+	shutdown(fc->fc_fd, SHUT_WR);
+	fc->fc_lingering = 1;
+	event_add(fc->fc_timer, &tv);
+}
+
+static void
+front_answer(struct front_conn *fc, int status, const char *extra,
+    json_t *body)
+{
+	char head[512], *s;
+	int n;
+
+	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n%s\r\n", status, http_status_text(status),
+	    s != NULL ? strlen(s) : 0, extra != NULL ? extra : "");
+	/* A fresh socket's send buffer takes a few hundred bytes: a short
+	 * write here means the client is gone or hostile; drop it. */
+	if (n > 0 && (size_t)n < sizeof(head)) {
+		struct iovec iov[2] = {
+			{ head, (size_t)n },
+			{ s != NULL ? s : "", s != NULL ? strlen(s) : 0 },
+		};
+		if (writev(fc->fc_fd, iov, 2) < 0)
+			log_debug("cannot answer a client", "{s:s}",
+			    "remote", fc->fc_remote);
+	}
+	free(s);
+	front_linger(fc);
+}
+
+static void
+front_error(struct front_conn *fc, int status, const char *msg)
+{
+	front_answer(fc, status, NULL, json_pack("{s:s}", "error", msg));
+}
+
+static void
+front_unauthorized(struct front_conn *fc, const char *why)
+{
+	log_info("authentication failed", "{s:s,s:s}", "remote",
+	    fc->fc_remote, "reason", why);
+	front_answer(fc, 401,
+	    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+	    json_pack("{s:s,s:s}", "error", "invalid_token",
+	    "error_description", why));
+}
+
+static void
+front_health(struct front_conn *fc, int detailed)
+{
+	struct sup *sp = fc->fc_sup;
+	json_t *st;
+	int code = 200;
+
+	st = sup_status_json(sp);
+	if (st == NULL) {
+		front_error(fc, 500, "out of memory");
+		return;
+	}
+	if (strcmp(json_string_value(json_object_get(st, "status")),
+	    "healthy") != 0)
+		code = 503;
+	if (!detailed) {
+		json_t *s = json_pack("{s:O}", "status",
+		    json_object_get(st, "status"));
+		json_decref(st);
+		st = s;
+	}
+	front_answer(fc, code, NULL, st);
+}
+
+/* The whole head is here: decide. */
+static void
+front_route(struct front_conn *fc, const struct httphead *hh)
+{
+	struct sup *sp = fc->fc_sup;
+	struct jwt_claims cl;
+	struct store_tenant t;
+	const char *tok, *why;
+	size_t toklen;
+	char id[128], hash[65], err[STORE_ERRLEN];
+	int m, r;
+
+	if (strcmp(hh->hh_path, "/health") == 0 ||
+	    strcmp(hh->hh_path, "/health/detailed") == 0) {
+		if (hh->hh_method != HTTP_GET && hh->hh_method != HTTP_HEAD) {
+			front_answer(fc, 405, "Allow: GET\r\n",
+			    json_pack("{s:s}", "error", "method not allowed"));
+			return;
+		}
+		front_health(fc, hh->hh_path[7] == '/');
+		return;
+	}
+	m = httphead_path_tenant(hh->hh_path, id, sizeof(id));
+	if (m == 0) {
+		front_error(fc, 404, "not found");
+		return;
+	}
+	if (!hh->hh_has_authorization ||
+	    (tok = httphead_bearer(hh->hh_authorization, &toklen)) == NULL) {
+		front_unauthorized(fc, "a bearer token is required");
+		return;
+	}
+	if (jwt_verify(tok, toklen, (const uint8_t *)sp->sp_cf.cf_secret_key,
+	    strlen(sp->sp_cf.cf_secret_key), now_wall(), &cl, &why) == -1) {
+		front_unauthorized(fc, why);
+		return;
+	}
+	if (m == -1 || strcmp(id, cl.jc_sub) != 0) {
+		log_info("token used for another tenant's path", "{s:s,s:s}",
+		    "remote", fc->fc_remote, "tenant", cl.jc_sub);
+		front_error(fc, 403, "this token does not grant access to "
+		    "that tenant");
+		return;
+	}
+	r = store_tenant_get(sp->sp_store, cl.jc_sub, &t, err, sizeof(err));
+	if (r == -1) {
+		log_error("store lookup failed", "{s:s}", "error", err);
+		front_error(fc, 503, "store unavailable");
+		return;
+	}
+	if (r == 0 || !t.st_enabled) {
+		log_info("token for an unknown or disabled tenant", "{s:s,s:s}",
+		    "remote", fc->fc_remote, "tenant", cl.jc_sub);
+		front_error(fc, 403, "tenant unknown or disabled");
+		return;
+	}
+	jwt_token_hash(tok, toklen, hash);
+	sp->sp_handoffs++;
+	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote);
+	fc->fc_fd = -1;
+	front_conn_free(&fc, 0);
+}
+
+static void
+front_on_read(evutil_socket_t fd, short ev, void *arg)
+{
+	struct front_conn *fc = arg;
+	struct sup *sp = fc->fc_sup;
+	struct httphead hh;
+	size_t max = (size_t)sp->sp_cf.cf_max_header_size;
+	char *buf;
+	ssize_t n;
+	int r, status = 400;
+
+	if (fc->fc_lingering) {
+		char junk[4096];
+
+		for (;;) {
+			n = recv(fc->fc_fd, junk, sizeof(junk), 0);
+			if (n > 0)
+				continue;
+			if (n == -1 && (errno == EAGAIN || errno == EINTR))
+				return;
+			front_conn_free(&fc, 1);
+			return;
+		}
+	}
+	buf = malloc(max);
+	if (buf == NULL)
+		return;
+	n = recv(fc->fc_fd, buf, max, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+		free(buf);
+		return;
+	}
+	if (n <= 0) {
+		free(buf);
+		front_conn_free(&fc, 1);
+		return;
+	}
+	r = httphead_parse(buf, (size_t)n, &hh, &status);
+	free(buf);
+	if (r == 1) {
+		event_del(fc->fc_timer);
+		front_route(fc, &hh);
+		return;
+	}
+	if (r == 0 && (size_t)n < max)
+		return;		/* more to come; EV_ET wakes us on new bytes */
+	if (r == 0)
+		status = 431;
+	event_del(fc->fc_timer);
+	front_error(fc, status, status == 431 ? "request header fields too "
+	    "large" : status == 414 ? "URI too long" : "malformed request");
+}
+
+static void
+front_on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct front_conn *fc = arg;
+
+	if (fc->fc_lingering) {
+		front_conn_free(&fc, 1);
+		return;
+	}
+	log_info("request head not received in time", "{s:s}", "remote",
+	    fc->fc_remote);
+	front_error(fc, 408, "request head not received in time");
+}
+
+static void
+front_conn_free(struct front_conn **fcp, int close_fd)
+{
+	struct front_conn *fc = *fcp;
+	struct sup *sp;
+
+	if (fc == NULL)
+		return;
+	sp = fc->fc_sup;
+	if (fc->fc_prev != NULL)
+		fc->fc_prev->fc_next = fc->fc_next;
+	else
+		sp->sp_conns = fc->fc_next;
+	if (fc->fc_next != NULL)
+		fc->fc_next->fc_prev = fc->fc_prev;
+	sp->sp_nconns--;
+	if (fc->fc_ev != NULL)
+		event_free(fc->fc_ev);
+	if (fc->fc_timer != NULL)
+		event_free(fc->fc_timer);
+	if (close_fd)
+		fd_close(&fc->fc_fd);
+	free(fc);
+	*fcp = NULL;
+}
+
+static void
+front_on_accept(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct sup *sp = arg;
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	struct front_conn *fc;
+	struct timeval tv;
+	int fd, one = 1;
+
+	for (;;) {
+		slen = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &slen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("accept failed", "{s:s}", "error",
+				    strerror(errno));
+			return;
+		}
+		if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS) {
+			close(fd);
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		fc = calloc(1, sizeof(*fc));
+		if (fc == NULL) {
+			close(fd);
+			continue;
+		}
+		fc->fc_sup = sp;
+		fc->fc_fd = fd;
+		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
+		fc->fc_ev = event_new(sp->sp_base, fd,
+		    EV_READ | EV_PERSIST | EV_ET, front_on_read, fc);
+		fc->fc_timer = evtimer_new(sp->sp_base, front_on_timer, fc);
+		fc->fc_next = sp->sp_conns;
+		if (sp->sp_conns != NULL)
+			sp->sp_conns->fc_prev = fc;
+		sp->sp_conns = fc;
+		sp->sp_nconns++;
+		if (fc->fc_ev == NULL || fc->fc_timer == NULL) {
+			front_conn_free(&fc, 1);
+			continue;
+		}
+		tv.tv_sec = sp->sp_cf.cf_header_timeout;
+		tv.tv_usec = 0;
+		event_add(fc->fc_timer, &tv);
+		event_add(fc->fc_ev, NULL);
+		/* Bytes may already be there (they arrived with the
+		 * handshake): edge-triggered epoll reports them on add. */
+	}
+}
+
+int
+front_listen(struct sup *sp, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	char port[16], host[INET6_ADDRSTRLEN], pbuf[8];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", sp->sp_cf.cf_port);
+	rc = getaddrinfo(sp->sp_cf.cf_host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "host '%s': %s", sp->sp_cf.cf_host,
+		    gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 1024) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
+		snprintf(err, errlen, "listen on %s:%s: %s", sp->sp_cf.cf_host,
+		    port, strerror(errno));
+		freeaddrinfo(res);
+		fd_close(&fd);
+		return -1;
+	}
+	freeaddrinfo(res);
+	if (getnameinfo((struct sockaddr *)&ss, slen, host, sizeof(host), pbuf,
+	    sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(pbuf, sizeof(pbuf), "%d", sp->sp_cf.cf_port);
+	sp->sp_listen_fd = fd;
+	sp->sp_ev_accept = event_new(sp->sp_base, fd, EV_READ | EV_PERSIST,
+	    front_on_accept, sp);
+	if (sp->sp_ev_accept == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	event_add(sp->sp_ev_accept, NULL);
+	sp->sp_cf.cf_port = atoi(pbuf);
+	log_info("listening", "{s:s,s:i}", "host", sp->sp_cf.cf_host, "port",
+	    sp->sp_cf.cf_port);
+	return 0;
+}
+
+/* Stops accepting and drops connections still in the front. */
+void
+front_close_all(struct sup *sp)
+{
+	if (sp->sp_ev_accept != NULL) {
+		event_free(sp->sp_ev_accept);
+		sp->sp_ev_accept = NULL;
+	}
+	fd_close(&sp->sp_listen_fd);
+	while (sp->sp_conns != NULL) {
+		struct front_conn *fc = sp->sp_conns;
+
+		front_conn_free(&fc, 1);
+	}
+}
+
+json_t *
+sup_status_json(struct sup *sp)
+{
+	char err[STORE_ERRLEN];
+	json_t *tenants, *workers;
+	unsigned ups = workers_upstream_total(sp);
+	double usage;
+	int healthy = 1;
+	size_t ntenants = 0;
+
+	tenants = store_tenant_list(sp->sp_store, err, sizeof(err));
+	if (tenants == NULL)
+		healthy = 0;
+	else
+		ntenants = json_array_size(tenants);
+	json_decref(tenants);
+	workers = workers_status_json(sp);
+	usage = sp->sp_cf.cf_max_total_connections > 0 ?
+	    (double)ups / sp->sp_cf.cf_max_total_connections : 0.0;
+	/* "mcp" keeps the deployment guide's shape so existing checks work. */
+	return json_pack("{s:s,s:{s:i,s:I,s:f},s:o,s:i,s:i,s:s,s:s,s:I,s:I}",
+	    "status", healthy ? "healthy" : "degraded",
+	    "mcp",
+	    "total_connections", (int)ups,
+	    "active_users", json_integer_value(json_object_get(workers,
+	    "active")),
+	    "capacity_usage", usage,
+	    "workers", workers,
+	    "tenants", (int)ntenants,
+	    "client_connections", (int)workers_connection_total(sp),
+	    "store", healthy ? "ok" : "failing",
+	    "version", DATAAGENT_VERSION,
+	    "uptime_s", (json_int_t)(now_wall() - sp->sp_started),
+	    "handoffs", (json_int_t)sp->sp_handoffs);
+}

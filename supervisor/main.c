@@ -1,0 +1,331 @@
+/*
+ * main.c: dataagentd start-up, signals and the event loop.
+ *
+ * Configuration precedence: defaults < config file < environment < flags.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "supervisor.h"
+
+#define MAX_FLAGS 16
+
+struct flag_set {
+	const char *fs_key;
+	const char *fs_value;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: dataagentd [-t] [--config PATH] [--host HOST] [--port PORT]\n"
+"                  [--workers N] [--log-level LEVEL] [--db-url URL]\n"
+"\n"
+"dataagent's supervisor: accepts MCP and REST clients, authenticates their\n"
+"bearer tokens and hands each connection to its tenant's worker, which runs\n"
+"under the tenant's own UID. Must be started as root.\n"
+"\n"
+"  -c, --config PATH    configuration file (default %s)\n"
+"      --host HOST      address to listen on (default 127.0.0.1)\n"
+"      --port PORT      port to listen on (default 8000; 0 = any free port)\n"
+"      --workers N      spare workers kept ready (default 2)\n"
+"      --log-level L    error, warn, info or debug (default info)\n"
+"      --db-url URL     store, e.g. sqlite:////var/lib/dataagent/dataagent.db\n"
+"  -t, --test           check the configuration and exit (0 good, 1 bad)\n"
+"  -h, --help           this text\n"
+"  -V, --version        print the version\n"
+"\n"
+"Environment: SECRET_KEY (required, at least 32 bytes), DATABASE_URL,\n"
+"LOG_LEVEL, MCP_MAX_CONNECTIONS_PER_USER, MCP_MAX_TOTAL_CONNECTIONS,\n"
+"ALLOWED_HOSTS.\n", CONFIG_DEFAULT_PATH);
+}
+
+/* Loads defaults < file < environment < flags into sp->sp_cf. */
+static int
+config_build(struct sup *sp, const char *path, int explicit_path,
+    const struct flag_set *flags, int nflags, char *err, size_t errlen)
+{
+	struct config cf;
+	char e[512];
+	int i;
+
+	config_defaults(&cf);
+	if (config_load_file(&cf, path, !explicit_path, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s", e);
+		return -1;
+	}
+	if (config_load_env(&cf, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "environment: %s", e);
+		return -1;
+	}
+	for (i = 0; i < nflags; i++) {
+		if (config_set(&cf, flags[i].fs_key, flags[i].fs_value, e,
+		    sizeof(e)) == -1) {
+			snprintf(err, errlen, "--%s: %s", flags[i].fs_key, e);
+			return -1;
+		}
+	}
+	if (config_validate(&cf, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "%s", e);
+		return -1;
+	}
+	sp->sp_cf = cf;
+	return 0;
+}
+
+/* The worker binary: the configured path, else beside dataagentd, else
+ * the installed LIBEXECDIR one. */
+static int
+worker_path_resolve(struct sup *sp, char *err, size_t errlen)
+{
+	char self[PATH_MAX], cand[PATH_MAX + 32];
+	ssize_t n;
+
+	if (sp->sp_cf.cf_worker_path[0] != '\0') {
+		snprintf(sp->sp_worker_path, sizeof(sp->sp_worker_path), "%s",
+		    sp->sp_cf.cf_worker_path);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		cand[0] = '\0';
+		if (n > 0) {
+			self[n] = '\0';
+			snprintf(cand, sizeof(cand), "%s/dataagent-worker",
+			    dirname(self));
+		}
+		if (cand[0] == '\0' || access(cand, X_OK) == -1)
+			snprintf(cand, sizeof(cand), "%s/dataagent-worker",
+			    LIBEXECDIR);
+		snprintf(sp->sp_worker_path, sizeof(sp->sp_worker_path), "%s",
+		    cand);
+	}
+	if (access(sp->sp_worker_path, X_OK) == -1) {
+		snprintf(err, errlen, "worker binary %s: %s (set worker_path)",
+		    sp->sp_worker_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+on_sigchld(evutil_socket_t sig, short ev, void *arg)
+{
+	workers_reap(arg);
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	struct sup *sp = arg;
+
+	if (sp->sp_stopping)
+		return;
+	log_info("stopping", "{s:i}", "signal", (int)sig);
+	sp->sp_stopping = 1;
+	front_close_all(sp);
+	control_close(sp);
+	workers_stop_all(sp);
+}
+
+static void
+on_sighup(evutil_socket_t sig, short ev, void *arg)
+{
+	/* Reload (re-read config and policies, replace spares, keep
+	 * connections) is part of the operations work; until then a SIGHUP
+	 * must not kill the daemon, and the operator is told. */
+	log_warn("SIGHUP received: reload is not supported by this version; "
+	    "restart dataagentd to apply configuration changes", NULL);
+}
+
+static int
+state_dir_prepare(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "state_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "state_dir %s is not a directory", dir);
+		return -1;
+	}
+	/* Tenant workers must traverse it to reach their own homes. */
+	if ((st.st_mode & 0711) != 0711 && chmod(dir, st.st_mode | 0711) == -1) {
+		snprintf(err, errlen, "state_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct sup sp;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "db-url", required_argument, NULL, 'd' },
+		{ "test", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct flag_set flags[MAX_FLAGS];
+	int nflags = 0, ch, test_only = 0, explicit_cfg = 0;
+	const char *cfg_path = CONFIG_DEFAULT_PATH;
+	char err[1024], redacted[CONFIG_STRLEN];
+	struct dburl db;
+
+	log_init("dataagentd", LOG_LVL_INFO);
+	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (ch) {
+		case 'c':
+			cfg_path = optarg;
+			explicit_cfg = 1;
+			break;
+		case 'H': key = "host"; break;
+		case 'p': key = "port"; break;
+		case 'w': key = "workers"; break;
+		case 'l': key = "log_level"; break;
+		case 'd': key = "database_url"; break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dataagentd %s\n", DATAAGENT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (key != NULL && nflags < MAX_FLAGS) {
+			flags[nflags].fs_key = key;
+			flags[nflags].fs_value = optarg;
+			nflags++;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if (config_build(&sp, cfg_path, explicit_cfg, flags, nflags, err,
+	    sizeof(err)) == -1) {
+		if (test_only)
+			fprintf(stderr, "dataagentd: %s\n", err);
+		log_error("configuration error", "{s:s}", "error", err);
+		return 1;
+	}
+	log_set_level(sp.sp_cf.cf_log_level);
+	if (dburl_parse(sp.sp_cf.cf_database_url, sp.sp_cf.cf_state_dir, &db,
+	    err, sizeof(err)) == -1) {
+		log_error("configuration error", "{s:s}", "error", err);
+		return 1;
+	}
+	snprintf(sp.sp_db_path, sizeof(sp.sp_db_path), "%s", db.db_path);
+	if (worker_path_resolve(&sp, err, sizeof(err)) == -1) {
+		if (test_only)
+			fprintf(stderr, "dataagentd: %s\n", err);
+		log_error("configuration error", "{s:s}", "error", err);
+		return 1;
+	}
+	if (test_only) {
+		printf("dataagentd: configuration %s is ok\n",
+		    explicit_cfg ? cfg_path : "(defaults, file and environment)");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		log_error("dataagentd must be started as root: it runs each "
+		    "tenant's worker under the tenant's own UID", NULL);
+		fprintf(stderr, "dataagentd: must be started as root (it runs "
+		    "each tenant under its own UID)\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	umask(022);
+	sp.sp_listen_fd = -1;
+	sp.sp_started = now_wall();
+	sp.sp_nspare_target = (unsigned)sp.sp_cf.cf_workers;
+
+	if (state_dir_prepare(sp.sp_cf.cf_state_dir, err, sizeof(err)) == -1) {
+		log_error("cannot prepare the state directory", "{s:s}",
+		    "error", err);
+		return 1;
+	}
+	dburl_redact(sp.sp_cf.cf_database_url, redacted, sizeof(redacted));
+	if (store_open(&sp.sp_store, sp.sp_db_path, err, sizeof(err)) == -1) {
+		log_error("cannot open the store", "{s:s,s:s}", "path",
+		    sp.sp_db_path, "error", err);
+		return 1;
+	}
+	log_info("store open", "{s:s,s:s,s:i}", "backend", "sqlite", "path",
+	    sp.sp_db_path, "schema_version", store_schema_version(sp.sp_store));
+
+	sp.sp_base = event_base_new();
+	if (sp.sp_base == NULL) {
+		log_error("cannot create the event loop", NULL);
+		return 1;
+	}
+	sp.sp_ev_sigchld = evsignal_new(sp.sp_base, SIGCHLD, on_sigchld, &sp);
+	sp.sp_ev_sigterm = evsignal_new(sp.sp_base, SIGTERM, on_sigterm, &sp);
+	sp.sp_ev_sigint = evsignal_new(sp.sp_base, SIGINT, on_sigterm, &sp);
+	sp.sp_ev_sighup = evsignal_new(sp.sp_base, SIGHUP, on_sighup, &sp);
+	if (sp.sp_ev_sigchld == NULL || sp.sp_ev_sigterm == NULL ||
+	    sp.sp_ev_sigint == NULL || sp.sp_ev_sighup == NULL) {
+		log_error("cannot set up signals", NULL);
+		return 1;
+	}
+	event_add(sp.sp_ev_sigchld, NULL);
+	event_add(sp.sp_ev_sigterm, NULL);
+	event_add(sp.sp_ev_sigint, NULL);
+	event_add(sp.sp_ev_sighup, NULL);
+
+	if (control_open(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot open the control socket", "{s:s,s:s}", "path",
+		    sp.sp_cf.cf_control_socket, "error", err);
+		return 1;
+	}
+	workers_init(&sp);
+	workers_refill(&sp);
+	log_info("starting", "{s:s,s:s,s:s,s:i}", "version",
+	    DATAAGENT_VERSION, "database_url", redacted, "worker",
+	    sp.sp_worker_path, "spares", sp.sp_cf.cf_workers);
+	if (front_listen(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot listen", "{s:s}", "error", err);
+		workers_stop_all(&sp);
+		return 1;
+	}
+
+	event_base_dispatch(sp.sp_base);
+
+	control_close(&sp);
+	store_close(&sp.sp_store);
+	event_free(sp.sp_ev_sigchld);
+	event_free(sp.sp_ev_sigterm);
+	event_free(sp.sp_ev_sigint);
+	event_free(sp.sp_ev_sighup);
+	if (sp.sp_ev_refill != NULL)
+		event_free(sp.sp_ev_refill);
+	event_base_free(sp.sp_base);
+	log_info("stopped", NULL);
+	return 0;
+}

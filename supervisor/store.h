@@ -1,0 +1,74 @@
+/*
+ * store.h: the supervisor's store (SQLite, WAL). Only dataagentd opens it.
+ *
+ * Every function returns 0 on success, or -1 with err filled; lookups
+ * return 1 when found, 0 when not found, -1 on error.
+ */
+#ifndef DATAAGENT_STORE_H
+#define DATAAGENT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define STORE_ERRLEN 256
+
+struct store;
+
+struct store_tenant {
+	char st_id[65];
+	int st_uid;
+	int st_enabled;
+	int64_t st_created;
+};
+
+/*
+ * Opens (creating 0600 if missing) the database at path, sets WAL, a busy
+ * timeout and foreign keys, and runs forward migrations up to the latest
+ * schema version inside a transaction. The parent directory must exist.
+ */
+int store_open(struct store **st_r, const char *path, char *err,
+    size_t errlen);
+void store_close(struct store **st);
+int store_schema_version(struct store *st);
+
+/* Adds a tenant with the next free uid >= uid_base + 1. Fails when the id
+ * exists. Fills *t_r when not NULL. */
+int store_tenant_add(struct store *st, const char *id, int uid_base,
+    struct store_tenant *t_r, char *err, size_t errlen);
+int store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
+    char *err, size_t errlen);
+/* JSON array of {"id","uid","enabled","created","servers": n}. */
+json_t *store_tenant_list(struct store *st, char *err, size_t errlen);
+/* Returns 1 when changed, 0 when no such tenant. */
+int store_tenant_set_enabled(struct store *st, const char *id, int enabled,
+    char *err, size_t errlen);
+/* Removes the tenant and its servers. Returns 1 when removed, 0 if absent. */
+int store_tenant_remove(struct store *st, const char *id, char *err,
+    size_t errlen);
+
+/*
+ * Servers: a JSON object {"name","transport":"stdio","command",
+ * "args":[str],"env":{str:str},"enabled":bool}. store_server_put inserts
+ * or replaces by (tenant,name); the caller validated the shape with
+ * server_spec_check() in control.c.
+ */
+int store_server_put(struct store *st, const char *tenant, const json_t *srv,
+    char *err, size_t errlen);
+/* Returns 1 when removed, 0 when absent. */
+int store_server_remove(struct store *st, const char *tenant, const char *name,
+    char *err, size_t errlen);
+/* JSON array of server objects, ordered by name. */
+json_t *store_server_list(struct store *st, const char *tenant, char *err,
+    size_t errlen);
+
+/* Appends an audit row (ts now). detail may be NULL. */
+int store_audit(struct store *st, const char *actor, const char *action,
+    const char *tenant, const char *detail);
+/* The newest `limit` audit rows for tenant (or all when NULL), newest first,
+ * as [{"ts","actor","action","tenant","detail"}]. */
+json_t *store_audit_list(struct store *st, const char *tenant, int limit,
+    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * supervisor.h: dataagentd, the only privileged process.
+ *
+ *   main.c     start-up: config, store, listeners, signals, event loop
+ *   front.c    accept, peek the request head, health, auth, handoff
+ *   workers.c  the worker table: spawn (fork+exec), spares, assign,
+ *              IPC from workers, crash throttle, idle retire
+ *   control.c  the control socket (dataagentctl) and its commands
+ *   store.c    SQLite store (store.h)
+ */
+#ifndef DATAAGENT_SUPERVISOR_H
+#define DATAAGENT_SUPERVISOR_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "proto.h"
+#include "store.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct worker;
+struct front_conn;
+struct control;
+
+/* The one struct of process state: reachable from every callback. */
+struct sup {
+	struct config sp_cf;
+	char sp_config_path[CONFIG_STRLEN];
+	struct event_base *sp_base;
+	struct store *sp_store;
+	char sp_db_path[CONFIG_STRLEN];
+	char sp_worker_path[CONFIG_STRLEN];
+
+	int sp_listen_fd;
+	struct event *sp_ev_accept;
+	struct front_conn *sp_conns;	/* connections still in the front */
+	unsigned sp_nconns;
+
+	struct worker *sp_workers;	/* every live worker */
+	unsigned sp_nspare_target;	/* --workers */
+	struct event *sp_ev_refill;	/* refills spares after a delay */
+	int64_t sp_spawn_backoff_ms;	/* throttle for early deaths */
+	int64_t sp_next_spawn_ms;
+
+	struct control *sp_control;
+
+	struct event *sp_ev_sigchld;
+	struct event *sp_ev_sigterm;
+	struct event *sp_ev_sigint;
+	struct event *sp_ev_sighup;
+	int sp_stopping;
+	int64_t sp_started;
+	uint64_t sp_handoffs;
+};
+
+/* front.c */
+int front_listen(struct sup *sp, char *err, size_t errlen);
+void front_close_all(struct sup *sp);
+/* JSON for /health/detailed and `dataagentctl status`. */
+json_t *sup_status_json(struct sup *sp);
+
+/* workers.c */
+void workers_init(struct sup *sp);
+/* Keeps sp_nspare_target spares, spawning with throttle. */
+void workers_refill(struct sup *sp);
+/*
+ * Hands fd (a client socket whose request head is still unread) to the
+ * tenant's worker, assigning a spare or spawning one as needed. Takes
+ * ownership of fd in every case. token_hash/exp form the auth context.
+ */
+void workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
+    const char *token_hash, int64_t exp, const char *remote);
+/* The tenant's servers or state changed: push a fresh config. */
+void workers_tenant_changed(struct sup *sp, const char *tenant);
+/* The tenant was disabled or removed: end its worker and processes. */
+void workers_tenant_stop(struct sup *sp, const char *tenant);
+/* Called from the SIGCHLD handler. */
+void workers_reap(struct sup *sp);
+void workers_stop_all(struct sup *sp);
+/* Counts for status: spare, assigning, active, and totals. */
+json_t *workers_status_json(struct sup *sp);
+/* The tenant's worker as {state,pid,connections,upstreams,sessions}, or
+ * JSON null when it has none. */
+json_t *workers_tenant_json(struct sup *sp, const char *tenant);
+unsigned workers_upstream_total(struct sup *sp);
+unsigned workers_connection_total(struct sup *sp);
+
+/* control.c */
+/* Opens the control socket (0600, parent dir 0755 created). */
+int control_open(struct sup *sp, char *err, size_t errlen);
+void control_close(struct sup *sp);
+/*
+ * Validates a server object from an untrusted source (control or worker):
+ * name_valid(name), transport "stdio", non-empty command, args an array of
+ * strings, env an object of strings (names [A-Za-z_][A-Za-z0-9_]*),
+ * enabled bool (default true). Returns a new normalised object or NULL
+ * with err.
+ */
+json_t *server_spec_check(const json_t *in, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,854 @@
+/*
+ * workers.c: the worker table.
+ *
+ * A worker is fork+exec'd as root with one end of a socketpair on fd 3
+ * (never a bare fork: this process's memory holds every tenant's data and
+ * the keys). It says HELLO and waits as a spare. Assigning it to a tenant:
+ * IPC_ASSIGN -> the worker confines itself -> IPC_ASSIGN_ACK -> only then
+ * IPC_CONFIG and the client sockets (IPC_CONN, one fd each).
+ *
+ * States: STARTING (exec'd, no HELLO yet) -> SPARE -> ASSIGNING -> ACTIVE
+ * -> RETIRING (asked to exit) ; any -> DEAD (channel gone, waiting for
+ * SIGCHLD). A worker struct lives until its process is reaped.
+ *
+ * Everything a worker sends is untrusted: a message of a type it may not
+ * send in its state, or with a payload of the wrong shape, kills it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "supervisor.h"
+
+#define PENDING_MAX 256
+#define SPAWN_BACKOFF_MIN_MS 1000
+#define SPAWN_BACKOFF_MAX_MS 60000
+#define KILL_GRACE_S 5
+
+enum worker_state {
+	WK_STARTING = 0,
+	WK_SPARE,
+	WK_ASSIGNING,
+	WK_ACTIVE,
+	WK_RETIRING,
+	WK_DEAD,
+};
+
+static const char *const worker_state_names[] = {
+	"starting", "spare", "assigning", "active", "retiring", "dead",
+};
+
+struct pending_conn {
+	struct pending_conn *pc_next;
+	int pc_fd;
+	char pc_hash[65];
+	int64_t pc_exp;
+	char pc_remote[64];
+};
+
+struct worker {
+	struct worker *wk_next, *wk_prev;
+	struct sup *wk_sup;
+	pid_t wk_pid;
+	struct ipc_chan *wk_ipc;
+	enum worker_state wk_state;
+	char wk_tenant[65];		/* "" while spare */
+	uid_t wk_uid;
+	struct pending_conn *wk_pending, **wk_pending_tail;
+	unsigned wk_npending;
+	uint64_t wk_sent;		/* connections sent */
+	unsigned wk_conns, wk_upstreams, wk_sessions;	/* from STATS */
+	int wk_served;			/* got at least one connection */
+	int wk_asked_to_stop;
+	int64_t wk_started_ms;
+	struct event *wk_ev_kill;	/* SIGKILL after the grace period */
+};
+
+static void worker_assign(struct worker *wk, const struct store_tenant *t);
+static void worker_kill(struct worker *wk, const char *why);
+
+static void
+worker_set_state(struct worker *wk, enum worker_state st)
+{
+	log_debug("worker state", "{s:i,s:s,s:s,s:s}", "worker_pid",
+	    (int)wk->wk_pid, "tenant", wk->wk_tenant, "from",
+	    worker_state_names[wk->wk_state], "to", worker_state_names[st]);
+	wk->wk_state = st;
+}
+
+/* The tenant's live worker (assigning or active), or NULL. */
+static struct worker *
+worker_by_tenant(struct sup *sp, const char *tenant)
+{
+	struct worker *wk;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if ((wk->wk_state == WK_ASSIGNING ||
+		    wk->wk_state == WK_ACTIVE ||
+		    (wk->wk_state == WK_STARTING && wk->wk_tenant[0])) &&
+		    strcmp(wk->wk_tenant, tenant) == 0)
+			return wk;
+	return NULL;
+}
+
+/* Answers a connection that cannot be served and closes it. */
+static void
+conn_refuse(int *fd, int status, const char *msg)
+{
+	char buf[512];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "Retry-After: 1\r\n\r\n{\"error\":\"%s\"}", status,
+	    http_status_text(status), strlen(msg) + 12, msg);
+	/* Best effort: a fresh socket's send buffer takes this. */
+	if (n > 0 && (size_t)n < sizeof(buf) && write(*fd, buf, (size_t)n) < 0)
+		log_debug("cannot answer a refused connection", NULL);
+	shutdown(*fd, SHUT_RDWR);
+	fd_close(fd);
+}
+
+static void
+pending_refuse_all(struct worker *wk, const char *msg)
+{
+	struct pending_conn *pc;
+
+	while ((pc = wk->wk_pending) != NULL) {
+		wk->wk_pending = pc->pc_next;
+		conn_refuse(&pc->pc_fd, 503, msg);
+		free(pc);
+	}
+	wk->wk_pending_tail = &wk->wk_pending;
+	wk->wk_npending = 0;
+}
+
+static void
+worker_send_conn(struct worker *wk, int fd, const char *hash, int64_t exp,
+    const char *remote)
+{
+	json_t *v;
+
+	v = json_pack("{s:s,s:I,s:s}", "token_hash", hash, "exp",
+	    (json_int_t)exp, "remote", remote);
+	if (v == NULL || ipc_send_json(wk->wk_ipc, IPC_CONN, 0, fd, v) == -1)
+		log_warn("cannot pass a connection to a worker", "{s:s}",
+		    "tenant", wk->wk_tenant);
+	else
+		wk->wk_sent++;
+	json_decref(v);
+}
+
+static json_t *
+tenant_config_json(struct sup *sp, const char *tenant)
+{
+	const struct config *cf = &sp->sp_cf;
+	char err[STORE_ERRLEN];
+	json_t *servers;
+
+	servers = store_server_list(sp->sp_store, tenant, err, sizeof(err));
+	if (servers == NULL) {
+		log_error("cannot read servers", "{s:s,s:s}", "tenant", tenant,
+		    "error", err);
+		return NULL;
+	}
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s},s:o}",
+	    "settings",
+	    "max_connections_per_user", cf->cf_max_connections_per_user,
+	    "connection_timeout", cf->cf_connection_timeout,
+	    "idle_timeout", cf->cf_idle_timeout,
+	    "tool_cache_ttl", cf->cf_tool_cache_ttl,
+	    "max_body_size", cf->cf_max_body_size,
+	    "allowed_hosts", cf->cf_allowed_hosts,
+	    "log_level", log_level_name(cf->cf_log_level),
+	    "servers", servers);
+}
+
+static void
+worker_send_config(struct worker *wk)
+{
+	json_t *v = tenant_config_json(wk->wk_sup, wk->wk_tenant);
+
+	if (v == NULL) {
+		worker_kill(wk, "no config");
+		return;
+	}
+	ipc_send_json(wk->wk_ipc, IPC_CONFIG, 0, -1, v);
+	json_decref(v);
+}
+
+/* ------------------------------------------------------ worker -> sup */
+
+static void
+on_store_req(struct worker *wk, uint32_t id, json_t *v)
+{
+	struct sup *sp = wk->wk_sup;
+	char err[STORE_ERRLEN], actor[96];
+	const char *op, *name;
+	json_t *res = NULL, *srv;
+	int r;
+
+	snprintf(actor, sizeof(actor), "tenant:%s", wk->wk_tenant);
+	op = json_string_value(json_object_get(v, "op"));
+	if (op != NULL && strcmp(op, "server_put") == 0) {
+		srv = server_spec_check(json_object_get(v, "server"), err,
+		    sizeof(err));
+		if (srv == NULL)
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+			    "status", 400);
+		else if (store_server_put(sp->sp_store, wk->wk_tenant, srv,
+		    err, sizeof(err)) == -1) {
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+			    "status", 500);
+			json_decref(srv);
+		} else {
+			char *d = json_dumps(srv, JSON_COMPACT);
+
+			(void)store_audit(sp->sp_store, actor, "server.put",
+			    wk->wk_tenant, d);
+			free(d);
+			res = json_pack("{s:b,s:o}", "ok", 1, "server", srv);
+		}
+	} else if (op != NULL && strcmp(op, "server_delete") == 0 &&
+	    (name = json_string_value(json_object_get(v, "name"))) != NULL &&
+	    name_valid(name)) {
+		r = store_server_remove(sp->sp_store, wk->wk_tenant, name, err,
+		    sizeof(err));
+		if (r == 1) {
+			(void)store_audit(sp->sp_store, actor, "server.remove",
+			    wk->wk_tenant, name);
+			res = json_pack("{s:b}", "ok", 1);
+		} else if (r == 0)
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
+			    "no such server", "status", 404);
+		else
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+			    "status", 500);
+	} else {
+		res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
+		    "unknown store operation", "status", 400);
+	}
+	ipc_send_json(wk->wk_ipc, IPC_STORE_RES, id, -1, res);
+	json_decref(res);
+	if (json_is_true(json_object_get(res, "ok")))
+		workers_tenant_changed(sp, wk->wk_tenant);
+}
+
+static int
+stats_uint(json_t *v, const char *key, unsigned *out)
+{
+	json_t *n = json_object_get(v, key);
+
+	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > 1000000)
+		return -1;
+	*out = (unsigned)json_integer_value(n);
+	return 0;
+}
+
+static int
+on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
+{
+	struct worker *wk = arg;
+	struct sup *sp = wk->wk_sup;
+	uint32_t type = msg->im_hdr.ih_type;
+	json_t *v;
+	int rc = -1;
+
+	/* Workers never send fds. */
+	if (msg->im_fd != -1) {
+		fd_close(&msg->im_fd);
+		return -1;
+	}
+	v = ipc_payload_json(msg);
+	if (v == NULL)
+		return -1;
+	switch (type) {
+	case IPC_HELLO:
+		if (wk->wk_state != WK_STARTING)
+			break;
+		rc = 0;
+		if (wk->wk_tenant[0] != '\0') {
+			/* Spawned for a tenant that was waiting. */
+			struct store_tenant t;
+			char err[STORE_ERRLEN];
+
+			if (store_tenant_get(sp->sp_store, wk->wk_tenant, &t,
+			    err, sizeof(err)) != 1 || !t.st_enabled) {
+				pending_refuse_all(wk, "tenant unavailable");
+				wk->wk_tenant[0] = '\0';
+				worker_set_state(wk, WK_SPARE);
+				break;
+			}
+			worker_assign(wk, &t);
+		} else
+			worker_set_state(wk, WK_SPARE);
+		break;
+	case IPC_ASSIGN_ACK: {
+		const char *tenant;
+		struct pending_conn *pc;
+
+		if (wk->wk_state != WK_ASSIGNING ||
+		    json_unpack(v, "{s:s}", "tenant", &tenant) != 0 ||
+		    strcmp(tenant, wk->wk_tenant) != 0)
+			break;
+		rc = 0;
+		worker_set_state(wk, WK_ACTIVE);
+		sp->sp_spawn_backoff_ms = 0;
+		log_info("worker assigned", "{s:s,s:i,s:i}", "tenant",
+		    wk->wk_tenant, "worker_pid", (int)wk->wk_pid, "uid",
+		    (int)wk->wk_uid);
+		worker_send_config(wk);
+		while ((pc = wk->wk_pending) != NULL) {
+			wk->wk_pending = pc->pc_next;
+			worker_send_conn(wk, pc->pc_fd, pc->pc_hash,
+			    pc->pc_exp, pc->pc_remote);
+			fd_close(&pc->pc_fd);
+			free(pc);
+		}
+		wk->wk_pending_tail = &wk->wk_pending;
+		wk->wk_npending = 0;
+		wk->wk_served = 1;
+		break;
+	}
+	case IPC_ASSIGN_FAIL:
+		if (wk->wk_state != WK_ASSIGNING)
+			break;
+		log_error("worker could not confine itself", "{s:s,s:O}",
+		    "tenant", wk->wk_tenant, "error",
+		    json_object_get(v, "error"));
+		pending_refuse_all(wk, "worker could not start");
+		break;	/* rc -1: kill it */
+	case IPC_STATS:
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			break;
+		if (stats_uint(v, "connections", &wk->wk_conns) == 0 &&
+		    stats_uint(v, "upstreams", &wk->wk_upstreams) == 0 &&
+		    stats_uint(v, "sessions", &wk->wk_sessions) == 0)
+			rc = 0;
+		break;
+	case IPC_IDLE: {
+		json_int_t got;
+
+		if (wk->wk_state == WK_RETIRING) {
+			rc = 0;
+			break;
+		}
+		if (wk->wk_state != WK_ACTIVE ||
+		    json_unpack(v, "{s:I}", "received", &got) != 0)
+			break;
+		rc = 0;
+		/* A connection may be on its way: then the worker is not
+		 * idle after all and will notice. */
+		if ((uint64_t)got != wk->wk_sent)
+			break;
+		log_info("worker idle, retiring", "{s:s,s:i}", "tenant",
+		    wk->wk_tenant, "worker_pid", (int)wk->wk_pid);
+		worker_set_state(wk, WK_RETIRING);
+		json_t *e = json_object();
+		ipc_send_json(wk->wk_ipc, IPC_SHUTDOWN, 0, -1, e);
+		json_decref(e);
+		break;
+	}
+	case IPC_STORE_REQ:
+		if (wk->wk_state != WK_ACTIVE)
+			break;
+		rc = 0;
+		on_store_req(wk, msg->im_hdr.ih_peer, v);
+		break;
+	case IPC_AUDIT: {
+		const char *action;
+		json_t *detail;
+		char *d;
+
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			break;
+		if (json_unpack(v, "{s:s,s:o}", "action", &action, "detail",
+		    &detail) != 0 || strlen(action) > 64 ||
+		    strspn(action, "abcdefghijklmnopqrstuvwxyz._") !=
+		    strlen(action))
+			break;
+		rc = 0;
+		d = json_dumps(detail, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (d != NULL && strlen(d) > 4096)
+			d[4096] = '\0';
+		(void)store_audit(sp->sp_store, "worker", action,
+		    wk->wk_tenant, d);
+		free(d);
+		break;
+	}
+	default:
+		break;
+	}
+	if (rc == -1)
+		log_warn("protocol violation by a worker", "{s:i,s:s,s:i,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "type", (int)type, "state",
+		    worker_state_names[wk->wk_state]);
+	json_decref(v);
+	return rc;
+}
+
+static void
+on_worker_error(struct ipc_chan *ch, const char *why, void *arg)
+{
+	struct worker *wk = arg;
+
+	if (wk->wk_state != WK_RETIRING && !wk->wk_asked_to_stop)
+		log_info("worker channel closed", "{s:i,s:s,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "why", why);
+	worker_kill(wk, why);
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static void
+on_kill_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *wk = arg;
+
+	if (wk->wk_pid > 0)
+		kill(wk->wk_pid, SIGKILL);
+}
+
+/* The channel is done: no more traffic. The struct stays until reaped. */
+static void
+worker_kill(struct worker *wk, const char *why)
+{
+	ipc_chan_free(&wk->wk_ipc);
+	pending_refuse_all(wk, "worker unavailable");
+	if (wk->wk_state != WK_DEAD)
+		worker_set_state(wk, WK_DEAD);
+	if (wk->wk_pid > 0)
+		kill(wk->wk_pid, SIGKILL);
+}
+
+static struct worker *
+worker_spawn(struct sup *sp)
+{
+	struct worker *wk;
+	int sv[2];
+	pid_t pid;
+	char lvl[64];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair failed", "{s:s}", "error",
+		    strerror(errno));
+		return NULL;
+	}
+	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
+	    log_level_name(sp->sp_cf.cf_log_level));
+	pid = fork();
+	if (pid == -1) {
+		log_error("fork failed", "{s:s}", "error", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		char *const argv[] = { "dataagent-worker", NULL };
+		char *const envp[] = { lvl, NULL };
+		sigset_t none;
+		int nullfd;
+
+		/* Fresh process image with fd 3 = IPC, 0 = /dev/null, 1,2 =
+		 * our stderr (logs), and nothing else. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(sv[1], WORKER_IPC_FD) == -1)
+			_exit(127);
+		nullfd = open("/dev/null", O_RDONLY);
+		if (nullfd == -1 || dup2(nullfd, 0) == -1 || dup2(2, 1) == -1)
+			_exit(127);
+		close_range(WORKER_IPC_FD + 1, ~0U, 0);
+		execve(sp->sp_worker_path, argv, envp);
+		_exit(127);
+	}
+	close(sv[1]);
+	wk = calloc(1, sizeof(*wk));
+	if (wk == NULL) {
+		close(sv[0]);
+		kill(pid, SIGKILL);
+		return NULL;
+	}
+	wk->wk_sup = sp;
+	wk->wk_pid = pid;
+	wk->wk_state = WK_STARTING;
+	wk->wk_pending_tail = &wk->wk_pending;
+	wk->wk_started_ms = now_mono_ms();
+	wk->wk_ev_kill = evtimer_new(sp->sp_base, on_kill_timer, wk);
+	wk->wk_ipc = ipc_chan_new(sp->sp_base, sv[0], on_worker_msg,
+	    on_worker_error, wk);
+	wk->wk_next = sp->sp_workers;
+	if (sp->sp_workers != NULL)
+		sp->sp_workers->wk_prev = wk;
+	sp->sp_workers = wk;
+	if (wk->wk_ipc == NULL || wk->wk_ev_kill == NULL)
+		worker_kill(wk, "out of memory");
+	log_debug("worker spawned", "{s:i}", "worker_pid", (int)pid);
+	return wk;
+}
+
+/* <state_dir>/tenants/<id>, 0700 and owned by the tenant's uid. */
+static int
+tenant_home(struct sup *sp, const struct store_tenant *t, char *out,
+    size_t outlen)
+{
+	char dir[CONFIG_STRLEN + 16];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/tenants", sp->sp_cf.cf_state_dir);
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return -1;
+	if ((size_t)snprintf(out, outlen, "%s/%s", dir, t->st_id) >= outlen)
+		return -1;
+	if (mkdir(out, 0700) == -1 && errno != EEXIST)
+		return -1;
+	if (lstat(out, &st) == -1 || !S_ISDIR(st.st_mode))
+		return -1;
+	if ((st.st_uid != (uid_t)t->st_uid || st.st_gid != (gid_t)t->st_uid)
+	    && lchown(out, (uid_t)t->st_uid, (gid_t)t->st_uid) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+worker_assign(struct worker *wk, const struct store_tenant *t)
+{
+	struct sup *sp = wk->wk_sup;
+	char home[CONFIG_STRLEN + 80];
+	json_t *v;
+
+	snprintf(wk->wk_tenant, sizeof(wk->wk_tenant), "%s", t->st_id);
+	wk->wk_uid = (uid_t)t->st_uid;
+	if (tenant_home(sp, t, home, sizeof(home)) == -1) {
+		log_error("cannot prepare the tenant's home", "{s:s,s:s}",
+		    "tenant", t->st_id, "error", strerror(errno));
+		snprintf(home, sizeof(home), "/");
+	}
+	v = json_pack("{s:s,s:i,s:i,s:s}", "tenant", t->st_id, "uid",
+	    t->st_uid, "gid", t->st_uid, "home", home);
+	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, -1, v);
+	json_decref(v);
+	worker_set_state(wk, WK_ASSIGNING);
+}
+
+static void
+on_refill(evutil_socket_t fd, short ev, void *arg)
+{
+	workers_refill(arg);
+}
+
+void
+workers_init(struct sup *sp)
+{
+	sp->sp_ev_refill = evtimer_new(sp->sp_base, on_refill, sp);
+}
+
+void
+workers_refill(struct sup *sp)
+{
+	struct worker *wk;
+	unsigned spares = 0;
+	int64_t now = now_mono_ms();
+
+	if (sp->sp_stopping)
+		return;
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (wk->wk_state == WK_SPARE ||
+		    (wk->wk_state == WK_STARTING && wk->wk_tenant[0] == '\0'))
+			spares++;
+	while (spares < sp->sp_nspare_target) {
+		if (now < sp->sp_next_spawn_ms) {
+			struct timeval tv;
+			int64_t d = sp->sp_next_spawn_ms - now;
+
+			tv.tv_sec = d / 1000;
+			tv.tv_usec = (d % 1000) * 1000;
+			event_add(sp->sp_ev_refill, &tv);
+			return;
+		}
+		if (worker_spawn(sp) == NULL)
+			return;
+		spares++;
+	}
+}
+
+void
+workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
+    const char *token_hash, int64_t exp, const char *remote)
+{
+	struct worker *wk;
+	struct pending_conn *pc;
+
+	wk = worker_by_tenant(sp, t->st_id);
+	if (wk == NULL) {
+		for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+			if (wk->wk_state == WK_SPARE)
+				break;
+		if (wk != NULL)
+			worker_assign(wk, t);
+		else {
+			/* No spare: spawn one for this tenant now. */
+			wk = worker_spawn(sp);
+			if (wk == NULL || wk->wk_state == WK_DEAD) {
+				conn_refuse(&fd, 503, "no worker available");
+				return;
+			}
+			snprintf(wk->wk_tenant, sizeof(wk->wk_tenant), "%s",
+			    t->st_id);
+			wk->wk_uid = (uid_t)t->st_uid;
+		}
+		workers_refill(sp);
+	}
+	if (wk->wk_state == WK_ACTIVE) {
+		worker_send_conn(wk, fd, token_hash, exp, remote);
+		fd_close(&fd);
+		return;
+	}
+	if (wk->wk_npending >= PENDING_MAX) {
+		conn_refuse(&fd, 503, "worker busy starting");
+		return;
+	}
+	pc = calloc(1, sizeof(*pc));
+	if (pc == NULL) {
+		conn_refuse(&fd, 503, "out of memory");
+		return;
+	}
+	pc->pc_fd = fd;
+	snprintf(pc->pc_hash, sizeof(pc->pc_hash), "%s", token_hash);
+	pc->pc_exp = exp;
+	snprintf(pc->pc_remote, sizeof(pc->pc_remote), "%s", remote);
+	*wk->wk_pending_tail = pc;
+	wk->wk_pending_tail = &pc->pc_next;
+	wk->wk_npending++;
+}
+
+void
+workers_tenant_changed(struct sup *sp, const char *tenant)
+{
+	struct worker *wk = worker_by_tenant(sp, tenant);
+
+	/* An assigning worker gets the fresh config when it acks. */
+	if (wk != NULL && wk->wk_state == WK_ACTIVE)
+		worker_send_config(wk);
+}
+
+void
+workers_tenant_stop(struct sup *sp, const char *tenant)
+{
+	struct worker *wk;
+	struct timeval tv = { KILL_GRACE_S, 0 };
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		if (strcmp(wk->wk_tenant, tenant) != 0 ||
+		    wk->wk_state == WK_DEAD)
+			continue;
+		log_info("stopping the tenant's worker", "{s:s,s:i}", "tenant",
+		    tenant, "worker_pid", (int)wk->wk_pid);
+		pending_refuse_all(wk, "tenant unavailable");
+		wk->wk_asked_to_stop = 1;
+		if (wk->wk_state == WK_ACTIVE) {
+			json_t *e = json_object();
+
+			ipc_send_json(wk->wk_ipc, IPC_SHUTDOWN, 0, -1, e);
+			json_decref(e);
+			worker_set_state(wk, WK_RETIRING);
+			event_add(wk->wk_ev_kill, &tv);
+		} else if (wk->wk_state != WK_RETIRING)
+			worker_kill(wk, "tenant stopped");
+	}
+}
+
+/*
+ * Ends every process left with the tenant's uid (upstreams that outlived
+ * their worker, their children): a short-lived child takes the uid and
+ * kill(-1)s, which reaches exactly the processes of that uid.
+ */
+static void
+tenant_sweep(uid_t uid)
+{
+	pid_t pid;
+	int status;
+
+	if (uid == 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		if (setresgid(uid, uid, uid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			_exit(1);
+		(void)kill(-1, SIGKILL);
+		_exit(0);
+	}
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+}
+
+/* 1 when a worker other than `self` runs (or is about to) as self's uid:
+ * a new worker for the same tenant may already be up while an idle one
+ * retires, and the sweep must not hit it. */
+static int
+uid_in_use(struct sup *sp, const struct worker *self)
+{
+	struct worker *wk;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (wk != self && wk->wk_uid == self->wk_uid &&
+		    wk->wk_tenant[0] != '\0')
+			return 1;
+	return 0;
+}
+
+static void
+worker_free(struct worker *wk)
+{
+	struct sup *sp = wk->wk_sup;
+
+	ipc_chan_free(&wk->wk_ipc);
+	pending_refuse_all(wk, "worker unavailable");
+	if (wk->wk_ev_kill != NULL)
+		event_free(wk->wk_ev_kill);
+	if (wk->wk_prev != NULL)
+		wk->wk_prev->wk_next = wk->wk_next;
+	else
+		sp->sp_workers = wk->wk_next;
+	if (wk->wk_next != NULL)
+		wk->wk_next->wk_prev = wk->wk_prev;
+	free(wk);
+}
+
+void
+workers_reap(struct sup *sp)
+{
+	struct worker *wk;
+	pid_t pid;
+	int status, early;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+			if (wk->wk_pid == pid)
+				break;
+		if (wk == NULL)
+			continue;
+		early = !wk->wk_served && !wk->wk_asked_to_stop &&
+		    wk->wk_state != WK_RETIRING && !sp->sp_stopping;
+		if (WIFSIGNALED(status) && !wk->wk_asked_to_stop &&
+		    wk->wk_state != WK_RETIRING)
+			log_warn("worker killed by a signal", "{s:i,s:s,s:i}",
+			    "worker_pid", (int)pid, "tenant", wk->wk_tenant,
+			    "signal", WTERMSIG(status));
+		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			log_warn("worker exited with an error",
+			    "{s:i,s:s,s:i}", "worker_pid", (int)pid, "tenant",
+			    wk->wk_tenant, "status", WEXITSTATUS(status));
+		else
+			log_info("worker exited", "{s:i,s:s}", "worker_pid",
+			    (int)pid, "tenant", wk->wk_tenant);
+		if (wk->wk_tenant[0] != '\0' && wk->wk_uid != 0 &&
+		    !uid_in_use(sp, wk))
+			tenant_sweep(wk->wk_uid);
+		worker_free(wk);
+		/* Dovecot's throttle: only workers that die before serving
+		 * anything slow down the next spawn. */
+		if (early) {
+			sp->sp_spawn_backoff_ms = sp->sp_spawn_backoff_ms == 0 ?
+			    SPAWN_BACKOFF_MIN_MS : sp->sp_spawn_backoff_ms * 2;
+			if (sp->sp_spawn_backoff_ms > SPAWN_BACKOFF_MAX_MS)
+				sp->sp_spawn_backoff_ms = SPAWN_BACKOFF_MAX_MS;
+			sp->sp_next_spawn_ms = now_mono_ms() +
+			    sp->sp_spawn_backoff_ms;
+			log_warn("worker died before serving: throttling",
+			    "{s:I}", "next_spawn_in_ms",
+			    (json_int_t)sp->sp_spawn_backoff_ms);
+		}
+	}
+	workers_refill(sp);
+	if (sp->sp_stopping && sp->sp_workers == NULL)
+		event_base_loopexit(sp->sp_base, NULL);
+}
+
+void
+workers_stop_all(struct sup *sp)
+{
+	struct worker *wk;
+	struct timeval tv = { KILL_GRACE_S, 0 };
+
+	event_del(sp->sp_ev_refill);
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		wk->wk_asked_to_stop = 1;
+		pending_refuse_all(wk, "shutting down");
+		if (wk->wk_pid > 0)
+			kill(wk->wk_pid, SIGTERM);
+		event_add(wk->wk_ev_kill, &tv);
+	}
+	if (sp->sp_workers == NULL)
+		event_base_loopexit(sp->sp_base, NULL);
+}
+
+json_t *
+workers_status_json(struct sup *sp)
+{
+	unsigned n[WK_DEAD + 1] = { 0 }, total = 0;
+	struct worker *wk;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		n[wk->wk_state]++;
+		total++;
+	}
+	return json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
+	    "starting", n[WK_STARTING], "spare", n[WK_SPARE],
+	    "assigning", n[WK_ASSIGNING], "active", n[WK_ACTIVE],
+	    "retiring", n[WK_RETIRING], "total", total,
+	    "spare_target", sp->sp_nspare_target);
+}
+
+json_t *
+workers_tenant_json(struct sup *sp, const char *tenant)
+{
+	struct worker *wk = worker_by_tenant(sp, tenant);
+
+	if (wk == NULL)
+		return json_null();
+	return json_pack("{s:s,s:i,s:i,s:i,s:i}", "state",
+	    worker_state_names[wk->wk_state], "pid", (int)wk->wk_pid,
+	    "connections", wk->wk_conns, "upstreams", wk->wk_upstreams,
+	    "sessions", wk->wk_sessions);
+}
+
+unsigned
+workers_upstream_total(struct sup *sp)
+{
+	struct worker *wk;
+	unsigned n = 0;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (wk->wk_state == WK_ACTIVE || wk->wk_state == WK_RETIRING)
+			n += wk->wk_upstreams;
+	return n;
+}
+
+unsigned
+workers_connection_total(struct sup *sp)
+{
+	struct worker *wk;
+	unsigned n = 0;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (wk->wk_state == WK_ACTIVE || wk->wk_state == WK_RETIRING)
+			n += wk->wk_conns;
+	return n;
+}

@@ -1,0 +1,648 @@
+/*
+ * http.c: the worker's HTTP/1.1 server on handed-off client sockets.
+ *
+ * One bufferevent and one http-parser per connection. Requests are handled
+ * one at a time: when a request is complete the parser is paused until its
+ * answer is queued, then parsing resumes on whatever the client sent next
+ * (pipelining works, in order). Every request must carry the credential the
+ * supervisor checked at handoff, unexpired; otherwise 401 and close.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "worker.h"
+
+#define HTTP_MAX_HEADER_BYTES (64 * 1024)
+#define HTTP_MAX_HEADERS 100
+#define HTTP_KEEPALIVE_MAX_S 75
+
+struct http_conn {
+	struct http_conn *hc_next, *hc_prev;
+	struct wrk *hc_wrk;
+	struct bufferevent *hc_bev;
+	struct event *hc_ev_resume;	/* parse what is buffered, later */
+	struct event *hc_ev_idle;	/* keep-alive / slow request timer */
+	http_parser hc_parser;
+	char hc_token_hash[65];
+	int64_t hc_exp;
+
+	struct http_req *hc_req;	/* being parsed */
+	struct http_req *hc_active;	/* handed to a handler */
+	char *hc_field;			/* header name being read */
+	size_t hc_field_len;
+	char *hc_value;
+	size_t hc_value_len;
+	int hc_in_value;
+	size_t hc_header_bytes;
+	int hc_nheaders;
+	size_t hc_url_len;
+	char hc_url[2048];
+	int hc_error;			/* status to answer, set by callbacks */
+	int hc_close;			/* close once the output drained */
+	int hc_keepalive;		/* this request allows keep-alive */
+};
+
+static http_parser_settings parser_settings;
+
+static void conn_free(struct http_conn *c);
+static void conn_process(struct http_conn *c);
+static void conn_idle_arm(struct http_conn *c);
+
+static void
+req_free(struct http_req **rp)
+{
+	struct http_req *r = *rp;
+
+	if (r == NULL)
+		return;
+	json_decref(r->hr_headers);
+	free(r->hr_query);
+	free(r->hr_body);
+	free(r);
+	*rp = NULL;
+}
+
+const char *
+http_header(const struct http_req *r, const char *lname)
+{
+	return json_string_value(json_object_get(r->hr_headers, lname));
+}
+
+/* Queues the status line, headers and body. */
+static void
+conn_write(struct http_conn *c, int status, const char *extra,
+    const char *ctype, const void *body, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->hc_bev);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
+	    http_status_text(status));
+	if (ctype != NULL)
+		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
+	if (status != 204)
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n", len);
+	evbuffer_add_printf(out, "Cache-Control: no-store\r\n");
+	evbuffer_add_printf(out, "Connection: %s\r\n",
+	    c->hc_close ? "close" : "keep-alive");
+	if (extra != NULL)
+		evbuffer_add(out, extra, strlen(extra));
+	evbuffer_add(out, "\r\n", 2);
+	if (len > 0 && status != 204)
+		evbuffer_add(out, body, len);
+}
+
+void
+http_reply(struct http_req *r, int status, const char *extra_headers,
+    const char *ctype, const void *body, size_t len)
+{
+	struct http_conn *c = r->hr_conn;
+
+	if (!c->hc_keepalive)
+		c->hc_close = 1;
+	conn_write(c, status, extra_headers, ctype, body, len);
+	if (c->hc_active == r)
+		c->hc_active = NULL;
+	req_free(&r);
+	wrk_touch(c->hc_wrk);
+	if (c->hc_close) {
+		/* Stop reading; free once the answer is out (write cb). */
+		bufferevent_disable(c->hc_bev, EV_READ);
+		return;
+	}
+	http_parser_pause(&c->hc_parser, 0);
+	event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+}
+
+void
+http_reply_json(struct http_req *r, int status, const char *extra_headers,
+    json_t *body)
+{
+	char *s = NULL;
+
+	if (body != NULL)
+		s = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (s == NULL) {
+		static const char oom[] = "{\"error\":\"internal error\"}";
+
+		http_reply(r, 500, NULL, "application/json", oom,
+		    sizeof(oom) - 1);
+		return;
+	}
+	http_reply(r, status, extra_headers, "application/json", s, strlen(s));
+	free(s);
+}
+
+void
+http_reply_error(struct http_req *r, int status, const char *msg)
+{
+	http_reply_json(r, status, NULL, json_pack("{s:s}", "error", msg));
+}
+
+/* An answer for a request that never reached a handler; then close. */
+static void
+conn_fail(struct http_conn *c, int status, const char *extra,
+    const char *msg)
+{
+	char *s;
+	json_t *body;
+
+	c->hc_close = 1;
+	body = json_pack("{s:s}", "error", msg);
+	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	conn_write(c, status, extra, "application/json", s != NULL ? s : "",
+	    s != NULL ? strlen(s) : 0);
+	free(s);
+	req_free(&c->hc_req);
+	bufferevent_disable(c->hc_bev, EV_READ);
+}
+
+/* ---------------------------------------------------------- parser cbs */
+
+static int
+hp_message_begin(http_parser *p)
+{
+	struct http_conn *c = p->data;
+
+	req_free(&c->hc_req);
+	c->hc_req = calloc(1, sizeof(*c->hc_req));
+	if (c->hc_req == NULL)
+		return -1;
+	c->hc_req->hr_headers = json_object();
+	if (c->hc_req->hr_headers == NULL)
+		return -1;
+	c->hc_req->hr_conn = c;
+	c->hc_req->hr_wrk = c->hc_wrk;
+	c->hc_url_len = 0;
+	c->hc_header_bytes = 0;
+	c->hc_nheaders = 0;
+	c->hc_in_value = 0;
+	c->hc_field_len = c->hc_value_len = 0;
+	return 0;
+}
+
+static int
+hp_url(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	if (c->hc_url_len + len >= sizeof(c->hc_url)) {
+		c->hc_error = 414;
+		return -1;
+	}
+	memcpy(c->hc_url + c->hc_url_len, at, len);
+	c->hc_url_len += len;
+	c->hc_url[c->hc_url_len] = '\0';
+	return 0;
+}
+
+static int
+append(char **buf, size_t *blen, const char *at, size_t len)
+{
+	char *n;
+
+	n = realloc(*buf, *blen + len + 1);
+	if (n == NULL)
+		return -1;
+	memcpy(n + *blen, at, len);
+	*blen += len;
+	n[*blen] = '\0';
+	*buf = n;
+	return 0;
+}
+
+/* Stores the header just read; repeated headers are joined with ", ". */
+static int
+header_finish(struct http_conn *c)
+{
+	json_t *old;
+	size_t i;
+	char *v;
+
+	if (c->hc_field_len == 0)
+		return 0;
+	for (i = 0; i < c->hc_field_len; i++)
+		if (c->hc_field[i] >= 'A' && c->hc_field[i] <= 'Z')
+			c->hc_field[i] += 'a' - 'A';
+	old = json_object_get(c->hc_req->hr_headers, c->hc_field);
+	if (old != NULL) {
+		if (asprintf(&v, "%s, %s", json_string_value(old),
+		    c->hc_value != NULL ? c->hc_value : "") == -1)
+			return -1;
+	} else {
+		v = strdup(c->hc_value != NULL ? c->hc_value : "");
+		if (v == NULL)
+			return -1;
+	}
+	/* Header bytes may be any octets: keep only valid UTF-8 values. */
+	json_t *s = json_string(v);
+	free(v);
+	if (s != NULL)
+		json_object_set_new(c->hc_req->hr_headers, c->hc_field, s);
+	c->hc_field_len = c->hc_value_len = 0;
+	if (c->hc_field != NULL)
+		c->hc_field[0] = '\0';
+	if (c->hc_value != NULL)
+		c->hc_value[0] = '\0';
+	return 0;
+}
+
+static int
+hp_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	c->hc_header_bytes += len;
+	if (c->hc_header_bytes > HTTP_MAX_HEADER_BYTES) {
+		c->hc_error = 431;
+		return -1;
+	}
+	if (c->hc_in_value) {
+		if (header_finish(c) == -1)
+			return -1;
+		c->hc_in_value = 0;
+		if (++c->hc_nheaders > HTTP_MAX_HEADERS) {
+			c->hc_error = 431;
+			return -1;
+		}
+	}
+	return append(&c->hc_field, &c->hc_field_len, at, len);
+}
+
+static int
+hp_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	c->hc_header_bytes += len;
+	if (c->hc_header_bytes > HTTP_MAX_HEADER_BYTES) {
+		c->hc_error = 431;
+		return -1;
+	}
+	c->hc_in_value = 1;
+	return append(&c->hc_value, &c->hc_value_len, at, len);
+}
+
+static int
+hp_headers_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+	struct http_req *r = c->hc_req;
+	struct http_parser_url u;
+	size_t max = c->hc_wrk->w_set.ws_max_body;
+
+	if (c->hc_in_value && header_finish(c) == -1)
+		return -1;
+	c->hc_in_value = 0;
+	if (p->upgrade || p->method == HTTP_CONNECT) {
+		c->hc_error = 400;
+		return -1;
+	}
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(c->hc_url, c->hc_url_len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH)) ||
+	    u.field_data[UF_PATH].len >= sizeof(r->hr_path)) {
+		c->hc_error = 400;
+		return -1;
+	}
+	memcpy(r->hr_path, c->hc_url + u.field_data[UF_PATH].off,
+	    u.field_data[UF_PATH].len);
+	r->hr_path[u.field_data[UF_PATH].len] = '\0';
+	if (u.field_set & (1 << UF_QUERY)) {
+		r->hr_query = strndup(c->hc_url + u.field_data[UF_QUERY].off,
+		    u.field_data[UF_QUERY].len);
+		if (r->hr_query == NULL)
+			return -1;
+	}
+	r->hr_method = p->method;
+	/* A declared body that is too large is refused before it arrives. */
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length != ULLONG_MAX &&
+	    p->content_length > max) {
+		c->hc_error = 413;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+hp_body(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	struct http_req *r = c->hc_req;
+
+	if (r->hr_body_len + len > c->hc_wrk->w_set.ws_max_body) {
+		c->hc_error = 413;
+		return -1;
+	}
+	return append(&r->hr_body, &r->hr_body_len, at, len);
+}
+
+static int
+hp_message_complete(http_parser *p)
+{
+	struct http_conn *c = p->data;
+
+	c->hc_keepalive = http_should_keep_alive(p);
+	c->hc_active = c->hc_req;
+	c->hc_req = NULL;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int
+credential_ok(struct http_conn *c, struct http_req *r)
+{
+	const char *auth, *tok;
+	size_t toklen;
+	char hash[65];
+
+	auth = http_header(r, "authorization");
+	if (auth == NULL || (tok = httphead_bearer(auth, &toklen)) == NULL)
+		return 0;
+	jwt_token_hash(tok, toklen, hash);
+	if (!ct_equal(hash, c->hc_token_hash, 64))
+		return 0;
+	return now_wall() < c->hc_exp + JWT_LEEWAY;
+}
+
+static void
+dispatch(struct http_conn *c, struct http_req *r)
+{
+	struct wrk *w = c->hc_wrk;
+	char id[128];
+	const char *rest;
+	size_t plen;
+	int m;
+
+	if (r->hr_body == NULL) {
+		r->hr_body = strdup("");
+		if (r->hr_body == NULL) {
+			c->hc_close = 1;
+			http_reply_error(r, 500, "out of memory");
+			return;
+		}
+	}
+	if (strcmp(r->hr_path, "/health") == 0) {
+		http_reply_json(r, 200, NULL, json_pack("{s:s}", "status",
+		    "healthy"));
+		return;
+	}
+	if (!credential_ok(c, r)) {
+		c->hc_close = 1;
+		http_reply_json(r, 401,
+		    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+		    json_pack("{s:s,s:s}", "error", "invalid_token",
+		    "error_description", "the credential of this connection "
+		    "is missing, changed or expired"));
+		return;
+	}
+	m = httphead_path_tenant(r->hr_path, id, sizeof(id));
+	if (m != 1) {
+		http_reply_error(r, 404, "not found");
+		return;
+	}
+	if (strcmp(id, w->w_tenant) != 0) {
+		http_reply_error(r, 403, "this token does not grant access to "
+		    "that tenant");
+		return;
+	}
+	/* What follows /api/v1/users/{id} in the raw path. */
+	plen = strlen("/api/v1/users/");
+	rest = strchr(r->hr_path + plen, '/');
+	if (rest == NULL)
+		rest = "";
+	if (strcmp(rest, "/mcp") == 0 || strcmp(rest, "/mcp/") == 0)
+		mcp_handle(w, r);
+	else
+		rest_handle(w, r, rest);
+}
+
+/* Parses what is buffered; dispatches one complete request at a time. */
+static void
+conn_process(struct http_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->hc_bev);
+	struct evbuffer_iovec v;
+	size_t n;
+	enum http_errno e;
+
+	while (c->hc_active == NULL && !c->hc_close &&
+	    evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = http_parser_execute(&c->hc_parser, &parser_settings,
+		    v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		e = HTTP_PARSER_ERRNO(&c->hc_parser);
+		if (e == HPE_PAUSED) {
+			if (c->hc_active != NULL) {
+				struct http_req *r = c->hc_active;
+
+				event_del(c->hc_ev_idle);
+				wrk_touch(c->hc_wrk);
+				dispatch(c, r);
+				/* The handler may have answered already; the
+				 * resume event continues parsing then. */
+				return;
+			}
+			http_parser_pause(&c->hc_parser, 0);
+			continue;
+		}
+		if (e != HPE_OK) {
+			int st = c->hc_error != 0 ? c->hc_error : 400;
+
+			conn_fail(c, st, NULL, st == 413 ? "request body too "
+			    "large" : st == 431 ? "request header fields too "
+			    "large" : st == 414 ? "URI too long" :
+			    http_errno_description(e));
+			return;
+		}
+		if (n == 0)
+			break;
+	}
+	if (c->hc_active == NULL && !c->hc_close)
+		conn_idle_arm(c);
+}
+
+static void
+on_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (c->hc_close && evbuffer_get_length(bufferevent_get_output(bev))
+	    == 0)
+		conn_free(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	/* EOF, reset or error: the client is gone. */
+	conn_free(c);
+}
+
+/* A connection with no request in flight may stay idle this long; a
+ * request that started arriving must complete within it too. */
+static void
+on_idle(evutil_socket_t fd, short ev, void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (c->hc_req != NULL) {
+		conn_fail(c, 408, NULL, "request not completed in time");
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_idle_arm(struct http_conn *c)
+{
+	int s = c->hc_wrk->w_set.ws_idle_timeout_s;
+	struct timeval tv;
+
+	if (s > HTTP_KEEPALIVE_MAX_S)
+		s = HTTP_KEEPALIVE_MAX_S;
+	tv.tv_sec = s;
+	tv.tv_usec = 0;
+	event_add(c->hc_ev_idle, &tv);
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+	struct wrk *w = c->hc_wrk;
+
+	if (c->hc_active != NULL) {
+		struct http_req *r = c->hc_active;
+
+		c->hc_active = NULL;
+		if (r->hr_on_abort != NULL)
+			r->hr_on_abort(r, r->hr_abort_arg);
+		req_free(&r);
+	}
+	req_free(&c->hc_req);
+	if (c->hc_prev != NULL)
+		c->hc_prev->hc_next = c->hc_next;
+	else
+		w->w_conns = c->hc_next;
+	if (c->hc_next != NULL)
+		c->hc_next->hc_prev = c->hc_prev;
+	w->w_nconns--;
+	if (c->hc_ev_resume != NULL)
+		event_free(c->hc_ev_resume);
+	if (c->hc_ev_idle != NULL)
+		event_free(c->hc_ev_idle);
+	if (c->hc_bev != NULL)
+		bufferevent_free(c->hc_bev);	/* closes the fd */
+	free(c->hc_field);
+	free(c->hc_value);
+	free(c);
+	wrk_touch(w);
+	wrk_stats(w);
+}
+
+/* A handed-off fd must be a connected stream socket. */
+static int
+fd_is_stream_socket(int fd)
+{
+	struct stat st;
+	int type;
+	socklen_t len = sizeof(type);
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	return 1;
+}
+
+void
+http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp)
+{
+	struct http_conn *c;
+
+	if (parser_settings.on_message_begin == NULL) {
+		parser_settings.on_message_begin = hp_message_begin;
+		parser_settings.on_url = hp_url;
+		parser_settings.on_header_field = hp_header_field;
+		parser_settings.on_header_value = hp_header_value;
+		parser_settings.on_headers_complete = hp_headers_complete;
+		parser_settings.on_body = hp_body;
+		parser_settings.on_message_complete = hp_message_complete;
+	}
+	if (!fd_is_stream_socket(fd)) {
+		log_warn("handed-off fd is not a stream socket", NULL);
+		fd_close(&fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		fd_close(&fd);
+		return;
+	}
+	c->hc_wrk = w;
+	snprintf(c->hc_token_hash, sizeof(c->hc_token_hash), "%s", token_hash);
+	c->hc_exp = exp;
+	http_parser_init(&c->hc_parser, HTTP_REQUEST);
+	c->hc_parser.data = c;
+	fd_nonblock(fd);
+	c->hc_bev = bufferevent_socket_new(w->w_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->hc_ev_resume = event_new(w->w_base, -1, 0, on_resume, c);
+	c->hc_ev_idle = evtimer_new(w->w_base, on_idle, c);
+	if (c->hc_bev == NULL || c->hc_ev_resume == NULL ||
+	    c->hc_ev_idle == NULL) {
+		if (c->hc_bev == NULL)
+			fd_close(&fd);
+		c->hc_next = w->w_conns;
+		w->w_conns = c;
+		w->w_nconns++;
+		conn_free(c);
+		return;
+	}
+	c->hc_next = w->w_conns;
+	if (w->w_conns != NULL)
+		w->w_conns->hc_prev = c;
+	w->w_conns = c;
+	w->w_nconns++;
+	bufferevent_setcb(c->hc_bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->hc_bev, EV_READ | EV_WRITE);
+	/* The request head is already in the socket: the supervisor only
+	 * peeked at it. */
+	conn_idle_arm(c);
+}
+
+void
+http_conn_free_all(struct wrk *w)
+{
+	while (w->w_conns != NULL)
+		conn_free(w->w_conns);
+}

@@ -1,0 +1,431 @@
+/*
+ * main.c: dataagent-worker start-up, IPC with the supervisor, assignment,
+ * config, idle retire.
+ *
+ * A worker is exec'd by dataagentd as root with its IPC socket on fd 3 and
+ * nothing else. It says HELLO and waits. IPC_ASSIGN names a tenant: the
+ * worker confines itself (policy/confine.c) and acks; only then does the
+ * supervisor send the tenant's config and client sockets.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "worker.h"
+#include "confine.h"
+
+struct store_call {
+	struct store_call *sc_next;
+	uint32_t sc_id;
+	store_cb sc_cb;
+	void *sc_arg;
+};
+
+static void wrk_exit(struct wrk *w, int code);
+
+void
+wrk_touch(struct wrk *w)
+{
+	w->w_last_activity_ms = now_mono_ms();
+	w->w_retiring = 0;
+}
+
+void
+wrk_stats(struct wrk *w)
+{
+	unsigned ups;
+	json_t *v;
+
+	if (!w->w_assigned || w->w_ipc == NULL)
+		return;
+	ups = upstream_running_count(w);
+	if (ups == w->w_stats_sent_ups && w->w_nconns == w->w_stats_sent_conns)
+		return;
+	w->w_stats_sent_ups = ups;
+	w->w_stats_sent_conns = w->w_nconns;
+	v = json_pack("{s:i,s:i,s:i}", "connections", (int)w->w_nconns,
+	    "upstreams", (int)ups, "sessions", (int)w->w_nsessions);
+	if (v != NULL) {
+		ipc_send_json(w->w_ipc, IPC_STATS, 0, -1, v);
+		json_decref(v);
+	}
+}
+
+void
+wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg)
+{
+	struct store_call *sc;
+
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		json_decref(op);
+		json_t *res = json_pack("{s:b,s:s}", "ok", 0, "error",
+		    "out of memory");
+		cb(res, arg);
+		json_decref(res);
+		return;
+	}
+	sc->sc_id = ++w->w_next_store_id;
+	sc->sc_cb = cb;
+	sc->sc_arg = arg;
+	sc->sc_next = w->w_store_calls;
+	w->w_store_calls = sc;
+	ipc_send_json(w->w_ipc, IPC_STORE_REQ, sc->sc_id, -1, op);
+	json_decref(op);
+}
+
+void
+wrk_audit(struct wrk *w, const char *action, json_t *detail)
+{
+	json_t *v;
+
+	v = json_pack("{s:s,s:o}", "action", action, "detail",
+	    detail != NULL ? detail : json_null());
+	if (v != NULL && w->w_ipc != NULL)
+		ipc_send_json(w->w_ipc, IPC_AUDIT, 0, -1, v);
+	json_decref(v);
+}
+
+static void
+store_calls_fail_all(struct wrk *w)
+{
+	struct store_call *sc;
+	json_t *res;
+
+	res = json_pack("{s:b,s:s}", "ok", 0, "error", "supervisor gone");
+	while ((sc = w->w_store_calls) != NULL) {
+		w->w_store_calls = sc->sc_next;
+		sc->sc_cb(res, sc->sc_arg);
+		free(sc);
+	}
+	json_decref(res);
+}
+
+static int
+on_store_res(struct wrk *w, uint32_t id, json_t *res)
+{
+	struct store_call **pp, *sc;
+
+	for (pp = &w->w_store_calls; (sc = *pp) != NULL; pp = &sc->sc_next) {
+		if (sc->sc_id == id) {
+			*pp = sc->sc_next;
+			sc->sc_cb(res, sc->sc_arg);
+			free(sc);
+			return 0;
+		}
+	}
+	log_warn("store answer for an unknown request", "{s:i}", "id",
+	    (int)id);
+	return 0;
+}
+
+static int
+on_assign(struct wrk *w, json_t *v)
+{
+	const char *tenant, *home;
+	json_int_t uid, gid;
+	char err[256];
+	json_t *ack;
+
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s}", "tenant", &tenant, "uid", &uid,
+	    "gid", &gid, "home", &home) != 0 || !name_valid(tenant) ||
+	    uid <= 0 || gid <= 0 || uid > 0x7fffffff || gid > 0x7fffffff ||
+	    strlen(home) >= sizeof(w->w_home))
+		return -1;
+	snprintf(w->w_tenant, sizeof(w->w_tenant), "%s", tenant);
+	snprintf(w->w_home, sizeof(w->w_home), "%s", home);
+	w->w_uid = (uid_t)uid;
+	w->w_gid = (gid_t)gid;
+
+	if (confine_worker(w->w_uid, w->w_gid, err, sizeof(err)) == -1) {
+		log_error("confinement failed", "{s:s,s:s}", "tenant", tenant,
+		    "error", err);
+		json_t *f = json_pack("{s:s}", "error", err);
+		ipc_send_json(w->w_ipc, IPC_ASSIGN_FAIL, 0, -1, f);
+		json_decref(f);
+		ipc_flush(w->w_ipc);
+		_exit(1);
+	}
+	if (chdir(w->w_home) == -1 && chdir("/") == -1)
+		log_warn("chdir failed", "{s:s}", "error", strerror(errno));
+	w->w_assigned = 1;
+	wrk_touch(w);
+	log_info("worker assigned", "{s:s,s:i}", "tenant", w->w_tenant, "uid",
+	    (int)w->w_uid);
+	ack = json_pack("{s:s}", "tenant", w->w_tenant);
+	ipc_send_json(w->w_ipc, IPC_ASSIGN_ACK, 0, -1, ack);
+	json_decref(ack);
+	return 0;
+}
+
+static void
+settings_apply(struct wrk *w, json_t *s)
+{
+	struct wrk_settings *ws = &w->w_set;
+	json_int_t i;
+	const char *str;
+	enum log_level lvl;
+
+	if (json_unpack(s, "{s:I}", "max_connections_per_user", &i) == 0 &&
+	    i > 0)
+		ws->ws_max_upstreams = (int)i;
+	if (json_unpack(s, "{s:I}", "connection_timeout", &i) == 0 && i > 0)
+		ws->ws_call_timeout_ms = (int)i * 1000;
+	if (json_unpack(s, "{s:I}", "idle_timeout", &i) == 0 && i > 0)
+		ws->ws_idle_timeout_s = (int)i;
+	if (json_unpack(s, "{s:I}", "tool_cache_ttl", &i) == 0 && i >= 0)
+		ws->ws_tool_cache_ttl_s = (int)i;
+	if (json_unpack(s, "{s:I}", "max_body_size", &i) == 0 && i > 0)
+		ws->ws_max_body = (size_t)i;
+	if (json_unpack(s, "{s:s}", "allowed_hosts", &str) == 0)
+		snprintf(ws->ws_allowed_hosts, sizeof(ws->ws_allowed_hosts),
+		    "%s", str);
+	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
+	    log_level_parse(str, &lvl) == 0)
+		log_set_level(lvl);
+}
+
+/* Brings the upstream list in line with the configured servers: unchanged
+ * servers keep their process, changed ones restart, removed ones stop. */
+static int
+on_config(struct wrk *w, json_t *v)
+{
+	json_t *settings, *servers, *spec;
+	struct upstream *u;
+	size_t i;
+	const char *name;
+
+	settings = json_object_get(v, "settings");
+	servers = json_object_get(v, "servers");
+	if (!json_is_object(settings) || !json_is_array(servers))
+		return -1;
+	settings_apply(w, settings);
+
+again:
+	for (u = w->w_upstreams; u != NULL; u = upstream_next(u)) {
+		int keep = 0;
+
+		json_array_foreach(servers, i, spec) {
+			name = json_string_value(json_object_get(spec, "name"));
+			if (name != NULL && strcmp(name, upstream_name(u)) == 0)
+				keep = upstream_spec_equal(u, spec);
+		}
+		if (!keep) {
+			log_info("server stopped (config changed or removed)",
+			    "{s:s,s:s}", "tenant", w->w_tenant, "server",
+			    upstream_name(u));
+			upstream_free(&u);
+			goto again;
+		}
+	}
+	json_array_foreach(servers, i, spec) {
+		name = json_string_value(json_object_get(spec, "name"));
+		if (name == NULL || !name_valid(name))
+			return -1;
+		if (upstream_find(w, name) != NULL)
+			continue;
+		if (upstream_new(w, spec) == NULL)
+			log_error("cannot set up server", "{s:s,s:s}", "tenant",
+			    w->w_tenant, "server", name);
+	}
+	mcp_tools_changed(w, NULL);
+	return 0;
+}
+
+static int
+on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
+{
+	struct wrk *w = arg;
+	json_t *v;
+	int rc = -1;
+
+	v = ipc_payload_json(msg);
+	if (v == NULL) {
+		fd_close(&msg->im_fd);
+		return -1;
+	}
+	switch (msg->im_hdr.ih_type) {
+	case IPC_ASSIGN:
+		if (!w->w_assigned)
+			rc = on_assign(w, v);
+		break;
+	case IPC_CONFIG:
+		if (w->w_assigned)
+			rc = on_config(w, v);
+		break;
+	case IPC_CONN: {
+		const char *hash;
+		json_int_t exp;
+
+		if (!w->w_assigned || msg->im_fd == -1 ||
+		    json_unpack(v, "{s:s,s:I}", "token_hash", &hash, "exp",
+		    &exp) != 0 || strlen(hash) != 64)
+			break;
+		w->w_received++;
+		wrk_touch(w);
+		http_conn_new(w, msg->im_fd, hash, exp);
+		msg->im_fd = -1;
+		wrk_stats(w);
+		rc = 0;
+		break;
+	}
+	case IPC_STORE_RES:
+		if (w->w_assigned)
+			rc = on_store_res(w, msg->im_hdr.ih_peer, v);
+		break;
+	case IPC_SHUTDOWN:
+		log_info("worker retiring", "{s:s}", "tenant", w->w_tenant);
+		json_decref(v);
+		wrk_exit(w, 0);
+		break;
+	default:
+		break;
+	}
+	json_decref(v);
+	fd_close(&msg->im_fd);
+	return rc;
+}
+
+static void
+on_ipc_error(struct ipc_chan *ch, const char *why, void *arg)
+{
+	struct wrk *w = arg;
+
+	/* The supervisor went away or spoke nonsense: nothing left to serve. */
+	log_info("supervisor channel closed", "{s:s}", "why", why);
+	ipc_chan_free(&w->w_ipc);
+	store_calls_fail_all(w);
+	wrk_exit(w, 0);
+}
+
+static void
+on_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	struct wrk *w = arg;
+	int64_t idle_ms;
+	json_t *v;
+
+	if (!w->w_assigned)
+		return;
+	wrk_stats(w);
+	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
+	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
+		return;
+	idle_ms = now_mono_ms() - w->w_last_activity_ms;
+	if (idle_ms < (int64_t)w->w_set.ws_idle_timeout_s * 1000)
+		return;
+	/* Ask to retire; the supervisor agrees only when it has sent us no
+	 * connection we have not seen yet. */
+	w->w_retiring = 1;
+	v = json_pack("{s:I}", "received", (json_int_t)w->w_received);
+	ipc_send_json(w->w_ipc, IPC_IDLE, 0, -1, v);
+	json_decref(v);
+}
+
+static void
+on_sigchld(evutil_socket_t sig, short ev, void *arg)
+{
+	upstream_reap(arg);
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short ev, void *arg)
+{
+	struct wrk *w = arg;
+
+	log_info("worker stopping on signal", "{s:s,s:i}", "tenant",
+	    w->w_tenant, "signal", (int)sig);
+	wrk_exit(w, 0);
+}
+
+/* Ends the process: clients and upstream process groups first. */
+static void
+wrk_exit(struct wrk *w, int code)
+{
+	http_conn_free_all(w);
+	mcp_sessions_free(w);
+	upstream_free_all(w);
+	if (w->w_ipc != NULL) {
+		ipc_flush(w->w_ipc);
+		ipc_chan_free(&w->w_ipc);
+	}
+	store_calls_fail_all(w);
+	exit(code);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: dataagent-worker\n"
+	    "dataagent-worker is started by dataagentd with its IPC socket on "
+	    "fd %d;\nit is not run by hand.\n", WORKER_IPC_FD);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct wrk w;
+	struct stat st;
+	struct timeval tick = { 1, 0 };
+	json_t *hello;
+	enum log_level lvl = LOG_LVL_INFO;
+	const char *env;
+
+	if (argc > 1) {
+		if (strcmp(argv[1], "--version") == 0) {
+			printf("dataagent-worker %s\n", DATAAGENT_VERSION);
+			return 0;
+		}
+		usage();
+		return 2;
+	}
+	if ((env = getenv("LOG_LEVEL")) != NULL)
+		(void)log_level_parse(env, &lvl);
+	log_init("worker", lvl);
+	if (fstat(WORKER_IPC_FD, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		usage();
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	w.w_set.ws_max_upstreams = 10;
+	w.w_set.ws_call_timeout_ms = 30000;
+	w.w_set.ws_idle_timeout_s = 300;
+	w.w_set.ws_tool_cache_ttl_s = 300;
+	w.w_set.ws_max_body = 1024 * 1024;
+	snprintf(w.w_set.ws_allowed_hosts, sizeof(w.w_set.ws_allowed_hosts),
+	    "localhost,127.0.0.1,[::1]");
+
+	w.w_base = event_base_new();
+	if (w.w_base == NULL)
+		return 1;
+	w.w_ipc = ipc_chan_new(w.w_base, WORKER_IPC_FD, on_msg, on_ipc_error,
+	    &w);
+	if (w.w_ipc == NULL)
+		return 1;
+	w.w_ev_sigchld = evsignal_new(w.w_base, SIGCHLD, on_sigchld, &w);
+	w.w_ev_sigterm = evsignal_new(w.w_base, SIGTERM, on_sigterm, &w);
+	w.w_ev_idle = event_new(w.w_base, -1, EV_PERSIST, on_tick, &w);
+	if (w.w_ev_sigchld == NULL || w.w_ev_sigterm == NULL ||
+	    w.w_ev_idle == NULL)
+		return 1;
+	event_add(w.w_ev_sigchld, NULL);
+	event_add(w.w_ev_sigterm, NULL);
+	event_add(w.w_ev_idle, &tick);
+
+	hello = json_pack("{s:s}", "version", DATAAGENT_VERSION);
+	ipc_send_json(w.w_ipc, IPC_HELLO, 0, -1, hello);
+	json_decref(hello);
+
+	event_base_dispatch(w.w_base);
+	wrk_exit(&w, 0);
+	return 0;
+}

@@ -1,0 +1,213 @@
+/*
+ * worker.h: dataagent-worker, one per active tenant, running as the
+ * tenant's UID.
+ *
+ *   main.c      start-up, IPC with the supervisor, assignment, config,
+ *               idle retire
+ *   http.c      HTTP/1.1 keep-alive server on handed-off sockets
+ *               (bufferevents + http-parser), per-request credential check
+ *   mcp.c       the MCP Streamable HTTP endpoint: sessions, version
+ *               negotiation, JSON-RPC dispatch, aggregation of the
+ *               tenant's servers ({server}__{tool})
+ *   rest.c      the REST API (/mcp-servers, /tools)
+ *   upstream.c  stdio MCP servers: process, handshake, id rewriting,
+ *               timeouts, restart with back-off, tool cache
+ */
+#ifndef DATAAGENT_WORKER_H
+#define DATAAGENT_WORKER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "proto.h"
+
+struct event_base;
+struct event;
+struct ipc_chan;
+struct http_conn;
+struct upstream;
+struct mcp_session;
+struct store_call;
+
+/* Settings pushed by the supervisor in IPC_CONFIG. */
+struct wrk_settings {
+	int ws_max_upstreams;		/* max_connections_per_user */
+	int ws_call_timeout_ms;		/* connection_timeout */
+	int ws_idle_timeout_s;		/* idle_timeout */
+	int ws_tool_cache_ttl_s;	/* tool_cache_ttl */
+	size_t ws_max_body;		/* max_body_size */
+	char ws_allowed_hosts[CONFIG_STRLEN];
+};
+
+/* The one struct of process state. */
+struct wrk {
+	struct event_base *w_base;
+	struct ipc_chan *w_ipc;
+	struct event *w_ev_sigchld;
+	struct event *w_ev_sigterm;
+	struct event *w_ev_idle;	/* periodic idle check */
+
+	int w_assigned;
+	char w_tenant[65];
+	uid_t w_uid;
+	gid_t w_gid;
+	char w_home[CONFIG_STRLEN];
+	struct wrk_settings w_set;
+
+	struct upstream *w_upstreams;	/* list, one per configured server */
+	struct http_conn *w_conns;	/* list of client connections */
+	unsigned w_nconns;
+	uint64_t w_received;		/* connections received so far */
+	struct mcp_session *w_sessions;
+	unsigned w_nsessions;
+	struct store_call *w_store_calls;
+	uint32_t w_next_store_id;
+	int64_t w_last_activity_ms;	/* last request or upstream traffic */
+	int w_retiring;
+	unsigned w_stats_sent_conns, w_stats_sent_ups;
+};
+
+/* main.c */
+/* Notes activity (resets the idle clock). */
+void wrk_touch(struct wrk *w);
+/* Sends counts to the supervisor when they changed. */
+void wrk_stats(struct wrk *w);
+typedef void (*store_cb)(json_t *res, void *arg);
+/*
+ * Asks the supervisor to write to the store (op object stolen). cb gets
+ * the IPC_STORE_RES payload ({"ok":true,...} or {"ok":false,"error"}),
+ * or {"ok":false,"error":"supervisor gone"}; cb is always called once,
+ * later, from the event loop.
+ */
+void wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg);
+/* An audit event for the supervisor to write (detail stolen, may be NULL). */
+void wrk_audit(struct wrk *w, const char *action, json_t *detail);
+
+/* ---------------------------------------------------------------- http */
+
+struct http_req;
+typedef void (*http_abort_cb)(struct http_req *r, void *arg);
+
+struct http_req {
+	struct http_conn *hr_conn;
+	struct wrk *hr_wrk;
+	int hr_method;			/* enum http_method */
+	char hr_path[2048];		/* without the query string */
+	char *hr_query;			/* after '?', or NULL */
+	json_t *hr_headers;		/* lowercase name -> value */
+	char *hr_body;			/* NUL-terminated, hr_body_len bytes */
+	size_t hr_body_len;
+	/* Set by a handler that answers later: called instead if the client
+	 * goes away first; after it returns, r is freed and must not be
+	 * touched again. */
+	http_abort_cb hr_on_abort;
+	void *hr_abort_arg;
+};
+
+/* Takes ownership of fd (a handed-off client socket). */
+void http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp);
+void http_conn_free_all(struct wrk *w);
+/* Value of a header (name lowercase), or NULL. */
+const char *http_header(const struct http_req *r, const char *lname);
+/*
+ * Sends the response and frees r (the connection goes on with the next
+ * request, unless `close` was asked or the client asked for it).
+ * extra_headers: "Name: value\r\n" lines or NULL.
+ */
+void http_reply(struct http_req *r, int status, const char *extra_headers,
+    const char *ctype, const void *body, size_t len);
+/* JSON body (stolen), Content-Type application/json. */
+void http_reply_json(struct http_req *r, int status,
+    const char *extra_headers, json_t *body);
+/* {"error": msg} with status. */
+void http_reply_error(struct http_req *r, int status, const char *msg);
+
+/* ----------------------------------------------------------------- mcp */
+
+/* /api/v1/users/{id}/mcp (POST, GET, DELETE). */
+void mcp_handle(struct wrk *w, struct http_req *r);
+void mcp_sessions_free(struct wrk *w);
+/* An upstream's tool list changed (cache already dropped). */
+void mcp_tools_changed(struct wrk *w, struct upstream *u);
+
+/* ---------------------------------------------------------------- rest */
+
+/* rest_path is what follows /api/v1/users/{id} ("/tools", ...). */
+void rest_handle(struct wrk *w, struct http_req *r, const char *rest_path);
+
+/* ------------------------------------------------------------ upstream */
+
+enum upstream_state {
+	UP_STOPPED = 0,	/* not running (never started, idle-stopped) */
+	UP_STARTING,	/* process spawned, initialize in flight */
+	UP_READY,
+	UP_BACKOFF,	/* died; restarts on next use after a delay */
+	UP_FAILED,	/* config error (e.g. command not found) */
+};
+
+/*
+ * Exactly one of result / error is non-NULL (borrowed references, valid
+ * during the call). error is a JSON-RPC error object {"code","message"}.
+ */
+typedef void (*upstream_cb)(json_t *result, json_t *error, void *arg);
+struct upstream_call;
+
+/* spec: {"name","command","args","env","enabled"} (borrowed, copied). */
+struct upstream *upstream_new(struct wrk *w, const json_t *spec);
+/* Kills the process group, fails pending calls (their cb is called with
+ * an error), frees u and unlinks it from w->w_upstreams. */
+void upstream_free(struct upstream **u);
+void upstream_free_all(struct wrk *w);
+struct upstream *upstream_find(struct wrk *w, const char *name);
+/* The next upstream in w->w_upstreams, or NULL (for iteration). */
+struct upstream *upstream_next(const struct upstream *u);
+/* 1 when spec (same shape as upstream_new's) equals u's current one. */
+int upstream_spec_equal(const struct upstream *u, const json_t *spec);
+const char *upstream_name(const struct upstream *u);
+int upstream_enabled(const struct upstream *u);
+enum upstream_state upstream_state(const struct upstream *u);
+const char *upstream_state_name(enum upstream_state st);
+const char *upstream_last_error(const struct upstream *u);
+pid_t upstream_pid(const struct upstream *u);
+unsigned upstream_running_count(struct wrk *w);
+/* The server's own initialize result (serverInfo etc.), or NULL. */
+json_t *upstream_server_info(const struct upstream *u);
+
+/*
+ * Sends a JSON-RPC request (params stolen, may be NULL), starting the
+ * process first when needed (at most ws_max_upstreams running: an idle
+ * one is stopped to make room, else the call fails). The upstream sees
+ * its own id; cb is called exactly once, always from the event loop
+ * (never from inside this call), unless the call is cancelled first.
+ * timeout_ms 0 means ws_call_timeout_ms.
+ * Returns a handle (valid until cb runs or cancel).
+ */
+struct upstream_call *upstream_request(struct upstream *u, const char *method,
+    json_t *params, int timeout_ms, upstream_cb cb, void *arg);
+/* The client went away: cb will not be called; the upstream is sent
+ * notifications/cancelled for an in-flight request. */
+void upstream_call_cancel(struct upstream_call **c);
+
+/*
+ * The server's tools (array of tool objects, its own names), from the
+ * cache when younger than ws_tool_cache_ttl_s, else fetched following
+ * nextCursor pages. cb as for upstream_request, with result the array.
+ */
+struct upstream_call *upstream_tools(struct upstream *u, upstream_cb cb,
+    void *arg);
+/* Drops u's cached tools (config change or list_changed). */
+void upstream_tools_invalidate(struct upstream *u);
+/* Number of cached tools, -1 when unknown. */
+int upstream_tools_count(const struct upstream *u);
+
+/* SIGCHLD: reaps and updates every upstream whose process exited. */
+void upstream_reap(struct wrk *w);
+/* Stops upstreams with no pending calls that were unused for idle_s. */
+void upstream_idle_sweep(struct wrk *w, int idle_s);
+/* 1 when any upstream has calls in flight. */
+int upstream_busy(struct wrk *w);
+
+#endif
