@@ -18,12 +18,6 @@
 
 #include "supervisor.h"
 
-#define MAX_FLAGS 16
-
-struct flag_set {
-	const char *fs_key;
-	const char *fs_value;
-};
 
 static void
 usage(FILE *f)
@@ -137,14 +131,62 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 	workers_stop_all(sp);
 }
 
+/*
+ * SIGHUP: re-reads file, environment and flags. A configuration that does
+ * not load keeps the old one. Limits, timeouts, log level, allowed hosts
+ * and the spare count apply at once (active workers get their settings
+ * again); the listening address, state_dir, store and control socket
+ * need a restart and are reported as such.
+ */
 static void
 on_sighup(evutil_socket_t sig, short ev, void *arg)
 {
-	/* Reload (re-read config and policies, replace spares, keep
-	 * connections) is part of the operations work; until then a SIGHUP
-	 * must not kill the daemon, and the operator is told. */
-	log_warn("SIGHUP received: reload is not supported by this version; "
-	    "restart dataagentd to apply configuration changes", NULL);
+	struct sup *sp = arg;
+	struct config old = sp->sp_cf;
+	char err[1024];
+	json_t *tenants;
+	size_t i;
+	json_t *t;
+
+	if (config_build(sp, sp->sp_config_path, sp->sp_config_explicit,
+	    sp->sp_flags, sp->sp_nflags, err, sizeof(err)) == -1) {
+		log_error("reload failed, keeping the running configuration",
+		    "{s:s}", "error", err);
+		return;
+	}
+	if (strcmp(old.cf_host, sp->sp_cf.cf_host) != 0 ||
+	    old.cf_port != sp->sp_cf.cf_port ||
+	    strcmp(old.cf_state_dir, sp->sp_cf.cf_state_dir) != 0 ||
+	    strcmp(old.cf_database_url, sp->sp_cf.cf_database_url) != 0 ||
+	    strcmp(old.cf_control_socket, sp->sp_cf.cf_control_socket) != 0 ||
+	    strcmp(old.cf_worker_path, sp->sp_cf.cf_worker_path) != 0 ||
+	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0) {
+		log_warn("reload: host, port, state_dir, database_url, "
+		    "control_socket, worker_path and secret_key take effect "
+		    "only after a restart", NULL);
+		snprintf(sp->sp_cf.cf_host, sizeof(sp->sp_cf.cf_host), "%s",
+		    old.cf_host);
+		sp->sp_cf.cf_port = old.cf_port;
+		memcpy(sp->sp_cf.cf_state_dir, old.cf_state_dir,
+		    sizeof(old.cf_state_dir));
+		memcpy(sp->sp_cf.cf_database_url, old.cf_database_url,
+		    sizeof(old.cf_database_url));
+		memcpy(sp->sp_cf.cf_control_socket, old.cf_control_socket,
+		    sizeof(old.cf_control_socket));
+		memcpy(sp->sp_cf.cf_worker_path, old.cf_worker_path,
+		    sizeof(old.cf_worker_path));
+		memcpy(sp->sp_cf.cf_secret_key, old.cf_secret_key,
+		    sizeof(old.cf_secret_key));
+	}
+	log_set_level(sp->sp_cf.cf_log_level);
+	sp->sp_nspare_target = (unsigned)sp->sp_cf.cf_workers;
+	tenants = store_tenant_list(sp->sp_store, err, sizeof(err));
+	json_array_foreach(tenants, i, t)
+		workers_tenant_changed(sp, json_string_value(json_object_get(t,
+		    "id")));
+	json_decref(tenants);
+	workers_refill(sp);
+	log_info("configuration reloaded", NULL);
 }
 
 static int
@@ -189,6 +231,7 @@ main(int argc, char **argv)
 	const char *cfg_path = CONFIG_DEFAULT_PATH;
 	char err[1024], redacted[CONFIG_STRLEN];
 	struct dburl db;
+	struct event_config *evcfg;
 
 	log_init("dataagentd", LOG_LVL_INFO);
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
@@ -228,6 +271,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	snprintf(sp.sp_config_path, sizeof(sp.sp_config_path), "%s", cfg_path);
+	sp.sp_config_explicit = explicit_cfg;
+	memcpy(sp.sp_flags, flags, sizeof(flags));
+	sp.sp_nflags = nflags;
 	if (config_build(&sp, cfg_path, explicit_cfg, flags, nflags, err,
 	    sizeof(err)) == -1) {
 		if (test_only)
@@ -280,11 +327,17 @@ main(int argc, char **argv)
 	log_info("store open", "{s:s,s:s,s:i}", "backend", "sqlite", "path",
 	    sp.sp_db_path, "schema_version", store_schema_version(sp.sp_store));
 
-	sp.sp_base = event_base_new();
-	if (sp.sp_base == NULL) {
-		log_error("cannot create the event loop", NULL);
+	/* The front door peeks without consuming: it needs edge-triggered
+	 * readiness (epoll), or a half-sent head would spin the loop. */
+	evcfg = event_config_new();
+	if (evcfg == NULL ||
+	    event_config_require_features(evcfg, EV_FEATURE_ET) == -1 ||
+	    (sp.sp_base = event_base_new_with_config(evcfg)) == NULL) {
+		log_error("cannot create an event loop with edge-triggered "
+		    "readiness (epoll)", NULL);
 		return 1;
 	}
+	event_config_free(evcfg);
 	sp.sp_ev_sigchld = evsignal_new(sp.sp_base, SIGCHLD, on_sigchld, &sp);
 	sp.sp_ev_sigterm = evsignal_new(sp.sp_base, SIGTERM, on_sigterm, &sp);
 	sp.sp_ev_sigint = evsignal_new(sp.sp_base, SIGINT, on_sigterm, &sp);

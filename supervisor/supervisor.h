@@ -27,10 +27,21 @@ struct worker;
 struct front_conn;
 struct control;
 
+#define MAX_FLAGS 16
+
+/* A command-line setting, kept to re-apply on reload. */
+struct flag_set {
+	const char *fs_key;
+	const char *fs_value;
+};
+
 /* The one struct of process state: reachable from every callback. */
 struct sup {
 	struct config sp_cf;
 	char sp_config_path[CONFIG_STRLEN];
+	int sp_config_explicit;
+	struct flag_set sp_flags[MAX_FLAGS];
+	int sp_nflags;
 	struct event_base *sp_base;
 	struct store *sp_store;
 	char sp_db_path[CONFIG_STRLEN];
