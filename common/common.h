@@ -121,8 +121,8 @@ struct dburl {
 };
 
 /*
- * Parses sqlite:///relative (relative to `base_dir` when not NULL, else to
- * the cwd), sqlite:////absolute; mysql://, mysql+aiomysql://, mariadb://
+ * Parses sqlite:///relative (relative to the current directory, as
+ * SQLAlchemy does), sqlite:////absolute; mysql://, mysql+aiomysql://, mariadb://
  * are recognised and reported as not supported yet. An empty url means
  * "<state_dir>/dataagent.db". Returns 0, or -1 with err.
  */

@@ -1,0 +1,314 @@
+/*
+ * config.c: dataagent's settings, one table for every source.
+ *
+ * The file, the environment and the command-line flags all go through
+ * config_set(), so a key has one name, one parser and one range wherever
+ * it is given. Precedence is the caller's order: defaults < file <
+ * environment < flags.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+enum cfg_type {
+	CFG_STR,
+	CFG_INT,
+	CFG_LEVEL,
+};
+
+struct cfg_key {
+	const char *ck_name;
+	enum cfg_type ck_type;
+	size_t ck_off;
+	long ck_min, ck_max;	/* CFG_INT range */
+};
+
+#define STR(name, field) { name, CFG_STR, offsetof(struct config, field), 0, 0 }
+#define INT(name, field, lo, hi) \
+	{ name, CFG_INT, offsetof(struct config, field), lo, hi }
+
+static const struct cfg_key cfg_keys[] = {
+	STR("host", cf_host),
+	INT("port", cf_port, 0, 65535),
+	INT("workers", cf_workers, 0, 1024),
+	{ "log_level", CFG_LEVEL, offsetof(struct config, cf_log_level), 0, 0 },
+	STR("database_url", cf_database_url),
+	STR("secret_key", cf_secret_key),
+	STR("allowed_hosts", cf_allowed_hosts),
+	INT("max_connections_per_user", cf_max_connections_per_user, 1, 10000),
+	INT("max_total_connections", cf_max_total_connections, 1, 1000000),
+	INT("connection_timeout", cf_connection_timeout, 1, 86400),
+	INT("idle_timeout", cf_idle_timeout, 1, 86400 * 7),
+	INT("tool_cache_ttl", cf_tool_cache_ttl, 0, 86400 * 7),
+	INT("tenant_uid_base", cf_tenant_uid_base, 1000, 2000000000),
+	STR("state_dir", cf_state_dir),
+	STR("control_socket", cf_control_socket),
+	STR("worker_path", cf_worker_path),
+	INT("max_header_size", cf_max_header_size, 1024, 1024 * 1024),
+	INT("header_timeout", cf_header_timeout, 1, 3600),
+	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
+	INT("max_token_ttl", cf_max_token_ttl, 60, 366 * 86400),
+};
+
+/* The environment names of the deployment guide, and the key each sets. */
+static const struct {
+	const char *ce_env;
+	const char *ce_key;
+} cfg_env[] = {
+	{ "DATABASE_URL", "database_url" },
+	{ "LOG_LEVEL", "log_level" },
+	{ "MCP_MAX_CONNECTIONS_PER_USER", "max_connections_per_user" },
+	{ "MCP_MAX_TOTAL_CONNECTIONS", "max_total_connections" },
+	{ "SECRET_KEY", "secret_key" },
+	{ "ALLOWED_HOSTS", "allowed_hosts" },
+};
+
+#define INSECURE_DEFAULT_KEY "change-me-in-production"
+#define SECRET_KEY_MIN 32
+
+void
+config_defaults(struct config *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	snprintf(cf->cf_host, sizeof(cf->cf_host), "127.0.0.1");
+	cf->cf_port = 8000;
+	cf->cf_workers = 2;
+	cf->cf_log_level = LOG_LVL_INFO;
+	cf->cf_max_connections_per_user = 10;
+	cf->cf_max_total_connections = 100;
+	cf->cf_connection_timeout = 30;
+	cf->cf_idle_timeout = 300;
+	cf->cf_tool_cache_ttl = 300;
+	cf->cf_tenant_uid_base = 61000;
+	snprintf(cf->cf_state_dir, sizeof(cf->cf_state_dir),
+	    "/var/lib/dataagent");
+	snprintf(cf->cf_control_socket, sizeof(cf->cf_control_socket),
+	    "/run/dataagent/control.sock");
+	cf->cf_max_header_size = 8192;
+	cf->cf_header_timeout = 10;
+	cf->cf_max_body_size = 1024 * 1024;
+	cf->cf_max_token_ttl = 30 * 86400;
+}
+
+static const struct cfg_key *
+cfg_key_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (strcmp(cfg_keys[i].ck_name, name) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+int
+config_set(struct config *cf, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+	const struct cfg_key *k;
+	char *base = (char *)cf, *end;
+	long n;
+
+	if ((k = cfg_key_find(key)) == NULL) {
+		snprintf(err, errlen, "unknown key \"%s\"", key);
+		return -1;
+	}
+	switch (k->ck_type) {
+	case CFG_STR:
+		if (strlen(value) >= CONFIG_STRLEN) {
+			snprintf(err, errlen, "%s: value longer than %d bytes",
+			    key, CONFIG_STRLEN - 1);
+			return -1;
+		}
+		snprintf(base + k->ck_off, CONFIG_STRLEN, "%s", value);
+		return 0;
+	case CFG_INT:
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (value[0] == '\0' || *end != '\0' || errno != 0) {
+			snprintf(err, errlen, "%s: \"%s\" is not a number",
+			    key, value);
+			return -1;
+		}
+		if (n < k->ck_min || n > k->ck_max) {
+			snprintf(err, errlen, "%s: %ld is out of range "
+			    "%ld..%ld", key, n, k->ck_min, k->ck_max);
+			return -1;
+		}
+		*(int *)(void *)(base + k->ck_off) = (int)n;
+		return 0;
+	case CFG_LEVEL:
+		if (log_level_parse(value, &cf->cf_log_level) == -1) {
+			snprintf(err, errlen, "%s: \"%s\" is not one of "
+			    "error, warn, info, debug", key, value);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(err, errlen, "%s: bad key type", key);
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_load_file(struct config *cf, const char *path, int optional, char *err,
+    size_t errlen)
+{
+	FILE *f;
+	char *line = NULL, *key, *value, *eq, e[256];
+	size_t cap = 0;
+	ssize_t n;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT && optional)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		if ((size_t)n != strlen(line)) {
+			snprintf(err, errlen, "%s:%u: NUL byte in line", path,
+			    lineno);
+			rc = -1;
+			break;
+		}
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%u: expected \"key = value\"",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		/* A value may be quoted to keep leading/trailing blanks or
+		 * a '#'; an unquoted value ends at " #". */
+		if (value[0] == '"') {
+			size_t vl = strlen(value);
+
+			if (vl < 2 || value[vl - 1] != '"') {
+				snprintf(err, errlen, "%s:%u: unterminated "
+				    "quote", path, lineno);
+				rc = -1;
+				break;
+			}
+			value[vl - 1] = '\0';
+			value++;
+		} else {
+			char *hash = strstr(value, " #");
+
+			if (hash != NULL) {
+				*hash = '\0';
+				value = trim(value);
+			}
+		}
+		if (config_set(cf, key, value, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, e);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+int
+config_load_env(struct config *cf, char *err, size_t errlen)
+{
+	const char *v;
+	char e[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cfg_env) / sizeof(cfg_env[0]); i++) {
+		if ((v = getenv(cfg_env[i].ce_env)) == NULL)
+			continue;
+		if (config_set(cf, cfg_env[i].ce_key, v, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "%s: %s", cfg_env[i].ce_env, e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+config_validate(const struct config *cf, char *err, size_t errlen)
+{
+	struct dburl db;
+	char e[256];
+	size_t klen = strlen(cf->cf_secret_key);
+
+	if (klen == 0) {
+		snprintf(err, errlen, "SECRET_KEY is not set: set it in the "
+		    "environment or as secret_key in the config file (at "
+		    "least %d random bytes, e.g. `openssl rand -hex 32`)",
+		    SECRET_KEY_MIN);
+		return -1;
+	}
+	if (strcmp(cf->cf_secret_key, INSECURE_DEFAULT_KEY) == 0) {
+		snprintf(err, errlen, "SECRET_KEY is the placeholder \"%s\": "
+		    "set a random key (e.g. `openssl rand -hex 32`)",
+		    INSECURE_DEFAULT_KEY);
+		return -1;
+	}
+	if (klen < SECRET_KEY_MIN) {
+		snprintf(err, errlen, "SECRET_KEY is %zu bytes, at least %d "
+		    "are required", klen, SECRET_KEY_MIN);
+		return -1;
+	}
+	if (cf->cf_host[0] == '\0') {
+		snprintf(err, errlen, "host is empty");
+		return -1;
+	}
+	if (cf->cf_state_dir[0] != '/') {
+		snprintf(err, errlen, "state_dir must be an absolute path");
+		return -1;
+	}
+	if (cf->cf_control_socket[0] != '/' ||
+	    strlen(cf->cf_control_socket) >= 108) {
+		snprintf(err, errlen, "control_socket must be an absolute "
+		    "path shorter than 108 bytes");
+		return -1;
+	}
+	if (cf->cf_max_connections_per_user > cf->cf_max_total_connections) {
+		snprintf(err, errlen, "max_connections_per_user (%d) is more "
+		    "than max_total_connections (%d)",
+		    cf->cf_max_connections_per_user,
+		    cf->cf_max_total_connections);
+		return -1;
+	}
+	if (dburl_parse(cf->cf_database_url, cf->cf_state_dir, &db, e,
+	    sizeof(e)) == -1) {
+		snprintf(err, errlen, "DATABASE_URL: %s", e);
+		return -1;
+	}
+	return 0;
+}

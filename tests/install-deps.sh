@@ -1,0 +1,41 @@
+#!/bin/bash
+# Install what dataagent needs to build, test and run its demo on Debian 12:
+# the build's packages from apt and the real MCP peers the tests and the demo
+# start (official SDK, server-everything, server-memory) from the committed
+# npm lockfile, into a world-readable directory a tenant UID can read.
+set -euo pipefail
+
+PEERS_DIR=${PEERS_DIR:-/opt/dataagent-peers}
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: must run as root (apt-get, $PEERS_DIR)" >&2
+	exit 1
+fi
+
+pkgs=(build-essential pkg-config clang make
+      libevent-dev libjansson-dev libhttp-parser-dev libsqlite3-dev
+      libseccomp-dev libcap-dev libssl-dev
+      curl mandoc sqlite3 procps psmisc ca-certificates)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The peers live outside any 0700 home so tenant UIDs can execute them.
+install -d -m 0755 "$PEERS_DIR"
+install -m 0644 "$here/peers/package.json" "$here/peers/package-lock.json" "$PEERS_DIR/"
+if ! cmp -s "$here/peers/package-lock.json" "$PEERS_DIR/node_modules/.package-lock.json.installed" 2>/dev/null; then
+	(cd "$PEERS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+	cp "$here/peers/package-lock.json" "$PEERS_DIR/node_modules/.package-lock.json.installed"
+fi
+chmod -R a+rX "$PEERS_DIR"
+echo "install-deps: ok (peers in $PEERS_DIR)"

@@ -1,0 +1,158 @@
+/*
+ * test_config.c: settings and their precedence (defaults < file <
+ * environment < flags), SECRET_KEY rules, DATABASE_URL forms.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "unit.h"
+
+#define GOOD_KEY "0123456789abcdef0123456789abcdef"
+
+static char path[64];
+
+static void
+write_file(const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+int
+main(void)
+{
+	struct config cf;
+	struct dburl db;
+	char err[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/dataagent-test-config-XXXXXX");
+	fd = mkstemp(path);
+	close(fd);
+	unsetenv("DATABASE_URL");
+	unsetenv("LOG_LEVEL");
+	unsetenv("MCP_MAX_CONNECTIONS_PER_USER");
+	unsetenv("MCP_MAX_TOTAL_CONNECTIONS");
+	unsetenv("SECRET_KEY");
+	unsetenv("ALLOWED_HOSTS");
+
+	UNIT_CASE("defaults are the guide's");
+	config_defaults(&cf);
+	UNIT_CHECK(cf.cf_port == 8000 && cf.cf_workers == 2);
+	UNIT_CHECK(cf.cf_max_connections_per_user == 10);
+	UNIT_CHECK(cf.cf_max_total_connections == 100);
+	UNIT_CHECK(cf.cf_connection_timeout == 30 && cf.cf_idle_timeout == 300);
+	UNIT_CHECK(cf.cf_tool_cache_ttl == 300);
+	UNIT_CHECK(cf.cf_tenant_uid_base == 61000);
+	UNIT_CHECK(strcmp(cf.cf_host, "127.0.0.1") == 0);
+
+	UNIT_CASE("file < environment < flags");
+	write_file("# comment\n\nport = 9001\nworkers=3\n"
+	    "max_connections_per_user = 4   # inline comment\n"
+	    "log_level = debug\nsecret_key = \"" GOOD_KEY "\"\n");
+	config_defaults(&cf);
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == 0);
+	UNIT_CHECK(cf.cf_port == 9001 && cf.cf_workers == 3);
+	UNIT_CHECK(cf.cf_max_connections_per_user == 4);
+	UNIT_CHECK(cf.cf_log_level == LOG_LVL_DEBUG);
+	setenv("MCP_MAX_CONNECTIONS_PER_USER", "7", 1);
+	setenv("LOG_LEVEL", "warning", 1);
+	UNIT_CHECK(config_load_env(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(cf.cf_max_connections_per_user == 7);
+	UNIT_CHECK(cf.cf_log_level == LOG_LVL_WARN);
+	UNIT_CHECK(cf.cf_port == 9001);
+	UNIT_CHECK(config_set(&cf, "log_level", "error", err, sizeof(err)) ==
+	    0 && cf.cf_log_level == LOG_LVL_ERROR);
+	UNIT_CHECK(config_set(&cf, "port", "0", err, sizeof(err)) == 0 &&
+	    cf.cf_port == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
+	unsetenv("MCP_MAX_CONNECTIONS_PER_USER");
+	unsetenv("LOG_LEVEL");
+
+	UNIT_CASE("unknown keys and bad values name file and line");
+	write_file("port = 1\nno_such_key = 2\n");
+	config_defaults(&cf);
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, ":2:") != NULL &&
+	    strstr(err, "no_such_key") != NULL);
+	write_file("\n\nport = 70000\n");
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, ":3:") != NULL);
+	write_file("port\n");
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == -1);
+	write_file("port = 12abc\n");
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == -1);
+	write_file("log_level = loud\n");
+	UNIT_CHECK(config_load_file(&cf, path, 0, err, sizeof(err)) == -1);
+
+	UNIT_CASE("a missing file is an error only when named");
+	UNIT_CHECK(config_load_file(&cf, "/nonexistent/dataagent.conf", 1,
+	    err, sizeof(err)) == 0);
+	UNIT_CHECK(config_load_file(&cf, "/nonexistent/dataagent.conf", 0,
+	    err, sizeof(err)) == -1);
+
+	UNIT_CASE("environment errors name the variable");
+	setenv("MCP_MAX_TOTAL_CONNECTIONS", "lots", 1);
+	UNIT_CHECK(config_load_env(&cf, err, sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, "MCP_MAX_TOTAL_CONNECTIONS") != NULL);
+	unsetenv("MCP_MAX_TOTAL_CONNECTIONS");
+
+	UNIT_CASE("SECRET_KEY: unset, short and the placeholder are refused");
+	config_defaults(&cf);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, "SECRET_KEY") != NULL);
+	setenv("SECRET_KEY", "short", 1);
+	UNIT_CHECK(config_load_env(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+	setenv("SECRET_KEY", "change-me-in-production", 1);
+	UNIT_CHECK(config_load_env(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+	setenv("SECRET_KEY", GOOD_KEY, 1);
+	UNIT_CHECK(config_load_env(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
+	unsetenv("SECRET_KEY");
+
+	UNIT_CASE("per-user limit above the total is refused");
+	UNIT_CHECK(config_set(&cf, "max_total_connections", "5", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+
+	UNIT_CASE("DATABASE_URL forms");
+	UNIT_CHECK(dburl_parse("sqlite:////var/lib/x.db", "/s", &db, err,
+	    sizeof(err)) == 0 && strcmp(db.db_path, "/var/lib/x.db") == 0);
+	UNIT_CHECK(dburl_parse("sqlite:///rel.db", "/s", &db, err,
+	    sizeof(err)) == 0 && db.db_path[0] == '/' &&
+	    strstr(db.db_path, "/rel.db") != NULL);
+	UNIT_CHECK(dburl_parse("", "/s", &db, err, sizeof(err)) == 0 &&
+	    strcmp(db.db_path, "/s/dataagent.db") == 0);
+	UNIT_CHECK(dburl_parse("sqlite+aiosqlite:////a.db", "/s", &db, err,
+	    sizeof(err)) == 0 && strcmp(db.db_path, "/a.db") == 0);
+	UNIT_CHECK(dburl_parse("mysql+aiomysql://u:p@h:3306/d", "/s", &db,
+	    err, sizeof(err)) == -1 && strstr(err, "MySQL") != NULL);
+	UNIT_CHECK(dburl_parse("postgres://x", "/s", &db, err, sizeof(err)) ==
+	    -1);
+	UNIT_CHECK(dburl_parse("sqlite://host/x.db", "/s", &db, err,
+	    sizeof(err)) == -1);
+
+	UNIT_CASE("URL passwords are redacted");
+	dburl_redact("mysql://user:secretpw@db:3306/d", err, sizeof(err));
+	UNIT_CHECK(strstr(err, "secretpw") == NULL &&
+	    strcmp(err, "mysql://user:***@db:3306/d") == 0);
+	dburl_redact("sqlite:////a.db", err, sizeof(err));
+	UNIT_CHECK(strcmp(err, "sqlite:////a.db") == 0);
+
+	UNIT_CASE("names");
+	UNIT_CHECK(name_valid("alice") && name_valid("a.b-c_d9"));
+	UNIT_CHECK(!name_valid("") && !name_valid("-a") && !name_valid("a__b"));
+	UNIT_CHECK(!name_valid("a/b") && !name_valid("a b"));
+	UNIT_CHECK(!name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaa"));
+
+	unlink(path);
+	return unit_done();
+}

@@ -1,0 +1,106 @@
+/*
+ * test_httphead.c: the request head the supervisor peeks at.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "common.h"
+#include "unit.h"
+
+static int
+parse(const char *s, struct httphead *hh, int *status)
+{
+	return httphead_parse(s, strlen(s), hh, status);
+}
+
+int
+main(void)
+{
+	struct httphead hh;
+	const char *tok;
+	char id[65], *big;
+	size_t len;
+	int st;
+
+	UNIT_CASE("a complete head is parsed");
+	UNIT_CHECK(parse("POST /api/v1/users/alice/mcp?x=1 HTTP/1.1\r\n"
+	    "Host: example\r\nAuthorization: Bearer abc.def.ghi\r\n"
+	    "Content-Length: 2\r\n\r\n{}", &hh, &st) == 1);
+	UNIT_CHECK(hh.hh_method == HTTP_POST);
+	UNIT_CHECK(strcmp(hh.hh_path, "/api/v1/users/alice/mcp") == 0);
+	UNIT_CHECK(hh.hh_has_authorization &&
+	    strcmp(hh.hh_authorization, "Bearer abc.def.ghi") == 0);
+	UNIT_CHECK(strcmp(hh.hh_host, "example") == 0);
+	UNIT_CHECK(hh.hh_head_len == strlen("POST /api/v1/users/alice/mcp?x=1"
+	    " HTTP/1.1\r\nHost: example\r\nAuthorization: Bearer abc.def.ghi"
+	    "\r\nContent-Length: 2\r\n\r\n"));
+	UNIT_CHECK(hh.hh_http_major == 1 && hh.hh_http_minor == 1);
+
+	UNIT_CASE("a partial head needs more bytes");
+	UNIT_CHECK(parse("GET /health HTTP/1.1\r\nHost: x\r\n", &hh, &st) == 0);
+	UNIT_CHECK(parse("GET /hea", &hh, &st) == 0);
+	UNIT_CHECK(parse("", &hh, &st) == 0);
+
+	UNIT_CASE("garbage is 400");
+	UNIT_CHECK(parse("HELLO\r\n\r\n", &hh, &st) == -1 && st == 400);
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\nBad Header\r\n\r\n", &hh, &st) ==
+	    -1 && st == 400);
+	UNIT_CHECK(parse("GET http://evil/x HTTP/1.1\r\n\r\n", &hh, &st) ==
+	    -1 && st == 400);
+
+	UNIT_CASE("two Authorization headers are 400");
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\nAuthorization: Bearer a\r\n"
+	    "authorization: Bearer b\r\n\r\n", &hh, &st) == -1 && st == 400);
+
+	UNIT_CASE("a long Authorization is 431, a long URL 414");
+	big = malloc(10000);
+	strcpy(big, "GET / HTTP/1.1\r\nAuthorization: Bearer ");
+	memset(big + strlen(big), 'a', 5000);
+	strcpy(big + 39 + 5000, "\r\n\r\n");
+	UNIT_CHECK(parse(big, &hh, &st) == -1 && st == 431);
+	strcpy(big, "GET /");
+	memset(big + 5, 'a', 3000);
+	strcpy(big + 3005, " HTTP/1.1\r\n\r\n");
+	UNIT_CHECK(parse(big, &hh, &st) == -1 && st == 414);
+	free(big);
+
+	UNIT_CASE("bearer extraction");
+	tok = httphead_bearer("Bearer abc", &len);
+	UNIT_CHECK(tok != NULL && len == 3 && strncmp(tok, "abc", 3) == 0);
+	tok = httphead_bearer("bearer   abc  ", &len);
+	UNIT_CHECK(tok != NULL && len == 3);
+	UNIT_CHECK(httphead_bearer("Basic abc", &len) == NULL);
+	UNIT_CHECK(httphead_bearer("Bearer", &len) == NULL);
+	UNIT_CHECK(httphead_bearer("Bearer ", &len) == NULL);
+	UNIT_CHECK(httphead_bearer("Bearerabc", &len) == NULL);
+
+	UNIT_CASE("tenant from the path");
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/alice/mcp", id,
+	    sizeof(id)) == 1 && strcmp(id, "alice") == 0);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/bob", id, sizeof(id)) ==
+	    1 && strcmp(id, "bob") == 0);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/b%6Fb/tools", id,
+	    sizeof(id)) == 1 && strcmp(id, "bob") == 0);
+	UNIT_CHECK(httphead_path_tenant("/health", id, sizeof(id)) == 0);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/", id, sizeof(id)) ==
+	    -1);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/a%2Fb/x", id,
+	    sizeof(id)) == -1);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/a%00b", id,
+	    sizeof(id)) == -1);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/..", id, sizeof(id)) ==
+	    -1);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/a__b", id,
+	    sizeof(id)) == -1);
+	UNIT_CHECK(httphead_path_tenant("/api/v1/users/%zz", id, sizeof(id)) ==
+	    -1);
+
+	UNIT_CASE("status texts");
+	UNIT_CHECK(strcmp(http_status_text(431),
+	    "Request Header Fields Too Large") == 0);
+	UNIT_CHECK(strcmp(http_status_text(404), "Not Found") == 0);
+
+	return unit_done();
+}

@@ -1,0 +1,104 @@
+/*
+ * unit.h: the smallest harness for the unit tests of pure modules.
+ *
+ *   UNIT_CASE("name")   begins a named case (and ends the previous one)
+ *   UNIT_CHECK(cond)    records a failure with file:line and the
+ *                       expression, and goes on
+ *   unit_done()         ends the last case; returns the exit status,
+ *                       0 when every case passed, else 1
+ *
+ * Each case prints one line on stdout:
+ *   PASS unit/<test>: <name>
+ *   FAIL unit/<test>: <name>: <file>:<line>: <expression>
+ * where <test> is the source file's name without ".c". Every failed
+ * check is also written to stderr.
+ */
+#ifndef DATAAGENT_UNIT_H
+#define DATAAGENT_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+struct unit_state {
+	char us_suite[64];
+	const char *us_case;	/* NULL before the first case */
+	int us_case_fails;
+	char us_detail[512];	/* the case's first failure */
+	int us_failed_cases;
+	int us_checks_outside;	/* failures outside any case */
+};
+
+static struct unit_state unit_st;
+
+static inline void
+unit_suite_set(const char *file)
+{
+	const char *base = strrchr(file, '/');
+	size_t n;
+
+	base = base != NULL ? base + 1 : file;
+	n = strcspn(base, ".");
+	snprintf(unit_st.us_suite, sizeof(unit_st.us_suite), "%.*s", (int)n,
+	    base);
+}
+
+static inline void
+unit_case_end(void)
+{
+	if (unit_st.us_case == NULL)
+		return;
+	if (unit_st.us_case_fails == 0)
+		printf("PASS unit/%s: %s\n", unit_st.us_suite,
+		    unit_st.us_case);
+	else {
+		printf("FAIL unit/%s: %s: %s%s\n", unit_st.us_suite,
+		    unit_st.us_case, unit_st.us_detail,
+		    unit_st.us_case_fails > 1 ? " (and more)" : "");
+		unit_st.us_failed_cases++;
+	}
+	fflush(stdout);
+	unit_st.us_case = NULL;
+}
+
+static inline void
+unit_case_begin(const char *file, const char *name)
+{
+	unit_case_end();
+	unit_suite_set(file);
+	unit_st.us_case = name;
+	unit_st.us_case_fails = 0;
+	unit_st.us_detail[0] = '\0';
+}
+
+static inline void
+unit_check_failed(const char *file, int line, const char *expr)
+{
+	unit_suite_set(file);
+	fprintf(stderr, "%s:%d: check failed: %s\n", file, line, expr);
+	if (unit_st.us_case == NULL) {
+		unit_st.us_checks_outside++;
+		return;
+	}
+	if (unit_st.us_case_fails++ == 0)
+		snprintf(unit_st.us_detail, sizeof(unit_st.us_detail),
+		    "%s:%d: %s", file, line, expr);
+}
+
+static inline int
+unit_done(void)
+{
+	unit_case_end();
+	if (unit_st.us_checks_outside > 0)
+		printf("FAIL unit/%s: %d check(s) outside any case\n",
+		    unit_st.us_suite, unit_st.us_checks_outside);
+	fflush(stdout);
+	return unit_st.us_failed_cases > 0 || unit_st.us_checks_outside > 0;
+}
+
+#define UNIT_CASE(name) unit_case_begin(__FILE__, (name))
+#define UNIT_CHECK(cond) do {						\
+	if (!(cond))							\
+		unit_check_failed(__FILE__, __LINE__, #cond);		\
+} while (0)
+
+#endif
