@@ -212,8 +212,17 @@ on_store_req(struct worker *wk, uint32_t id, json_t *v)
 			    "status", 500);
 			json_decref(srv);
 		} else {
-			char *d = json_dumps(srv, JSON_COMPACT);
+			char *d;
+			json_t *det = json_deep_copy(srv), *keys, *val;
+			const char *k;
 
+			/* env values may be credentials: audit names only */
+			keys = json_array();
+			json_object_foreach(json_object_get(srv, "env"), k, val)
+				json_array_append_new(keys, json_string(k));
+			json_object_set_new(det, "env", keys);
+			d = json_dumps(det, JSON_COMPACT);
+			json_decref(det);
 			(void)store_audit(sp->sp_store, actor, "server.put",
 			    wk->wk_tenant, d);
 			free(d);

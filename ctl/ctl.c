@@ -1,0 +1,807 @@
+/*
+ * ctl.c: dataagentctl, the command-line client of dataagentd's control
+ * socket (man/dataagentctl.8). It never opens the store: it sends one
+ * JSON request line, reads one response line and prints it.
+ *
+ * Exit status: 0 ok, 1 the daemon refused, 2 usage error, 3 the daemon
+ * cannot be reached.
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "proto.h"
+
+#define CTL_DEFAULT_SOCKET "/run/dataagent/control.sock"
+#define CTL_TIMEOUT 60		/* seconds to wait for the daemon */
+#define CTL_MAX_POS 8		/* positional words a command takes */
+
+#define CTL_EXIT_OK 0
+#define CTL_EXIT_REFUSED 1
+#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_UNREACHABLE 3
+
+/* The parsed command line. */
+struct ctl {
+	const char *c_socket;
+	int c_json;
+	const char *c_pos[CTL_MAX_POS];	/* command words and operands */
+	int c_npos;
+	json_t *c_env;			/* --env K=V, NULL when none */
+	int c_disabled;			/* --disabled */
+	const char *c_ttl;		/* --ttl */
+	char **c_tail;			/* after "--" */
+	int c_ntail;
+	int c_has_tail;
+};
+
+static void
+ctl_usage(FILE *f)
+{
+	fprintf(f,
+"usage: dataagentctl [-s SOCKET] [--json] COMMAND [ARG ...]\n"
+"\n"
+"  tenant add ID                 create a tenant\n"
+"  tenant list                   list tenants\n"
+"  tenant show ID                a tenant, its servers, worker and audit\n"
+"  tenant enable|disable ID      enable or disable a tenant\n"
+"  tenant remove ID              remove a tenant and its servers\n"
+"  server add TENANT NAME [--env KEY=VALUE]... [--disabled] -- COMMAND [ARG ...]\n"
+"                                add or replace a stdio MCP server\n"
+"  server list TENANT            list a tenant's servers\n"
+"  server remove TENANT NAME     remove a server\n"
+"  server import TENANT FILE     import the stdio servers of a Claude\n"
+"                                Desktop or Cursor mcpServers file (- = stdin)\n"
+"  token issue TENANT [--ttl D]  print a bearer token valid for D (seconds,\n"
+"                                or N with s, m, h or d; default 1h)\n"
+"  status                        workers, tenants and capacity\n"
+"\n"
+"  -s SOCKET   control socket (default $DATAAGENT_CONTROL_SOCKET or %s)\n"
+"  --json      print the daemon's answer as JSON\n"
+"  -h, --help  this text\n"
+"  -V, --version\n"
+"\n"
+"Exit status: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon\n"
+"unreachable.\n", CTL_DEFAULT_SOCKET);
+}
+
+static int
+ctl_usage_error(const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "dataagentctl: %s\n", why);
+	ctl_usage(stderr);
+	return CTL_EXIT_USAGE;
+}
+
+/*
+ * Parses a duration: seconds, or a number followed by s, m, h or d.
+ * Returns 0 with *secs_r (>= 1), or -1.
+ */
+static int
+ctl_duration(const char *s, long long *secs_r)
+{
+	long long n = 0, mult = 1;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (1LL << 40))
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	if (*p != '\0') {
+		switch (*p) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return -1;
+		}
+		if (p[1] != '\0')
+			return -1;
+	}
+	if (n < 1)
+		return -1;
+	*secs_r = n * mult;
+	return 0;
+}
+
+/*
+ * Splits argv into options and words. Global options (-s, --json, -h,
+ * -V) are accepted before or among the command words; --env,
+ * --disabled and --ttl are collected here and checked per command.
+ * Everything after "--" is the tail (server add's command line).
+ * Returns -1 to go on, else an exit status.
+ */
+static int
+ctl_parse(struct ctl *c, int argc, char **argv)
+{
+	const char *a, *v, *eq;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			c->c_has_tail = 1;
+			c->c_tail = argv + i + 1;
+			c->c_ntail = argc - i - 1;
+			break;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("dataagentctl %s\n", DATAAGENT_VERSION);
+			return CTL_EXIT_OK;
+		}
+		if (strcmp(a, "--json") == 0) {
+			c->c_json = 1;
+			continue;
+		}
+		if (strcmp(a, "--disabled") == 0) {
+			c->c_disabled = 1;
+			continue;
+		}
+		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0 ||
+		    strcmp(a, "--env") == 0 || strcmp(a, "--ttl") == 0) {
+			if (i + 1 >= argc)
+				return ctl_usage_error("an option lacks its "
+				    "value");
+			v = argv[++i];
+		} else if (strncmp(a, "-s", 2) == 0 && a[2] != '\0') {
+			v = a + 2;
+			a = "-s";
+		} else if ((eq = strchr(a, '=')) != NULL &&
+		    strncmp(a, "--", 2) == 0) {
+			v = eq + 1;
+			if (strncmp(a, "--socket=", 9) == 0)
+				a = "-s";
+			else if (strncmp(a, "--env=", 6) == 0)
+				a = "--env";
+			else if (strncmp(a, "--ttl=", 6) == 0)
+				a = "--ttl";
+			else {
+				fprintf(stderr, "dataagentctl: unknown option "
+				    "%s\n", a);
+				return ctl_usage_error(NULL);
+			}
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "dataagentctl: unknown option %s\n",
+			    a);
+			return ctl_usage_error(NULL);
+		} else {
+			if (c->c_npos >= CTL_MAX_POS)
+				return ctl_usage_error("too many arguments");
+			c->c_pos[c->c_npos++] = a;
+			continue;
+		}
+
+		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0)
+			c->c_socket = v;
+		else if (strcmp(a, "--ttl") == 0)
+			c->c_ttl = v;
+		else {
+			eq = strchr(v, '=');
+			if (eq == NULL || eq == v) {
+				fprintf(stderr, "dataagentctl: --env wants "
+				    "KEY=VALUE, not %s\n", v);
+				return ctl_usage_error(NULL);
+			}
+			if (c->c_env == NULL && (c->c_env = json_object()) ==
+			    NULL)
+				return CTL_EXIT_USAGE;
+			{
+				char *k = strndup(v, (size_t)(eq - v));
+
+				if (k == NULL || json_object_set_new(c->c_env,
+				    k, json_string(eq + 1)) == -1) {
+					free(k);
+					fprintf(stderr, "dataagentctl: bad "
+					    "--env %s\n", v);
+					return CTL_EXIT_USAGE;
+				}
+				free(k);
+			}
+		}
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------- transport */
+
+static int
+ctl_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Sends req as one line and reads one response line. Returns the parsed
+ * response, or NULL after printing why (*status_r says the exit status).
+ */
+static json_t *
+ctl_call(const char *path, const json_t *req, int *status_r)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { CTL_TIMEOUT, 0 };
+	json_error_t jerr;
+	json_t *res;
+	char *line, *buf = NULL, *nl;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	*status_r = CTL_EXIT_UNREACHABLE;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "dataagentctl: cannot connect to %s: %s\n",
+		    path, strerror(ENAMETOOLONG));
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "dataagentctl: cannot connect to %s: %s\n",
+		    path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+	if ((line = json_dumps(req, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "dataagentctl: out of memory\n");
+		close(fd);
+		return NULL;
+	}
+	if (strlen(line) > CONTROL_MAX_LINE) {
+		fprintf(stderr, "dataagentctl: request too large (over %d "
+		    "bytes)\n", CONTROL_MAX_LINE);
+		*status_r = CTL_EXIT_USAGE;
+		free(line);
+		close(fd);
+		return NULL;
+	}
+	if (ctl_write_all(fd, line, strlen(line)) == -1 ||
+	    ctl_write_all(fd, "\n", 1) == -1) {
+		fprintf(stderr, "dataagentctl: cannot send to %s: %s\n", path,
+		    strerror(errno));
+		free(line);
+		close(fd);
+		return NULL;
+	}
+	free(line);
+
+	for (;;) {
+		if (len == cap) {
+			char *nb;
+
+			if (cap > CONTROL_MAX_LINE) {
+				fprintf(stderr, "dataagentctl: response "
+				    "longer than %d bytes\n", CONTROL_MAX_LINE);
+				goto fail;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				fprintf(stderr, "dataagentctl: out of "
+				    "memory\n");
+				goto fail;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			fprintf(stderr, "dataagentctl: reading from %s: %s\n",
+			    path, errno == EAGAIN ? "timed out" :
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0) {
+			fprintf(stderr, "dataagentctl: %s closed the "
+			    "connection without an answer\n", path);
+			goto fail;
+		}
+		buf[len + (size_t)n] = '\0';
+		nl = memchr(buf + len, '\n', (size_t)n);
+		len += (size_t)n;
+		if (nl != NULL) {
+			len = (size_t)(nl - buf);
+			break;
+		}
+	}
+	close(fd);
+	res = json_loadb(buf, len, 0, &jerr);
+	free(buf);
+	if (!json_is_object(res) ||
+	    !json_is_boolean(json_object_get(res, "ok"))) {
+		fprintf(stderr, "dataagentctl: malformed answer from the "
+		    "daemon\n");
+		json_decref(res);
+		*status_r = CTL_EXIT_REFUSED;
+		return NULL;
+	}
+	*status_r = CTL_EXIT_OK;
+	return res;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* ------------------------------------------------------------- output */
+
+static const char *
+ctl_str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : "";
+}
+
+static long long
+ctl_int(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static const char *
+ctl_yesno(const json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key)) ? "yes" : "no";
+}
+
+/* ISO 8601 UTC time into out[32]. */
+static const char *
+ctl_time(long long t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%lld", t);
+	return out;
+}
+
+/* Prints s quoted for a shell when it needs it. */
+static void
+ctl_print_word(FILE *f, const char *s)
+{
+	const char *p;
+
+	if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789@%_+=:,./-") == strlen(s)) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
+
+static void
+ctl_print_args(const json_t *args)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(args, i, a) {
+		if (i > 0)
+			putchar(' ');
+		ctl_print_word(stdout, json_string_value(a) != NULL ?
+		    json_string_value(a) : "");
+	}
+}
+
+static void
+ctl_print_servers(const json_t *list, const char *indent)
+{
+	size_t i, w = 4;
+	json_t *s;
+
+	json_array_foreach(list, i, s)
+		if (strlen(ctl_str(s, "name")) > w)
+			w = strlen(ctl_str(s, "name"));
+	printf("%s%-*s  %-7s  %s\n", indent, (int)w, "NAME", "ENABLED",
+	    "COMMAND ARGS");
+	json_array_foreach(list, i, s) {
+		printf("%s%-*s  %-7s  ", indent, (int)w, ctl_str(s, "name"),
+		    ctl_yesno(s, "enabled"));
+		ctl_print_word(stdout, ctl_str(s, "command"));
+		if (json_array_size(json_object_get(s, "args")) > 0) {
+			putchar(' ');
+			ctl_print_args(json_object_get(s, "args"));
+		}
+		putchar('\n');
+	}
+}
+
+static void
+ctl_print_tenants(const json_t *list)
+{
+	size_t i, w = 2;
+	json_t *t;
+	char tb[32];
+
+	json_array_foreach(list, i, t)
+		if (strlen(ctl_str(t, "id")) > w)
+			w = strlen(ctl_str(t, "id"));
+	printf("%-*s  %-6s  %-7s  %-7s  %s\n", (int)w, "ID", "UID",
+	    "ENABLED", "SERVERS", "CREATED");
+	json_array_foreach(list, i, t)
+		printf("%-*s  %-6lld  %-7s  %-7lld  %s\n", (int)w,
+		    ctl_str(t, "id"), ctl_int(t, "uid"),
+		    ctl_yesno(t, "enabled"), ctl_int(t, "servers"),
+		    ctl_time(ctl_int(t, "created"), tb));
+}
+
+static void
+ctl_print_tenant(const json_t *t)
+{
+	const json_t *wk = json_object_get(t, "worker");
+	const json_t *audit = json_object_get(t, "audit"), *a;
+	char tb[32];
+	size_t i;
+
+	printf("id:       %s\n", ctl_str(t, "id"));
+	printf("uid:      %lld\n", ctl_int(t, "uid"));
+	printf("enabled:  %s\n", ctl_yesno(t, "enabled"));
+	printf("created:  %s\n", ctl_time(ctl_int(t, "created"), tb));
+	if (json_is_object(wk))
+		printf("worker:   %s (pid %lld, %lld connections, %lld "
+		    "upstreams, %lld sessions)\n", ctl_str(wk, "state"),
+		    ctl_int(wk, "pid"), ctl_int(wk, "connections"),
+		    ctl_int(wk, "upstreams"), ctl_int(wk, "sessions"));
+	else
+		printf("worker:   none\n");
+	printf("servers:  %zu\n",
+	    json_array_size(json_object_get(t, "servers")));
+	if (json_array_size(json_object_get(t, "servers")) > 0)
+		ctl_print_servers(json_object_get(t, "servers"), "  ");
+	if (json_array_size(audit) > 0) {
+		printf("audit:\n");
+		json_array_foreach(audit, i, a) {
+			printf("  %s  %-8s  %-14s", ctl_time(ctl_int(a, "ts"), tb),
+			    ctl_str(a, "actor"), ctl_str(a, "action"));
+			if (json_is_string(json_object_get(a, "detail")))
+				printf("  %s", ctl_str(a, "detail"));
+			putchar('\n');
+		}
+	}
+}
+
+static void
+ctl_print_duration(long long s)
+{
+	if (s >= 86400)
+		printf("%lldd ", s / 86400);
+	if (s >= 3600)
+		printf("%lldh ", s / 3600 % 24);
+	if (s >= 60)
+		printf("%lldm ", s / 60 % 60);
+	printf("%llds", s % 60);
+}
+
+static void
+ctl_print_status(const json_t *st)
+{
+	const json_t *wk = json_object_get(st, "workers");
+	const json_t *mcp = json_object_get(st, "mcp");
+
+	printf("status:       %s (store %s)\n", ctl_str(st, "status"),
+	    ctl_str(st, "store"));
+	printf("version:      %s\n", ctl_str(st, "version"));
+	printf("uptime:       ");
+	ctl_print_duration(ctl_int(st, "uptime_s"));
+	putchar('\n');
+	printf("workers:      %lld active, %lld spare, %lld starting, %lld "
+	    "assigning, %lld retiring (total %lld, spare target %lld)\n",
+	    ctl_int(wk, "active"), ctl_int(wk, "spare"),
+	    ctl_int(wk, "starting"), ctl_int(wk, "assigning"),
+	    ctl_int(wk, "retiring"), ctl_int(wk, "total"),
+	    ctl_int(wk, "spare_target"));
+	printf("tenants:      %lld\n", ctl_int(st, "tenants"));
+	printf("connections:  %lld clients, %lld upstreams, %lld handoffs\n",
+	    ctl_int(st, "client_connections"),
+	    ctl_int(mcp, "total_connections"), ctl_int(st, "handoffs"));
+	printf("capacity:     %.1f%% used\n",
+	    100.0 * json_number_value(json_object_get(mcp, "capacity_usage")));
+}
+
+/* Human output of a successful command. */
+static void
+ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
+{
+	const json_t *v;
+	size_t i;
+
+	if (strcmp(cmd, "tenant.add") == 0)
+		printf("tenant %s added (uid %lld)\n", ctl_str(r, "id"),
+		    ctl_int(r, "uid"));
+	else if (strcmp(cmd, "tenant.list") == 0)
+		ctl_print_tenants(r);
+	else if (strcmp(cmd, "tenant.show") == 0)
+		ctl_print_tenant(r);
+	else if (strcmp(cmd, "tenant.enable") == 0)
+		printf("tenant %s enabled\n", c->c_pos[2]);
+	else if (strcmp(cmd, "tenant.disable") == 0)
+		printf("tenant %s disabled\n", c->c_pos[2]);
+	else if (strcmp(cmd, "tenant.remove") == 0)
+		printf("tenant %s removed\n", c->c_pos[2]);
+	else if (strcmp(cmd, "server.add") == 0)
+		printf("server %s added to tenant %s%s\n", ctl_str(r, "name"),
+		    c->c_pos[2], json_is_false(json_object_get(r,
+		    "enabled")) ? " (disabled)" : "");
+	else if (strcmp(cmd, "server.list") == 0)
+		ctl_print_servers(r, "");
+	else if (strcmp(cmd, "server.remove") == 0)
+		printf("server %s removed from tenant %s\n", c->c_pos[3],
+		    c->c_pos[2]);
+	else if (strcmp(cmd, "server.import") == 0) {
+		v = json_object_get(r, "imported");
+		printf("imported %zu server%s into tenant %s",
+		    json_array_size(v), json_array_size(v) == 1 ? "" : "s",
+		    c->c_pos[2]);
+		for (i = 0; i < json_array_size(v); i++)
+			printf("%s%s", i == 0 ? ": " : ", ",
+			    json_string_value(json_array_get(v, i)) != NULL ?
+			    json_string_value(json_array_get(v, i)) : "");
+		putchar('\n');
+		v = json_object_get(r, "skipped");
+		for (i = 0; i < json_array_size(v); i++)
+			printf("skipped %s: %s\n",
+			    ctl_str(json_array_get(v, i), "name"),
+			    ctl_str(json_array_get(v, i), "reason"));
+	} else if (strcmp(cmd, "status") == 0)
+		ctl_print_status(r);
+	else {
+		char *s = json_dumps(r, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+	}
+}
+
+/* ----------------------------------------------------------- requests */
+
+/* Reads the import file ('-' = stdin) as a JSON object. */
+static json_t *
+ctl_read_config(const char *path)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	if (strcmp(path, "-") == 0)
+		v = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
+	else
+		v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (v == NULL) {
+		fprintf(stderr, "dataagentctl: %s: line %d: %s\n",
+		    strcmp(path, "-") == 0 ? "<stdin>" : path, jerr.line,
+		    jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		fprintf(stderr, "dataagentctl: %s: not a JSON object\n", path);
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * Builds the request for the parsed words. Returns the request, or NULL
+ * with *status_r set (a usage error was printed).
+ */
+static json_t *
+ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
+{
+	const char *w0 = c->c_npos > 0 ? c->c_pos[0] : "";
+	const char *w1 = c->c_npos > 1 ? c->c_pos[1] : "";
+	static char cmd[32];
+	json_t *args = NULL, *req, *cfg, *argv_j;
+	int want, i;
+	long long ttl;
+
+	*status_r = CTL_EXIT_USAGE;
+	if (c->c_npos == 0) {
+		ctl_usage_error(NULL);
+		return NULL;
+	}
+	if (strcmp(w0, "status") == 0) {
+		snprintf(cmd, sizeof(cmd), "status");
+		want = 1;
+	} else if ((strcmp(w0, "tenant") == 0 &&
+	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
+	    strcmp(w1, "show") == 0 || strcmp(w1, "enable") == 0 ||
+	    strcmp(w1, "disable") == 0 || strcmp(w1, "remove") == 0)) ||
+	    (strcmp(w0, "server") == 0 &&
+	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
+	    strcmp(w1, "remove") == 0 || strcmp(w1, "import") == 0)) ||
+	    (strcmp(w0, "token") == 0 && strcmp(w1, "issue") == 0)) {
+		snprintf(cmd, sizeof(cmd), "%s.%s", w0, w1);
+		if (strcmp(cmd, "tenant.list") == 0)
+			want = 2;
+		else if (strcmp(w0, "tenant") == 0 ||
+		    strcmp(cmd, "server.list") == 0 ||
+		    strcmp(cmd, "token.issue") == 0)
+			want = 3;
+		else
+			want = 4;
+	} else {
+		fprintf(stderr, "dataagentctl: unknown command: %s%s%s\n", w0,
+		    c->c_npos > 1 ? " " : "", w1);
+		ctl_usage_error(NULL);
+		return NULL;
+	}
+	if (c->c_npos != want) {
+		fprintf(stderr, "dataagentctl: wrong number of arguments for "
+		    "%s%s%s\n", w0, strcmp(cmd, "status") == 0 ? "" : " ",
+		    strcmp(cmd, "status") == 0 ? "" : w1);
+		ctl_usage_error(NULL);
+		return NULL;
+	}
+	if ((c->c_env != NULL || c->c_disabled || c->c_has_tail) &&
+	    strcmp(cmd, "server.add") != 0) {
+		ctl_usage_error("--env, --disabled and -- belong to server "
+		    "add");
+		return NULL;
+	}
+	if (c->c_ttl != NULL && strcmp(cmd, "token.issue") != 0) {
+		ctl_usage_error("--ttl belongs to token issue");
+		return NULL;
+	}
+
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "tenant.list") == 0)
+		args = json_object();
+	else if (strcmp(w0, "tenant") == 0)
+		args = json_pack("{s:s}", "id", c->c_pos[2]);
+	else if (strcmp(cmd, "server.list") == 0)
+		args = json_pack("{s:s}", "tenant", c->c_pos[2]);
+	else if (strcmp(cmd, "server.remove") == 0)
+		args = json_pack("{s:s,s:s}", "tenant", c->c_pos[2], "name",
+		    c->c_pos[3]);
+	else if (strcmp(cmd, "server.add") == 0) {
+		if (!c->c_has_tail || c->c_ntail < 1) {
+			ctl_usage_error("server add needs -- COMMAND "
+			    "[ARG ...]");
+			return NULL;
+		}
+		if ((argv_j = json_array()) == NULL)
+			return NULL;
+		for (i = 1; i < c->c_ntail; i++)
+			json_array_append_new(argv_j,
+			    json_string(c->c_tail[i]));
+		args = json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "tenant",
+		    c->c_pos[2], "name", c->c_pos[3], "command", c->c_tail[0],
+		    "args", argv_j, "env", c->c_env != NULL ?
+		    json_incref(c->c_env) : json_object(), "enabled",
+		    !c->c_disabled);
+		if (args == NULL) {
+			fprintf(stderr, "dataagentctl: arguments must be "
+			    "UTF-8 text\n");
+			return NULL;
+		}
+	} else if (strcmp(cmd, "server.import") == 0) {
+		if ((cfg = ctl_read_config(c->c_pos[3])) == NULL)
+			return NULL;
+		args = json_pack("{s:s,s:o}", "tenant", c->c_pos[2], "config",
+		    cfg);
+	} else {
+		ttl = 3600;
+		if (c->c_ttl != NULL && ctl_duration(c->c_ttl, &ttl) == -1) {
+			fprintf(stderr, "dataagentctl: bad duration %s (use "
+			    "seconds, or N with s, m, h or d)\n", c->c_ttl);
+			ctl_usage_error(NULL);
+			return NULL;
+		}
+		args = json_pack("{s:s,s:I}", "tenant", c->c_pos[2], "ttl",
+		    (json_int_t)ttl);
+	}
+	if (args == NULL) {
+		fprintf(stderr, "dataagentctl: arguments must be UTF-8 "
+		    "text\n");
+		return NULL;
+	}
+	req = json_pack("{s:s,s:o}", "cmd", cmd, "args", args);
+	*cmd_r = cmd;
+	return req;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c;
+	const char *cmd = NULL, *env;
+	json_t *req, *res, *r;
+	int status;
+	char *s;
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&c, 0, sizeof(c));
+	env = getenv("DATAAGENT_CONTROL_SOCKET");
+	c.c_socket = env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_SOCKET;
+	if ((status = ctl_parse(&c, argc, argv)) != -1) {
+		json_decref(c.c_env);
+		return status;
+	}
+	req = ctl_request(&c, &cmd, &status);
+	json_decref(c.c_env);
+	if (req == NULL)
+		return status;
+	res = ctl_call(c.c_socket, req, &status);
+	json_decref(req);
+	if (res == NULL)
+		return status;
+
+	if (!json_is_true(json_object_get(res, "ok"))) {
+		const char *e = json_string_value(json_object_get(res,
+		    "error"));
+
+		fprintf(stderr, "dataagentctl: %s\n", e != NULL ? e :
+		    "the daemon refused the command");
+		json_decref(res);
+		return CTL_EXIT_REFUSED;
+	}
+	r = json_object_get(res, "result");
+	if (c.c_json) {
+		s = json_dumps(r, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+	} else if (strcmp(cmd, "token.issue") == 0) {
+		const char *tok = json_string_value(json_object_get(r,
+		    "token"));
+
+		if (tok == NULL) {
+			fprintf(stderr, "dataagentctl: malformed answer from "
+			    "the daemon\n");
+			json_decref(res);
+			return CTL_EXIT_REFUSED;
+		}
+		printf("%s\n", tok);
+	} else {
+		ctl_print(&c, cmd, r);
+	}
+	json_decref(res);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "dataagentctl: cannot write the output: %s\n",
+		    strerror(errno));
+		return CTL_EXIT_REFUSED;
+	}
+	return CTL_EXIT_OK;
+}

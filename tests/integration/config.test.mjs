@@ -1,0 +1,101 @@
+// config.test.mjs: what dataagentd refuses to start with, -t, and the
+// precedence defaults < file < environment < flags seen from outside.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Daemon, test, run, assert, eq, BUILD, SECRET_KEY } from './lib.mjs';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-cfg-'));
+fs.chmodSync(dir, 0o755);
+const conf = path.join(dir, 'dataagent.conf');
+
+function daemon(args, env = {}) {
+	return new Promise((resolve) => {
+		execFile(path.join(BUILD, 'dataagentd'), args,
+		    { env: { PATH: process.env.PATH, ...env }, timeout: 20000 },
+		    (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+	});
+}
+
+const base = `state_dir = ${dir}/state\ncontrol_socket = ${dir}/c.sock\n` +
+    `worker_path = ${BUILD}/dataagent-worker\n`;
+
+test('-t accepts a good config and exits 0', async () => {
+	fs.writeFileSync(conf, base + 'port = 9123\n');
+	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 0, r.stderr);
+	assert(/ok/.test(r.stdout), r.stdout);
+});
+
+test('-t names the file and line of a bad key', async () => {
+	fs.writeFileSync(conf, base + 'port = 9123\nbogus = 1\n');
+	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 1);
+	assert(r.stderr.includes(`${conf}:5`) && r.stderr.includes('bogus'), r.stderr);
+});
+
+test('SECRET_KEY unset, short or the placeholder: refused with a clear message', async () => {
+	fs.writeFileSync(conf, base);
+	for (const [name, env] of [['unset', {}], ['short', { SECRET_KEY: 'abc' }],
+	    ['placeholder', { SECRET_KEY: 'change-me-in-production' }]]) {
+		const r = await daemon(['-t', '--config', conf], env);
+		eq(r.code, 1, name);
+		assert(r.stderr.includes('SECRET_KEY'), `${name}: ${r.stderr}`);
+	}
+});
+
+test('MySQL URLs are refused clearly for now; sqlite forms accepted', async () => {
+	fs.writeFileSync(conf, base);
+	let r = await daemon(['-t', '--config', conf], { SECRET_KEY,
+	    DATABASE_URL: 'mysql+aiomysql://u:pw@127.0.0.1:3306/dataagent' });
+	eq(r.code, 1);
+	assert(r.stderr.includes('MySQL') && !r.stderr.includes(':pw@'), r.stderr);
+	r = await daemon(['-t', '--config', conf, '--db-url', `sqlite:////${dir}/x.db`], { SECRET_KEY });
+	eq(r.code, 0, r.stderr);
+});
+
+test('environment beats the file, flags beat the environment', async () => {
+	fs.writeFileSync(conf, base + 'log_level = bogus-level\n');
+	let r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 1, 'file value is read');
+	fs.writeFileSync(conf, base + 'max_connections_per_user = 500\n');
+	r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 1, 'file: per-user above the default total');
+	r = await daemon(['-t', '--config', conf], { SECRET_KEY, MCP_MAX_TOTAL_CONNECTIONS: '1000' });
+	eq(r.code, 0, `env raises the total: ${r.stderr}`);
+	r = await daemon(['-t', '--config', conf, '--log-level', 'loud'], { SECRET_KEY, LOG_LEVEL: 'debug',
+	    MCP_MAX_TOTAL_CONNECTIONS: '1000' });
+	eq(r.code, 1, 'flag is applied after env');
+	// and a running daemon listens where the flag says, not the file
+	fs.writeFileSync(conf, base + 'port = 1\n');
+	const d = new Daemon({ args: ['--port', '0'], config: { } });
+	await d.start();
+	assert(d.port > 1024, `port ${d.port}`);
+	await d.stop();
+});
+
+test('not root: refuses to start and says why', async () => {
+	fs.writeFileSync(conf, base + 'port = 0\n');
+	const r = await new Promise((resolve) => execFile('setpriv',
+	    ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(BUILD, 'dataagentd'),
+	    '--config', conf], { env: { SECRET_KEY }, timeout: 10000 },
+	    (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr })));
+	eq(r.code, 1);
+	assert(/root/.test(r.stderr), r.stderr);
+});
+
+test('--version and --help', async () => {
+	let r = await daemon(['--version']);
+	eq(r.code, 0);
+	assert(/dataagentd \d+\.\d+\.\d+/.test(r.stdout), r.stdout);
+	r = await daemon(['--help']);
+	eq(r.code, 0);
+	assert(r.stdout.includes('--workers') && r.stdout.includes('SECRET_KEY'), r.stdout);
+	r = await daemon(['--no-such-flag']);
+	eq(r.code, 2);
+});
+
+const failed = await run(import.meta.url);
+fs.rmSync(dir, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,320 @@
+// lib.mjs: the integration harness. Starts real dataagentd processes on
+// loopback with a private state directory, drives them with the real
+// dataagentctl, the official MCP SDK client, fetch and raw sockets, and
+// reports one line per case the way tests/run.sh counts:
+//   PASS integration/<file>: <case>
+//   FAIL integration/<file>: <case>: <reason>
+//   SKIP integration/<file>: <case>: <reason>
+import { spawn, execFile } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '..', '..');
+export const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
+export const PEERS = process.env.PEERS_DIR || '/opt/dataagent-peers';
+export const NODE = process.execPath;
+export const SECRET_KEY = 'integration-test-key-' + 'k'.repeat(27);
+
+const sdkBase = `${PEERS}/node_modules/@modelcontextprotocol/sdk/dist/esm`;
+export async function sdk() {
+	const { Client } = await import(`${sdkBase}/client/index.js`);
+	const { StreamableHTTPClientTransport } =
+	    await import(`${sdkBase}/client/streamableHttp.js`);
+	return { Client, StreamableHTTPClientTransport };
+}
+
+export const EVERYTHING = [NODE,
+    `${PEERS}/node_modules/@modelcontextprotocol/server-everything/dist/index.js`,
+    'stdio'];
+export const MEMORY = [NODE,
+    `${PEERS}/node_modules/@modelcontextprotocol/server-memory/dist/index.js`];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function assert(cond, msg) {
+	if (!cond)
+		throw new Error(msg || 'assertion failed');
+}
+export function eq(a, b, msg) {
+	const sa = JSON.stringify(a), sb = JSON.stringify(b);
+	if (sa !== sb)
+		throw new Error(`${msg || 'not equal'}: got ${sa}, want ${sb}`);
+}
+
+// Waits until fn() returns a truthy value (polled), or throws.
+export async function until(fn, ms = 10000, what = 'condition') {
+	const end = Date.now() + ms;
+	for (;;) {
+		const v = await fn();
+		if (v)
+			return v;
+		if (Date.now() > end)
+			throw new Error(`timed out waiting for ${what}`);
+		await sleep(50);
+	}
+}
+
+// ---------------------------------------------------------------- daemon
+
+export class Daemon {
+	constructor(opts = {}) {
+		this.opts = opts;
+		this.logs = [];
+		this.proc = null;
+		this.port = 0;
+	}
+
+	async start() {
+		// World-readable (0755) so tenant UIDs can traverse to their
+		// home under state/; never under a 0700 home directory.
+		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-it-'));
+		fs.chmodSync(this.dir, 0o755);
+		this.state = path.join(this.dir, 'state');
+		this.sock = path.join(this.dir, 'control.sock');
+		const conf = {
+			host: '127.0.0.1',
+			port: 0,
+			workers: this.opts.workers ?? 1,
+			log_level: this.opts.log_level ?? 'debug',
+			state_dir: this.state,
+			control_socket: this.sock,
+			worker_path: path.join(BUILD, 'dataagent-worker'),
+			tenant_uid_base: this.opts.uid_base ?? 61000,
+			...(this.opts.config || {}),
+		};
+		this.confPath = path.join(this.dir, 'dataagent.conf');
+		fs.writeFileSync(this.confPath, Object.entries(conf)
+		    .map(([k, v]) => `${k} = ${v}\n`).join(''));
+		const env = { PATH: process.env.PATH, SECRET_KEY,
+		    ...(this.opts.env || {}) };
+		this.proc = spawn(path.join(BUILD, 'dataagentd'),
+		    ['--config', this.confPath, ...(this.opts.args || [])],
+		    { env, stdio: ['ignore', 'ignore', 'pipe'] });
+		this.logFile = fs.createWriteStream(path.join(this.dir, 'daemon.log'));
+		this.exited = new Promise((r) => this.proc.on('exit',
+		    (code, sig) => r({ code, sig })));
+		let buf = '';
+		this.proc.stderr.on('data', (d) => {
+			this.logFile.write(d);
+			buf += d.toString();
+			let i;
+			while ((i = buf.indexOf('\n')) >= 0) {
+				const line = buf.slice(0, i);
+				buf = buf.slice(i + 1);
+				try {
+					this.logs.push(JSON.parse(line));
+				} catch {
+					this.logs.push({ msg: line, unparsed: true });
+				}
+			}
+		});
+		const early = this.exited.then((x) => {
+			throw new Error(`dataagentd exited early (${JSON.stringify(x)}): ` +
+			    this.logs.map((l) => JSON.stringify(l)).join('\n'));
+		});
+		const l = await Promise.race([early, until(() =>
+		    this.logs.find((x) => x.msg === 'listening'), 15000,
+		    'dataagentd to listen')]);
+		this.port = l.port;
+		this.base = `http://127.0.0.1:${this.port}`;
+		return this;
+	}
+
+	async stop() {
+		if (this.proc && this.proc.exitCode === null &&
+		    this.proc.signalCode === null) {
+			this.proc.kill('SIGTERM');
+			const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+			await this.exited;
+			clearTimeout(t);
+		}
+		if (this.logFile)
+			this.logFile.end();
+		if (!process.env.KEEP_TEST_DIRS && this.dir)
+			fs.rmSync(this.dir, { recursive: true, force: true });
+	}
+
+	ctl(args, input) {
+		return new Promise((resolve) => {
+			const p = execFile(path.join(BUILD, 'dataagentctl'),
+			    ['-s', this.sock, ...args], { timeout: 30000 },
+			    (err, stdout, stderr) => resolve({
+				code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+			if (input !== undefined)
+				p.stdin.end(input);
+		});
+	}
+
+	async ctlOk(args, input) {
+		const r = await this.ctl(args, input);
+		if (r.code !== 0)
+			throw new Error(`dataagentctl ${args.join(' ')}: exit ` +
+			    `${r.code}: ${r.stderr}`);
+		return r.stdout;
+	}
+
+	// A tenant with the given servers: { name: [argv...] } or
+	// { name: { cmd: [argv], env: {K: V} } }.
+	async tenant(id, servers = {}) {
+		await this.ctlOk(['tenant', 'add', id]);
+		for (const [name, spec] of Object.entries(servers)) {
+			const argv = Array.isArray(spec) ? spec : spec.cmd;
+			const env = Array.isArray(spec) ? {} : (spec.env || {});
+			const envArgs = Object.entries(env).flatMap(([k, v]) =>
+			    ['--env', `${k}=${v}`]);
+			await this.ctlOk(['server', 'add', id, name, ...envArgs,
+			    '--', ...argv]);
+		}
+		return (await this.ctlOk(['token', 'issue', id])).trim();
+	}
+
+	tenantHome(id) {
+		return path.join(this.state, 'tenants', id);
+	}
+
+	url(tenant, rest = '') {
+		return `${this.base}/api/v1/users/${tenant}${rest}`;
+	}
+
+	async mcp(tenant, token, name = 'dataagent-test') {
+		const { Client, StreamableHTTPClientTransport } = await sdk();
+		const client = new Client({ name, version: '1.0.0' });
+		const transport = new StreamableHTTPClientTransport(
+		    new URL(this.url(tenant, '/mcp')),
+		    { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+		await client.connect(transport);
+		return client;
+	}
+
+	fetch(p, { token, method = 'GET', body, headers = {} } = {}) {
+		const h = { ...headers };
+		if (token)
+			h.Authorization = `Bearer ${token}`;
+		if (body !== undefined && typeof body !== 'string') {
+			body = JSON.stringify(body);
+			h['Content-Type'] = 'application/json';
+		}
+		return fetch(p.startsWith('http') ? p : this.base + p,
+		    { method, headers: h, body });
+	}
+
+	// Sends raw bytes and returns what comes back before the server
+	// closes or `ms` passes: { status, head, body, raw, closed }.
+	raw(bytes, { ms = 5000, endAfter = false } = {}) {
+		return new Promise((resolve) => {
+			const s = net.connect(this.port, '127.0.0.1');
+			const chunks = [];
+			let closed = false;
+			const done = () => {
+				clearTimeout(t);
+				s.destroy();
+				const raw = Buffer.concat(chunks).toString('latin1');
+				const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
+				const i = raw.indexOf('\r\n\r\n');
+				resolve({ status: m ? Number(m[1]) : 0, raw, closed,
+				    head: i >= 0 ? raw.slice(0, i) : raw,
+				    body: i >= 0 ? raw.slice(i + 4) : '' });
+			};
+			const t = setTimeout(done, ms);
+			s.on('data', (d) => chunks.push(d));
+			s.on('end', () => { closed = true; done(); });
+			s.on('error', () => { closed = true; done(); });
+			s.on('connect', () => {
+				if (bytes)
+					s.write(bytes);
+				if (endAfter)
+					s.end();
+			});
+		});
+	}
+}
+
+// ------------------------------------------------------------------ jwt
+
+const b64u = (b) => Buffer.from(b).toString('base64url');
+export function jwt(payload, { key = SECRET_KEY, header = { alg: 'HS256', typ: 'JWT' },
+    sign = true } = {}) {
+	const input = b64u(JSON.stringify(header)) + '.' + b64u(JSON.stringify(payload));
+	if (!sign)
+		return input + '.';
+	return input + '.' + createHmac('sha256', key).update(input).digest('base64url');
+}
+export const now = () => Math.floor(Date.now() / 1000);
+
+// ------------------------------------------------------------ processes
+
+// Every pid whose real uid is `uid`, with its command line.
+export function processesOf(uid) {
+	const out = [];
+	for (const pid of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(pid))
+			continue;
+		try {
+			const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+			const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(st);
+			if (m && Number(m[1]) === uid) {
+				const cmd = fs.readFileSync(`/proc/${pid}/cmdline`,
+				    'utf8').split('\0').join(' ').trim();
+				out.push({ pid: Number(pid), cmd, uids: m.slice(1, 4).map(Number) });
+			}
+		} catch {
+			// raced with exit
+		}
+	}
+	return out;
+}
+
+export function childrenOf(pid) {
+	const out = [];
+	for (const p of fs.readdirSync('/proc')) {
+		if (!/^\d+$/.test(p))
+			continue;
+		try {
+			const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+			const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+			if (ppid === pid)
+				out.push(Number(p));
+		} catch {
+			// gone
+		}
+	}
+	return out;
+}
+
+// ---------------------------------------------------------------- runner
+
+const cases = [];
+export function test(name, fn) {
+	cases.push({ name, fn });
+}
+
+export async function run(file, { timeoutMs = 120000 } = {}) {
+	const tag = `integration/${path.basename(file, '.test.mjs')}`;
+	let failed = 0;
+	for (const c of cases) {
+		let timer;
+		try {
+			const r = await Promise.race([c.fn(), new Promise((_, rej) => {
+				timer = setTimeout(() => rej(new Error(
+				    `timed out after ${timeoutMs} ms`)), timeoutMs);
+			})]);
+			if (r && r.skip)
+				console.log(`SKIP ${tag}: ${c.name}: ${r.skip}`);
+			else
+				console.log(`PASS ${tag}: ${c.name}`);
+		} catch (e) {
+			failed++;
+			const msg = (e && e.stack ? e.stack : String(e)).split('\n')
+			    .slice(0, 4).join(' | ');
+			console.log(`FAIL ${tag}: ${c.name}: ${msg}`);
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+	return failed;
+}

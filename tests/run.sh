@@ -1,0 +1,71 @@
+#!/bin/bash
+# The whole test suite: unit tests of pure modules, lint of the man
+# pages, then integration tests that start real dataagentd processes with
+# real MCP servers and clients on loopback. Prints one line per case and
+# ends with "N passed, N failed[, N skipped]"; exits 1 on any failure.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+PEERS_DIR=${PEERS_DIR:-/opt/dataagent-peers}
+export BUILD PEERS_DIR
+out=$(mktemp /tmp/dataagent-tests.XXXXXX)
+trap 'rm -f "$out"' EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tests/run.sh: run as root (dataagentd gives each tenant its own UID)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# Runs one test program; a program that dies without reporting a FAIL
+# line still counts as one failure.
+run_one() {
+	local name=$1; shift
+	local log rc
+	log=$(mktemp /tmp/dataagent-test-one.XXXXXX)
+	timeout --kill-after=10 "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>"$log.err"
+	rc=$?
+	grep -E '^(PASS|FAIL|SKIP) ' "$log" | tee -a "$out"
+	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log"; then
+		echo "FAIL $name: exited with status $rc" | tee -a "$out"
+		tail -n 20 "$log.err" | sed 's/^/    /'
+	elif [ $rc -ne 0 ]; then
+		tail -n 20 "$log.err" | sed 's/^/    /'
+	fi
+	rm -f "$log" "$log.err"
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_one "unit/$(basename "$t")" "$t"
+done
+
+if command -v mandoc >/dev/null 2>&1; then
+	if lint=$(mandoc -Tlint -W warning man/*.[0-9] 2>&1) && [ -z "$lint" ]; then
+		echo "PASS lint/man: mandoc -Tlint is clean" | tee -a "$out"
+	else
+		echo "FAIL lint/man: mandoc -Tlint: $lint" | tee -a "$out"
+	fi
+else
+	echo "SKIP lint/man: mandoc is not installed (make deps)" | tee -a "$out"
+fi
+
+if [ ! -d "$PEERS_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
+	echo "FAIL integration: MCP peers missing in $PEERS_DIR (run make deps)" | tee -a "$out"
+else
+	for t in tests/integration/*.test.mjs; do
+		[ -f "$t" ] || continue
+		run_one "integration/$(basename "$t" .test.mjs)" node "$t"
+	done
+fi
+
+pass=$(grep -c '^PASS ' "$out")
+fail=$(grep -c '^FAIL ' "$out")
+skip=$(grep -c '^SKIP ' "$out")
+if [ "$skip" -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ]

@@ -1,0 +1,412 @@
+/*
+ * test_store.c: the supervisor's SQLite store (supervisor/store.c) on a
+ * fresh database in a temporary directory.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common.h"
+#include "store.h"
+#include "unit.h"
+
+static char test_dir[64];
+static char test_db[128];
+
+static json_t *
+test_server(const char *name, const char *command, const char *arg,
+    int enabled)
+{
+	return json_pack("{s:s,s:s,s:s,s:[s],s:{s:s},s:b}", "name", name,
+	    "transport", "stdio", "command", command, "args", arg, "env",
+	    "API_KEY", "k-1", "enabled", enabled);
+}
+
+/* The server object named `name` in a store_server_list() array. */
+static json_t *
+test_find(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(list, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "name")),
+		    name) == 0)
+			return o;
+	return NULL;
+}
+
+static void
+test_open(void)
+{
+	struct store *st = NULL;
+	struct stat sb;
+	char err[STORE_ERRLEN], path[192];
+	int fd;
+
+	UNIT_CASE("open creates the file 0600 at schema version 1");
+	UNIT_CHECK(store_open(&st, test_db, err, sizeof(err)) == 0);
+	UNIT_CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	UNIT_CHECK(stat(test_db, &sb) == 0);
+	UNIT_CHECK((sb.st_mode & 0777) == 0600);
+	UNIT_CHECK(store_schema_version(st) == 1);
+	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
+	    sizeof(err)) == 0);
+	store_close(&st);
+	UNIT_CHECK(st == NULL);
+	store_close(&st);	/* a second close is harmless */
+
+	UNIT_CASE("reopen keeps the data");
+	UNIT_CHECK(store_open(&st, test_db, err, sizeof(err)) == 0);
+	if (st == NULL)
+		return;
+	{
+		struct store_tenant t;
+
+		UNIT_CHECK(store_tenant_get(st, "keep", &t, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(t.st_uid == 61001);
+		UNIT_CHECK(store_tenant_remove(st, "keep", err,
+		    sizeof(err)) == 1);
+	}
+	UNIT_CHECK(store_schema_version(st) == 1);
+	store_close(&st);
+
+	UNIT_CASE("open refuses a path it cannot open");
+	snprintf(path, sizeof(path), "%s/missing/dir/x.db", test_dir);
+	err[0] = '\0';
+	UNIT_CHECK(store_open(&st, path, err, sizeof(err)) == -1);
+	UNIT_CHECK(st == NULL);
+	UNIT_CHECK(err[0] != '\0');
+
+	UNIT_CASE("open refuses a newer schema version");
+	snprintf(path, sizeof(path), "%s/newer.db", test_dir);
+	UNIT_CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	store_close(&st);
+	{
+		sqlite3 *db = NULL;
+
+		UNIT_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+		UNIT_CHECK(sqlite3_exec(db, "INSERT INTO schema_version "
+		    "(version) VALUES (99)", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+	}
+	err[0] = '\0';
+	UNIT_CHECK(store_open(&st, path, err, sizeof(err)) == -1);
+	UNIT_CHECK(st == NULL);
+	UNIT_CHECK(strstr(err, "newer") != NULL);
+
+	UNIT_CASE("open narrows an existing file to 0600");
+	snprintf(path, sizeof(path), "%s/wide.db", test_dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	UNIT_CHECK(fd >= 0);
+	if (fd >= 0) {
+		fchmod(fd, 0644);
+		close(fd);
+	}
+	UNIT_CHECK(store_open(&st, path, err, sizeof(err)) == 0);
+	UNIT_CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	store_close(&st);
+}
+
+static void
+test_tenants(struct store *st)
+{
+	struct store_tenant t;
+	char err[STORE_ERRLEN];
+	json_t *list, *o, *srv;
+
+	UNIT_CASE("tenant add allocates uids above the base");
+	UNIT_CHECK(store_tenant_add(st, "alice", 61000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(strcmp(t.st_id, "alice") == 0);
+	/* 61001 went to "keep", removed above: never handed out again. */
+	UNIT_CHECK(t.st_uid == 61002);
+	UNIT_CHECK(t.st_enabled == 1);
+	UNIT_CHECK(t.st_created > 0 && t.st_created <= now_wall());
+	UNIT_CHECK(store_tenant_add(st, "bob", 61000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(t.st_uid == 61003);
+	/* A higher base moves later tenants up; never below max + 1. */
+	UNIT_CHECK(store_tenant_add(st, "carol", 70000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(t.st_uid == 70001);
+	UNIT_CHECK(store_tenant_add(st, "dave", 61000, NULL, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(store_tenant_get(st, "dave", &t, err, sizeof(err)) == 1);
+	UNIT_CHECK(t.st_uid == 70002);
+
+	UNIT_CASE("tenant add refuses a duplicate id");
+	err[0] = '\0';
+	UNIT_CHECK(store_tenant_add(st, "alice", 61000, &t, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, "exists") != NULL);
+	UNIT_CHECK(store_tenant_get(st, "alice", &t, err, sizeof(err)) == 1);
+	UNIT_CHECK(t.st_uid == 61002);
+
+	UNIT_CASE("tenant get of an unknown id");
+	UNIT_CHECK(store_tenant_get(st, "nobody", &t, err, sizeof(err)) == 0);
+	/* Bound, not interpolated. */
+	UNIT_CHECK(store_tenant_get(st, "x' OR '1'='1", &t, err,
+	    sizeof(err)) == 0);
+
+	UNIT_CASE("tenant list is ordered with server counts");
+	srv = test_server("memory", "/usr/bin/node", "index.js", 1);
+	UNIT_CHECK(store_server_put(st, "bob", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	list = store_tenant_list(st, err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 4);
+	o = json_array_get(list, 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "id")),
+	    "alice") == 0);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "uid")) == 61002);
+	UNIT_CHECK(json_is_true(json_object_get(o, "enabled")));
+	UNIT_CHECK(json_integer_value(json_object_get(o, "created")) > 0);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "servers")) == 0);
+	o = json_array_get(list, 1);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "id")),
+	    "bob") == 0);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "servers")) == 1);
+	json_decref(list);
+
+	UNIT_CASE("tenant enable and disable");
+	UNIT_CHECK(store_tenant_set_enabled(st, "alice", 0, err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_get(st, "alice", &t, err, sizeof(err)) == 1);
+	UNIT_CHECK(t.st_enabled == 0);
+	list = store_tenant_list(st, err, sizeof(err));
+	UNIT_CHECK(json_is_false(json_object_get(json_array_get(list, 0),
+	    "enabled")));
+	json_decref(list);
+	/* Setting the same value again still reports the tenant exists. */
+	UNIT_CHECK(store_tenant_set_enabled(st, "alice", 0, err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_set_enabled(st, "alice", 1, err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_get(st, "alice", &t, err, sizeof(err)) == 1);
+	UNIT_CHECK(t.st_enabled == 1);
+	UNIT_CHECK(store_tenant_set_enabled(st, "nobody", 1, err,
+	    sizeof(err)) == 0);
+
+	UNIT_CASE("tenant remove cascades to its servers");
+	list = store_server_list(st, "bob", err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 1);
+	json_decref(list);
+	UNIT_CHECK(store_tenant_remove(st, "bob", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_get(st, "bob", &t, err, sizeof(err)) == 0);
+	list = store_server_list(st, "bob", err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 0);
+	json_decref(list);
+	UNIT_CHECK(store_tenant_remove(st, "bob", err, sizeof(err)) == 0);
+	/* The id is free again, with a fresh uid above the current max. */
+	UNIT_CHECK(store_tenant_add(st, "bob", 61000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(t.st_uid == 70003);
+	list = store_server_list(st, "bob", err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 0);
+	json_decref(list);
+
+	UNIT_CASE("the uid of a removed tenant is never reused");
+	UNIT_CHECK(store_tenant_add(st, "frank", 61000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(t.st_uid == 70004);
+	UNIT_CHECK(store_tenant_remove(st, "frank", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_add(st, "erin", 61000, &t, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(t.st_uid == 70005);
+	UNIT_CHECK(store_tenant_remove(st, "erin", err, sizeof(err)) == 1);
+}
+
+static void
+test_servers(struct store *st)
+{
+	char err[STORE_ERRLEN];
+	json_t *list, *o, *srv;
+
+	UNIT_CASE("server put and list");
+	srv = test_server("zeta", "/bin/zeta", "--flag", 1);
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	srv = test_server("alpha", "/bin/alpha", "a b", 0);
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	/* Defaults: no transport, args, env or enabled. */
+	srv = json_pack("{s:s,s:s}", "name", "bare", "command", "/bin/bare");
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	list = store_server_list(st, "alice", err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 3);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(
+	    json_array_get(list, 0), "name")), "alpha") == 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(
+	    json_array_get(list, 2), "name")), "zeta") == 0);
+	o = test_find(list, "alpha");
+	UNIT_CHECK(o != NULL);
+	if (o != NULL) {
+		UNIT_CHECK(strcmp(json_string_value(json_object_get(o,
+		    "transport")), "stdio") == 0);
+		UNIT_CHECK(strcmp(json_string_value(json_object_get(o,
+		    "command")), "/bin/alpha") == 0);
+		UNIT_CHECK(json_array_size(json_object_get(o, "args")) == 1);
+		UNIT_CHECK(strcmp(json_string_value(json_array_get(
+		    json_object_get(o, "args"), 0)), "a b") == 0);
+		UNIT_CHECK(strcmp(json_string_value(json_object_get(
+		    json_object_get(o, "env"), "API_KEY")), "k-1") == 0);
+		UNIT_CHECK(json_is_false(json_object_get(o, "enabled")));
+	}
+	o = test_find(list, "bare");
+	UNIT_CHECK(o != NULL);
+	if (o != NULL) {
+		UNIT_CHECK(strcmp(json_string_value(json_object_get(o,
+		    "transport")), "stdio") == 0);
+		UNIT_CHECK(json_is_array(json_object_get(o, "args")) &&
+		    json_array_size(json_object_get(o, "args")) == 0);
+		UNIT_CHECK(json_is_object(json_object_get(o, "env")) &&
+		    json_object_size(json_object_get(o, "env")) == 0);
+		UNIT_CHECK(json_is_true(json_object_get(o, "enabled")));
+	}
+	json_decref(list);
+	/* Other tenants see none of them. */
+	list = store_server_list(st, "carol", err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 0);
+	json_decref(list);
+
+	UNIT_CASE("server put replaces by name");
+	srv = test_server("zeta", "/bin/zeta2", "--other", 0);
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	list = store_server_list(st, "alice", err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 3);
+	o = test_find(list, "zeta");
+	UNIT_CHECK(o != NULL);
+	if (o != NULL) {
+		UNIT_CHECK(strcmp(json_string_value(json_object_get(o,
+		    "command")), "/bin/zeta2") == 0);
+		UNIT_CHECK(strcmp(json_string_value(json_array_get(
+		    json_object_get(o, "args"), 0)), "--other") == 0);
+		UNIT_CHECK(json_is_false(json_object_get(o, "enabled")));
+	}
+	json_decref(list);
+
+	UNIT_CASE("server put refuses an unknown tenant or a bad object");
+	srv = test_server("x", "/bin/x", "y", 1);
+	err[0] = '\0';
+	UNIT_CHECK(store_server_put(st, "nobody", srv, err, sizeof(err)) ==
+	    -1);
+	UNIT_CHECK(strstr(err, "nobody") != NULL);
+	json_decref(srv);
+	srv = json_pack("{s:s,s:s,s:s}", "name", "x", "command", "/bin/x",
+	    "args", "not-an-array");
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) ==
+	    -1);
+	json_decref(srv);
+
+	UNIT_CASE("server remove");
+	UNIT_CHECK(store_server_remove(st, "alice", "zeta", err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK(store_server_remove(st, "alice", "zeta", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(store_server_remove(st, "carol", "alpha", err,
+	    sizeof(err)) == 0);
+	list = store_server_list(st, "alice", err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 2);
+	UNIT_CHECK(test_find(list, "zeta") == NULL);
+	json_decref(list);
+}
+
+static void
+test_audit(struct store *st)
+{
+	char err[STORE_ERRLEN];
+	json_t *list, *o;
+
+	UNIT_CASE("audit rows come back newest first");
+	UNIT_CHECK(store_audit(st, "control", "tenant.add", "alice",
+	    NULL) == 0);
+	UNIT_CHECK(store_audit(st, "control", "server.add", "alice",
+	    "{\"name\":\"zeta\"}") == 0);
+	UNIT_CHECK(store_audit(st, "control", "tenant.add", "carol",
+	    NULL) == 0);
+	UNIT_CHECK(store_audit(st, "worker", "startup", NULL, "x") == 0);
+	UNIT_CHECK(store_audit(st, "tenant:alice", "tool.call", "alice",
+	    "third") == 0);
+
+	list = store_audit_list(st, "alice", 20, err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 3);
+	o = json_array_get(list, 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "action")),
+	    "tool.call") == 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "actor")),
+	    "tenant:alice") == 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "detail")),
+	    "third") == 0);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "ts")) > 0);
+	o = json_array_get(list, 2);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "action")),
+	    "tenant.add") == 0);
+	UNIT_CHECK(json_is_null(json_object_get(o, "detail")));
+	json_decref(list);
+
+	UNIT_CASE("audit list limit and all tenants");
+	list = store_audit_list(st, "alice", 2, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 2);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(
+	    json_array_get(list, 1), "action")), "server.add") == 0);
+	json_decref(list);
+	list = store_audit_list(st, NULL, 20, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 5);
+	o = json_array_get(list, 1);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "actor")),
+	    "worker") == 0);
+	UNIT_CHECK(json_is_null(json_object_get(o, "tenant")));
+	json_decref(list);
+	list = store_audit_list(st, NULL, 0, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 5);
+	json_decref(list);
+	list = store_audit_list(st, "nobody", 20, err, sizeof(err));
+	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 0);
+	json_decref(list);
+}
+
+static void
+test_cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_store: cannot remove %s\n", test_dir);
+}
+
+int
+main(void)
+{
+	struct store *st = NULL;
+	char err[STORE_ERRLEN];
+
+	snprintf(test_dir, sizeof(test_dir), "/tmp/test_store.XXXXXX");
+	if (mkdtemp(test_dir) == NULL) {
+		perror("test_store: mkdtemp");
+		return 1;
+	}
+	snprintf(test_db, sizeof(test_db), "%s/dataagent.db", test_dir);
+
+	test_open();
+	UNIT_CASE("open for the remaining cases");
+	UNIT_CHECK(store_open(&st, test_db, err, sizeof(err)) == 0);
+	if (st != NULL) {
+		test_tenants(st);
+		test_servers(st);
+		test_audit(st);
+		store_close(&st);
+	}
+	test_cleanup();
+	return unit_done();
+}
