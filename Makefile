@@ -60,6 +60,8 @@ BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagentctl
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all check unit fuzz install deps run bench clean
+# Keep unit-test objects between runs.
+.SECONDARY:
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h)

@@ -278,6 +278,11 @@ int64_t now_wall(void);		/* seconds since the epoch */
 int64_t now_mono_ms(void);	/* CLOCK_MONOTONIC in ms */
 /* Tenant ids and server names: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "__". */
 int name_valid(const char *s);
+/* Standard base64 (OpenSSL) of len bytes: a malloc'd string or NULL. */
+char *b64_encode(const void *buf, size_t len);
+/* Decodes standard base64 into a malloc'd buffer (*out_r, *len_r).
+ * Returns 0, or -1 on bad input or a result longer than max. */
+int b64_decode(const char *s, size_t max, uint8_t **out_r, size_t *len_r);
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *a, const void *b, size_t len);
 

@@ -22,11 +22,15 @@ enum ipc_type {
 	IPC_STATS,		/* {"connections","upstreams","sessions"} */
 	IPC_IDLE,		/* {"received": n conns so far} asks to retire */
 	IPC_AUDIT,		/* {"action","detail"} tool calls etc. */
+	IPC_HANDBACK,		/* fd + {"pre"}: a request on this connection
+				 * is not this tenant's (another token, a
+				 * supervisor path): the supervisor takes the
+				 * socket back with the bytes already read */
 
 	/* supervisor -> worker */
 	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home"} */
 	IPC_CONFIG,		/* {"settings":{...},"servers":[...]} */
-	IPC_CONN,		/* fd + {"token_hash","exp","remote"} */
+	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
 };
@@ -44,6 +48,13 @@ enum ipc_type {
  * Each is answered by IPC_STORE_RES with the same peer; on success the
  * supervisor also sends a fresh IPC_CONFIG.
  */
+
+/*
+ * "pre" (IPC_CONN, IPC_HANDBACK) is base64 of bytes already read from
+ * the socket, at most IPC_PRE_MAX of them: they come before anything
+ * still in the socket.
+ */
+#define IPC_PRE_MAX (256 * 1024)
 
 /*
  * Control socket: one JSON object per line each way.

@@ -32,6 +32,8 @@ struct front_conn {
 	struct event *fc_timer;	/* header timeout, then linger timeout */
 	int fc_lingering;
 	char fc_remote[INET6_ADDRSTRLEN + 8];
+	uint8_t *fc_pre;	/* bytes a worker already read (handback) */
+	size_t fc_prelen;
 };
 
 static void front_conn_free(struct front_conn **fcp, int close_fd);
@@ -195,21 +197,19 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	}
 	jwt_token_hash(tok, toklen, hash);
 	sp->sp_handoffs++;
-	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote);
+	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote,
+	    fc->fc_pre, fc->fc_prelen);
 	fc->fc_fd = -1;
 	front_conn_free(&fc, 0);
 }
+
+static void front_peek(struct front_conn *);
 
 static void
 front_on_read(evutil_socket_t fd, short ev, void *arg)
 {
 	struct front_conn *fc = arg;
-	struct sup *sp = fc->fc_sup;
-	struct httphead hh;
-	size_t max = (size_t)sp->sp_cf.cf_max_header_size;
-	char *buf;
 	ssize_t n;
-	int r, status = 400;
 
 	if (fc->fc_lingering) {
 		char junk[4096];
@@ -224,17 +224,39 @@ front_on_read(evutil_socket_t fd, short ev, void *arg)
 			return;
 		}
 	}
+	front_peek(fc);
+}
+
+/* Looks at what a worker already read (fc_pre) followed by what is in
+ * the socket, without consuming anything, and routes a complete head. */
+static void
+front_peek(struct front_conn *fc)
+{
+	struct sup *sp = fc->fc_sup;
+	struct httphead hh;
+	size_t max = (size_t)sp->sp_cf.cf_max_header_size, pre;
+	char *buf;
+	ssize_t n = 0;
+	int r, status = 400;
+
+	pre = fc->fc_prelen < max ? fc->fc_prelen : max;
 	buf = malloc(max);
 	if (buf == NULL)
 		return;
-	n = recv(fc->fc_fd, buf, max, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-		free(buf);
-		return;
-	}
-	if (n <= 0) {
+	memcpy(buf, fc->fc_pre, pre);
+	if (pre < max)
+		n = recv(fc->fc_fd, buf + pre, max - pre, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		n = 0;
+	else if (n == -1 || (n == 0 && pre < max)) {
+		/* reset, or EOF before a whole head */
 		free(buf);
 		front_conn_free(&fc, 1);
+		return;
+	}
+	n += (ssize_t)pre;
+	if (n == 0) {
+		free(buf);
 		return;
 	}
 	r = httphead_parse(buf, (size_t)n, &hh, &status);
@@ -289,24 +311,82 @@ front_conn_free(struct front_conn **fcp, int close_fd)
 		event_free(fc->fc_timer);
 	if (close_fd)
 		fd_close(&fc->fc_fd);
+	free(fc->fc_pre);
 	free(fc);
 	*fcp = NULL;
+}
+
+/* A new connection in the front (fd owned); NULL when refused. */
+static struct front_conn *
+front_conn_new(struct sup *sp, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	struct front_conn *fc;
+	struct timeval tv;
+	int one = 1;
+
+	if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS) {
+		close(fd);
+		return NULL;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	fc = calloc(1, sizeof(*fc));
+	if (fc == NULL) {
+		close(fd);
+		return NULL;
+	}
+	fc->fc_sup = sp;
+	fc->fc_fd = fd;
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(fd, (struct sockaddr *)&ss, &slen) == 0)
+		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
+	else
+		snprintf(fc->fc_remote, sizeof(fc->fc_remote), "unknown");
+	fc->fc_ev = event_new(sp->sp_base, fd,
+	    EV_READ | EV_PERSIST | EV_ET, front_on_read, fc);
+	fc->fc_timer = evtimer_new(sp->sp_base, front_on_timer, fc);
+	fc->fc_next = sp->sp_conns;
+	if (sp->sp_conns != NULL)
+		sp->sp_conns->fc_prev = fc;
+	sp->sp_conns = fc;
+	sp->sp_nconns++;
+	if (fc->fc_ev == NULL || fc->fc_timer == NULL) {
+		front_conn_free(&fc, 1);
+		return NULL;
+	}
+	tv.tv_sec = sp->sp_cf.cf_header_timeout;
+	tv.tv_usec = 0;
+	event_add(fc->fc_timer, &tv);
+	event_add(fc->fc_ev, NULL);
+	/* Bytes may already be there (they arrived with the handshake):
+	 * edge-triggered epoll reports them on add. */
+	return fc;
+}
+
+void
+front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
+{
+	struct front_conn *fc;
+
+	if ((fc = front_conn_new(sp, fd)) == NULL) {
+		free(pre);
+		return;
+	}
+	fc->fc_pre = pre;
+	fc->fc_prelen = prelen;
+	/* The head may be whole in pre: no socket event would tell. */
+	front_peek(fc);
 }
 
 static void
 front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct sup *sp = arg;
-	struct sockaddr_storage ss;
-	socklen_t slen;
-	struct front_conn *fc;
-	struct timeval tv;
-	int fd, one = 1;
+	int fd;
 
 	for (;;) {
-		slen = sizeof(ss);
-		fd = accept4(lfd, (struct sockaddr *)&ss, &slen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -315,38 +395,7 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 				    strerror(errno));
 			return;
 		}
-		if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS) {
-			close(fd);
-			continue;
-		}
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
-		fc = calloc(1, sizeof(*fc));
-		if (fc == NULL) {
-			close(fd);
-			continue;
-		}
-		fc->fc_sup = sp;
-		fc->fc_fd = fd;
-		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
-		fc->fc_ev = event_new(sp->sp_base, fd,
-		    EV_READ | EV_PERSIST | EV_ET, front_on_read, fc);
-		fc->fc_timer = evtimer_new(sp->sp_base, front_on_timer, fc);
-		fc->fc_next = sp->sp_conns;
-		if (sp->sp_conns != NULL)
-			sp->sp_conns->fc_prev = fc;
-		sp->sp_conns = fc;
-		sp->sp_nconns++;
-		if (fc->fc_ev == NULL || fc->fc_timer == NULL) {
-			front_conn_free(&fc, 1);
-			continue;
-		}
-		tv.tv_sec = sp->sp_cf.cf_header_timeout;
-		tv.tv_usec = 0;
-		event_add(fc->fc_timer, &tv);
-		event_add(fc->fc_ev, NULL);
-		/* Bytes may already be there (they arrived with the
-		 * handshake): edge-triggered epoll reports them on add. */
+		(void)front_conn_new(sp, fd);
 	}
 }
 

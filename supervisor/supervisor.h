@@ -72,6 +72,9 @@ struct sup {
 /* front.c */
 int front_listen(struct sup *sp, char *err, size_t errlen);
 void front_close_all(struct sup *sp);
+/* Takes back a client socket from a worker (IPC_HANDBACK): pre (owned,
+ * may be NULL) holds bytes the worker already read from it. */
+void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
 
@@ -82,10 +85,13 @@ void workers_refill(struct sup *sp);
 /*
  * Hands fd (a client socket whose request head is still unread) to the
  * tenant's worker, assigning a spare or spawning one as needed. Takes
- * ownership of fd in every case. token_hash/exp form the auth context.
+ * ownership of fd in every case. token_hash/exp form the auth context;
+ * pre/prelen (borrowed) are bytes already read from fd by a worker that
+ * handed it back.
  */
 void workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
-    const char *token_hash, int64_t exp, const char *remote);
+    const char *token_hash, int64_t exp, const char *remote,
+    const uint8_t *pre, size_t prelen);
 /* The tenant's servers or state changed: push a fresh config. */
 void workers_tenant_changed(struct sup *sp, const char *tenant);
 /* The tenant was disabled or removed: end its worker and processes. */

@@ -54,6 +54,7 @@ struct pending_conn {
 	char pc_hash[65];
 	int64_t pc_exp;
 	char pc_remote[64];
+	char *pc_pre;		/* base64, or NULL */
 };
 
 struct worker {
@@ -119,6 +120,23 @@ conn_refuse(int *fd, int status, const char *msg)
 	fd_close(fd);
 }
 
+/* What a worker hands back must be what we gave it: a TCP socket. */
+static int
+fd_is_tcp_socket(int fd)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
+	    v != SOCK_STREAM)
+		return 0;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == -1 ||
+	    (v != AF_INET && v != AF_INET6))
+		return 0;
+	return 1;
+}
+
 static void
 pending_refuse_all(struct worker *wk, const char *msg)
 {
@@ -127,6 +145,7 @@ pending_refuse_all(struct worker *wk, const char *msg)
 	while ((pc = wk->wk_pending) != NULL) {
 		wk->wk_pending = pc->pc_next;
 		conn_refuse(&pc->pc_fd, 503, msg);
+		free(pc->pc_pre);
 		free(pc);
 	}
 	wk->wk_pending_tail = &wk->wk_pending;
@@ -135,12 +154,14 @@ pending_refuse_all(struct worker *wk, const char *msg)
 
 static void
 worker_send_conn(struct worker *wk, int fd, const char *hash, int64_t exp,
-    const char *remote)
+    const char *remote, const char *pre64)
 {
 	json_t *v;
 
 	v = json_pack("{s:s,s:I,s:s}", "token_hash", hash, "exp",
 	    (json_int_t)exp, "remote", remote);
+	if (v != NULL && pre64 != NULL)
+		json_object_set_new(v, "pre", json_string(pre64));
 	if (v == NULL || ipc_send_json(wk->wk_ipc, IPC_CONN, 0, fd, v) == -1)
 		log_warn("cannot pass a connection to a worker", "{s:s}",
 		    "tenant", wk->wk_tenant);
@@ -247,10 +268,12 @@ on_store_req(struct worker *wk, uint32_t id, json_t *v)
 		res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
 		    "unknown store operation", "status", 400);
 	}
-	ipc_send_json(wk->wk_ipc, IPC_STORE_RES, id, -1, res);
-	json_decref(res);
+	/* The fresh config goes first: when the worker answers its client,
+	 * the change is already in effect there. */
 	if (json_is_true(json_object_get(res, "ok")))
 		workers_tenant_changed(sp, wk->wk_tenant);
+	ipc_send_json(wk->wk_ipc, IPC_STORE_RES, id, -1, res);
+	json_decref(res);
 }
 
 static int
@@ -274,9 +297,11 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 	json_t *v;
 	int rc = -1;
 
-	/* Workers never send fds. */
-	if (msg->im_fd != -1) {
-		fd_close(&msg->im_fd);
+	/* A worker sends an fd only to hand a client socket back. */
+	if ((msg->im_fd != -1) != (type == IPC_HANDBACK)) {
+		log_warn("protocol violation by a worker: unexpected fd",
+		    "{s:i,s:i}", "worker_pid", (int)wk->wk_pid, "type",
+		    (int)type);
 		return -1;
 	}
 	v = ipc_payload_json(msg);
@@ -321,8 +346,9 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		while ((pc = wk->wk_pending) != NULL) {
 			wk->wk_pending = pc->pc_next;
 			worker_send_conn(wk, pc->pc_fd, pc->pc_hash,
-			    pc->pc_exp, pc->pc_remote);
+			    pc->pc_exp, pc->pc_remote, pc->pc_pre);
 			fd_close(&pc->pc_fd);
+			free(pc->pc_pre);
 			free(pc);
 		}
 		wk->wk_pending_tail = &wk->wk_pending;
@@ -375,6 +401,28 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		rc = 0;
 		on_store_req(wk, msg->im_hdr.ih_peer, v);
 		break;
+	case IPC_HANDBACK: {
+		const char *pre64 = NULL;
+		uint8_t *pre = NULL;
+		size_t prelen = 0;
+
+		if ((wk->wk_state != WK_ACTIVE &&
+		    wk->wk_state != WK_RETIRING) || msg->im_fd == -1 ||
+		    json_unpack(v, "{s?s}", "pre", &pre64) != 0 ||
+		    (pre64 != NULL && b64_decode(pre64, IPC_PRE_MAX, &pre,
+		    &prelen) == -1))
+			break;
+		if (!fd_is_tcp_socket(msg->im_fd)) {
+			free(pre);
+			break;
+		}
+		rc = 0;
+		log_debug("connection handed back", "{s:s}", "tenant",
+		    wk->wk_tenant);
+		front_adopt(sp, msg->im_fd, pre, prelen);
+		msg->im_fd = -1;
+		break;
+	}
 	case IPC_AUDIT: {
 		const char *action;
 		json_t *detail;
@@ -597,10 +645,17 @@ workers_refill(struct sup *sp)
 
 void
 workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
-    const char *token_hash, int64_t exp, const char *remote)
+    const char *token_hash, int64_t exp, const char *remote,
+    const uint8_t *pre, size_t prelen)
 {
 	struct worker *wk;
 	struct pending_conn *pc;
+	char *pre64 = NULL;
+
+	if (prelen > 0 && (pre64 = b64_encode(pre, prelen)) == NULL) {
+		conn_refuse(&fd, 503, "out of memory");
+		return;
+	}
 
 	wk = worker_by_tenant(sp, t->st_id);
 	if (wk == NULL) {
@@ -614,6 +669,7 @@ workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
 			wk = worker_spawn(sp);
 			if (wk == NULL || wk->wk_state == WK_DEAD) {
 				conn_refuse(&fd, 503, "no worker available");
+				free(pre64);
 				return;
 			}
 			snprintf(wk->wk_tenant, sizeof(wk->wk_tenant), "%s",
@@ -623,19 +679,23 @@ workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
 		workers_refill(sp);
 	}
 	if (wk->wk_state == WK_ACTIVE) {
-		worker_send_conn(wk, fd, token_hash, exp, remote);
+		worker_send_conn(wk, fd, token_hash, exp, remote, pre64);
 		fd_close(&fd);
+		free(pre64);
 		return;
 	}
 	if (wk->wk_npending >= PENDING_MAX) {
 		conn_refuse(&fd, 503, "worker busy starting");
+		free(pre64);
 		return;
 	}
 	pc = calloc(1, sizeof(*pc));
 	if (pc == NULL) {
 		conn_refuse(&fd, 503, "out of memory");
+		free(pre64);
 		return;
 	}
+	pc->pc_pre = pre64;
 	pc->pc_fd = fd;
 	snprintf(pc->pc_hash, sizeof(pc->pc_hash), "%s", token_hash);
 	pc->pc_exp = exp;

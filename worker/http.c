@@ -50,6 +50,7 @@ struct http_conn {
 	int hc_error;			/* status to answer, set by callbacks */
 	int hc_close;			/* close once the output drained */
 	int hc_keepalive;		/* this request allows keep-alive */
+	int hc_handback;		/* hand back once output drained */
 };
 
 static http_parser_settings parser_settings;
@@ -430,6 +431,65 @@ dispatch(struct http_conn *c, struct http_req *r)
 		rest_handle(w, r, rest);
 }
 
+/* The most a connection may have buffered to be handed back. */
+#define HANDBACK_MAX (64 * 1024)
+
+/*
+ * Before a request is parsed: is it ours? A client (or a proxy pooling
+ * connections) may send the next request on this connection with another
+ * tenant's token, or for a path the supervisor serves. Such a request is
+ * not refused: the socket goes back to the supervisor with what was read
+ * from it, to be authenticated and routed like a new connection.
+ * Returns 1 to parse it here, 0 to wait for more bytes (or for our
+ * answers to drain), -1 when the connection was handed back and freed.
+ */
+static int
+conn_check_head(struct http_conn *c)
+{
+	struct wrk *w = c->hc_wrk;
+	struct evbuffer *in = bufferevent_get_input(c->hc_bev);
+	struct evbuffer_ptr crlf, lf;
+	struct httphead hh;
+	size_t len = evbuffer_get_length(in), headlen;
+	const char *tok;
+	size_t toklen;
+	char hash[65], id[128];
+	unsigned char *buf;
+	int status;
+
+	crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	lf = evbuffer_search(in, "\n\n", 2, NULL);
+	if (crlf.pos == -1 && lf.pos == -1)
+		return len < HANDBACK_MAX ? 0 : 1;
+	if (crlf.pos != -1 && (lf.pos == -1 || crlf.pos + 2 < lf.pos))
+		headlen = (size_t)crlf.pos + 4;
+	else
+		headlen = (size_t)lf.pos + 2;
+	if ((buf = evbuffer_pullup(in, (ev_ssize_t)headlen)) == NULL ||
+	    httphead_parse((const char *)buf, headlen, &hh, &status) != 1)
+		return 1;	/* the full parser answers what is wrong */
+	if (httphead_path_tenant(hh.hh_path, id, sizeof(id)) == 1 &&
+	    strcmp(id, w->w_tenant) == 0 && hh.hh_has_authorization &&
+	    (tok = httphead_bearer(hh.hh_authorization, &toklen)) != NULL) {
+		jwt_token_hash(tok, toklen, hash);
+		if (ct_equal(hash, c->hc_token_hash, 64) &&
+		    now_wall() < c->hc_exp + JWT_LEEWAY)
+			return 1;
+	}
+	if (len > HANDBACK_MAX)
+		return 1;	/* answered 401 here instead */
+	if (evbuffer_get_length(bufferevent_get_output(c->hc_bev)) > 0) {
+		c->hc_handback = 1;
+		return 0;
+	}
+	buf = evbuffer_pullup(in, -1);
+	if (buf == NULL || wrk_handback(w, bufferevent_getfd(c->hc_bev), buf,
+	    len) == -1)
+		return 1;
+	conn_free(c);
+	return -1;
+}
+
 /* Parses what is buffered; dispatches one complete request at a time. */
 static void
 conn_process(struct http_conn *c)
@@ -441,6 +501,14 @@ conn_process(struct http_conn *c)
 
 	while (c->hc_active == NULL && !c->hc_close &&
 	    evbuffer_get_length(in) > 0) {
+		if (c->hc_req == NULL) {
+			int r = conn_check_head(c);
+
+			if (r == -1)
+				return;
+			if (r == 0)
+				break;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		n = http_parser_execute(&c->hc_parser, &parser_settings,
@@ -494,9 +562,14 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (c->hc_close && evbuffer_get_length(bufferevent_get_output(bev))
-	    == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (c->hc_close)
 		conn_free(c);
+	else if (c->hc_handback) {
+		c->hc_handback = 0;
+		conn_process(c);
+	}
 }
 
 static void
@@ -586,7 +659,8 @@ fd_is_stream_socket(int fd)
 }
 
 void
-http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp)
+http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
+    const uint8_t *pre, size_t prelen)
 {
 	struct http_conn *c;
 
@@ -635,9 +709,24 @@ http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp)
 	w->w_nconns++;
 	bufferevent_setcb(c->hc_bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->hc_bev, EV_READ | EV_WRITE);
-	/* The request head is already in the socket: the supervisor only
-	 * peeked at it. */
+	/* The request head is already in the socket (the supervisor only
+	 * peeked at it), after any bytes a worker had read before. */
 	conn_idle_arm(c);
+	if (prelen > 0) {
+		struct evbuffer *in = bufferevent_get_input(c->hc_bev);
+		int r;
+
+		/* A bufferevent keeps the end of its input frozen: only it
+		 * appends. These bytes come before anything it will read. */
+		evbuffer_unfreeze(in, 0);
+		r = evbuffer_add(in, pre, prelen);
+		evbuffer_freeze(in, 0);
+		if (r == -1) {
+			conn_free(c);
+			return;
+		}
+		event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+	}
 }
 
 void

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -79,6 +81,25 @@ wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg)
 	w->w_store_calls = sc;
 	ipc_send_json(w->w_ipc, IPC_STORE_REQ, sc->sc_id, -1, op);
 	json_decref(op);
+}
+
+int
+wrk_handback(struct wrk *w, int fd, const uint8_t *pre, size_t prelen)
+{
+	char *pre64 = NULL;
+	json_t *v;
+	int r = -1;
+
+	if (prelen > IPC_PRE_MAX || w->w_ipc == NULL)
+		return -1;
+	if (prelen > 0 && (pre64 = b64_encode(pre, prelen)) == NULL)
+		return -1;
+	v = pre64 != NULL ? json_pack("{s:s}", "pre", pre64) : json_object();
+	if (v != NULL)
+		r = ipc_send_json(w->w_ipc, IPC_HANDBACK, 0, fd, v);
+	json_decref(v);
+	free(pre64);
+	return r;
 }
 
 void
@@ -261,16 +282,21 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 			rc = on_config(w, v);
 		break;
 	case IPC_CONN: {
-		const char *hash;
+		const char *hash, *pre64 = NULL;
 		json_int_t exp;
+		uint8_t *pre = NULL;
+		size_t prelen = 0;
 
 		if (!w->w_assigned || msg->im_fd == -1 ||
-		    json_unpack(v, "{s:s,s:I}", "token_hash", &hash, "exp",
-		    &exp) != 0 || strlen(hash) != 64)
+		    json_unpack(v, "{s:s,s:I,s?s}", "token_hash", &hash, "exp",
+		    &exp, "pre", &pre64) != 0 || strlen(hash) != 64 ||
+		    (pre64 != NULL && b64_decode(pre64, IPC_PRE_MAX, &pre,
+		    &prelen) == -1))
 			break;
 		w->w_received++;
 		wrk_touch(w);
-		http_conn_new(w, msg->im_fd, hash, exp);
+		http_conn_new(w, msg->im_fd, hash, exp, pre, prelen);
+		free(pre);
 		msg->im_fd = -1;
 		wrk_stats(w);
 		rc = 0;
@@ -345,6 +371,28 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 	wrk_exit(w, 0);
 }
 
+/*
+ * Waits up to ms for every child (the upstreams, just sent SIGKILL) so
+ * none outlives us as a zombie for init to collect: when the worker is
+ * gone, its tenant's processes are gone.
+ */
+static void
+wrk_reap_children(int ms)
+{
+	int64_t deadline = now_mono_ms() + ms;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	pid_t pid;
+
+	for (;;) {
+		pid = waitpid(-1, NULL, WNOHANG);
+		if (pid > 0)
+			continue;
+		if (pid == -1 || now_mono_ms() > deadline)
+			return;		/* ECHILD: none left */
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Ends the process: clients and upstream process groups first. */
 static void
 wrk_exit(struct wrk *w, int code)
@@ -352,6 +400,9 @@ wrk_exit(struct wrk *w, int code)
 	http_conn_free_all(w);
 	mcp_sessions_free(w);
 	upstream_free_all(w);
+	/* Before the channel closes: the supervisor takes a closed channel
+	 * for a dead worker and kills what is left of it. */
+	wrk_reap_children(2000);
 	if (w->w_ipc != NULL) {
 		ipc_flush(w->w_ipc);
 		ipc_chan_free(&w->w_ipc);

@@ -85,6 +85,10 @@ typedef void (*store_cb)(json_t *res, void *arg);
 void wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg);
 /* An audit event for the supervisor to write (detail stolen, may be NULL). */
 void wrk_audit(struct wrk *w, const char *action, json_t *detail);
+/* Gives a client socket back to the supervisor with the bytes already
+ * read from it (IPC_HANDBACK). The caller then frees its connection.
+ * Returns 0, or -1 when it could not be sent. */
+int wrk_handback(struct wrk *w, int fd, const uint8_t *pre, size_t prelen);
 
 /* ---------------------------------------------------------------- http */
 
@@ -107,8 +111,10 @@ struct http_req {
 	void *hr_abort_arg;
 };
 
-/* Takes ownership of fd (a handed-off client socket). */
-void http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp);
+/* Takes ownership of fd (a handed-off client socket); pre/prelen
+ * (borrowed) are bytes already read from it, served first. */
+void http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
+    const uint8_t *pre, size_t prelen);
 void http_conn_free_all(struct wrk *w);
 /* Value of a header (name lowercase), or NULL. */
 const char *http_header(const struct http_req *r, const char *lname);
@@ -167,6 +173,9 @@ struct upstream *upstream_next(const struct upstream *u);
 /* 1 when spec (same shape as upstream_new's) equals u's current one. */
 int upstream_spec_equal(const struct upstream *u, const json_t *spec);
 const char *upstream_name(const struct upstream *u);
+/* u's configuration, normalized: {"name","transport","command","args",
+ * "env","enabled"} (borrowed; valid until u is freed). */
+const json_t *upstream_spec(const struct upstream *u);
 int upstream_enabled(const struct upstream *u);
 enum upstream_state upstream_state(const struct upstream *u);
 const char *upstream_state_name(enum upstream_state st);

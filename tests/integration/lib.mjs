@@ -260,7 +260,10 @@ export function processesOf(uid) {
 			if (m && Number(m[1]) === uid) {
 				const cmd = fs.readFileSync(`/proc/${pid}/cmdline`,
 				    'utf8').split('\0').join(' ').trim();
-				out.push({ pid: Number(pid), cmd, uids: m.slice(1, 4).map(Number) });
+				const state = (/^State:\s+(\S+)/m.exec(st) || [])[1];
+				const ppid = Number((/^PPid:\s+(\d+)/m.exec(st) || [])[1]);
+				out.push({ pid: Number(pid), cmd, state, ppid,
+				    uids: m.slice(1, 4).map(Number) });
 			}
 		} catch {
 			// raced with exit

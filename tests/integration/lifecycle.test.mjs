@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Daemon, test, run, assert, eq, until, sleep, processesOf,
     EVERYTHING, MEMORY } from './lib.mjs';
 
-const d = new Daemon({ workers: 1, config: { idle_timeout: 4, connection_timeout: 30 } });
+const d = new Daemon({ workers: 1, uid_base: 63000, config: { idle_timeout: 4, connection_timeout: 30 } });
 await d.start();
 const a = await d.tenant('alpha', { everything: EVERYTHING });
 const b = await d.tenant('beta', { everything: EVERYTHING });
@@ -134,7 +134,7 @@ test('stopping the daemon leaves nothing behind', async () => {
 	const pid = d.proc.pid;
 	await d.stop();
 	for (const u of uids)
-		eq(processesOf(u).length, 0, `uid ${u} processes after stop`);
+		eq(processesOf(u), [], `uid ${u} processes after stop`);
 	assert(!fs.existsSync(`/proc/${pid}`), 'daemon still running');
 });
 

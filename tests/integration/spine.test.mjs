@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { Daemon, test, run, assert, eq, jwt, now, processesOf, sdk,
     EVERYTHING, MEMORY, NODE, SECRET_KEY } from './lib.mjs';
 
-const d = new Daemon({ workers: 2, config: { header_timeout: 2,
+const d = new Daemon({ workers: 2, uid_base: 62000, config: { header_timeout: 2,
     max_body_size: 65536 } });
 await d.start();
 const memEnv = (t) => ({ MEMORY_FILE_PATH: `${d.tenantHome(t)}/memory.jsonl` });
@@ -97,7 +97,7 @@ test('tenant B cannot see or call tenant A', async () => {
 
 test('workers and upstreams run as the tenant UID', async () => {
 	const ua = await uidOf('alice'), ub = await uidOf('bob');
-	assert(ua !== ub && ua > 61000 && ub > 61000, `uids ${ua} ${ub}`);
+	assert(ua !== ub && ua > 62000 && ub > 62000, `uids ${ua} ${ub}`);
 	const pa = processesOf(ua), pb = processesOf(ub);
 	assert(pa.some((p) => p.cmd.includes('dataagent-worker')), JSON.stringify(pa));
 	assert(pa.some((p) => p.cmd.includes('server-everything')), JSON.stringify(pa));
@@ -145,7 +145,11 @@ test('path not the token subject gets 403; unknown and disabled tenants 403', as
 	const carol = (await d.ctlOk(['token', 'issue', 'carol'])).trim();
 	eq((await d.fetch('/api/v1/users/carol/tools', { token: carol })).status, 200, 'carol enabled');
 	await d.ctlOk(['tenant', 'disable', 'carol']);
-	eq((await d.fetch('/api/v1/users/carol/tools', { token: carol })).status, 403, 'carol disabled');
+	// Disabling ends carol's worker and with it her open connections, so
+	// ask on a fresh one.
+	const r = await d.raw(`GET /api/v1/users/carol/tools HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${carol}\r\n\r\n`);
+	eq(r.status, 403, 'carol disabled');
 	await d.ctlOk(['tenant', 'enable', 'carol']);
 	eq((await d.fetch('/api/v1/users/carol/tools', { token: carol })).status, 200, 'carol re-enabled');
 });

@@ -1,0 +1,618 @@
+/*
+ * rest.c: the REST API under /api/v1/users/{id}.
+ *
+ *   GET    /mcp-servers            servers with state, tools count, error
+ *   POST   /mcp-servers            add a server (body has "name")
+ *   GET    /mcp-servers/{name}     one server
+ *   PUT    /mcp-servers/{name}     replace a server
+ *   DELETE /mcp-servers/{name}     remove a server
+ *   GET    /tools                  every enabled server's tools
+ *   POST   /tools/{server}/{tool}  call a tool, JSON arguments in
+ *
+ * Changes go to the supervisor (the store is not ours); it answers and
+ * then pushes the new config, which restarts what changed. Whatever waits
+ * for an answer holds a small context whose request pointer is cleared
+ * when the client goes away first.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "worker.h"
+#include "aggregate.h"
+
+#define REST_MAX_SEGS	4
+#define REST_SEG_LEN	512
+
+struct rest_store {
+	struct http_req *rs_req;	/* NULL once the client is gone */
+	int rs_status;			/* on success */
+	int rs_delete;
+	json_t *rs_server;		/* what we asked to store */
+};
+
+struct rest_call {
+	struct wrk *rc_wrk;
+	struct http_req *rc_req;
+	struct upstream_call *rc_call;
+	char rc_server[65];
+	char *rc_tool;
+	int64_t rc_start_ms;
+};
+
+struct rest_tools {
+	struct http_req *rt_req;
+	struct agg_tools *rt_agg;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int
+rest_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes [s, s+len) into out. Returns 0, or -1 for a bad escape,
+ * an encoded NUL or a segment that is too long. */
+static int
+rest_decode(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= outlen)
+			return -1;
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= len)
+			return -1;
+		hi = rest_hexval(s[i + 1]);
+		lo = rest_hexval(s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Splits "/a/b/c" (a trailing '/' ignored). Returns the number of
+ * segments, or -1 when malformed or too many. */
+static int
+rest_split(const char *path, char segs[REST_MAX_SEGS][REST_SEG_LEN])
+{
+	const char *p = path, *q;
+	int n = 0;
+
+	while (*p == '/') {
+		p++;
+		if (*p == '\0')
+			break;
+		q = strchr(p, '/');
+		if (q == NULL)
+			q = p + strlen(p);
+		if (q == p)
+			return -1;	/* "//" */
+		if (n == REST_MAX_SEGS ||
+		    rest_decode(p, (size_t)(q - p), segs[n], REST_SEG_LEN)
+		    == -1)
+			return -1;
+		n++;
+		p = q;
+	}
+	if (*p != '\0')
+		return -1;
+	return n;
+}
+
+static void
+rest_method_not_allowed(struct http_req *r, const char *allow)
+{
+	char hdr[128];
+
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	http_reply_json(r, 405, hdr, json_pack("{s:s}", "error",
+	    "method not allowed"));
+}
+
+/* The request body as a JSON object, or NULL after answering 400. An
+ * empty body is {} when empty_ok. */
+static json_t *
+rest_body_object(struct http_req *r, int empty_ok)
+{
+	json_error_t jerr;
+	json_t *v;
+	char msg[256];
+
+	if (r->hr_body_len == 0 && empty_ok)
+		return json_object();
+	v = json_loadb(r->hr_body, r->hr_body_len, 0, &jerr);
+	if (v == NULL) {
+		snprintf(msg, sizeof(msg), "invalid JSON: %s", jerr.text);
+		http_reply_error(r, 400, msg);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		http_reply_error(r, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return v;
+}
+
+/* ------------------------------------------------------------ servers */
+
+static json_t *
+rest_server_json(const struct upstream *u)
+{
+	const json_t *spec = upstream_spec(u);
+	const char *err = upstream_last_error(u);
+	pid_t pid = upstream_pid(u);
+	int ntools = upstream_tools_count(u);
+
+	return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:o,s:o,s:o}",
+	    "name", json_object_get(spec, "name"),
+	    "transport", json_object_get(spec, "transport"),
+	    "command", json_object_get(spec, "command"),
+	    "args", json_object_get(spec, "args"),
+	    "env", json_object_get(spec, "env"),
+	    "enabled", json_object_get(spec, "enabled"),
+	    "state", upstream_state_name(upstream_state(u)),
+	    "last_error", err != NULL ? json_string(err) : json_null(),
+	    "pid", pid > 0 ? json_integer(pid) : json_null(),
+	    "tools", ntools >= 0 ? json_integer(ntools) : json_null());
+}
+
+static void
+rest_servers_list(struct wrk *w, struct http_req *r)
+{
+	struct upstream *u;
+	json_t *arr = json_array(), *s;
+
+	for (u = w->w_upstreams; u != NULL; u = upstream_next(u))
+		if ((s = rest_server_json(u)) != NULL)
+			json_array_append_new(arr, s);
+	http_reply_json(r, 200, NULL, json_pack("{s:o}", "servers", arr));
+}
+
+/*
+ * The server object to store, from a request body: name, command, args,
+ * env, enabled (defaults filled in). Returns NULL with err filled.
+ */
+static json_t *
+rest_server_from_body(const json_t *body, const char *name, char *err,
+    size_t errlen)
+{
+	const json_t *cmd, *args, *env, *enabled, *transport, *v;
+	const char *key;
+	size_t i;
+
+	transport = json_object_get(body, "transport");
+	cmd = json_object_get(body, "command");
+	args = json_object_get(body, "args");
+	env = json_object_get(body, "env");
+	enabled = json_object_get(body, "enabled");
+	if (!name_valid(name)) {
+		snprintf(err, errlen, "name must be 1-64 of [A-Za-z0-9_.-], "
+		    "starting with a letter or digit, without \"__\"");
+		return NULL;
+	}
+	if (transport != NULL && (!json_is_string(transport) ||
+	    strcmp(json_string_value(transport), "stdio") != 0)) {
+		snprintf(err, errlen, "only the stdio transport is supported");
+		return NULL;
+	}
+	if (!json_is_string(cmd) || json_string_length(cmd) == 0) {
+		snprintf(err, errlen, "command must be a non-empty string");
+		return NULL;
+	}
+	if (args != NULL && !json_is_null(args)) {
+		if (!json_is_array(args)) {
+			snprintf(err, errlen, "args must be an array of "
+			    "strings");
+			return NULL;
+		}
+		json_array_foreach(args, i, v) {
+			if (!json_is_string(v)) {
+				snprintf(err, errlen, "args must be an array "
+				    "of strings");
+				return NULL;
+			}
+		}
+	}
+	if (env != NULL && !json_is_null(env)) {
+		if (!json_is_object(env)) {
+			snprintf(err, errlen, "env must be an object of "
+			    "strings");
+			return NULL;
+		}
+		json_object_foreach((json_t *)env, key, v) {
+			if (!json_is_string(v) || key[0] == '\0' ||
+			    strchr(key, '=') != NULL) {
+				snprintf(err, errlen, "env must map names "
+				    "(without '=') to strings");
+				return NULL;
+			}
+		}
+	}
+	if (enabled != NULL && !json_is_boolean(enabled)) {
+		snprintf(err, errlen, "enabled must be true or false");
+		return NULL;
+	}
+	return json_pack("{s:s,s:O,s:o,s:o,s:b}", "name", name,
+	    "command", cmd,
+	    "args", args != NULL && !json_is_null(args) ? json_deep_copy(args)
+	    : json_array(),
+	    "env", env != NULL && !json_is_null(env) ? json_deep_copy(env) :
+	    json_object(),
+	    "enabled", enabled == NULL || json_is_true(enabled));
+}
+
+static void
+rest_on_abort_store(struct http_req *r, void *arg)
+{
+	struct rest_store *rs = arg;
+
+	/* The store answer still comes; it frees rs. */
+	rs->rs_req = NULL;
+}
+
+static void
+rest_on_store(json_t *res, void *arg)
+{
+	struct rest_store *rs = arg;
+	struct http_req *r = rs->rs_req;
+	const char *err;
+	json_t *server;
+
+	if (r == NULL)
+		goto done;
+	r->hr_on_abort = NULL;
+	r->hr_abort_arg = NULL;
+	if (json_is_true(json_object_get(res, "ok"))) {
+		if (rs->rs_delete) {
+			http_reply(r, 204, NULL, NULL, "", 0);
+		} else {
+			server = json_object_get(res, "server");
+			http_reply_json(r, rs->rs_status, NULL, json_incref(
+			    json_is_object(server) ? server : rs->rs_server));
+		}
+		goto done;
+	}
+	err = json_string_value(json_object_get(res, "error"));
+	if (err == NULL)
+		err = "the store refused the change";
+	if (strcmp(err, "supervisor gone") == 0)
+		http_reply_error(r, 503, err);
+	else if (rs->rs_delete && strstr(err, "not found") != NULL)
+		http_reply_error(r, 404, err);
+	else
+		http_reply_error(r, 400, err);
+done:
+	json_decref(rs->rs_server);
+	free(rs);
+}
+
+/* Sends op (stolen) to the store and answers r when it replies. */
+static void
+rest_store(struct wrk *w, struct http_req *r, json_t *op, json_t *server,
+    int status, int is_delete)
+{
+	struct rest_store *rs;
+
+	if (op == NULL || (rs = calloc(1, sizeof(*rs))) == NULL) {
+		json_decref(op);
+		json_decref(server);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	rs->rs_req = r;
+	rs->rs_status = status;
+	rs->rs_delete = is_delete;
+	rs->rs_server = server;
+	/* Before the request: its callback may run before it returns. */
+	r->hr_on_abort = rest_on_abort_store;
+	r->hr_abort_arg = rs;
+	wrk_store_request(w, op, rest_on_store, rs);
+}
+
+static void
+rest_server_put(struct wrk *w, struct http_req *r, const char *path_name)
+{
+	json_t *body, *server, *nv;
+	const char *name;
+	char err[256];
+
+	if ((body = rest_body_object(r, 0)) == NULL)
+		return;
+	nv = json_object_get(body, "name");
+	if (path_name == NULL) {
+		if (!json_is_string(nv)) {
+			json_decref(body);
+			http_reply_error(r, 400, "name must be a string");
+			return;
+		}
+		name = json_string_value(nv);
+	} else {
+		if (nv != NULL && (!json_is_string(nv) ||
+		    strcmp(json_string_value(nv), path_name) != 0)) {
+			json_decref(body);
+			http_reply_error(r, 400, "the name in the body differs "
+			    "from the one in the path (renaming is not "
+			    "supported)");
+			return;
+		}
+		name = path_name;
+	}
+	if ((server = rest_server_from_body(body, name, err, sizeof(err)))
+	    == NULL) {
+		json_decref(body);
+		http_reply_error(r, 400, err);
+		return;
+	}
+	json_decref(body);
+	if (path_name == NULL && upstream_find(w, json_string_value(
+	    json_object_get(server, "name"))) != NULL) {
+		json_decref(server);
+		http_reply_error(r, 409, "a server with that name exists "
+		    "(PUT /mcp-servers/{name} replaces it)");
+		return;
+	}
+	rest_store(w, r, json_pack("{s:s,s:O}", "op", "server_put", "server",
+	    server), server, path_name == NULL ? 201 : 200, 0);
+}
+
+static void
+rest_server_one(struct wrk *w, struct http_req *r, const char *name)
+{
+	struct upstream *u = upstream_find(w, name);
+
+	switch (r->hr_method) {
+	case HTTP_GET:
+		if (u == NULL) {
+			http_reply_error(r, 404, "no such server");
+			return;
+		}
+		http_reply_json(r, 200, NULL, rest_server_json(u));
+		return;
+	case HTTP_PUT:
+		rest_server_put(w, r, name);
+		return;
+	case HTTP_DELETE:
+		if (u == NULL) {
+			http_reply_error(r, 404, "no such server");
+			return;
+		}
+		rest_store(w, r, json_pack("{s:s,s:s}", "op", "server_delete",
+		    "name", name), NULL, 204, 1);
+		return;
+	default:
+		rest_method_not_allowed(r, "GET, PUT, DELETE");
+		return;
+	}
+}
+
+/* -------------------------------------------------------------- tools */
+
+static void
+rest_on_abort_tools(struct http_req *r, void *arg)
+{
+	struct rest_tools *rt = arg;
+
+	agg_tools_cancel(&rt->rt_agg);
+	free(rt);
+}
+
+static void
+rest_on_tools(json_t *servers, void *arg)
+{
+	struct rest_tools *rt = arg;
+	struct http_req *r = rt->rt_req;
+	json_t *out, *entry, *tool, *e, *desc, *schema;
+	const char *server, *name;
+	size_t i, j;
+	char *full;
+
+	r->hr_on_abort = NULL;
+	r->hr_abort_arg = NULL;
+	out = json_array();
+	json_array_foreach(servers, i, entry) {
+		server = json_string_value(json_object_get(entry, "server"));
+		json_array_foreach(json_object_get(entry, "tools"), j, tool) {
+			name = json_string_value(json_object_get(tool, "name"));
+			if (server == NULL || name == NULL)
+				continue;
+			if (asprintf(&full, "%s" AGG_SEP "%s", server, name)
+			    == -1)
+				continue;
+			desc = json_object_get(tool, "description");
+			schema = json_object_get(tool, "inputSchema");
+			e = json_pack("{s:s,s:s,s:s,s:O,s:O}", "server", server,
+			    "name", full, "tool", name, "description",
+			    json_is_string(desc) ? desc : json_null(),
+			    "inputSchema", schema != NULL ? schema :
+			    json_null());
+			free(full);
+			if (e != NULL)
+				json_array_append_new(out, e);
+		}
+	}
+	free(rt);
+	http_reply_json(r, 200, NULL, json_pack("{s:o}", "tools", out));
+}
+
+static void
+rest_tools_list(struct wrk *w, struct http_req *r)
+{
+	struct rest_tools *rt;
+
+	if ((rt = calloc(1, sizeof(*rt))) == NULL) {
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	rt->rt_req = r;
+	if ((rt->rt_agg = agg_tools_start(w, rest_on_tools, rt)) == NULL) {
+		free(rt);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	r->hr_on_abort = rest_on_abort_tools;
+	r->hr_abort_arg = rt;
+}
+
+static void
+rest_call_free(struct rest_call **rcp)
+{
+	struct rest_call *rc = *rcp;
+
+	if (rc == NULL)
+		return;
+	upstream_call_cancel(&rc->rc_call);
+	free(rc->rc_tool);
+	free(rc);
+	*rcp = NULL;
+}
+
+static void
+rest_call_audit(struct rest_call *rc, int ok, int cancelled)
+{
+	wrk_audit(rc->rc_wrk, "tool.call", json_pack("{s:s,s:s,s:b,s:I,s:b}",
+	    "server", rc->rc_server, "tool", rc->rc_tool, "ok", ok,
+	    "duration_ms", (json_int_t)(now_mono_ms() - rc->rc_start_ms),
+	    "cancelled", cancelled));
+}
+
+static void
+rest_on_abort_call(struct http_req *r, void *arg)
+{
+	struct rest_call *rc = arg;
+
+	rest_call_audit(rc, 0, 1);
+	rest_call_free(&rc);
+}
+
+static void
+rest_on_call(json_t *result, json_t *error, void *arg)
+{
+	struct rest_call *rc = arg;
+	struct http_req *r = rc->rc_req;
+
+	rc->rc_call = NULL;
+	r->hr_on_abort = NULL;
+	r->hr_abort_arg = NULL;
+	rest_call_audit(rc, error == NULL &&
+	    !json_is_true(json_object_get(result, "isError")), 0);
+	rest_call_free(&rc);
+	if (error != NULL)
+		http_reply_json(r, 502, NULL, json_pack("{s:O,s:O}", "error",
+		    json_object_get(error, "message"), "code",
+		    json_object_get(error, "code")));
+	else
+		http_reply_json(r, 200, NULL, json_pack("{s:O}", "result",
+		    result));
+}
+
+static void
+rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
+    const char *tool)
+{
+	struct upstream *u;
+	struct rest_call *rc = NULL;
+	json_t *body, *args, *params;
+	char msg[256];
+
+	if ((u = upstream_find(w, server)) == NULL) {
+		snprintf(msg, sizeof(msg), "unknown server: %.128s", server);
+		http_reply_error(r, 404, msg);
+		return;
+	}
+	if ((body = rest_body_object(r, 1)) == NULL)
+		return;
+	/* {"arguments":{...}} alone is the wrapped form; anything else is
+	 * the arguments themselves. */
+	args = body;
+	if (json_object_size(body) == 1 &&
+	    json_is_object(json_object_get(body, "arguments")))
+		args = json_object_get(body, "arguments");
+	params = json_pack("{s:s,s:O}", "name", tool, "arguments", args);
+	json_decref(body);
+	if (params == NULL || (rc = calloc(1, sizeof(*rc))) == NULL ||
+	    (rc->rc_tool = strdup(tool)) == NULL) {
+		free(rc);
+		json_decref(params);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	rc->rc_wrk = w;
+	rc->rc_req = r;
+	snprintf(rc->rc_server, sizeof(rc->rc_server), "%.64s", server);
+	rc->rc_start_ms = now_mono_ms();
+	rc->rc_call = upstream_request(u, "tools/call", params, 0, rest_on_call,
+	    rc);
+	if (rc->rc_call == NULL) {
+		rest_call_free(&rc);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	r->hr_on_abort = rest_on_abort_call;
+	r->hr_abort_arg = rc;
+}
+
+/* -------------------------------------------------------------- route */
+
+void
+rest_handle(struct wrk *w, struct http_req *r, const char *rest_path)
+{
+	char segs[REST_MAX_SEGS][REST_SEG_LEN];
+	int n;
+
+	n = rest_split(rest_path, segs);
+	if (n < 1) {
+		http_reply_error(r, 404, "not found");
+		return;
+	}
+	if (strcmp(segs[0], "mcp-servers") == 0) {
+		if (n == 1) {
+			if (r->hr_method == HTTP_GET)
+				rest_servers_list(w, r);
+			else if (r->hr_method == HTTP_POST)
+				rest_server_put(w, r, NULL);
+			else
+				rest_method_not_allowed(r, "GET, POST");
+			return;
+		}
+		if (n == 2) {
+			rest_server_one(w, r, segs[1]);
+			return;
+		}
+	} else if (strcmp(segs[0], "tools") == 0) {
+		if (n == 1) {
+			if (r->hr_method == HTTP_GET)
+				rest_tools_list(w, r);
+			else
+				rest_method_not_allowed(r, "GET");
+			return;
+		}
+		if (n == 3) {
+			if (r->hr_method == HTTP_POST)
+				rest_tool_call(w, r, segs[1], segs[2]);
+			else
+				rest_method_not_allowed(r, "POST");
+			return;
+		}
+	}
+	http_reply_error(r, 404, "not found");
+}

@@ -1,0 +1,1793 @@
+/*
+ * upstream.c: the tenant's stdio MCP servers.
+ *
+ * One struct upstream per configured server. Its process is started on
+ * first use (fork + exec, own process group, a minimal environment, the
+ * tenant's home as cwd), initialized with the MCP handshake, and spoken to
+ * in newline-delimited JSON-RPC on stdin/stdout; stderr is logged, rate
+ * limited. Ids the upstream sees are our own counter, mapped back to the
+ * caller's struct upstream_call.
+ *
+ * Every caller callback runs from the event loop on a fresh stack: a call
+ * that finishes (answer, error, process death, removal) is only marked
+ * done and its event made active; the event delivers it. So nothing a
+ * callback does (reply to a client, start another call, stop an upstream)
+ * can pull a buffer or a list out from under the code that found the
+ * answer, and upstream_free never calls back into the caller synchronously.
+ *
+ * A process that dies is restarted on next use: at once when it had been
+ * up more than UP_STABLE_MS, else after a back-off doubling from 1 s to
+ * 60 s; while backing off, calls fail at once with a message saying when
+ * the next attempt is.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "worker.h"
+#include "aggregate.h"
+
+#define UP_PROTOCOL_VERSION	"2025-06-18"
+#define UP_MAX_LINE		(16u * 1024 * 1024)
+#define UP_STDERR_MAX_LINE	2048
+#define UP_STDERR_LINES		20	/* per UP_STDERR_WINDOW_MS */
+#define UP_STDERR_WINDOW_MS	10000
+#define UP_STABLE_MS		10000
+#define UP_BACKOFF_MIN_MS	1000
+#define UP_BACKOFF_MAX_MS	60000
+#define UP_TOOLS_MAX_PAGES	100
+#define UP_EOF_GRACE_MS		500	/* stdout EOF to SIGCHLD */
+#define UP_PATH			"/usr/local/bin:/usr/bin:/bin"
+
+/* JSON-RPC error codes of our own (server error range). */
+#define UP_ERR_TIMEOUT		-32001
+#define UP_ERR_GONE		-32002
+#define UP_ERR_LIMIT		-32003
+
+enum call_kind {
+	CALL_RPC = 0,	/* one request to the upstream */
+	CALL_TOOLS,	/* tools/list, page after page, through c_sub */
+};
+
+struct upstream_call {
+	TAILQ_ENTRY(upstream_call) c_link;	/* in u_calls or u_fetches */
+	struct upstream *c_up;		/* NULL once finished or detached */
+	struct wrk *c_wrk;
+	enum call_kind c_kind;
+	int c_internal;			/* ours (initialize): never failed
+					 * to a caller, cancelled instead */
+	int64_t c_id;			/* upstream-side id, 0 = not sent */
+	char *c_method;
+	json_t *c_params;		/* until sent */
+	int c_timeout_ms;
+	int64_t c_start_ms;
+	upstream_cb c_cb;
+	void *c_arg;
+	struct event *c_ev;		/* timeout, then delivery */
+	int c_done;
+	json_t *c_result, *c_error;	/* owned, set when done */
+
+	/* CALL_TOOLS */
+	struct upstream_call *c_sub;	/* the page request in flight */
+	json_t *c_acc;			/* tools so far */
+	unsigned c_gen;			/* u_tools_gen at start */
+	int c_pages;
+};
+
+TAILQ_HEAD(call_list, upstream_call);
+
+struct upstream {
+	struct upstream *u_next;
+	struct wrk *u_wrk;
+	char u_name[65];
+	json_t *u_spec;			/* normalized, see up_spec_normalize */
+	int u_enabled;
+	char u_config_error[256];	/* "" when the spec can be started */
+
+	enum upstream_state u_state;
+	pid_t u_pid;			/* -1 when none or reaped */
+	pid_t u_pgid;			/* its process group, -1 when none */
+	struct bufferevent *u_in;	/* its stdin */
+	struct bufferevent *u_out;	/* its stdout */
+	struct bufferevent *u_err;	/* its stderr */
+	struct event *u_ev_retry;	/* back-off over: start for held calls */
+	struct event *u_ev_eof;		/* stdout closed: wait for the exit
+					 * status a moment, then give up */
+	int64_t u_started_ms;
+	int64_t u_last_used_ms;
+	int64_t u_retry_at_ms;
+	int u_backoff_ms;
+	char u_last_error[512];
+	json_t *u_server_info;		/* initialize result */
+	int64_t u_next_id;
+
+	struct call_list u_calls;	/* CALL_RPC, queued or in flight */
+	unsigned u_ncalls;
+	struct call_list u_fetches;	/* CALL_TOOLS in progress */
+	struct upstream_call *u_init;	/* initialize in flight */
+
+	json_t *u_tools;		/* cached tools array or NULL */
+	int64_t u_tools_at;
+	unsigned u_tools_gen;		/* bumped on invalidate */
+
+	int64_t u_err_window_ms;
+	unsigned u_err_lines;
+};
+
+/* A killed process nobody else will wait for: polled until reaped. */
+struct up_reaper {
+	pid_t rp_pid;
+	struct event *rp_ev;
+	int rp_tries;
+};
+
+/* What the child reports through the status pipe when it cannot exec. */
+struct up_exec_status {
+	int es_stage;	/* UP_STAGE_* */
+	int es_errno;
+};
+#define UP_STAGE_DUP	1
+#define UP_STAGE_CHDIR	2
+#define UP_STAGE_EXEC	3
+
+extern char **environ;
+
+static void call_on_event(evutil_socket_t fd, short ev, void *arg);
+static void call_finish(struct upstream_call *c, json_t *result,
+    json_t *error);
+static void up_died(struct upstream *u, const char *why);
+static void up_proc_close(struct upstream *u);
+static int up_send_call(struct upstream *u, struct upstream_call *c);
+
+/* ------------------------------------------------------------- helpers */
+
+static json_t *
+up_error(int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:i,s:s}", "code", code, "message", msg);
+}
+
+/* A JSON string from untrusted bytes: as is when valid UTF-8, else with
+ * every byte outside printable ASCII replaced by '?'. */
+static json_t *
+up_text(const char *s, size_t len)
+{
+	json_t *v;
+	char *copy;
+	size_t i;
+
+	if ((v = json_stringn(s, len)) != NULL)
+		return v;
+	if ((copy = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+		copy[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	copy[len] = '\0';
+	v = json_stringn(copy, len);
+	free(copy);
+	return v;
+}
+
+static int
+up_timeout_ms(const struct upstream *u, int timeout_ms)
+{
+	if (timeout_ms > 0)
+		return timeout_ms;
+	if (u->u_wrk->w_set.ws_call_timeout_ms > 0)
+		return u->u_wrk->w_set.ws_call_timeout_ms;
+	return 30000;
+}
+
+/* Writes one JSON-RPC message (not stolen) as a line to the upstream. */
+static int
+up_write(struct upstream *u, const json_t *msg)
+{
+	struct evbuffer *out;
+	char *s;
+	int rc;
+
+	if (u->u_in == NULL)
+		return -1;
+	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
+		return -1;
+	out = bufferevent_get_output(u->u_in);
+	rc = evbuffer_add(out, s, strlen(s)) == 0 &&
+	    evbuffer_add(out, "\n", 1) == 0 ? 0 : -1;
+	free(s);
+	return rc;
+}
+
+static void
+up_send_cancelled(struct upstream *u, int64_t id, const char *reason)
+{
+	json_t *m;
+
+	m = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
+	    "notifications/cancelled", "params", "requestId", (json_int_t)id,
+	    "reason", reason);
+	if (m != NULL)
+		(void)up_write(u, m);
+	json_decref(m);
+}
+
+static unsigned
+up_pending(const struct upstream *u)
+{
+	return u->u_ncalls + (TAILQ_EMPTY(&u->u_fetches) ? 0 : 1);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+static struct upstream_call *
+call_new(struct wrk *w, enum call_kind kind, upstream_cb cb, void *arg)
+{
+	struct upstream_call *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->c_wrk = w;
+	c->c_kind = kind;
+	c->c_cb = cb;
+	c->c_arg = arg;
+	c->c_start_ms = now_mono_ms();
+	c->c_ev = evtimer_new(w->w_base, call_on_event, c);
+	if (c->c_ev == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+call_free(struct upstream_call **cp)
+{
+	struct upstream_call *c = *cp;
+
+	if (c == NULL)
+		return;
+	if (c->c_ev != NULL)
+		event_free(c->c_ev);
+	free(c->c_method);
+	json_decref(c->c_params);
+	json_decref(c->c_result);
+	json_decref(c->c_error);
+	json_decref(c->c_acc);
+	free(c);
+	*cp = NULL;
+}
+
+/* Takes c out of its upstream's lists (it stays allocated). */
+static void
+call_unlink(struct upstream_call *c)
+{
+	struct upstream *u = c->c_up;
+
+	if (u == NULL)
+		return;
+	if (c->c_kind == CALL_TOOLS) {
+		TAILQ_REMOVE(&u->u_fetches, c, c_link);
+	} else {
+		TAILQ_REMOVE(&u->u_calls, c, c_link);
+		u->u_ncalls--;
+		if (u->u_init == c)
+			u->u_init = NULL;
+	}
+	c->c_up = NULL;
+}
+
+/*
+ * Marks c done with result or error (new references, one non-NULL) and
+ * schedules its delivery from the event loop.
+ */
+static void
+call_finish(struct upstream_call *c, json_t *result, json_t *error)
+{
+	call_unlink(c);
+	if (result == NULL && error == NULL)
+		error = up_error(-32603, "internal error");
+	c->c_done = 1;
+	c->c_result = result;
+	c->c_error = error;
+	event_del(c->c_ev);
+	event_active(c->c_ev, EV_TIMEOUT, 0);
+}
+
+/* A call that fails before it was ever linked to an upstream. */
+static struct upstream_call *
+call_fail_soon(struct upstream_call *c, json_t *error)
+{
+	call_finish(c, NULL, error);
+	return c;
+}
+
+static void
+call_deliver(struct upstream_call *c)
+{
+	json_t *result = c->c_result, *error = c->c_error;
+
+	if (result == NULL && error == NULL)
+		error = c->c_error = up_error(-32603, "internal error");
+	c->c_cb(error == NULL ? result : NULL, error, c->c_arg);
+	call_free(&c);
+}
+
+static void
+call_on_event(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream_call *c = arg;
+	struct upstream *u = c->c_up;
+
+	if (c->c_done) {
+		call_deliver(c);
+		return;
+	}
+	/* The timeout fired. Only CALL_RPC calls are armed. */
+	if (u != NULL && c->c_id != 0)
+		up_send_cancelled(u, c->c_id, "timeout");
+	if (u != NULL)
+		log_info("upstream call timed out", "{s:s,s:s,s:s,s:i}",
+		    "tenant", u->u_wrk->w_tenant, "server", u->u_name,
+		    "method", c->c_method != NULL ? c->c_method : "",
+		    "timeout_ms", c->c_timeout_ms);
+	call_unlink(c);
+	c->c_done = 1;
+	c->c_error = up_error(UP_ERR_TIMEOUT, "upstream timed out after %d ms",
+	    c->c_timeout_ms);
+	call_deliver(c);
+}
+
+/* Fails every caller's call on u with a copy of error (not stolen);
+ * our own initialize is cancelled silently. */
+static void
+up_fail_calls(struct upstream *u, const json_t *error)
+{
+	struct upstream_call *c;
+
+	while ((c = TAILQ_FIRST(&u->u_calls)) != NULL) {
+		if (c->c_internal) {
+			call_unlink(c);
+			call_free(&c);
+			continue;
+		}
+		call_finish(c, NULL, json_deep_copy(error));
+	}
+}
+
+/* -------------------------------------------------------------- process */
+
+static void
+reaper_on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct up_reaper *rp = arg;
+	struct timeval tv;
+	pid_t r;
+
+	r = waitpid(rp->rp_pid, NULL, WNOHANG);
+	if (r == rp->rp_pid || (r == -1 && errno == ECHILD)) {
+		event_free(rp->rp_ev);
+		free(rp);
+		return;
+	}
+	rp->rp_tries++;
+	tv.tv_sec = rp->rp_tries < 10 ? 0 : 1;
+	tv.tv_usec = rp->rp_tries < 10 ? 100000 : 0;
+	event_add(rp->rp_ev, &tv);
+}
+
+/* SIGKILLs pid's process group and makes sure the zombie is reaped. */
+static void
+up_kill_reap(struct wrk *w, pid_t pid)
+{
+	struct up_reaper *rp;
+	struct timeval tv = { 0, 20000 };
+
+	if (pid <= 0)
+		return;
+	(void)kill(-pid, SIGKILL);
+	(void)kill(pid, SIGKILL);
+	if (waitpid(pid, NULL, WNOHANG) == pid)
+		return;
+	if ((rp = calloc(1, sizeof(*rp))) == NULL)
+		return;
+	rp->rp_pid = pid;
+	rp->rp_ev = evtimer_new(w->w_base, reaper_on_timer, rp);
+	if (rp->rp_ev == NULL) {
+		free(rp);
+		return;
+	}
+	event_add(rp->rp_ev, &tv);
+}
+
+/* Closes the pipes and kills the process group (if still there). */
+static void
+up_proc_close(struct upstream *u)
+{
+	struct upstream_call *c, *next;
+
+	if (u->u_in != NULL)
+		bufferevent_free(u->u_in);
+	if (u->u_out != NULL)
+		bufferevent_free(u->u_out);
+	if (u->u_err != NULL)
+		bufferevent_free(u->u_err);
+	u->u_in = u->u_out = u->u_err = NULL;
+	if (u->u_ev_eof != NULL)
+		event_del(u->u_ev_eof);
+	/* Whatever the server started lives in its group: end it too, even
+	 * when the leader itself was already reaped. */
+	if (u->u_pgid > 0)
+		(void)kill(-u->u_pgid, SIGKILL);
+	if (u->u_pid > 0)
+		up_kill_reap(u->u_wrk, u->u_pid);
+	u->u_pid = -1;
+	u->u_pgid = -1;
+	/* Our initialize belongs to this process only. */
+	for (c = TAILQ_FIRST(&u->u_calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_link);
+		if (c->c_internal) {
+			call_unlink(c);
+			call_free(&c);
+		}
+	}
+	json_decref(u->u_server_info);
+	u->u_server_info = NULL;
+}
+
+static void
+up_schedule_retry(struct upstream *u, int64_t now)
+{
+	if (u->u_state == UP_BACKOFF && u->u_started_ms > 0 &&
+	    now - u->u_started_ms > UP_STABLE_MS) {
+		/* It served a while: come back at once. */
+		u->u_backoff_ms = 0;
+		u->u_retry_at_ms = now;
+		return;
+	}
+	if (u->u_backoff_ms == 0)
+		u->u_backoff_ms = UP_BACKOFF_MIN_MS;
+	else if ((u->u_backoff_ms *= 2) > UP_BACKOFF_MAX_MS)
+		u->u_backoff_ms = UP_BACKOFF_MAX_MS;
+	u->u_retry_at_ms = now + u->u_backoff_ms;
+}
+
+/* The process is gone (or must go): fail what waits on it, back off. */
+static void
+up_died(struct upstream *u, const char *why)
+{
+	json_t *err;
+	int64_t now = now_mono_ms();
+
+	log_warn("upstream exited", "{s:s,s:s,s:s,s:I}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "why", why,
+	    "uptime_ms", (json_int_t)(now - u->u_started_ms));
+	snprintf(u->u_last_error, sizeof(u->u_last_error), "exited (%s)", why);
+	up_proc_close(u);
+	u->u_state = UP_BACKOFF;
+	up_schedule_retry(u, now);
+	err = up_error(UP_ERR_GONE, "upstream %s exited (%s)", u->u_name, why);
+	up_fail_calls(u, err);
+	json_decref(err);
+}
+
+/* Stops a healthy process on purpose (idle, room for another). */
+static void
+up_stop(struct upstream *u, const char *why)
+{
+	json_t *err;
+
+	log_info("upstream stopped", "{s:s,s:s,s:s}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "why", why);
+	up_proc_close(u);
+	u->u_state = UP_STOPPED;
+	u->u_backoff_ms = 0;
+	err = up_error(UP_ERR_GONE, "upstream %s was stopped (%s)", u->u_name,
+	    why);
+	up_fail_calls(u, err);
+	json_decref(err);
+}
+
+static void
+up_describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
+		    WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "status 0x%x", status);
+}
+
+/* --------------------------------------------------------------- stdout */
+
+static void
+up_on_response(struct upstream *u, json_t *msg)
+{
+	json_t *idv, *result, *error;
+	struct upstream_call *c;
+	json_int_t id;
+
+	idv = json_object_get(msg, "id");
+	if (!json_is_integer(idv)) {
+		log_debug("upstream response with a foreign id", "{s:s}",
+		    "server", u->u_name);
+		return;
+	}
+	id = json_integer_value(idv);
+	TAILQ_FOREACH(c, &u->u_calls, c_link)
+		if (c->c_id == id)
+			break;
+	if (c == NULL) {
+		log_debug("upstream response for an unknown id", "{s:s,s:I}",
+		    "server", u->u_name, "id", id);
+		return;
+	}
+	result = json_object_get(msg, "result");
+	error = json_object_get(msg, "error");
+	if (c->c_internal) {
+		/* Our own call (initialize): its callback is ours too, safe to
+		 * run here, and must not outlive u as a deferred delivery. */
+		json_t *e = NULL;
+
+		if (error != NULL || result == NULL)
+			e = json_is_object(error) ? json_incref(error) :
+			    up_error(-32603, "malformed response");
+		call_unlink(c);
+		c->c_cb(e == NULL ? result : NULL, e, c->c_arg);
+		json_decref(e);
+		call_free(&c);
+		return;
+	}
+	if (error != NULL) {
+		json_t *code = json_object_get(error, "code");
+		json_t *m = json_object_get(error, "message");
+
+		if (json_is_object(error) && json_is_integer(code) &&
+		    json_is_string(m))
+			call_finish(c, NULL, json_incref(error));
+		else
+			call_finish(c, NULL, up_error(-32603, "upstream %s "
+			    "sent a malformed error", u->u_name));
+	} else if (result != NULL) {
+		call_finish(c, json_incref(result), NULL);
+	} else {
+		call_finish(c, NULL, up_error(-32603, "upstream %s sent a "
+		    "response without result or error", u->u_name));
+	}
+}
+
+/* A request from the server to us: we answer ping, refuse the rest. */
+static void
+up_on_server_request(struct upstream *u, json_t *msg, const char *method)
+{
+	json_t *reply, *id = json_object_get(msg, "id");
+
+	if (strcmp(method, "ping") == 0)
+		reply = json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id,
+		    "result");
+	else
+		reply = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0",
+		    "id", id, "error", "code", -32601, "message",
+		    "Method not found");
+	if (reply != NULL)
+		(void)up_write(u, reply);
+	json_decref(reply);
+}
+
+static void
+up_on_notification(struct upstream *u, const char *method)
+{
+	if (strcmp(method, "notifications/tools/list_changed") == 0) {
+		log_debug("upstream tools changed", "{s:s}", "server",
+		    u->u_name);
+		upstream_tools_invalidate(u);
+		mcp_tools_changed(u->u_wrk, u);
+	}
+	/* Logging, progress, resources...: nothing to forward to yet. */
+}
+
+/* One JSON-RPC message, in whatever order the server sends them
+ * (server-everything sends notifications before its initialize result). */
+static void
+up_on_message(struct upstream *u, json_t *msg)
+{
+	json_t *mv, *idv;
+	const char *method;
+
+	if (!json_is_object(msg))
+		return;
+	mv = json_object_get(msg, "method");
+	idv = json_object_get(msg, "id");
+	if (json_is_string(mv)) {
+		method = json_string_value(mv);
+		if (idv != NULL && !json_is_null(idv))
+			up_on_server_request(u, msg, method);
+		else
+			up_on_notification(u, method);
+		return;
+	}
+	if (idv != NULL)
+		up_on_response(u, msg);
+}
+
+static void
+up_on_line(struct upstream *u, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *v, *elem;
+	size_t i;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return;
+	v = json_loadb(line, len, 0, &jerr);
+	if (v == NULL) {
+		json_t *t = up_text(line, len > 200 ? 200 : len);
+
+		log_debug("upstream wrote a non-JSON line", "{s:s,s:o}",
+		    "server", u->u_name, "line", t != NULL ? t : json_null());
+		return;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, elem)
+			up_on_message(u, elem);
+	} else {
+		up_on_message(u, v);
+	}
+	json_decref(v);
+}
+
+/* Handles every complete line buffered on stdout. Returns -1 when the
+ * process was closed meanwhile (protocol error). */
+static int
+up_read_lines(struct upstream *u)
+{
+	struct bufferevent *bev = u->u_out;
+	struct evbuffer *in;
+	size_t len;
+	char *line;
+
+	if (bev == NULL)
+		return -1;
+	in = bufferevent_get_input(bev);
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		if (len > UP_MAX_LINE) {
+			free(line);
+			goto too_long;
+		}
+		up_on_line(u, line, len);
+		free(line);
+		if (u->u_out != bev)
+			return -1;
+	}
+	if (evbuffer_get_length(in) > UP_MAX_LINE)
+		goto too_long;
+	return 0;
+too_long:
+	log_warn("upstream line too long", "{s:s,s:s,s:i}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "limit",
+	    (int)UP_MAX_LINE);
+	up_died(u, "protocol error: line longer than 16 MiB");
+	return -1;
+}
+
+static void
+up_on_stdout(struct bufferevent *bev, void *arg)
+{
+	struct upstream *u = arg;
+
+	u->u_last_used_ms = now_mono_ms();
+	wrk_touch(u->u_wrk);
+	(void)up_read_lines(u);
+}
+
+/* Reads what is left in the stdout pipe (non-blocking) and handles it:
+ * an answer written just before exit still reaches its caller. */
+static int
+up_drain_stdout(struct upstream *u)
+{
+	struct evbuffer *in;
+	int fd, n, guard = 0;
+
+	if (u->u_out == NULL)
+		return -1;
+	in = bufferevent_get_input(u->u_out);
+	fd = bufferevent_getfd(u->u_out);
+	while (fd >= 0 && guard++ < 64 &&
+	    (n = evbuffer_read(in, fd, 65536)) > 0)
+		if (evbuffer_get_length(in) > UP_MAX_LINE)
+			break;
+	return up_read_lines(u);
+}
+
+static void
+up_on_eof_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream *u = arg;
+
+	up_died(u, "closed its stdout");
+}
+
+/* EOF or error on stdout: the process is exiting. Its exit status says
+ * more (a signal, an OOM kill) than the EOF: wait for SIGCHLD a moment. */
+static void
+up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+	struct timeval tv = { 0, UP_EOF_GRACE_MS * 1000 };
+	char why[128];
+	int status;
+
+	if (up_drain_stdout(u) == -1)
+		return;
+	if (u->u_pid > 0 && waitpid(u->u_pid, &status, WNOHANG) == u->u_pid) {
+		u->u_pid = -1;
+		up_describe_status(status, why, sizeof(why));
+		up_died(u, why);
+		return;
+	}
+	bufferevent_disable(bev, EV_READ);
+	if (u->u_ev_eof != NULL && u->u_pid > 0) {
+		event_add(u->u_ev_eof, &tv);
+		return;
+	}
+	up_died(u, (what & BEV_EVENT_EOF) ? "closed its stdout" :
+	    "stdout read error");
+}
+
+static void
+up_on_stdin_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (up_drain_stdout(u) == -1)
+		return;
+	up_died(u, "stdin closed");
+}
+
+/* --------------------------------------------------------------- stderr */
+
+static void
+up_log_stderr(struct upstream *u, const char *line, size_t len)
+{
+	int64_t now = now_mono_ms();
+	json_t *t;
+
+	if (now - u->u_err_window_ms >= UP_STDERR_WINDOW_MS) {
+		u->u_err_window_ms = now;
+		u->u_err_lines = 0;
+	}
+	u->u_err_lines++;
+	if (u->u_err_lines > UP_STDERR_LINES + 1)
+		return;
+	if (u->u_err_lines == UP_STDERR_LINES + 1) {
+		log_info("upstream stderr", "{s:s,s:s,s:s}", "tenant",
+		    u->u_wrk->w_tenant, "server", u->u_name, "line",
+		    "(more stderr lines suppressed for up to 10 s)");
+		return;
+	}
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+		len--;
+	t = up_text(line, len > UP_STDERR_MAX_LINE ? UP_STDERR_MAX_LINE : len);
+	log_info("upstream stderr", "{s:s,s:s,s:o}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "line",
+	    t != NULL ? t : json_string(""));
+}
+
+static void
+up_on_stderr(struct bufferevent *bev, void *arg)
+{
+	struct upstream *u = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char buf[UP_STDERR_MAX_LINE];
+	size_t len;
+	char *line;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		up_log_stderr(u, line, len);
+		free(line);
+	}
+	/* A very long line without a newline is logged in pieces. */
+	while (evbuffer_get_length(in) >= sizeof(buf)) {
+		len = evbuffer_remove(in, buf, sizeof(buf));
+		up_log_stderr(u, buf, len);
+	}
+}
+
+static void
+up_on_stderr_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+
+	/* stdout and the process tell when it is gone; just stop reading. */
+	if (u->u_err == bev) {
+		up_on_stderr(bev, u);
+		bufferevent_disable(bev, EV_READ);
+	}
+}
+
+/* ---------------------------------------------------------------- spawn */
+
+/* Makes both ends of a fresh pipe >= 3 so the child's dup2 to 0..2 can
+ * never clobber one of them. */
+static int
+up_pipe(int p[2])
+{
+	int i, fd;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (p[i] >= 3)
+			continue;
+		fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+		close(p[i]);
+		p[i] = fd;
+		if (fd == -1) {
+			fd_close(&p[0]);
+			fd_close(&p[1]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+up_strv_free(char **v)
+{
+	char **p;
+
+	if (v == NULL)
+		return;
+	for (p = v; *p != NULL; p++)
+		free(*p);
+	free(v);
+}
+
+/* argv from the spec: command, then args. */
+static char **
+up_build_argv(const json_t *spec)
+{
+	const json_t *args = json_object_get(spec, "args"), *a;
+	char **argv;
+	size_t i, n = json_array_size(args);
+
+	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		return NULL;
+	argv[0] = strdup(json_string_value(json_object_get(spec, "command")));
+	if (argv[0] == NULL)
+		goto fail;
+	json_array_foreach(args, i, a) {
+		if ((argv[i + 1] = strdup(json_string_value(a))) == NULL)
+			goto fail;
+	}
+	return argv;
+fail:
+	up_strv_free(argv);
+	return NULL;
+}
+
+/* PATH and HOME, then the spec's env (which may override them). */
+static char **
+up_build_envp(const json_t *spec, const char *home)
+{
+	const json_t *env = json_object_get(spec, "env"), *v;
+	const char *key;
+	char **envp, *kv;
+	size_t n = 0, i, klen;
+
+	if ((envp = calloc(json_object_size(env) + 3, sizeof(*envp))) == NULL)
+		return NULL;
+	if (asprintf(&envp[n++], "PATH=%s", UP_PATH) == -1) {
+		envp[--n] = NULL;
+		goto fail;
+	}
+	if (asprintf(&envp[n++], "HOME=%s", home) == -1) {
+		envp[--n] = NULL;
+		goto fail;
+	}
+	json_object_foreach((json_t *)env, key, v) {
+		if (asprintf(&kv, "%s=%s", key, json_string_value(v)) == -1)
+			goto fail;
+		klen = strlen(key) + 1;
+		for (i = 0; i < n; i++)
+			if (strncmp(envp[i], kv, klen) == 0)
+				break;
+		if (i < n)
+			free(envp[i]);
+		else
+			n++;
+		envp[i] = kv;
+	}
+	return envp;
+fail:
+	up_strv_free(envp);
+	return NULL;
+}
+
+static void __attribute__((noreturn))
+up_child_fail(int status_fd, int stage)
+{
+	struct up_exec_status es = { stage, errno };
+
+	(void)!write(status_fd, &es, sizeof(es));
+	_exit(127);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void __attribute__((noreturn))
+up_child(pid_t parent, int in_r, int out_w, int err_w, int status_w,
+    const char *home, char **argv, char **envp)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int fd;
+
+	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(127);
+	/* The worker ignores SIGPIPE; exec would keep that. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (dup2(in_r, 0) == -1 || dup2(out_w, 1) == -1 ||
+	    dup2(err_w, 2) == -1)
+		up_child_fail(status_w, UP_STAGE_DUP);
+	/* Keep only 0..2 and the status pipe, as fd 3 (close-on-exec). */
+	if (status_w != 3) {
+		if (dup3(status_w, 3, O_CLOEXEC) == -1)
+			up_child_fail(status_w, UP_STAGE_DUP);
+		status_w = 3;
+	}
+	if (close_range(4, ~0U, 0) == -1)
+		for (fd = 4; fd < 65536; fd++)
+			(void)close(fd);
+	if (chdir(home) == -1)
+		up_child_fail(status_w, UP_STAGE_CHDIR);
+	environ = envp;
+	execvp(argv[0], argv);
+	up_child_fail(status_w, UP_STAGE_EXEC);
+}
+
+static struct bufferevent *
+up_bev(struct upstream *u, int *fd, bufferevent_data_cb rd,
+    bufferevent_event_cb ev, short enable)
+{
+	struct bufferevent *bev;
+
+	if (fd_nonblock(*fd) == -1)
+		return NULL;
+	bev = bufferevent_socket_new(u->u_wrk->w_base, *fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		return NULL;
+	*fd = -1;
+	bufferevent_setcb(bev, rd, NULL, ev, u);
+	bufferevent_enable(bev, enable);
+	return bev;
+}
+
+static void up_init_cb(json_t *result, json_t *error, void *arg);
+
+/*
+ * Starts the process and sends initialize. Returns 0 (state STARTING), or
+ * -1 with u_last_error set (state FAILED).
+ */
+static int
+up_spawn(struct upstream *u)
+{
+	struct wrk *w = u->u_wrk;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int st[2] = { -1, -1 };
+	struct up_exec_status es;
+	struct upstream_call *c;
+	char **argv = NULL, **envp = NULL;
+	const char *cmd;
+	pid_t pid, parent = getpid();
+	ssize_t n;
+
+	cmd = json_string_value(json_object_get(u->u_spec, "command"));
+	argv = up_build_argv(u->u_spec);
+	envp = up_build_envp(u->u_spec, w->w_home);
+	if (argv == NULL || envp == NULL) {
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "out of memory");
+		goto fail;
+	}
+	if (up_pipe(in) == -1 || up_pipe(out) == -1 || up_pipe(err) == -1 ||
+	    up_pipe(st) == -1) {
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid == -1) {
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0)
+		up_child(parent, in[0], out[1], err[1], st[1], w->w_home,
+		    argv, envp);
+	(void)setpgid(pid, pid);	/* whichever of us runs first */
+	fd_close(&in[0]);
+	fd_close(&out[1]);
+	fd_close(&err[1]);
+	fd_close(&st[1]);
+	up_strv_free(argv);
+	up_strv_free(envp);
+	argv = envp = NULL;
+
+	/* The status pipe closes on a successful exec (a short wait). */
+	do
+		n = read(st[0], &es, sizeof(es));
+	while (n == -1 && errno == EINTR);
+	fd_close(&st[0]);
+	if (n == (ssize_t)sizeof(es)) {
+		(void)waitpid(pid, NULL, 0);
+		if (es.es_stage == UP_STAGE_EXEC && es.es_errno == ENOENT)
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "command not found: %.300s", cmd);
+		else if (es.es_stage == UP_STAGE_EXEC)
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "cannot run %.300s: %s", cmd, strerror(es.es_errno));
+		else if (es.es_stage == UP_STAGE_CHDIR)
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "cannot enter %.300s: %s", w->w_home,
+			    strerror(es.es_errno));
+		else
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "cannot set up the process: %s",
+			    strerror(es.es_errno));
+		goto fail;
+	}
+
+	u->u_pid = pid;
+	u->u_pgid = pid;
+	u->u_in = up_bev(u, &in[1], NULL, up_on_stdin_event, EV_WRITE);
+	u->u_out = up_bev(u, &out[0], up_on_stdout, up_on_stdout_event,
+	    EV_READ);
+	u->u_err = up_bev(u, &err[0], up_on_stderr, up_on_stderr_event,
+	    EV_READ);
+	if (u->u_in == NULL || u->u_out == NULL || u->u_err == NULL) {
+		fd_close(&in[1]);
+		fd_close(&out[0]);
+		fd_close(&err[0]);
+		up_proc_close(u);
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "cannot watch the process pipes");
+		goto fail;
+	}
+	u->u_state = UP_STARTING;
+	u->u_started_ms = u->u_last_used_ms = now_mono_ms();
+	u->u_err_window_ms = 0;
+	u->u_err_lines = 0;
+	log_info("upstream started", "{s:s,s:s,s:s,s:i}", "tenant",
+	    w->w_tenant, "server", u->u_name, "command", cmd, "upstream_pid", (int)pid);
+
+	/* initialize goes out at once; callers' requests wait for it. */
+	if ((c = call_new(w, CALL_RPC, up_init_cb, u)) == NULL ||
+	    (c->c_method = strdup("initialize")) == NULL ||
+	    (c->c_params = json_pack("{s:s,s:{},s:{s:s,s:s}}",
+	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
+	    "clientInfo", "name", "dataagent", "version",
+	    DATAAGENT_VERSION)) == NULL) {
+		call_free(&c);
+		up_proc_close(u);
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "out of memory");
+		goto fail;
+	}
+	c->c_internal = 1;
+	c->c_up = u;
+	c->c_timeout_ms = up_timeout_ms(u, 0);
+	TAILQ_INSERT_HEAD(&u->u_calls, c, c_link);
+	u->u_ncalls++;
+	u->u_init = c;
+	{
+		struct timeval tv = { c->c_timeout_ms / 1000,
+		    (c->c_timeout_ms % 1000) * 1000 };
+
+		event_add(c->c_ev, &tv);
+	}
+	(void)up_send_call(u, c);
+	return 0;
+
+fail:
+	fd_close(&in[0]);
+	fd_close(&in[1]);
+	fd_close(&out[0]);
+	fd_close(&out[1]);
+	fd_close(&err[0]);
+	fd_close(&err[1]);
+	fd_close(&st[0]);
+	fd_close(&st[1]);
+	up_strv_free(argv);
+	up_strv_free(envp);
+	u->u_state = UP_FAILED;
+	u->u_started_ms = 0;
+	up_schedule_retry(u, now_mono_ms());
+	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
+	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
+	return -1;
+}
+
+/* Sends a queued call (assigns its id). */
+static int
+up_send_call(struct upstream *u, struct upstream_call *c)
+{
+	json_t *m;
+	int rc;
+
+	c->c_id = ++u->u_next_id;
+	m = json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id",
+	    (json_int_t)c->c_id, "method", c->c_method);
+	if (m == NULL)
+		return -1;
+	if (c->c_params != NULL)
+		json_object_set(m, "params", c->c_params);
+	rc = up_write(u, m);
+	json_decref(m);
+	json_decref(c->c_params);
+	c->c_params = NULL;
+	return rc;
+}
+
+static void
+up_init_cb(json_t *result, json_t *error, void *arg)
+{
+	struct upstream *u = arg;
+	struct upstream_call *c, *next;
+	json_t *m, *err;
+	const char *msg;
+
+	if (u->u_state != UP_STARTING)
+		return;
+	if (error != NULL) {
+		msg = json_string_value(json_object_get(error, "message"));
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "initialize failed: %s", msg != NULL ? msg : "?");
+		log_warn("upstream initialize failed", "{s:s,s:s,s:s}",
+		    "tenant", u->u_wrk->w_tenant, "server", u->u_name,
+		    "error", u->u_last_error);
+		up_proc_close(u);
+		u->u_state = UP_BACKOFF;
+		u->u_started_ms = 0;	/* never served: back off */
+		up_schedule_retry(u, now_mono_ms());
+		err = up_error(UP_ERR_GONE, "upstream %s failed to start: %s",
+		    u->u_name, u->u_last_error);
+		up_fail_calls(u, err);
+		json_decref(err);
+		return;
+	}
+	u->u_server_info = json_incref(result);
+	m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
+	    "notifications/initialized");
+	if (m != NULL)
+		(void)up_write(u, m);
+	json_decref(m);
+	u->u_state = UP_READY;
+	u->u_last_error[0] = '\0';
+	log_info("upstream ready", "{s:s,s:s,s:O}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "serverInfo",
+	    json_object_get(result, "serverInfo") != NULL ?
+	    json_object_get(result, "serverInfo") : json_null());
+	for (c = TAILQ_FIRST(&u->u_calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_link);
+		if (c->c_id == 0)
+			(void)up_send_call(u, c);
+	}
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+static int up_ensure_started(struct upstream *u, json_t **error_r);
+
+/* The back-off of a crashed upstream is over: start it for the calls
+ * that were held meanwhile. */
+static void
+up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream *u = arg;
+	json_t *err = NULL;
+
+	if (u->u_state != UP_BACKOFF || up_pending(u) == 0)
+		return;
+	if (up_ensure_started(u, &err) == -1) {
+		up_fail_calls(u, err);
+		json_decref(err);
+	}
+}
+
+/*
+ * Makes sure u has a process (READY or STARTING), stopping the least
+ * recently used idle one when at the limit. Returns 0, or -1 with *error_r
+ * set (a new JSON-RPC error object).
+ */
+static int
+up_ensure_started(struct upstream *u, json_t **error_r)
+{
+	struct wrk *w = u->u_wrk;
+	struct upstream *o, *lru = NULL;
+	unsigned running = 0;
+	int64_t now = now_mono_ms();
+
+	switch (u->u_state) {
+	case UP_READY:
+	case UP_STARTING:
+		return 0;
+	case UP_BACKOFF:
+		/* It ran and died: hold the call until the back-off is over
+		 * (its own timeout still bounds the wait), so a client sees
+		 * one failed call per crash, not a burst of them. */
+		if (now < u->u_retry_at_ms) {
+			int64_t ms = u->u_retry_at_ms - now;
+			struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+			event_add(u->u_ev_retry, &tv);
+			return 0;
+		}
+		break;
+	case UP_FAILED:
+		if (now < u->u_retry_at_ms) {
+			int64_t s = (u->u_retry_at_ms - now + 999) / 1000;
+
+			if (u->u_state == UP_FAILED)
+				*error_r = up_error(UP_ERR_GONE, "upstream %s "
+				    "failed: %s (next attempt in %d s)",
+				    u->u_name, u->u_last_error, (int)s);
+			else
+				*error_r = up_error(UP_ERR_GONE, "upstream %s "
+				    "is restarting in %d s (last: %s)",
+				    u->u_name, (int)s, u->u_last_error);
+			return -1;
+		}
+		break;
+	case UP_STOPPED:
+		break;
+	}
+
+	for (o = w->w_upstreams; o != NULL; o = o->u_next) {
+		if (o == u || (o->u_state != UP_READY &&
+		    o->u_state != UP_STARTING))
+			continue;
+		running++;
+		if (up_pending(o) == 0 && (lru == NULL ||
+		    o->u_last_used_ms < lru->u_last_used_ms))
+			lru = o;
+	}
+	if (w->w_set.ws_max_upstreams > 0 &&
+	    running >= (unsigned)w->w_set.ws_max_upstreams) {
+		if (lru == NULL) {
+			*error_r = up_error(UP_ERR_LIMIT, "too many upstream "
+			    "servers running (limit %d)",
+			    w->w_set.ws_max_upstreams);
+			return -1;
+		}
+		up_stop(lru, "making room for another server");
+	}
+	if (up_spawn(u) == -1) {
+		*error_r = up_error(UP_ERR_GONE, "upstream %s failed: %s",
+		    u->u_name, u->u_last_error);
+		return -1;
+	}
+	return 0;
+}
+
+/* The spec as we keep and compare it; NULL when it is not an object with
+ * a name. u_config_error-worthy problems are found by up_spec_check. */
+static json_t *
+up_spec_normalize(const json_t *spec)
+{
+	const json_t *name, *transport, *command, *args, *env, *enabled;
+	json_t *n;
+
+	if (!json_is_object(spec))
+		return NULL;
+	name = json_object_get(spec, "name");
+	if (!json_is_string(name))
+		return NULL;
+	transport = json_object_get(spec, "transport");
+	command = json_object_get(spec, "command");
+	args = json_object_get(spec, "args");
+	env = json_object_get(spec, "env");
+	enabled = json_object_get(spec, "enabled");
+	if ((n = json_object()) == NULL)
+		return NULL;
+	if (json_object_set(n, "name", (json_t *)name) == -1 ||
+	    json_object_set_new(n, "transport", json_is_string(transport) ?
+	    json_deep_copy(transport) : json_string("stdio")) == -1 ||
+	    json_object_set_new(n, "command", command != NULL ?
+	    json_deep_copy(command) : json_null()) == -1 ||
+	    json_object_set_new(n, "args", args != NULL && !json_is_null(args) ?
+	    json_deep_copy(args) : json_array()) == -1 ||
+	    json_object_set_new(n, "env", env != NULL && !json_is_null(env) ?
+	    json_deep_copy(env) : json_object()) == -1 ||
+	    json_object_set_new(n, "enabled", json_boolean(enabled == NULL ||
+	    json_is_null(enabled) || json_is_true(enabled))) == -1) {
+		json_decref(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* Why a normalized spec cannot be started, into err ("" when it can). */
+static void
+up_spec_check(const json_t *spec, char *err, size_t errlen)
+{
+	const char *transport, *key;
+	const json_t *cmd, *args, *env, *v;
+	size_t i;
+
+	err[0] = '\0';
+	transport = json_string_value(json_object_get(spec, "transport"));
+	cmd = json_object_get(spec, "command");
+	args = json_object_get(spec, "args");
+	env = json_object_get(spec, "env");
+	if (transport == NULL || strcmp(transport, "stdio") != 0) {
+		snprintf(err, errlen, "transport %s is not supported yet",
+		    transport != NULL ? transport : "?");
+		return;
+	}
+	if (!json_is_string(cmd) || json_string_length(cmd) == 0) {
+		snprintf(err, errlen, "no command configured");
+		return;
+	}
+	if (!json_is_array(args)) {
+		snprintf(err, errlen, "args must be an array of strings");
+		return;
+	}
+	json_array_foreach(args, i, v) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "args must be an array of "
+			    "strings");
+			return;
+		}
+	}
+	if (!json_is_object(env)) {
+		snprintf(err, errlen, "env must be an object of strings");
+		return;
+	}
+	json_object_foreach((json_t *)env, key, v) {
+		if (!json_is_string(v) || key[0] == '\0' ||
+		    strchr(key, '=') != NULL) {
+			snprintf(err, errlen, "env must map names to "
+			    "strings");
+			return;
+		}
+	}
+}
+
+/* ----------------------------------------------------------------- api */
+
+struct upstream *
+upstream_new(struct wrk *w, const json_t *spec)
+{
+	struct upstream *u, **pp;
+	json_t *norm;
+	const char *name;
+
+	if ((norm = up_spec_normalize(spec)) == NULL)
+		return NULL;
+	name = json_string_value(json_object_get(norm, "name"));
+	if (!name_valid(name) || strlen(name) >= sizeof(u->u_name) ||
+	    upstream_find(w, name) != NULL) {
+		json_decref(norm);
+		return NULL;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		json_decref(norm);
+		return NULL;
+	}
+	u->u_wrk = w;
+	snprintf(u->u_name, sizeof(u->u_name), "%s", name);
+	u->u_spec = norm;
+	u->u_enabled = json_is_true(json_object_get(norm, "enabled"));
+	up_spec_check(norm, u->u_config_error, sizeof(u->u_config_error));
+	if (u->u_config_error[0] != '\0')
+		snprintf(u->u_last_error, sizeof(u->u_last_error), "%s",
+		    u->u_config_error);
+	u->u_state = UP_STOPPED;
+	u->u_pid = -1;
+	u->u_pgid = -1;
+	if ((u->u_ev_eof = evtimer_new(w->w_base, up_on_eof_timer, u)) ==
+	    NULL || (u->u_ev_retry = evtimer_new(w->w_base, up_on_retry_timer,
+	    u)) == NULL) {
+		if (u->u_ev_eof != NULL)
+			event_free(u->u_ev_eof);
+		json_decref(norm);
+		free(u);
+		return NULL;
+	}
+	TAILQ_INIT(&u->u_calls);
+	TAILQ_INIT(&u->u_fetches);
+	for (pp = &w->w_upstreams; *pp != NULL; pp = &(*pp)->u_next)
+		;
+	*pp = u;
+	return u;
+}
+
+void
+upstream_free(struct upstream **up)
+{
+	struct upstream *u = *up, **pp;
+	struct upstream_call *c;
+	json_t *err;
+
+	if (u == NULL)
+		return;
+	*up = NULL;
+	for (pp = &u->u_wrk->w_upstreams; *pp != NULL; pp = &(*pp)->u_next) {
+		if (*pp == u) {
+			*pp = u->u_next;
+			break;
+		}
+	}
+	up_proc_close(u);
+	/* Callers learn it later, from the event loop (see the top). */
+	err = up_error(UP_ERR_GONE, "upstream %s exited (removed or "
+	    "reconfigured)", u->u_name);
+	up_fail_calls(u, err);
+	/* A tools fetch goes on to fail through its page request. */
+	while ((c = TAILQ_FIRST(&u->u_fetches)) != NULL) {
+		TAILQ_REMOVE(&u->u_fetches, c, c_link);
+		c->c_up = NULL;
+		if (c->c_sub == NULL)
+			call_finish(c, NULL, json_deep_copy(err));
+	}
+	json_decref(err);
+	json_decref(u->u_tools);
+	json_decref(u->u_spec);
+	event_free(u->u_ev_eof);
+	event_free(u->u_ev_retry);
+	free(u);
+}
+
+void
+upstream_free_all(struct wrk *w)
+{
+	struct upstream *u;
+
+	while ((u = w->w_upstreams) != NULL)
+		upstream_free(&u);
+}
+
+struct upstream *
+upstream_find(struct wrk *w, const char *name)
+{
+	struct upstream *u;
+
+	for (u = w->w_upstreams; u != NULL; u = u->u_next)
+		if (strcmp(u->u_name, name) == 0)
+			return u;
+	return NULL;
+}
+
+struct upstream *
+upstream_next(const struct upstream *u)
+{
+	return u->u_next;
+}
+
+int
+upstream_spec_equal(const struct upstream *u, const json_t *spec)
+{
+	json_t *norm;
+	int eq;
+
+	if ((norm = up_spec_normalize(spec)) == NULL)
+		return 0;
+	eq = json_equal(norm, u->u_spec);
+	json_decref(norm);
+	return eq;
+}
+
+const json_t *
+upstream_spec(const struct upstream *u)
+{
+	return u->u_spec;
+}
+
+const char *
+upstream_name(const struct upstream *u)
+{
+	return u->u_name;
+}
+
+int
+upstream_enabled(const struct upstream *u)
+{
+	return u->u_enabled;
+}
+
+enum upstream_state
+upstream_state(const struct upstream *u)
+{
+	return u->u_state;
+}
+
+const char *
+upstream_state_name(enum upstream_state st)
+{
+	switch (st) {
+	case UP_STOPPED:
+		return "stopped";
+	case UP_STARTING:
+		return "starting";
+	case UP_READY:
+		return "ready";
+	case UP_BACKOFF:
+		return "backoff";
+	case UP_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+const char *
+upstream_last_error(const struct upstream *u)
+{
+	return u->u_last_error[0] != '\0' ? u->u_last_error : NULL;
+}
+
+pid_t
+upstream_pid(const struct upstream *u)
+{
+	return u->u_pid;
+}
+
+unsigned
+upstream_running_count(struct wrk *w)
+{
+	struct upstream *u;
+	unsigned n = 0;
+
+	for (u = w->w_upstreams; u != NULL; u = u->u_next)
+		if (u->u_state == UP_READY || u->u_state == UP_STARTING)
+			n++;
+	return n;
+}
+
+json_t *
+upstream_server_info(const struct upstream *u)
+{
+	return u->u_server_info;
+}
+
+/*
+ * Returns NULL only when out of memory (cb is then never called);
+ * otherwise cb runs exactly once from the event loop, unless cancelled.
+ */
+struct upstream_call *
+upstream_request(struct upstream *u, const char *method, json_t *params,
+    int timeout_ms, upstream_cb cb, void *arg)
+{
+	struct upstream_call *c;
+	struct timeval tv;
+	json_t *err = NULL;
+
+	if ((c = call_new(u->u_wrk, CALL_RPC, cb, arg)) == NULL ||
+	    (c->c_method = strdup(method)) == NULL) {
+		json_decref(params);
+		call_free(&c);
+		return NULL;
+	}
+	c->c_params = params;
+	c->c_timeout_ms = up_timeout_ms(u, timeout_ms);
+	u->u_last_used_ms = now_mono_ms();
+	if (!u->u_enabled)
+		return call_fail_soon(c, up_error(UP_ERR_GONE,
+		    "server %s is disabled", u->u_name));
+	if (u->u_config_error[0] != '\0')
+		return call_fail_soon(c, up_error(UP_ERR_GONE,
+		    "server %s cannot start: %s", u->u_name,
+		    u->u_config_error));
+	if (up_ensure_started(u, &err) == -1)
+		return call_fail_soon(c, err);
+
+	c->c_up = u;
+	TAILQ_INSERT_TAIL(&u->u_calls, c, c_link);
+	u->u_ncalls++;
+	tv.tv_sec = c->c_timeout_ms / 1000;
+	tv.tv_usec = (c->c_timeout_ms % 1000) * 1000;
+	event_add(c->c_ev, &tv);
+	if (u->u_state == UP_READY && up_send_call(u, c) == -1) {
+		/* Only out of memory gets here: the pipe is buffered. */
+		return call_fail_soon(c, up_error(-32603, "cannot send to "
+		    "upstream %s", u->u_name));
+	}
+	return c;
+}
+
+void
+upstream_call_cancel(struct upstream_call **cp)
+{
+	struct upstream_call *c = *cp;
+	struct upstream *u;
+
+	if (c == NULL)
+		return;
+	*cp = NULL;
+	if (c->c_kind == CALL_TOOLS) {
+		upstream_call_cancel(&c->c_sub);
+		call_unlink(c);
+		call_free(&c);
+		return;
+	}
+	u = c->c_up;
+	if (u != NULL && !c->c_done && c->c_id != 0)
+		up_send_cancelled(u, c->c_id, "client disconnected");
+	call_unlink(c);
+	call_free(&c);
+}
+
+/* ---------------------------------------------------------------- tools */
+
+static void up_tools_page_cb(json_t *result, json_t *error, void *arg);
+
+/* Asks for the next page (cursor may be NULL). */
+static void
+up_tools_next(struct upstream_call *c, const char *cursor)
+{
+	json_t *params;
+
+	params = cursor != NULL ? json_pack("{s:s}", "cursor", cursor) :
+	    json_object();
+	c->c_pages++;
+	c->c_sub = upstream_request(c->c_up, "tools/list", params, 0,
+	    up_tools_page_cb, c);
+	if (c->c_sub == NULL)
+		call_finish(c, NULL, up_error(-32603, "out of memory"));
+}
+
+static void
+up_tools_page_cb(json_t *result, json_t *error, void *arg)
+{
+	struct upstream_call *c = arg;
+	struct upstream *u = c->c_up;
+	json_t *tools;
+	const char *cursor;
+
+	c->c_sub = NULL;	/* freed by our caller after we return */
+	if (error != NULL) {
+		call_finish(c, NULL, json_incref(error));
+		return;
+	}
+	tools = json_object_get(result, "tools");
+	if (!json_is_array(tools)) {
+		call_finish(c, NULL, up_error(-32603, "upstream %s: tools/list "
+		    "result has no tools array", u != NULL ? u->u_name : "?"));
+		return;
+	}
+	json_array_extend(c->c_acc, tools);
+	cursor = json_string_value(json_object_get(result, "nextCursor"));
+	if (cursor != NULL && cursor[0] != '\0' &&
+	    c->c_pages < UP_TOOLS_MAX_PAGES) {
+		if (u == NULL) {
+			call_finish(c, NULL, up_error(UP_ERR_GONE, "upstream "
+			    "was removed"));
+			return;
+		}
+		up_tools_next(c, cursor);
+		return;
+	}
+	if (u != NULL && u->u_tools_gen == c->c_gen) {
+		json_decref(u->u_tools);
+		u->u_tools = json_incref(c->c_acc);
+		u->u_tools_at = now_mono_ms();
+	}
+	call_finish(c, json_incref(c->c_acc), NULL);
+}
+
+/*
+ * Returns NULL only when out of memory (cb never called). The tools array
+ * given to cb is borrowed, as for upstream_request.
+ */
+struct upstream_call *
+upstream_tools(struct upstream *u, upstream_cb cb, void *arg)
+{
+	struct upstream_call *c;
+	int ttl = u->u_wrk->w_set.ws_tool_cache_ttl_s;
+
+	if ((c = call_new(u->u_wrk, CALL_TOOLS, cb, arg)) == NULL)
+		return NULL;
+	if ((c->c_acc = json_array()) == NULL) {
+		call_free(&c);
+		return NULL;
+	}
+	c->c_up = u;
+	c->c_gen = u->u_tools_gen;
+	TAILQ_INSERT_TAIL(&u->u_fetches, c, c_link);
+	if (u->u_tools != NULL && ttl > 0 &&
+	    now_mono_ms() - u->u_tools_at < (int64_t)ttl * 1000) {
+		call_finish(c, json_incref(u->u_tools), NULL);
+		return c;
+	}
+	up_tools_next(c, NULL);
+	return c;
+}
+
+void
+upstream_tools_invalidate(struct upstream *u)
+{
+	json_decref(u->u_tools);
+	u->u_tools = NULL;
+	u->u_tools_gen++;
+}
+
+int
+upstream_tools_count(const struct upstream *u)
+{
+	return u->u_tools != NULL ? (int)json_array_size(u->u_tools) : -1;
+}
+
+/* ------------------------------------------------------------ periodic */
+
+void
+upstream_reap(struct wrk *w)
+{
+	struct upstream *u;
+	char why[128];
+	int status;
+
+	for (u = w->w_upstreams; u != NULL; u = u->u_next) {
+		if (u->u_pid <= 0 ||
+		    waitpid(u->u_pid, &status, WNOHANG) != u->u_pid)
+			continue;
+		u->u_pid = -1;		/* reaped: nothing left to kill */
+		up_describe_status(status, why, sizeof(why));
+		if (up_drain_stdout(u) == -1)
+			continue;	/* the drain already ended it */
+		up_died(u, why);
+	}
+}
+
+void
+upstream_idle_sweep(struct wrk *w, int idle_s)
+{
+	struct upstream *u;
+	int64_t now = now_mono_ms();
+
+	if (idle_s <= 0)
+		return;
+	for (u = w->w_upstreams; u != NULL; u = u->u_next) {
+		if (u->u_state != UP_READY || up_pending(u) != 0)
+			continue;
+		if (now - u->u_last_used_ms >= (int64_t)idle_s * 1000)
+			up_stop(u, "idle");
+	}
+}
+
+int
+upstream_busy(struct wrk *w)
+{
+	struct upstream *u;
+
+	for (u = w->w_upstreams; u != NULL; u = u->u_next)
+		if (up_pending(u) != 0)
+			return 1;
+	return 0;
+}
