@@ -243,7 +243,8 @@ front_peek(struct front_conn *fc)
 	buf = malloc(max);
 	if (buf == NULL)
 		return;
-	memcpy(buf, fc->fc_pre, pre);
+	if (pre > 0)
+		memcpy(buf, fc->fc_pre, pre);
 	if (pre < max)
 		n = recv(fc->fc_fd, buf + pre, max - pre, MSG_PEEK);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
