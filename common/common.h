@@ -261,6 +261,10 @@ const char *httphead_bearer(const char *value, size_t *len_r);
  */
 int httphead_path_tenant(const char *path, char *id, size_t idlen);
 
+/* Percent-decodes [s, s+len) into out, NUL-terminated. Returns 0, or -1
+ * for a bad escape, an encoded NUL or an out too small. */
+int pct_decode(const char *s, size_t len, char *out, size_t outlen);
+
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);
 

@@ -245,33 +245,44 @@ hexval(char c)
 }
 
 int
+pct_decode(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= outlen)
+			return -1;
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= len)
+			return -1;
+		hi = hexval(s[i + 1]);
+		lo = hexval(s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	if (outlen == 0)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int
 httphead_path_tenant(const char *path, char *id, size_t idlen)
 {
 	static const char prefix[] = "/api/v1/users/";
 	const char *s;
-	size_t n = 0;
-	int hi, lo;
 
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0) {
-		/* "/api/v1/users" alone is not a tenant path either. */
-		return 0;
-	}
-	for (s = path + sizeof(prefix) - 1; *s != '\0' && *s != '/'; s++) {
-		char c = *s;
-
-		if (c == '%') {
-			if ((hi = hexval(s[1])) == -1 ||
-			    (lo = hexval(s[2])) == -1)
-				return -1;
-			c = (char)(hi * 16 + lo);
-			s += 2;
-		}
-		if (n + 1 >= idlen)
-			return -1;
-		id[n++] = c;
-	}
-	id[n] = '\0';
-	if (n == 0 || strlen(id) != n || !name_valid(id))
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return 0;	/* "/api/v1/users" alone is not one either */
+	s = path + sizeof(prefix) - 1;
+	if (pct_decode(s, strcspn(s, "/"), id, idlen) == -1 ||
+	    !name_valid(id))
 		return -1;
 	return 1;
 }

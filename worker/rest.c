@@ -49,46 +49,6 @@ struct rest_tools {
 
 /* ------------------------------------------------------------ helpers */
 
-static int
-rest_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes [s, s+len) into out. Returns 0, or -1 for a bad escape,
- * an encoded NUL or a segment that is too long. */
-static int
-rest_decode(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= outlen)
-			return -1;
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len)
-			return -1;
-		hi = rest_hexval(s[i + 1]);
-		lo = rest_hexval(s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return -1;
-		out[o++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* Splits "/a/b/c" (a trailing '/' ignored). Returns the number of
  * segments, or -1 when malformed or too many. */
 static int
@@ -107,7 +67,7 @@ rest_split(const char *path, char segs[REST_MAX_SEGS][REST_SEG_LEN])
 		if (q == p)
 			return -1;	/* "//" */
 		if (n == REST_MAX_SEGS ||
-		    rest_decode(p, (size_t)(q - p), segs[n], REST_SEG_LEN)
+		    pct_decode(p, (size_t)(q - p), segs[n], REST_SEG_LEN)
 		    == -1)
 			return -1;
 		n++;

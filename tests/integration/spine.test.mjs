@@ -2,6 +2,7 @@
 // dataagentd; the official SDK client, fetch and raw sockets as clients;
 // server-everything and server-memory as real stdio upstreams.
 import fs from 'node:fs';
+import net from 'node:net';
 import { Daemon, test, run, assert, eq, jwt, now, processesOf, sdk,
     EVERYTHING, MEMORY, NODE, SECRET_KEY } from './lib.mjs';
 
@@ -152,6 +153,54 @@ test('path not the token subject gets 403; unknown and disabled tenants 403', as
 	eq(r.status, 403, 'carol disabled');
 	await d.ctlOk(['tenant', 'enable', 'carol']);
 	eq((await d.fetch('/api/v1/users/carol/tools', { token: carol })).status, 200, 'carol re-enabled');
+});
+
+test('one keep-alive connection carries requests of two tenants and the supervisor', async () => {
+	// A pooling client or proxy reuses connections across tokens: the
+	// worker hands such a request back to the supervisor, which routes it.
+	const req = (tenant, tok, p) => `GET /api/v1/users/${tenant}${p} HTTP/1.1\r\n` +
+	    `Host: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
+	const s = net.connect(d.port, '127.0.0.1');
+	await new Promise((r) => s.on('connect', r));
+	let buf = '';
+	s.on('data', (x) => { buf += x.toString('latin1'); });
+	const answer = async () => {
+		const end = Date.now() + 10000;
+		for (;;) {
+			const i = buf.indexOf('\r\n\r\n');
+			if (i >= 0) {
+				const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, i))[1]);
+				if (buf.length >= i + 4 + len) {
+					const r = { status: Number(buf.slice(9, 12)),
+					    body: JSON.parse(buf.slice(i + 4, i + 4 + len)) };
+					buf = buf.slice(i + 4 + len);
+					return r;
+				}
+			}
+			if (Date.now() > end)
+				throw new Error(`no answer: ${JSON.stringify(buf)}`);
+			await new Promise((r) => setTimeout(r, 20));
+		}
+	};
+	s.write(req('alice', alice, '/mcp-servers'));
+	let r = await answer();
+	eq(r.status, 200);
+	eq(r.body.servers.map((x) => x.name).sort(), ['everything', 'memory']);
+	s.write(req('bob', bob, '/mcp-servers'));
+	r = await answer();
+	eq(r.status, 200, 'bob on the same connection');
+	eq(r.body.servers.map((x) => x.name), ['memory']);
+	// pipelined: two requests in one write, different tenants
+	s.write(req('alice', alice, '/mcp-servers') + req('bob', bob, '/mcp-servers'));
+	r = await answer();
+	eq(r.body.servers.length, 2, 'alice, pipelined');
+	r = await answer();
+	eq(r.body.servers.length, 1, 'bob, pipelined');
+	s.write('GET /health/detailed HTTP/1.1\r\nHost: x\r\n\r\n');
+	r = await answer();
+	eq(r.status, 200);
+	assert(r.body.mcp, JSON.stringify(r.body));
+	s.destroy();
 });
 
 test('oversized head gets 431, stalled head 408', async () => {
