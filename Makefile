@@ -42,7 +42,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(HARDEN) -fPIE $(SAN_FLAGS) \
 	-Icommon -Ipolicy -DLIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
-ALL_LDFLAGS = $(LDFLAGS) -pie -Wl,-z,relro,-z,now $(SAN_FLAGS)
+ALL_LDFLAGS = $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lhttp_parser
 
 COMMON_SRC = $(wildcard common/*.c)

@@ -9,10 +9,12 @@
 //   4. authenticated handoffs per second (new connection + token each)
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { Daemon, sdk, EVERYTHING, processesOf, sleep, PEERS } from '../tests/integration/lib.mjs';
 
 const CALLS = Number(process.env.BENCH_CALLS || 2000);
-const HANDOFFS = Number(process.env.BENCH_HANDOFFS || 5000);
+const HANDOFFS = Number(process.env.BENCH_HANDOFFS || 20000);
 
 function pct(a, p) {
 	const s = [...a].sort((x, y) => x - y);
@@ -63,10 +65,80 @@ async function gateway(d, token, conc) {
 	return r;
 }
 
-const rssKiB = (pid) => {
-	const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-	return m ? Number(m[1]) : 0;
+// The same calls over one keep-alive connection with a minimal HTTP
+// client: what the gateway costs without the SDK's HTTP client.
+async function rawHttp(d, token, calls) {
+	const init = await d.fetch('/api/v1/users/bench/mcp', { token, method: 'POST',
+	    headers: { Accept: 'application/json, text/event-stream' },
+	    body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+		protocolVersion: '2025-06-18', capabilities: {},
+		clientInfo: { name: 'bench-raw', version: '1' } } } });
+	const sid = init.headers.get('mcp-session-id');
+	await init.text();
+	const s = net.connect(d.port, '127.0.0.1');
+	s.setNoDelay(true);
+	await new Promise((r) => s.on('connect', r));
+	let buf = '', wake = null;
+	s.on('data', (x) => { buf += x; if (wake) wake(); });
+	const call = async (i) => {
+		const body = JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call',
+		    params: { name: 'everything__echo', arguments: { message: 'bench' } } });
+		s.write(`POST /api/v1/users/bench/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+		    `Authorization: Bearer ${token}\r\nMcp-Session-Id: ${sid}\r\n` +
+		    `Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n` +
+		    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+		for (;;) {
+			const h = buf.indexOf('\r\n\r\n');
+			if (h >= 0) {
+				const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, h))[1]);
+				if (buf.length >= h + 4 + len) {
+					buf = buf.slice(h + 4 + len);
+					return;
+				}
+			}
+			await new Promise((r) => { wake = r; });
+		}
+	};
+	for (let i = 0; i < 50; i++)
+		await call(i);
+	const lat = [];
+	const t0 = process.hrtime.bigint();
+	for (let i = 0; i < calls; i++) {
+		const t = process.hrtime.bigint();
+		await call(i);
+		lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+	}
+	const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+	s.destroy();
+	return { rate: calls / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+}
+
+// New TCP connection + token for every request: ab (apache2-utils) when
+// present, a Node client otherwise (which then is the bottleneck).
+function handoffsAb(d, token, n) {
+	try {
+		const out = execFileSync('ab', ['-q', '-n', String(n), '-c', '32',
+		    '-H', `Authorization: Bearer ${token}`,
+		    `http://127.0.0.1:${d.port}/api/v1/users/bench/mcp-servers`],
+		    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+		const rate = Number(/Requests per second:\s+([\d.]+)/.exec(out)[1]);
+		const failed = Number(/Failed requests:\s+(\d+)/.exec(out)[1]);
+		const non2xx = Number((/Non-2xx responses:\s+(\d+)/.exec(out) || [0, 0])[1]);
+		return { rate, bad: failed + non2xx, tool: 'ab' };
+	} catch {
+		return null;
+	}
+}
+
+// RSS counts every shared library page a process touched; PSS splits
+// shared pages among their users; private dirty is what one more process
+// really costs. All in KiB.
+const mem = (pid) => {
+	const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+	const f = (k) => Number((new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t) || [0, 0])[1]);
+	return { rss: f('Rss'), pss: f('Pss'), priv: f('Private_Dirty') + f('Private_Clean') };
 };
+const mib = (k) => (k / 1024).toFixed(2);
 
 function handoffs(d, token, n, conc = 32) {
 	const agent = new http.Agent({ keepAlive: false, maxSockets: conc });
@@ -99,7 +171,7 @@ function handoffs(d, token, n, conc = 32) {
 	});
 }
 
-const d = new Daemon({ workers: 2, config: { log_level: 'warn', max_total_connections: 1000 } });
+const d = new Daemon({ workers: 2, config: { log_level: 'info', max_total_connections: 1000 } });
 await d.start();
 const token = await d.tenant('bench', { everything: EVERYTHING });
 const rows = [];
@@ -109,6 +181,12 @@ for (const conc of [1, 16]) {
 	rows.push([`echo c=${conc} direct stdio`, a.rate.toFixed(0), a.p50.toFixed(3), a.p99.toFixed(3), '']);
 	rows.push([`echo c=${conc} via dataagent`, b.rate.toFixed(0), b.p50.toFixed(3), b.p99.toFixed(3),
 	    `p50 ${(b.p50 / a.p50).toFixed(2)}x, rate ${(b.rate / a.rate).toFixed(2)}x`]);
+	if (conc === 1) {
+		const c = await rawHttp(d, token, CALLS);
+		rows.push(['echo c=1 via dataagent, minimal HTTP client', c.rate.toFixed(0),
+		    c.p50.toFixed(3), c.p99.toFixed(3),
+		    `p50 ${(c.p50 / a.p50).toFixed(2)}x (+${(c.p50 - a.p50).toFixed(3)} ms)`]);
+	}
 }
 console.log('| measurement | calls/s | p50 ms | p99 ms | vs direct |');
 console.log('|---|---|---|---|---|');
@@ -118,7 +196,9 @@ for (const r of rows)
 const benchUid = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'bench'])).uid;
 await sleep(1500);
 const w = processesOf(benchUid).find((p) => p.cmd.includes('dataagent-worker'));
-const h = await handoffs(d, token, HANDOFFS);
+const wm = w ? mem(w.pid) : { rss: 0, pss: 0, priv: 0 };
+const h = handoffsAb(d, token, HANDOFFS) ||
+    { ...(await handoffs(d, token, HANDOFFS)), tool: 'node http' };
 
 // 100 tenants provisioned, 10 of them active (one request each).
 const toks = [];
@@ -127,20 +207,26 @@ for (let i = 0; i < 100; i++)
 for (let i = 0; i < 10; i++)
 	await d.fetch(`/api/v1/users/t${i}/mcp-servers`, { token: toks[i] });
 await sleep(1000);
-let workersRss = 0, nworkers = 0;
-for (const p of processesOf(0).concat(...Array.from({ length: 120 }, (_, i) => processesOf(61000 + i)))) {
-	if (p.cmd.includes('dataagent-worker') && p.uids[0] !== 0) {
-		workersRss += rssKiB(p.pid);
+let nworkers = 0;
+const tot = { rss: 0, pss: 0, priv: 0 };
+for (let i = 0; i < 120; i++) {
+	for (const p of processesOf(61000 + i)) {
+		if (!p.cmd.includes('dataagent-worker'))
+			continue;
+		const m = mem(p.pid);
+		tot.rss += m.rss;
+		tot.pss += m.pss;
+		tot.priv += m.priv;
 		nworkers++;
 	}
 }
-const supRss = rssKiB(d.proc.pid);
+const sm = mem(d.proc.pid);
 console.log('');
 console.log('| measurement | value |');
 console.log('|---|---|');
-console.log(`| idle tenant worker RSS | ${w ? (rssKiB(w.pid) / 1024).toFixed(2) : '?'} MiB |`);
-console.log(`| authenticated handoffs/s (new connection + token each, ${HANDOFFS} requests, 32 in flight) | ${h.rate.toFixed(0)} (errors: ${h.bad}) |`);
-console.log(`| 100 tenants provisioned, 10 active: supervisor RSS | ${(supRss / 1024).toFixed(2)} MiB |`);
-console.log(`| same: ${nworkers} tenant workers, total RSS | ${(workersRss / 1024).toFixed(2)} MiB |`);
+console.log(`| idle tenant worker | RSS ${mib(wm.rss)} MiB, PSS ${mib(wm.pss)} MiB, private ${mib(wm.priv)} MiB |`);
+console.log(`| authenticated handoffs/s (new connection + token each, ${HANDOFFS} requests, 32 in flight, ${h.tool}) | ${h.rate.toFixed(0)} (errors: ${h.bad}) |`);
+console.log(`| 100 tenants provisioned, 10 active: supervisor | RSS ${mib(sm.rss)} MiB, private ${mib(sm.priv)} MiB |`);
+console.log(`| same: ${nworkers} tenant workers together | RSS ${mib(tot.rss)} MiB, PSS ${mib(tot.pss)} MiB, private ${mib(tot.priv)} MiB |`);
 await d.stop();
 process.exit(0);

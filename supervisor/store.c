@@ -241,6 +241,10 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	sqlite3_extended_result_codes(st->st_db, 1);
 	if (sqlite3_busy_timeout(st->st_db, 5000) != SQLITE_OK ||
 	    store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) == -1 ||
+	    /* WAL with NORMAL syncs at checkpoints, not on every commit: an
+	     * audit row per tool call must not cost an fsync. A power loss
+	     * may lose the last commits, never corrupt the file. */
+	    store_exec(st, "PRAGMA synchronous = NORMAL", err, errlen) == -1 ||
 	    store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) == -1 ||
 	    store_migrate(st, err, errlen) == -1) {
 		store_close(&st);

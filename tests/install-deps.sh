@@ -16,7 +16,7 @@ fi
 pkgs=(build-essential pkg-config clang make
       libevent-dev libjansson-dev libhttp-parser-dev libsqlite3-dev
       libseccomp-dev libcap-dev libssl-dev
-      curl mandoc sqlite3 procps psmisc ca-certificates)
+      curl mandoc sqlite3 procps psmisc ca-certificates apache2-utils)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
