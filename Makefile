@@ -116,6 +116,8 @@ install: all
 	install -m 0644 man/dataagentd.8 man/dataagentctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent
 	install -m 0644 packaging/dataagent.conf $(DESTDIR)$(SYSCONFDIR)/dataagent/dataagent.conf.example
+	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent/policy
+	install -m 0644 policy/*.policy $(DESTDIR)$(SYSCONFDIR)/dataagent/policy/
 
 deps:
 	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh

@@ -78,6 +78,7 @@ struct config {
 	char cf_state_dir[CONFIG_STRLEN];	/* /var/lib/dataagent */
 	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */
 	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */
+	char cf_policy_dir[CONFIG_STRLEN];	/* /etc/dataagent/policy */
 	int cf_max_header_size;			/* bytes, 8192 */
 	int cf_header_timeout;			/* seconds, 10 */
 	int cf_max_body_size;			/* bytes, 1 MiB */

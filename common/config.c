@@ -50,6 +50,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("state_dir", cf_state_dir),
 	STR("control_socket", cf_control_socket),
 	STR("worker_path", cf_worker_path),
+	STR("policy_dir", cf_policy_dir),
 	INT("max_header_size", cf_max_header_size, 1024, 1024 * 1024),
 	INT("header_timeout", cf_header_timeout, 1, 3600),
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
@@ -90,6 +91,8 @@ config_defaults(struct config *cf)
 	    "/var/lib/dataagent");
 	snprintf(cf->cf_control_socket, sizeof(cf->cf_control_socket),
 	    "/run/dataagent/control.sock");
+	snprintf(cf->cf_policy_dir, sizeof(cf->cf_policy_dir),
+	    "/etc/dataagent/policy");
 	cf->cf_max_header_size = 8192;
 	cf->cf_header_timeout = 10;
 	cf->cf_max_body_size = 1024 * 1024;

@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "scpolicy.h"
 #include "supervisor.h"
 
 
@@ -111,6 +112,34 @@ worker_path_resolve(struct sup *sp, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Reads and compiles the seccomp policies; on success they replace the
+ * running ones (new assignments use them). Returns 0 or -1 with err
+ * ("path:line: reason").
+ */
+static int
+policies_load(struct sup *sp, char *err, size_t errlen)
+{
+	struct scpolicy *p = NULL;
+	char path[CONFIG_STRLEN + 32], *text = NULL;
+
+	snprintf(path, sizeof(path), "%s/upstream.policy",
+	    sp->sp_cf.cf_policy_dir);
+	if (scpolicy_load_file(path, &text, &p, err, errlen) == -1)
+		return -1;
+	if (scpolicy_check(p, err, errlen) == -1) {
+		scpolicy_free(&p);
+		free(text);
+		return -1;
+	}
+	log_info("seccomp policy loaded", "{s:s,s:i}", "path", path, "rules",
+	    (int)scpolicy_rules(p));
+	scpolicy_free(&p);
+	free(sp->sp_upstream_policy);
+	sp->sp_upstream_policy = text;
+	return 0;
+}
+
 static void
 on_sigchld(evutil_socket_t sig, short ev, void *arg)
 {
@@ -179,6 +208,9 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		    sizeof(old.cf_secret_key));
 	}
 	log_set_level(sp->sp_cf.cf_log_level);
+	if (policies_load(sp, err, sizeof(err)) == -1)
+		log_error("reload: keeping the running seccomp policy", "{s:s}",
+		    "error", err);
 	sp->sp_nspare_target = (unsigned)sp->sp_cf.cf_workers;
 	tenants = store_tenant_list(sp->sp_store, err, sizeof(err));
 	json_array_foreach(tenants, i, t)
@@ -289,7 +321,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(sp.sp_db_path, sizeof(sp.sp_db_path), "%s", db.db_path);
-	if (worker_path_resolve(&sp, err, sizeof(err)) == -1) {
+	if (worker_path_resolve(&sp, err, sizeof(err)) == -1 ||
+	    policies_load(&sp, err, sizeof(err)) == -1) {
 		if (test_only)
 			fprintf(stderr, "dataagentd: %s\n", err);
 		log_error("configuration error", "{s:s}", "error", err);
@@ -379,6 +412,7 @@ main(int argc, char **argv)
 	if (sp.sp_ev_refill != NULL)
 		event_free(sp.sp_ev_refill);
 	event_base_free(sp.sp_base);
+	free(sp.sp_upstream_policy);
 	log_info("stopped", NULL);
 	return 0;
 }

@@ -46,6 +46,7 @@ struct sup {
 	struct store *sp_store;
 	char sp_db_path[CONFIG_STRLEN];
 	char sp_worker_path[CONFIG_STRLEN];
+	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */
 
 	int sp_listen_fd;
 	struct event *sp_ev_accept;

@@ -595,8 +595,9 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		    "tenant", t->st_id, "error", strerror(errno));
 		snprintf(home, sizeof(home), "/");
 	}
-	v = json_pack("{s:s,s:i,s:i,s:s}", "tenant", t->st_id, "uid",
-	    t->st_uid, "gid", t->st_uid, "home", home);
+	v = json_pack("{s:s,s:i,s:i,s:s,s:s}", "tenant", t->st_id, "uid",
+	    t->st_uid, "gid", t->st_uid, "home", home, "upstream_policy",
+	    sp->sp_upstream_policy != NULL ? sp->sp_upstream_policy : "");
 	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, -1, v);
 	json_decref(v);
 	worker_set_state(wk, WK_ASSIGNING);

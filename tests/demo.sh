@@ -28,6 +28,7 @@ port = $PORT
 state_dir = $state
 control_socket = $state/control.sock
 worker_path = $PWD/$BUILD/dataagent-worker
+policy_dir = $PWD/policy
 CONF
 export SECRET_KEY
 SECRET_KEY=$(cat "$state/secret_key")

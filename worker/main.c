@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "scpolicy.h"
 #include "worker.h"
 #include "confine.h"
 
@@ -148,15 +149,30 @@ on_store_res(struct wrk *w, uint32_t id, json_t *res)
 }
 
 static int
+upstream_filter_compile(struct wrk *w, const char *text, char *err,
+    size_t errlen)
+{
+	struct scpolicy *p;
+	int r;
+
+	if (scpolicy_parse(text, "upstream.policy", &p, err, errlen) == -1)
+		return -1;
+	r = scpolicy_compile(p, &w->w_upstream_filter, err, errlen);
+	scpolicy_free(&p);
+	return r;
+}
+
+static int
 on_assign(struct wrk *w, json_t *v)
 {
-	const char *tenant, *home;
+	const char *tenant, *home, *policy;
 	json_int_t uid, gid;
-	char err[256];
+	char err[512];
 	json_t *ack;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s}", "tenant", &tenant, "uid", &uid,
-	    "gid", &gid, "home", &home) != 0 || !name_valid(tenant) ||
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s}", "tenant", &tenant, "uid",
+	    &uid, "gid", &gid, "home", &home, "upstream_policy", &policy) != 0 ||
+	    !name_valid(tenant) ||
 	    uid <= 0 || gid <= 0 || uid > 0x7fffffff || gid > 0x7fffffff ||
 	    strlen(home) >= sizeof(w->w_home))
 		return -1;
@@ -165,7 +181,10 @@ on_assign(struct wrk *w, json_t *v)
 	w->w_uid = (uid_t)uid;
 	w->w_gid = (gid_t)gid;
 
-	if (confine_worker(w->w_uid, w->w_gid, err, sizeof(err)) == -1) {
+	/* The filter the tenant's MCP servers will run under: compiled now,
+	 * so a worker that cannot enforce it never serves the tenant. */
+	if (upstream_filter_compile(w, policy, err, sizeof(err)) == -1 ||
+	    confine_worker(w->w_uid, w->w_gid, err, sizeof(err)) == -1) {
 		log_error("confinement failed", "{s:s,s:s}", "tenant", tenant,
 		    "error", err);
 		json_t *f = json_pack("{s:s}", "error", err);

@@ -36,6 +36,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "scpolicy.h"
 #include "worker.h"
 #include "aggregate.h"
 
@@ -141,6 +142,7 @@ struct up_exec_status {
 #define UP_STAGE_DUP	1
 #define UP_STAGE_CHDIR	2
 #define UP_STAGE_EXEC	3
+#define UP_STAGE_SECCOMP 4
 
 extern char **environ;
 
@@ -936,7 +938,7 @@ up_child_fail(int status_fd, int stage)
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void __attribute__((noreturn))
 up_child(pid_t parent, int in_r, int out_w, int err_w, int status_w,
-    const char *home, char **argv, char **envp)
+    const char *home, const struct scprog *filter, char **argv, char **envp)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -967,6 +969,9 @@ up_child(pid_t parent, int in_r, int out_w, int err_w, int status_w,
 			(void)close(fd);
 	if (chdir(home) == -1)
 		up_child_fail(status_w, UP_STAGE_CHDIR);
+	/* Last before exec: the server's policy (policy/upstream.policy). */
+	if (filter == NULL || scprog_install(filter) == -1)
+		up_child_fail(status_w, UP_STAGE_SECCOMP);
 	environ = envp;
 	execvp(argv[0], argv);
 	up_child_fail(status_w, UP_STAGE_EXEC);
@@ -1031,7 +1036,7 @@ up_spawn(struct upstream *u)
 	}
 	if (pid == 0)
 		up_child(parent, in[0], out[1], err[1], st[1], w->w_home,
-		    argv, envp);
+		    w->w_upstream_filter, argv, envp);
 	(void)setpgid(pid, pid);	/* whichever of us runs first */
 	fd_close(&in[0]);
 	fd_close(&out[1]);
@@ -1054,6 +1059,10 @@ up_spawn(struct upstream *u)
 		else if (es.es_stage == UP_STAGE_EXEC)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "cannot run %.300s: %s", cmd, strerror(es.es_errno));
+		else if (es.es_stage == UP_STAGE_SECCOMP)
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "cannot install the seccomp filter: %s",
+			    strerror(es.es_errno));
 		else if (es.es_stage == UP_STAGE_CHDIR)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "cannot enter %.300s: %s", w->w_home,

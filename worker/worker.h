@@ -31,6 +31,7 @@ struct http_conn;
 struct upstream;
 struct mcp_session;
 struct store_call;
+struct scprog;
 
 /* Settings pushed by the supervisor in IPC_CONFIG. */
 struct wrk_settings {
@@ -56,6 +57,7 @@ struct wrk {
 	gid_t w_gid;
 	char w_home[CONFIG_STRLEN];
 	struct wrk_settings w_set;
+	struct scprog *w_upstream_filter;	/* installed before each exec */
 
 	struct upstream *w_upstreams;	/* list, one per configured server */
 	struct http_conn *w_conns;	/* list of client connections */

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, BUILD, SECRET_KEY } from './lib.mjs';
+import { Daemon, test, run, assert, eq, BUILD, ROOT, SECRET_KEY } from './lib.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-cfg-'));
 fs.chmodSync(dir, 0o755);
@@ -19,7 +19,7 @@ function daemon(args, env = {}) {
 }
 
 const base = `state_dir = ${dir}/state\ncontrol_socket = ${dir}/c.sock\n` +
-    `worker_path = ${BUILD}/dataagent-worker\n`;
+    `worker_path = ${BUILD}/dataagent-worker\npolicy_dir = ${ROOT}/policy\n`;
 
 test('-t accepts a good config and exits 0', async () => {
 	fs.writeFileSync(conf, base + 'port = 9123\n');
@@ -32,7 +32,21 @@ test('-t names the file and line of a bad key', async () => {
 	fs.writeFileSync(conf, base + 'port = 9123\nbogus = 1\n');
 	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
 	eq(r.code, 1);
-	assert(r.stderr.includes(`${conf}:5`) && r.stderr.includes('bogus'), r.stderr);
+	assert(r.stderr.includes(`${conf}:6`) && r.stderr.includes('bogus'), r.stderr);
+});
+
+test('-t compiles the seccomp policy and names the line of a bad rule', async () => {
+	const pdir = path.join(dir, 'policy');
+	fs.mkdirSync(pdir, { recursive: true });
+	const good = fs.readFileSync(path.join(ROOT, 'policy', 'upstream.policy'), 'utf8');
+	fs.writeFileSync(path.join(pdir, 'upstream.policy'), good + 'no_such_syscall\n');
+	fs.writeFileSync(conf, base + `policy_dir = ${pdir}\n`);
+	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 1);
+	const line = good.split('\n').length;
+	assert(r.stderr.includes(`upstream.policy:${line}: unknown syscall "no_such_syscall"`), r.stderr);
+	fs.writeFileSync(path.join(pdir, 'upstream.policy'), good);
+	eq((await daemon(['-t', '--config', conf], { SECRET_KEY })).code, 0);
 });
 
 test('SECRET_KEY unset, short or the placeholder: refused with a clear message', async () => {

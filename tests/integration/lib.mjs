@@ -84,6 +84,7 @@ export class Daemon {
 			state_dir: this.state,
 			control_socket: this.sock,
 			worker_path: path.join(BUILD, 'dataagent-worker'),
+			policy_dir: path.join(ROOT, 'policy'),
 			tenant_uid_base: this.opts.uid_base ?? 61000,
 			...(this.opts.config || {}),
 		};

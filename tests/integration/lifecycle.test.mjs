@@ -125,7 +125,10 @@ test('tenant removal leaves no processes behind', async () => {
 	assert(processesOf(u).length >= 2, 'beta processes expected');
 	await d.ctlOk(['tenant', 'remove', 'beta']);
 	await until(() => processesOf(u).length === 0, 10000, 'beta processes to exit');
-	eq((await d.fetch('/api/v1/users/beta/tools', { token: b })).status, 403);
+	// (a fresh connection: the removed tenant's worker closed its own)
+	const r = await d.raw(`GET /api/v1/users/beta/tools HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${b}\r\n\r\n`);
+	eq(r.status, 403);
 	eq((await d.ctl(['tenant', 'show', 'beta'])).code, 1);
 });
 
