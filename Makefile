@@ -85,7 +85,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o $(
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-unit: $(UNITS)
+# The hostile tenant's MCP server (tests/probe): links only jansson.
+PROBE = $(BUILD)/tests/probe
+$(PROBE): $(BUILD)/obj/tests/probe/probe.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
+
+unit: $(UNITS) $(PROBE)
 
 check: all unit
 	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh

@@ -1,0 +1,142 @@
+// hostile.test.mjs: the hostile-tenant suite. A probe (tests/probe) runs
+// as tenant mallory's stdio MCP server, exactly where an attacker's code
+// would, and tries one forbidden thing per call against tenant victim,
+// the store, the control socket, the supervisor and the kernel. Each case
+// asserts the exact outcome (errno, or the probe's death by seccomp).
+//
+// What holds today: separate UIDs, no_new_privs, non-dumpable workers,
+// private 0700 homes, a root-only store and control socket, and the
+// seccomp filter of policy/upstream.policy on every MCP server.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING } from './lib.mjs';
+
+const d = new Daemon({ workers: 1, uid_base: 67000 });
+await d.start();
+const probe = path.join(d.dir, 'probe');
+fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
+fs.chmodSync(probe, 0o755);
+// A setuid-root program the probe may execute: no_new_privs must keep
+// it from gaining anything.
+const suidId = path.join(d.dir, 'suid-id');
+fs.copyFileSync('/usr/bin/id', suidId);
+fs.chownSync(suidId, 0, 0);
+fs.chmodSync(suidId, 0o4755);
+
+const victimTok = await d.tenant('victim', { everything: EVERYTHING });
+const tok = await d.tenant('mallory', { probe: [probe] });
+const uidOf = async (t) => JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', t])).uid;
+const mallory = await uidOf('mallory'), victim = await uidOf('victim');
+
+// Wake the victim: a worker and an upstream to aim at, and a file.
+let r = await d.fetch('/api/v1/users/victim/tools/everything/echo',
+    { token: victimTok, method: 'POST', body: { message: 'hi' } });
+eq(r.status, 200);
+const victimSecret = path.join(d.tenantHome('victim'), 'secret.txt');
+fs.writeFileSync(victimSecret, 'victim data', { mode: 0o600 });
+fs.chownSync(victimSecret, victim, victim);
+const vproc = processesOf(victim);
+const vworker = vproc.find((p) => p.cmd.includes('dataagent-worker')).pid;
+const vupstream = vproc.find((p) => p.cmd.includes('server-everything')).pid;
+const sup = d.proc.pid;
+
+async function attack(name, arg) {
+	const res = await d.fetch('/api/v1/users/mallory/tools/probe/attack',
+	    { token: tok, method: 'POST', body: { name, ...(arg !== undefined ? { arg: String(arg) } : {}) } });
+	const body = await res.json();
+	if (res.status !== 200)
+		return { status: res.status, error: body.error };
+	return JSON.parse(body.result.content[0].text);
+}
+
+let tried = 0, blocked = 0;
+function attackCase(title, name, arg, expect) {
+	test(`attack: ${title}`, async () => {
+		tried++;
+		const got = await attack(name, typeof arg === 'function' ? arg() : arg);
+		if (typeof expect === 'function')
+			expect(got);
+		else
+			eq({ outcome: got.outcome, errno: got.errno },
+			    { outcome: 'blocked', errno: expect }, `${name}: ${JSON.stringify(got)}`);
+		blocked++;
+	});
+}
+
+test('the probe runs as its tenant, not root', async () => {
+	const w = await attack('whoami');
+	eq(w.detail, `${mallory} ${mallory} ${mallory}`);
+});
+
+// Other tenants' files and the daemon's
+attackCase("read another tenant's file", 'read', () => victimSecret, 'EACCES');
+attackCase("stat inside another tenant's home", 'stat', () => victimSecret, 'EACCES');
+attackCase("write into another tenant's home", 'write', () => path.join(d.tenantHome('victim'), 'x'), 'EACCES');
+attackCase('read the store', 'read', () => path.join(d.state, 'dataagent.db'), 'EACCES');
+attackCase('write the store', 'write', () => path.join(d.state, 'dataagent.db'), 'EACCES');
+attackCase('connect to the control socket', 'connect', () => d.sock, 'EACCES');
+attackCase('read /etc/shadow', 'read', '/etc/shadow', 'EACCES');
+attackCase('write a cgroup to escape it', 'write', '/sys/fs/cgroup/memory/cgroup.procs', 'EACCES');
+// Other processes through /proc
+attackCase("read another tenant's worker environ", 'read', () => `/proc/${vworker}/environ`, 'EACCES');
+attackCase("read another tenant's server environ", 'read', () => `/proc/${vupstream}/environ`, 'EACCES');
+attackCase("read another tenant's server memory", 'read', () => `/proc/${vupstream}/mem`, 'EACCES');
+attackCase("read another tenant's server maps", 'read', () => `/proc/${vupstream}/maps`, 'EACCES');
+attackCase('read the supervisor environ', 'read', () => `/proc/${sup}/environ`, 'EACCES');
+attackCase('read the supervisor memory', 'read', () => `/proc/${sup}/mem`, 'EACCES');
+// Signals and debugging
+attackCase("kill another tenant's worker", 'kill', () => vworker, 'EPERM');
+attackCase("kill another tenant's server", 'kill', () => vupstream, 'EPERM');
+attackCase('kill the supervisor', 'kill', () => sup, 'EPERM');
+attackCase("ptrace another tenant's server", 'ptrace', () => vupstream, 'EPERM');
+attackCase('ptrace the supervisor', 'ptrace', () => sup, 'EPERM');
+attackCase('ptrace its own child (seccomp, not uid, says no)', 'ptrace-child', undefined, 'EPERM');
+attackCase('process_vm_readv the supervisor', 'process_vm_readv', () => sup, 'EPERM');
+attackCase("process_vm_readv another tenant's server", 'process_vm_readv', () => vupstream, 'EPERM');
+// Privilege
+attackCase('setuid(0)', 'setuid0', undefined, 'EPERM');
+attackCase('setgid(0)', 'setgid0', undefined, 'EPERM');
+attackCase('chown a file to root', 'chown-root', undefined, 'EPERM');
+attackCase('execute a setuid-root binary', 'exec-euid', () => suidId, (got) => {
+	eq([got.outcome, got.detail], ['allowed', String(mallory)], JSON.stringify(got));
+});
+// The kernel
+attackCase('init_module', 'init_module', undefined, 'EPERM');
+attackCase('finit_module', 'finit_module', undefined, 'EPERM');
+attackCase('kexec_load', 'kexec_load', undefined, 'EPERM');
+attackCase('mount', 'mount', undefined, 'EPERM');
+attackCase('umount /proc', 'umount', undefined, 'EPERM');
+attackCase('unshare a user namespace', 'unshare-user', undefined, 'EPERM');
+attackCase('clone into a user namespace', 'clone-user', undefined, 'EPERM');
+attackCase('unshare a mount namespace', 'unshare-ns', undefined, 'EPERM');
+attackCase('clone3 (flags out of seccomp sight)', 'clone3', undefined, 'ENOSYS');
+attackCase('setns', 'setns', undefined, 'EPERM');
+attackCase('bpf', 'bpf', undefined, 'EPERM');
+attackCase('perf_event_open', 'perf_event_open', undefined, 'EPERM');
+attackCase('keyctl', 'keyctl', undefined, 'EPERM');
+attackCase('add_key', 'add_key', undefined, 'EPERM');
+attackCase('open_by_handle_at', 'open_by_handle_at', undefined, 'EPERM');
+attackCase('userfaultfd', 'userfaultfd', undefined, 'EPERM');
+attackCase('reboot', 'reboot', undefined, 'EPERM');
+attackCase('iopl', 'iopl', undefined, 'EPERM');
+attackCase('swapoff', 'swapoff', undefined, 'EPERM');
+attackCase('settimeofday', 'settimeofday', undefined, 'EPERM');
+attackCase('sethostname', 'sethostname', undefined, 'EPERM');
+attackCase('a 32-bit syscall (int 0x80) kills the probe', 'int80', undefined, (got) => {
+	eq(got.status, 502, JSON.stringify(got));
+	assert(/killed by signal 31/.test(got.error), got.error);
+});
+
+test('after all that, the victim still answers and mallory still runs', async () => {
+	const v = await d.fetch('/api/v1/users/victim/tools/everything/echo',
+	    { token: victimTok, method: 'POST', body: { message: 'still here' } });
+	eq((await v.json()).result.content[0].text, 'Echo: still here');
+	const w = await attack('whoami');
+	eq(w.outcome, 'allowed', 'the probe restarts after its seccomp death');
+	eq(fs.readFileSync(victimSecret, 'utf8'), 'victim data');
+});
+
+const failed = await run(import.meta.url);
+console.log(`# ${tried} attacks tried, ${blocked} blocked`);
+await d.stop();
+process.exit(failed ? 1 : 0);
