@@ -1,0 +1,167 @@
+/*
+ * test_scpolicy.c: seccomp policy files (policy/scpolicy.c): parsing with
+ * line-numbered errors, and the shipped upstream policy applied in a
+ * child, probed call by call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "scpolicy.h"
+#include "unit.h"
+
+static int
+parse_err(const char *text, const char *want)
+{
+	struct scpolicy *p = NULL;
+	char err[256] = "";
+	int r;
+
+	r = scpolicy_parse(text, "t.policy", &p, err, sizeof(err));
+	scpolicy_free(&p);
+	if (r != -1 || strstr(err, want) == NULL) {
+		fprintf(stderr, "got \"%s\", want \"%s\"\n", err, want);
+		return 0;
+	}
+	return 1;
+}
+
+/* Runs fn in a child under the policy (after no_new_privs); returns the
+ * raw wait status. fn's return value becomes the exit code. */
+static int
+in_child(const struct scpolicy *p, int (*fn)(void), int use_prog)
+{
+	struct scprog *g = NULL;
+	char err[256];
+	int status;
+	pid_t pid;
+
+	if (use_prog && scpolicy_compile(p, &g, err, sizeof(err)) == -1)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+			_exit(100);
+		if (use_prog ? scprog_install(g) == -1 :
+		    scpolicy_apply(p, err, sizeof(err)) == -1)
+			_exit(101);
+		_exit(fn());
+	}
+	waitpid(pid, &status, 0);
+	scprog_free(&g);
+	return status;
+}
+
+static int
+do_ptrace(void)
+{
+	return syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0) == -1 &&
+	    errno == EPERM ? 0 : 1;
+}
+
+static int
+do_unshare_user(void)
+{
+	return unshare(CLONE_NEWUSER) == -1 && errno == EPERM ? 0 : 1;
+}
+
+static int
+do_clone3(void)
+{
+	return syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS ? 0 : 1;
+}
+
+static int
+do_ordinary(void)
+{
+	char buf[8];
+	int fd = open("/dev/null", O_RDONLY);
+
+	return getpid() > 0 && fd >= 0 && read(fd, buf, 1) == 0 ? 0 : 1;
+}
+
+static int
+do_int80(void)
+{
+	long r;
+
+	__asm__ volatile ("int $0x80" : "=a"(r) : "a"(20) : "memory");
+	return 0;	/* not reached: killed */
+}
+
+static int
+do_kill_listed(void)
+{
+	return (int)syscall(SYS_getppid) > 0 ? 0 : 1;	/* killed */
+}
+
+int
+main(void)
+{
+	struct scpolicy *p = NULL, *k = NULL;
+	char err[256];
+	int st;
+
+	UNIT_CASE("a policy needs a default line first");
+	UNIT_CHECK(parse_err("ptrace\n", "t.policy:1: the first rule"));
+	UNIT_CHECK(parse_err("# nothing\n", "no \"default ACTION\""));
+	UNIT_CHECK(parse_err("default allow\nptrace\ndefault kill\n",
+	    "t.policy:3: a second default"));
+
+	UNIT_CASE("unknown names are reported with their line");
+	UNIT_CHECK(parse_err("default allow\n\n# c\nptrac\n",
+	    "t.policy:4: unknown syscall \"ptrac\""));
+	UNIT_CHECK(parse_err("default allow\nptrace errno EWHAT\n",
+	    "t.policy:2: unknown errno name"));
+	UNIT_CHECK(parse_err("default allow\nptrace sometimes\n",
+	    "t.policy:2: expected allow"));
+	UNIT_CHECK(parse_err("default allow\nptrace\nbpf\nptrace\n",
+	    "t.policy:4: \"ptrace\" is already listed on line 2"));
+	UNIT_CHECK(parse_err("default allow\nptrace allow\n",
+	    "repeats the default"));
+
+	UNIT_CASE("the shipped upstream policy parses and compiles");
+	UNIT_CHECK(scpolicy_load_file("policy/upstream.policy", NULL, &p, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(p != NULL && scpolicy_rules(p) > 40);
+	UNIT_CHECK(p != NULL && scpolicy_check(p, err, sizeof(err)) == 0);
+	if (p == NULL)
+		return unit_done();
+
+	UNIT_CASE("under it: ptrace EPERM, user namespaces EPERM, clone3 ENOSYS");
+	st = in_child(p, do_ptrace, 0);
+	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(p, do_unshare_user, 0);
+	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(p, do_clone3, 1);
+	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	UNIT_CASE("under it: ordinary calls work");
+	st = in_child(p, do_ordinary, 1);
+	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	UNIT_CASE("the 32-bit entry is killed with SIGSYS");
+	st = in_child(p, do_int80, 1);
+	UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+
+	UNIT_CASE("a kill rule kills the process");
+	UNIT_CHECK(scpolicy_parse("default allow\ngetppid kill\n", "k",
+	    &k, err, sizeof(err)) == 0);
+	if (k != NULL) {
+		st = in_child(k, do_kill_listed, 1);
+		UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+	}
+	scpolicy_free(&k);
+	scpolicy_free(&p);
+	UNIT_CHECK(p == NULL);
+	return unit_done();
+}
