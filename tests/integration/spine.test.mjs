@@ -213,6 +213,17 @@ test('oversized head gets 431, stalled head 408', async () => {
 	assert(r.closed, 'connection not closed after 408');
 });
 
+test('a chunked request body is read whole', async () => {
+	const body = JSON.stringify({ message: 'chunked' });
+	const a = body.slice(0, 7), b = body.slice(7);
+	const r = await d.raw(`POST /api/v1/users/alice/tools/everything/echo HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${alice}\r\nContent-Type: application/json\r\n` +
+	    `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+	    `${a.length.toString(16)}\r\n${a}\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`);
+	eq(r.status, 200, r.raw);
+	eq(JSON.parse(r.body).result.content[0].text, 'Echo: chunked');
+});
+
 test('oversized body gets 413', async () => {
 	const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(100000) } });
 	const r = await d.raw(`POST /api/v1/users/alice/mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\n` +
