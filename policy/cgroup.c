@@ -420,7 +420,7 @@ cg_open_v2(struct cgroups *cg, const char *v2root, const char *selffile,
 		return -1;
 	/* A second cg_open in the same process finds us in the leaf. */
 	slen = strlen(self);
-	if (slen > suplen && strcmp(self + slen - suplen, "/" CG_SUPERVISOR)
+	if (slen >= suplen && strcmp(self + slen - suplen, "/" CG_SUPERVISOR)
 	    == 0)
 		self[slen - suplen] = '\0';
 	if (self[0] == '\0')
@@ -934,6 +934,22 @@ cg_kill_all(struct cgroups *cg, const char *tenant, char *err, size_t errlen)
 
 	/* cgroup.kill (5.14) kills atomically, forks in flight included. */
 	if (cg->cg_mode == CG_V2 && cg_exists(h0, tenant, "cgroup.kill")) {
+		pid_t *p;
+		size_t n;
+		int self_in;
+
+		if (cg_tread_pids(h0, tenant, &p, &n) == -1) {
+			snprintf(err, errlen, "%s/%s/cgroup.procs: %s",
+			    h0->ch_path, tenant, strerror(errno));
+			return -1;
+		}
+		self_in = cg_pid_listed(p, n, getpid());
+		free(p);
+		if (self_in) {
+			snprintf(err, errlen, "%s/%s: holds the calling "
+			    "process, not killing", h0->ch_path, tenant);
+			return -1;
+		}
 		if (cg_twrite(h0, tenant, "cgroup.kill", "1", err,
 		    errlen) == -1)
 			return -1;

@@ -102,8 +102,9 @@ int cg_tenant_attach(struct cgroups *cg, const char *tenant, pid_t pid,
  * kernel has it; otherwise, and in v1, SIGKILL to each pid listed in
  * cgroup.procs, through a pidfd, round after round until the group is
  * empty) and removes the group's directories, retrying while busy.
- * Blocks for at most about two seconds. Never signals the calling
- * process. Returns 0, also when the group did not exist, or -1 with err.
+ * Usually takes milliseconds; blocks at worst about a second for the
+ * kill and a second per hierarchy for the rmdir. Refuses (-1) a group
+ * that holds the calling process. Returns 0, also when the group did not exist, or -1 with err.
  */
 int cg_tenant_remove(struct cgroups *cg, const char *tenant, char *err,
     size_t errlen);
