@@ -79,6 +79,11 @@ struct config {
 	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */
 	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */
 	char cf_policy_dir[CONFIG_STRLEN];	/* /etc/dataagent/policy */
+	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
+	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
+	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
+	int64_t cf_tenant_pids_max;		/* -1 = no limit */
+	int cf_tenant_cpu_weight;		/* 1..10000 */
 	int cf_max_header_size;			/* bytes, 8192 */
 	int cf_header_timeout;			/* seconds, 10 */
 	int cf_max_body_size;			/* bytes, 1 MiB */

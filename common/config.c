@@ -20,6 +20,8 @@ enum cfg_type {
 	CFG_STR,
 	CFG_INT,
 	CFG_LEVEL,
+	CFG_SIZE,	/* int64_t: a number with K, M, G or T, or "max" (-1) */
+	CFG_CHOICE,	/* a string out of ck_choices */
 };
 
 struct cfg_key {
@@ -27,17 +29,24 @@ struct cfg_key {
 	enum cfg_type ck_type;
 	size_t ck_off;
 	long ck_min, ck_max;	/* CFG_INT range */
+	const char *ck_choices;	/* CFG_CHOICE: "a|b|c" */
 };
 
-#define STR(name, field) { name, CFG_STR, offsetof(struct config, field), 0, 0 }
+#define STR(name, field) \
+	{ name, CFG_STR, offsetof(struct config, field), 0, 0, NULL }
 #define INT(name, field, lo, hi) \
-	{ name, CFG_INT, offsetof(struct config, field), lo, hi }
+	{ name, CFG_INT, offsetof(struct config, field), lo, hi, NULL }
+#define SIZE(name, field) \
+	{ name, CFG_SIZE, offsetof(struct config, field), 0, 0, NULL }
+#define CHOICE(name, field, choices) \
+	{ name, CFG_CHOICE, offsetof(struct config, field), 0, 0, choices }
 
 static const struct cfg_key cfg_keys[] = {
 	STR("host", cf_host),
 	INT("port", cf_port, 0, 65535),
 	INT("workers", cf_workers, 0, 1024),
-	{ "log_level", CFG_LEVEL, offsetof(struct config, cf_log_level), 0, 0 },
+	{ "log_level", CFG_LEVEL, offsetof(struct config, cf_log_level), 0, 0,
+	    NULL },
 	STR("database_url", cf_database_url),
 	STR("secret_key", cf_secret_key),
 	STR("allowed_hosts", cf_allowed_hosts),
@@ -51,6 +60,11 @@ static const struct cfg_key cfg_keys[] = {
 	STR("control_socket", cf_control_socket),
 	STR("worker_path", cf_worker_path),
 	STR("policy_dir", cf_policy_dir),
+	CHOICE("cgroups", cf_cgroups, "auto|v2|v1|off"),
+	SIZE("tenant_memory_max", cf_tenant_memory_max),
+	SIZE("tenant_swap_max", cf_tenant_swap_max),
+	SIZE("tenant_pids_max", cf_tenant_pids_max),
+	INT("tenant_cpu_weight", cf_tenant_cpu_weight, 1, 10000),
 	INT("max_header_size", cf_max_header_size, 1024, 1024 * 1024),
 	INT("header_timeout", cf_header_timeout, 1, 3600),
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
@@ -93,6 +107,11 @@ config_defaults(struct config *cf)
 	    "/run/dataagent/control.sock");
 	snprintf(cf->cf_policy_dir, sizeof(cf->cf_policy_dir),
 	    "/etc/dataagent/policy");
+	snprintf(cf->cf_cgroups, sizeof(cf->cf_cgroups), "auto");
+	cf->cf_tenant_memory_max = 1024LL * 1024 * 1024;
+	cf->cf_tenant_swap_max = 0;
+	cf->cf_tenant_pids_max = 512;
+	cf->cf_tenant_cpu_weight = 100;
 	cf->cf_max_header_size = 8192;
 	cf->cf_header_timeout = 10;
 	cf->cf_max_body_size = 1024 * 1024;
@@ -146,6 +165,51 @@ config_set(struct config *cf, const char *key, const char *value, char *err,
 		}
 		*(int *)(void *)(base + k->ck_off) = (int)n;
 		return 0;
+	case CFG_SIZE: {
+		int64_t v, mul = 1;
+
+		if (strcmp(value, "max") == 0) {
+			*(int64_t *)(void *)(base + k->ck_off) = -1;
+			return 0;
+		}
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		switch (*end) {
+		case 'K': case 'k': mul = 1024; end++; break;
+		case 'M': case 'm': mul = 1024 * 1024; end++; break;
+		case 'G': case 'g': mul = 1024 * 1024 * 1024; end++; break;
+		case 'T': case 't': mul = 1024LL * 1024 * 1024 * 1024; end++;
+			break;
+		default: break;
+		}
+		if (value[0] == '\0' || *end != '\0' || errno != 0 || v < 0 ||
+		    v > INT64_MAX / mul) {
+			snprintf(err, errlen, "%s: \"%s\" is not a size (a number "
+			    "with K, M, G or T, or max)", key, value);
+			return -1;
+		}
+		*(int64_t *)(void *)(base + k->ck_off) = v * mul;
+		return 0;
+	}
+	case CFG_CHOICE: {
+		const char *c = k->ck_choices;
+		size_t vl = strlen(value);
+
+		while (c != NULL) {
+			if (vl > 0 && strncmp(c, value, vl) == 0 &&
+			    (c[vl] == '|' || c[vl] == '\0')) {
+				snprintf(base + k->ck_off, CONFIG_STRLEN, "%s",
+				    value);
+				return 0;
+			}
+			c = strchr(c, '|');
+			if (c != NULL)
+				c++;
+		}
+		snprintf(err, errlen, "%s: \"%s\" is not one of %s", key,
+		    value, k->ck_choices);
+		return -1;
+	}
 	case CFG_LEVEL:
 		if (log_level_parse(value, &cf->cf_log_level) == -1) {
 			snprintf(err, errlen, "%s: \"%s\" is not one of "

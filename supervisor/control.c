@@ -415,6 +415,7 @@ cmd_tenant_remove(struct control *ctl, const json_t *args, char *err,
 		snprintf(err, errlen, "no such tenant: %s", id);
 	if (r != 1)
 		return NULL;
+	workers_tenant_forget(sp, id);
 	d = json_pack("{s:i}", "uid", t.st_uid);
 	control_audit(ctl, "tenant.remove", id, d);
 	json_decref(d);

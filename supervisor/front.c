@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "cgroup.h"
 #include "supervisor.h"
 
 #define FRONT_MAX_CONNS 4096
@@ -487,7 +488,8 @@ sup_status_json(struct sup *sp)
 	usage = sp->sp_cf.cf_max_total_connections > 0 ?
 	    (double)ups / sp->sp_cf.cf_max_total_connections : 0.0;
 	/* "mcp" keeps the deployment guide's shape so existing checks work. */
-	return json_pack("{s:s,s:{s:i,s:I,s:f},s:o,s:i,s:i,s:s,s:s,s:I,s:I}",
+	return json_pack("{s:s,s:{s:i,s:I,s:f},s:o,s:i,s:i,s:s,s:s,s:I,s:I,"
+	    "s:s}",
 	    "status", healthy ? "healthy" : "degraded",
 	    "mcp",
 	    "total_connections", (int)ups,
@@ -500,5 +502,6 @@ sup_status_json(struct sup *sp)
 	    "store", healthy ? "ok" : "failing",
 	    "version", DATAAGENT_VERSION,
 	    "uptime_s", (json_int_t)(now_wall() - sp->sp_started),
-	    "handoffs", (json_int_t)sp->sp_handoffs);
+	    "handoffs", (json_int_t)sp->sp_handoffs,
+	    "cgroups", cg_mode_name(cg_mode(sp->sp_cg)));
 }

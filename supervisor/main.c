@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "cgroup.h"
 #include "scpolicy.h"
 #include "supervisor.h"
 
@@ -141,6 +142,24 @@ policies_load(struct sup *sp, char *err, size_t errlen)
 }
 
 static void
+tenants_forget_all(struct sup *sp)
+{
+	char err[STORE_ERRLEN];
+	json_t *tenants, *t;
+	size_t i;
+
+	if (cg_mode(sp->sp_cg) == CG_OFF)
+		return;
+	if ((tenants = store_tenant_list(sp->sp_store, err, sizeof(err))) ==
+	    NULL)
+		return;
+	json_array_foreach(tenants, i, t)
+		workers_tenant_forget(sp, json_string_value(json_object_get(t,
+		    "id")));
+	json_decref(tenants);
+}
+
+static void
 on_sigchld(evutil_socket_t sig, short ev, void *arg)
 {
 	workers_reap(arg);
@@ -189,10 +208,13 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	    strcmp(old.cf_database_url, sp->sp_cf.cf_database_url) != 0 ||
 	    strcmp(old.cf_control_socket, sp->sp_cf.cf_control_socket) != 0 ||
 	    strcmp(old.cf_worker_path, sp->sp_cf.cf_worker_path) != 0 ||
+	    strcmp(old.cf_cgroups, sp->sp_cf.cf_cgroups) != 0 ||
 	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0) {
 		log_warn("reload: host, port, state_dir, database_url, "
-		    "control_socket, worker_path and secret_key take effect "
-		    "only after a restart", NULL);
+		    "control_socket, worker_path, cgroups and secret_key take "
+		    "effect only after a restart", NULL);
+		memcpy(sp->sp_cf.cf_cgroups, old.cf_cgroups,
+		    sizeof(old.cf_cgroups));
 		snprintf(sp->sp_cf.cf_host, sizeof(sp->sp_cf.cf_host), "%s",
 		    old.cf_host);
 		sp->sp_cf.cf_port = old.cf_port;
@@ -351,6 +373,20 @@ main(int argc, char **argv)
 		    "error", err);
 		return 1;
 	}
+	/* Before any worker exists: under cgroup v2 the supervisor moves into
+	 * its own leaf so tenant groups can sit beside it. */
+	if (cg_open(&sp.sp_cg, sp.sp_cf.cf_cgroups, NULL, NULL, NULL, err,
+	    sizeof(err)) == -1) {
+		log_error("no usable cgroups: tenants would run without memory, "
+		    "pids and CPU limits; fix the host or set cgroups = off",
+		    "{s:s}", "error", err);
+		fprintf(stderr, "dataagentd: no usable cgroups: %s (set "
+		    "cgroups = off to run without per-tenant limits)\n", err);
+		return 1;
+	}
+	if (cg_mode(sp.sp_cg) == CG_OFF)
+		log_warn("cgroups are off: tenants have no memory, pids or CPU "
+		    "limits", NULL);
 	dburl_redact(sp.sp_cf.cf_database_url, redacted, sizeof(redacted));
 	if (store_open(&sp.sp_store, sp.sp_db_path, err, sizeof(err)) == -1) {
 		log_error("cannot open the store", "{s:s,s:s}", "path",
@@ -403,6 +439,9 @@ main(int argc, char **argv)
 
 	event_base_dispatch(sp.sp_base);
 
+	/* The workers are gone: so is every tenant cgroup (a v1 group would
+	 * otherwise outlive the service). */
+	tenants_forget_all(&sp);
 	control_close(&sp);
 	store_close(&sp.sp_store);
 	event_free(sp.sp_ev_sigchld);
@@ -413,6 +452,7 @@ main(int argc, char **argv)
 		event_free(sp.sp_ev_refill);
 	event_base_free(sp.sp_base);
 	free(sp.sp_upstream_policy);
+	cg_close(&sp.sp_cg);
 	log_info("stopped", NULL);
 	return 0;
 }

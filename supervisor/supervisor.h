@@ -47,6 +47,7 @@ struct sup {
 	char sp_db_path[CONFIG_STRLEN];
 	char sp_worker_path[CONFIG_STRLEN];
 	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */
+	struct cgroups *sp_cg;		/* per-tenant cgroups (policy/cgroup.h) */
 
 	int sp_listen_fd;
 	struct event *sp_ev_accept;
@@ -97,6 +98,8 @@ void workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
 void workers_tenant_changed(struct sup *sp, const char *tenant);
 /* The tenant was disabled or removed: end its worker and processes. */
 void workers_tenant_stop(struct sup *sp, const char *tenant);
+/* The tenant is gone: kill what is left in its cgroup and remove it. */
+void workers_tenant_forget(struct sup *sp, const char *tenant);
 /* Called from the SIGCHLD handler. */
 void workers_reap(struct sup *sp);
 void workers_stop_all(struct sup *sp);

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "cgroup.h"
 #include "supervisor.h"
 
 #define PENDING_MAX 256
@@ -581,11 +582,46 @@ tenant_home(struct sup *sp, const struct store_tenant *t, char *out,
 	return 0;
 }
 
+/* The configured per-tenant limits. */
+static void
+tenant_limits(const struct sup *sp, struct cg_limits *lim)
+{
+	lim->cl_memory_max = sp->sp_cf.cf_tenant_memory_max;
+	lim->cl_swap_max = sp->sp_cf.cf_tenant_swap_max;
+	lim->cl_pids_max = sp->sp_cf.cf_tenant_pids_max;
+	lim->cl_cpu_weight = sp->sp_cf.cf_tenant_cpu_weight;
+}
+
+static int
+worker_cgroup_join(struct worker *wk, char *err, size_t errlen)
+{
+	struct sup *sp = wk->wk_sup;
+	struct cg_limits lim;
+
+	tenant_limits(sp, &lim);
+	if (cg_tenant_prepare(sp->sp_cg, wk->wk_tenant, &lim, err,
+	    errlen) == -1 ||
+	    cg_tenant_attach(sp->sp_cg, wk->wk_tenant, wk->wk_pid, err,
+	    errlen) == -1)
+		return -1;
+	return 0;
+}
+
+void
+workers_tenant_forget(struct sup *sp, const char *tenant)
+{
+	char err[512];
+
+	if (cg_tenant_remove(sp->sp_cg, tenant, err, sizeof(err)) == -1)
+		log_warn("cannot remove the tenant's cgroup", "{s:s,s:s}",
+		    "tenant", tenant, "error", err);
+}
+
 static void
 worker_assign(struct worker *wk, const struct store_tenant *t)
 {
 	struct sup *sp = wk->wk_sup;
-	char home[CONFIG_STRLEN + 80];
+	char home[CONFIG_STRLEN + 80], err[512];
 	json_t *v;
 
 	snprintf(wk->wk_tenant, sizeof(wk->wk_tenant), "%s", t->st_id);
@@ -594,6 +630,15 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		log_error("cannot prepare the tenant's home", "{s:s,s:s}",
 		    "tenant", t->st_id, "error", strerror(errno));
 		snprintf(home, sizeof(home), "/");
+	}
+	/* Into the tenant's cgroup while still root and before it sees
+	 * anything of the tenant's: what it starts inherits the group. */
+	if (worker_cgroup_join(wk, err, sizeof(err)) == -1) {
+		log_error("cannot put the worker in the tenant's cgroup",
+		    "{s:s,s:s}", "tenant", t->st_id, "error", err);
+		pending_refuse_all(wk, "worker could not be confined");
+		worker_kill(wk, "cgroup");
+		return;
 	}
 	v = json_pack("{s:s,s:i,s:i,s:s,s:s}", "tenant", t->st_id, "uid",
 	    t->st_uid, "gid", t->st_uid, "home", home, "upstream_policy",
@@ -710,10 +755,18 @@ void
 workers_tenant_changed(struct sup *sp, const char *tenant)
 {
 	struct worker *wk = worker_by_tenant(sp, tenant);
+	struct cg_limits lim;
+	char err[512];
 
 	/* An assigning worker gets the fresh config when it acks. */
-	if (wk != NULL && wk->wk_state == WK_ACTIVE)
-		worker_send_config(wk);
+	if (wk == NULL || wk->wk_state != WK_ACTIVE)
+		return;
+	/* Limits may have changed on reload: rewriting them is idempotent. */
+	tenant_limits(sp, &lim);
+	if (cg_tenant_prepare(sp->sp_cg, tenant, &lim, err, sizeof(err)) == -1)
+		log_warn("cannot update the tenant's cgroup limits", "{s:s,s:s}",
+		    "tenant", tenant, "error", err);
+	worker_send_config(wk);
 }
 
 void

@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING } from './lib.mjs';
 
-const d = new Daemon({ workers: 1, uid_base: 67000 });
+const MEMORY_MAX_MIB = 256, PIDS_MAX = 64;
+const d = new Daemon({ workers: 1, uid_base: 67000, config: {
+	tenant_memory_max: `${MEMORY_MAX_MIB}M`, tenant_pids_max: PIDS_MAX } });
 await d.start();
 const probe = path.join(d.dir, 'probe');
 fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
@@ -125,6 +127,45 @@ attackCase('sethostname', 'sethostname', undefined, 'EPERM');
 attackCase('a 32-bit syscall (int 0x80) kills the probe', 'int80', undefined, (got) => {
 	eq(got.status, 502, JSON.stringify(got));
 	assert(/killed by signal 31/.test(got.error), got.error);
+});
+
+// Exhaustion: each stays inside mallory's limits
+attackCase(`fork bomb stops at pids.max (${PIDS_MAX})`, 'forkbomb', undefined, (got) => {
+	eq([got.outcome, got.errno], ['blocked', 'EAGAIN'], JSON.stringify(got));
+	assert(Number(got.detail) < PIDS_MAX, `forked ${got.detail}`);
+});
+attackCase(`memory bomb is OOM-killed inside the tenant (${MEMORY_MAX_MIB} MiB)`, 'membomb', undefined, (got) => {
+	eq(got.status, 502, JSON.stringify(got));
+	assert(/killed by signal 9/.test(got.error), got.error);
+});
+attackCase('fd exhaustion ends in EMFILE', 'fdbomb', undefined, (got) => {
+	eq([got.outcome, got.errno], ['blocked', 'EMFILE'], JSON.stringify(got));
+});
+
+test('a CPU spinner does not starve the neighbour', async () => {
+	const s = await attack('spin', 6);
+	eq(s.outcome, 'allowed', JSON.stringify(s));
+	for (let i = 0; i < 5; i++) {
+		const v = await d.fetch('/api/v1/users/victim/tools/everything/echo',
+		    { token: victimTok, method: 'POST', body: { message: `during ${i}` } });
+		eq((await v.json()).result.content[0].text, `Echo: during ${i}`);
+	}
+});
+
+test("mallory's worker and server are in mallory's cgroup", async () => {
+	const health = await (await d.fetch('/health/detailed')).json();
+	if (health.cgroups === 'off')
+		return { skip: 'cgroups are off on this host' };
+	const procs = processesOf(mallory);
+	assert(procs.length >= 2, JSON.stringify(procs));
+	for (const p of procs) {
+		const cg = fs.readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
+		const want = health.cgroups === 'v1' ? /:memory:\/dataagent\/mallory$/m :
+		    /^0::.*\/tenants\/mallory$/m;
+		assert(want.test(cg), `${p.cmd}: ${cg}`);
+		if (health.cgroups === 'v1')
+			assert(/:pids:\/dataagent\/mallory$/m.test(cg), `${p.cmd}: ${cg}`);
+	}
 });
 
 test('after all that, the victim still answers and mallory still runs', async () => {

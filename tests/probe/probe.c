@@ -35,6 +35,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -126,6 +127,8 @@ static int
 attack(const char *name, const char *arg, struct outcome *o)
 {
 	memset(o, 0, sizeof(*o));
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;	/* earlier spinners */
 	if (strcmp(name, "read") == 0)
 		try_read(o, arg);
 	else if (strcmp(name, "write") == 0)
@@ -258,6 +261,70 @@ attack(const char *name, const char *arg, struct outcome *o)
 		__asm__ volatile ("int $0x80" : "=a"(r) : "a"(20) : "memory");
 		o->oc_ok = 1;
 		snprintf(o->oc_detail, sizeof(o->oc_detail), "%ld", r);
+	} else if (strcmp(name, "forkbomb") == 0) {
+		/* Forks sleepers until fork fails (bounded: 100000), then
+		 * ends them all. */
+		static pid_t kids[100000];
+		int n = 0, i;
+
+		for (; n < 100000; n++) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				pause();
+				_exit(0);
+			}
+			if (pid == -1)
+				break;
+			kids[n] = pid;
+		}
+		oc_sys(o, n < 100000 ? -1 : 0);
+		for (i = 0; i < n; i++)
+			kill(kids[i], SIGKILL);
+		for (i = 0; i < n; i++)
+			waitpid(kids[i], NULL, 0);
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "%d", n);
+	} else if (strcmp(name, "membomb") == 0) {
+		/* Touches memory 16 MiB at a time up to 4 GiB: the tenant's
+		 * memory limit must end it (OOM kill) long before. */
+		size_t chunk = 16u << 20, total = 0;
+		char *p;
+
+		while (total < (4ull << 30) && (p = malloc(chunk)) != NULL) {
+			memset(p, 0xa5, chunk);
+			total += chunk;
+		}
+		o->oc_ok = 1;
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "%zu MiB",
+		    total >> 20);
+	} else if (strcmp(name, "fdbomb") == 0) {
+		int n = 0, fd;
+
+		while (n < 1000000 && (fd = open("/dev/null", O_RDONLY)) != -1)
+			n++;
+		oc_sys(o, n < 1000000 ? -1 : 0);
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "%d", n);
+		for (fd = 3; fd < n + 3; fd++)
+			if (fd > 2)
+				close(fd);
+	} else if (strcmp(name, "spin") == 0) {
+		/* A child that burns CPU for arg seconds (at most 30), then
+		 * exits by itself. */
+		int secs = arg != NULL ? atoi(arg) : 5;
+		pid_t pid;
+
+		if (secs > 30)
+			secs = 30;
+		pid = fork();
+		if (pid == 0) {
+			time_t end = time(NULL) + secs;
+			volatile unsigned long x = 0;
+
+			while (time(NULL) < end)
+				x++;
+			_exit(0);
+		}
+		oc_sys(o, pid);
 	} else if (strcmp(name, "whoami") == 0) {
 		uid_t r, e, s;
 
