@@ -146,6 +146,34 @@ main(void)
 	dburl_redact("sqlite:////a.db", err, sizeof(err));
 	UNIT_CHECK(strcmp(err, "sqlite:////a.db") == 0);
 
+	UNIT_CASE("sizes take K, M, G, T and max");
+	config_defaults(&cf);
+	UNIT_CHECK(cf.cf_tenant_memory_max == 1024LL * 1024 * 1024);
+	UNIT_CHECK(config_set(&cf, "tenant_memory_max", "256M", err,
+	    sizeof(err)) == 0 && cf.cf_tenant_memory_max == 256LL << 20);
+	UNIT_CHECK(config_set(&cf, "tenant_memory_max", "2g", err,
+	    sizeof(err)) == 0 && cf.cf_tenant_memory_max == 2LL << 30);
+	UNIT_CHECK(config_set(&cf, "tenant_pids_max", "64", err,
+	    sizeof(err)) == 0 && cf.cf_tenant_pids_max == 64);
+	UNIT_CHECK(config_set(&cf, "tenant_swap_max", "max", err,
+	    sizeof(err)) == 0 && cf.cf_tenant_swap_max == -1);
+	UNIT_CHECK(config_set(&cf, "tenant_memory_max", "12X", err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "tenant_memory_max", "-5", err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "tenant_memory_max", "99999999999T", err,
+	    sizeof(err)) == -1);
+
+	UNIT_CASE("choices");
+	UNIT_CHECK(strcmp(cf.cf_cgroups, "auto") == 0);
+	UNIT_CHECK(config_set(&cf, "cgroups", "v1", err, sizeof(err)) == 0 &&
+	    strcmp(cf.cf_cgroups, "v1") == 0);
+	UNIT_CHECK(config_set(&cf, "cgroups", "off", err, sizeof(err)) == 0);
+	UNIT_CHECK(config_set(&cf, "cgroups", "v", err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "cgroups", "", err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "cgroups", "v3", err, sizeof(err)) == -1 &&
+	    strstr(err, "auto|v2|v1|off") != NULL);
+
 	UNIT_CASE("names");
 	UNIT_CHECK(name_valid("alice") && name_valid("a.b-c_d9"));
 	UNIT_CHECK(!name_valid("") && !name_valid("-a") && !name_valid("a__b"));
