@@ -91,7 +91,12 @@ $(PROBE): $(BUILD)/obj/tests/probe/probe.o
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
 
-unit: $(UNITS) $(PROBE)
+BADWORKER = $(BUILD)/tests/badworker
+$(BADWORKER): $(BUILD)/obj/tests/probe/badworker.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+unit: $(UNITS) $(PROBE) $(BADWORKER)
 
 check: all unit
 	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh

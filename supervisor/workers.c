@@ -300,14 +300,19 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 
 	/* A worker sends an fd only to hand a client socket back. */
 	if ((msg->im_fd != -1) != (type == IPC_HANDBACK)) {
-		log_warn("protocol violation by a worker: unexpected fd",
-		    "{s:i,s:i}", "worker_pid", (int)wk->wk_pid, "type",
-		    (int)type);
+		log_warn("protocol violation by a worker", "{s:i,s:s,s:i,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "type", (int)type, "why", msg->im_fd != -1 ?
+		    "unexpected fd" : "missing fd");
 		return -1;
 	}
 	v = ipc_payload_json(msg);
-	if (v == NULL)
+	if (v == NULL) {
+		log_warn("protocol violation by a worker", "{s:i,s:s,s:i,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "type", (int)type, "why", "payload is not a JSON object");
 		return -1;
+	}
 	switch (type) {
 	case IPC_HELLO:
 		if (wk->wk_state != WK_STARTING)
@@ -462,7 +467,15 @@ on_worker_error(struct ipc_chan *ch, const char *why, void *arg)
 {
 	struct worker *wk = arg;
 
-	if (wk->wk_state != WK_RETIRING && !wk->wk_asked_to_stop)
+	/* Anything but a plain EOF or read error is the worker breaking
+	 * the framing: a protocol violation like a bad message. */
+	if (strcmp(why, "eof") != 0 && strcmp(why, "read error") != 0 &&
+	    strcmp(why, "write error") != 0 &&
+	    strcmp(why, "protocol violation") != 0)
+		log_warn("protocol violation by a worker", "{s:i,s:s,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "why", why);
+	else if (wk->wk_state != WK_RETIRING && !wk->wk_asked_to_stop)
 		log_info("worker channel closed", "{s:i,s:s,s:s}",
 		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
 		    "why", why);

@@ -1,0 +1,65 @@
+// badworker.test.mjs: a compromised worker. The daemon runs
+// tests/probe/badworker as its worker; each tenant's name makes it break
+// the IPC protocol one way. The supervisor must kill that worker, log why
+// and keep serving.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Daemon, test, run, assert, eq, until, BUILD } from './lib.mjs';
+
+const d = new Daemon({ workers: 1, uid_base: 68000 });
+// The worker binary is set after the temporary directory exists.
+d.opts.config = { worker_path: '/nonexistent' };
+const dirHook = d.start.bind(d);
+d.start = async () => {
+	const tmp = fs.mkdtempSync('/tmp/dataagent-badworker-');
+	fs.chmodSync(tmp, 0o755);
+	const bin = path.join(tmp, 'badworker');
+	fs.copyFileSync(path.join(BUILD, 'tests', 'badworker'), bin);
+	fs.chmodSync(bin, 0o755);
+	d.opts.config.worker_path = bin;
+	d.tmpBin = tmp;
+	return dirHook();
+};
+await d.start();
+
+async function misbehave(name) {
+	await d.ctlOk(['tenant', 'add', name]);
+	const tok = (await d.ctlOk(['token', 'issue', name])).trim();
+	const r = await d.raw(`GET /api/v1/users/${name}/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 10000 });
+	const v = await until(() => d.logs.find((l) => l.msg.startsWith('protocol violation') &&
+	    l.tenant === name), 10000, `a protocol violation logged for ${name}`);
+	const pid = v.worker_pid;
+	await until(() => d.logs.find((l) => l.worker_pid === pid &&
+	    (l.msg === 'worker killed by a signal' || l.msg === 'worker exited')), 10000,
+	    `worker ${pid} to be gone`);
+	assert(!fs.existsSync(`/proc/${pid}/status`) ||
+	    / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `worker ${pid} still runs`);
+	assert(r.status === 503 || r.status === 0, `client got ${r.status}`);
+	const h = await d.fetch('/health');
+	eq(h.status, 200, 'the supervisor still answers');
+	return v;
+}
+
+for (const [name, what] of [
+	['badlen', 'a header longer than the maximum'],
+	['badtype', 'a message type no worker may send'],
+	['badjson', 'a payload that is not JSON'],
+	['fdpass', 'an fd with a message that carries none'],
+	['othertenant', "an ack for another tenant's id"],
+	['flood', '50000 messages, then a bad one'],
+]) {
+	test(`compromised worker sends ${what}: killed, logged, supervisor serves on`, async () => {
+		await misbehave(name);
+	});
+}
+
+test('control socket and status still work after all of them', async () => {
+	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
+	eq(st.status, 'healthy');
+});
+
+const failed = await run(import.meta.url);
+await d.stop();
+fs.rmSync(d.tmpBin, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);

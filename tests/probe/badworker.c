@@ -1,0 +1,122 @@
+/*
+ * badworker.c: a compromised dataagent-worker, for the hostile-tenant
+ * suite. A test daemon runs it as its worker_path. It says hello like a
+ * real worker; once assigned, the tenant's name picks the misbehaviour:
+ *
+ *   badlen       a header whose length is over the maximum
+ *   badtype      a message type no worker may send
+ *   badjson      a payload that is not JSON
+ *   fdpass       an fd with a message that carries none
+ *   othertenant  an ack naming another tenant
+ *   flood        an honest ack, 50000 stats messages, then a bad type
+ *   anything else: an honest ack, then silence
+ *
+ * The supervisor must kill it and log why, and keep serving.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define IPC_FD 3
+
+static void
+send_msg(uint32_t type, uint32_t len_field, const char *payload, int fd)
+{
+	uint32_t hdr[4] = { type, len_field, 0, fd != -1 ? 1u : 0u };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov[2] = {
+		{ hdr, sizeof(hdr) },
+		{ (void *)payload, payload != NULL ? strlen(payload) : 0 },
+	};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	if (fd != -1) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	(void)sendmsg(IPC_FD, &mh, MSG_NOSIGNAL);
+}
+
+static void
+send_json(uint32_t type, const char *json)
+{
+	send_msg(type, (uint32_t)strlen(json), json, -1);
+}
+
+/* Reads messages until an assignment; copies its tenant. */
+static int
+wait_assign(char *tenant, size_t len)
+{
+	uint32_t hdr[4];
+	char *buf, *t, *e;
+
+	for (;;) {
+		if (read(IPC_FD, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+		    hdr[1] > (1u << 22))
+			return -1;
+		if ((buf = calloc(1, hdr[1] + 1)) == NULL)
+			return -1;
+		if (hdr[1] > 0 && read(IPC_FD, buf, hdr[1]) != (ssize_t)hdr[1]) {
+			free(buf);
+			return -1;
+		}
+		if (hdr[0] == 100 && (t = strstr(buf, "\"tenant\":\"")) != NULL) {
+			t += 10;
+			if ((e = strchr(t, '"')) != NULL && (size_t)(e - t) < len) {
+				memcpy(tenant, t, (size_t)(e - t));
+				tenant[e - t] = '\0';
+				free(buf);
+				return 0;
+			}
+		}
+		free(buf);
+	}
+}
+
+int
+main(void)
+{
+	char tenant[128], ack[256];
+	int i;
+
+	send_json(1, "{\"version\":\"bad\"}");
+	if (wait_assign(tenant, sizeof(tenant)) == -1)
+		return 1;
+	snprintf(ack, sizeof(ack), "{\"tenant\":\"%s\"}", tenant);
+	if (strcmp(tenant, "badlen") == 0)
+		send_msg(5, 0xffffffffu, "{}", -1);
+	else if (strcmp(tenant, "badtype") == 0)
+		send_json(77, "{}");
+	else if (strcmp(tenant, "badjson") == 0) {
+		send_json(2, ack);
+		send_json(5, "this is not json");
+	} else if (strcmp(tenant, "fdpass") == 0) {
+		send_json(2, ack);
+		send_msg(5, 2, "{}", open("/dev/null", O_RDONLY));
+	} else if (strcmp(tenant, "othertenant") == 0)
+		send_json(2, "{\"tenant\":\"victim\"}");
+	else if (strcmp(tenant, "flood") == 0) {
+		send_json(2, ack);
+		for (i = 0; i < 50000; i++)
+			send_json(5, "{\"connections\":1,\"upstreams\":0,"
+			    "\"sessions\":0}");
+		send_json(77, "{}");
+	} else
+		send_json(2, ack);
+	for (;;)
+		pause();
+}
