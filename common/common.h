@@ -84,6 +84,8 @@ struct config {
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */
 	int cf_tenant_cpu_weight;		/* 1..10000 */
+	int cf_tenant_nofile;			/* RLIMIT_NOFILE, 4096 */
+	int cf_tenant_nproc;			/* RLIMIT_NPROC, 2048 */
 	int cf_max_header_size;			/* bytes, 8192 */
 	int cf_header_timeout;			/* seconds, 10 */
 	int cf_max_body_size;			/* bytes, 1 MiB */

@@ -65,6 +65,8 @@ static const struct cfg_key cfg_keys[] = {
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
 	INT("tenant_cpu_weight", cf_tenant_cpu_weight, 1, 10000),
+	INT("tenant_nofile", cf_tenant_nofile, 64, 1048576),
+	INT("tenant_nproc", cf_tenant_nproc, 16, 4194304),
 	INT("max_header_size", cf_max_header_size, 1024, 1024 * 1024),
 	INT("header_timeout", cf_header_timeout, 1, 3600),
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
@@ -112,6 +114,8 @@ config_defaults(struct config *cf)
 	cf->cf_tenant_swap_max = 0;
 	cf->cf_tenant_pids_max = 512;
 	cf->cf_tenant_cpu_weight = 100;
+	cf->cf_tenant_nofile = 4096;
+	cf->cf_tenant_nproc = 2048;
 	cf->cf_max_header_size = 8192;
 	cf->cf_header_timeout = 10;
 	cf->cf_max_body_size = 1024 * 1024;

@@ -1,12 +1,12 @@
 /*
- * confine.c: the worker's privilege drop, in one audited order.
+ * confine.c: the worker's privilege drop, in one audited order (see
+ * confine.h). Steps 1-4 need root; 6-7 run as the tenant.
  */
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "confine.h"
@@ -16,19 +16,12 @@
 	return -1;							\
 } while (0)
 
-int
-confine_worker(uid_t uid, gid_t gid, char *err, size_t errlen)
+static int
+confine_ids(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	struct rlimit rl = { 0, 0 };
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
 
-	if (uid == 0 || gid == 0) {
-		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
-		return -1;
-	}
-	if (setrlimit(RLIMIT_CORE, &rl) == -1)
-		STEP_FAIL("setrlimit(RLIMIT_CORE)");
 	if (setgroups(0, NULL) == -1)
 		STEP_FAIL("setgroups");
 	if (setresgid(gid, gid, gid) == -1)
@@ -47,6 +40,24 @@ confine_worker(uid_t uid, gid_t gid, char *err, size_t errlen)
 		snprintf(err, errlen, "could regain root after setresuid");
 		return -1;
 	}
+	return 0;
+}
+
+int
+confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
+{
+	if (cs->cs_uid == 0 || cs->cs_gid == 0) {
+		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
+		return -1;
+	}
+	if (sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
+	    sandbox_fs(cs->cs_home, cs->cs_hide, err, errlen) == -1 ||
+	    sandbox_securebits(err, errlen) == -1 ||
+	    sandbox_bounding_drop(err, errlen) == -1 ||
+	    confine_ids(cs->cs_uid, cs->cs_gid, err, errlen) == -1 ||
+	    sandbox_caps_drop(err, errlen) == -1 ||
+	    sandbox_caps_verify(err, errlen) == -1)
+		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		STEP_FAIL("PR_SET_NO_NEW_PRIVS");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)

@@ -2,8 +2,9 @@
  * confine.h: how a worker gives up root before it touches tenant data.
  *
  * The order is fixed and lives in one place (confine_worker) so it can be
- * audited: the confinement work (cgroups, rlimits, namespaces, capability
- * bounding set, seccomp) slots into the same sequence.
+ * audited. The supervisor has already put the worker in the tenant's
+ * cgroup (policy/cgroup.h) before it asks for this; the tenant's MCP
+ * servers get their seccomp filter (policy/scpolicy.h) right before exec.
  */
 #ifndef DATAAGENT_CONFINE_H
 #define DATAAGENT_CONFINE_H
@@ -11,18 +12,31 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "sandbox.h"
+
+struct confine_spec {
+	uid_t cs_uid;
+	gid_t cs_gid;
+	const char *cs_home;		/* the tenant's state dir, kept */
+	const char *const *cs_hide;	/* NULL-terminated: made unreachable */
+	struct sandbox_limits cs_limits;
+};
+
 /*
  * Runs, in this order, failing at the first step that fails:
- *   1. RLIMIT_CORE 0 (a tenant's worker never dumps core)
- *   2. setgroups(0, NULL)
- *   3. setresgid(gid, gid, gid)
- *   4. setresuid(uid, uid, uid)
- *   5. verify: getres[ug]id all equal the targets, setuid(0) fails
- *   6. PR_SET_NO_NEW_PRIVS 1
- *   7. PR_SET_DUMPABLE 0
+ *    1. rlimits: RLIMIT_CORE 0, RLIMIT_NOFILE, RLIMIT_NPROC
+ *    2. a private mount namespace: cs_hide covered, a private /tmp, a
+ *       /proc that shows only the tenant's processes, cs_home kept
+ *    3. securebits locked (no root privileges on exec, no keeping of
+ *       capabilities across the uid change)
+ *    4. the capability bounding set emptied
+ *    5. setgroups(0, NULL), setresgid, setresuid to the tenant's ids;
+ *       verified, and setuid(0) must fail
+ *    6. every capability set empty, verified
+ *    7. PR_SET_NO_NEW_PRIVS 1, PR_SET_DUMPABLE 0
  * Returns 0, or -1 with err naming the step and errno. A caller that gets
  * -1 must exit: the process may be half-confined.
  */
-int confine_worker(uid_t uid, gid_t gid, char *err, size_t errlen);
+int confine_worker(const struct confine_spec *cs, char *err, size_t errlen);
 
 #endif

@@ -595,6 +595,39 @@ tenant_home(struct sup *sp, const struct store_tenant *t, char *out,
 	return 0;
 }
 
+/* Appends the directory part of path (when it has one) to a. */
+static void
+hide_dir_of(json_t *a, const char *path)
+{
+	char dir[CONFIG_STRLEN];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	json_array_append_new(a, json_string(dir));
+}
+
+/*
+ * What a worker makes unreachable in its mount namespace: the state dir
+ * (store, every tenant's home; its own is bound back), and the
+ * directories of the store, the control socket and the configuration
+ * file (which may hold SECRET_KEY).
+ */
+static json_t *
+hidden_paths(struct sup *sp)
+{
+	json_t *a = json_array();
+
+	json_array_append_new(a, json_string(sp->sp_cf.cf_state_dir));
+	hide_dir_of(a, sp->sp_db_path);
+	hide_dir_of(a, sp->sp_cf.cf_control_socket);
+	if (access(sp->sp_config_path, F_OK) == 0)
+		hide_dir_of(a, sp->sp_config_path);
+	return a;
+}
+
 /* The configured per-tenant limits. */
 static void
 tenant_limits(const struct sup *sp, struct cg_limits *lim)
@@ -653,9 +686,12 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		worker_kill(wk, "cgroup");
 		return;
 	}
-	v = json_pack("{s:s,s:i,s:i,s:s,s:s}", "tenant", t->st_id, "uid",
-	    t->st_uid, "gid", t->st_uid, "home", home, "upstream_policy",
-	    sp->sp_upstream_policy != NULL ? sp->sp_upstream_policy : "");
+	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:o,s:i,s:i}", "tenant", t->st_id,
+	    "uid", t->st_uid, "gid", t->st_uid, "home", home,
+	    "upstream_policy", sp->sp_upstream_policy != NULL ?
+	    sp->sp_upstream_policy : "", "hide", hidden_paths(sp),
+	    "nofile", sp->sp_cf.cf_tenant_nofile,
+	    "nproc", sp->sp_cf.cf_tenant_nproc);
 	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, -1, v);
 	json_decref(v);
 	worker_set_state(wk, WK_ASSIGNING);

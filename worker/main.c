@@ -165,14 +165,19 @@ upstream_filter_compile(struct wrk *w, const char *text, char *err,
 static int
 on_assign(struct wrk *w, json_t *v)
 {
-	const char *tenant, *home, *policy;
-	json_int_t uid, gid;
+	const char *tenant, *home, *policy, *hide[16];
+	struct confine_spec cs;
+	json_int_t uid, gid, nofile, nproc;
+	json_t *ack, *hidev, *h;
 	char err[512];
-	json_t *ack;
+	size_t i;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s}", "tenant", &tenant, "uid",
-	    &uid, "gid", &gid, "home", &home, "upstream_policy", &policy) != 0 ||
-	    !name_valid(tenant) ||
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:o,s:I,s:I}", "tenant",
+	    &tenant, "uid", &uid, "gid", &gid, "home", &home,
+	    "upstream_policy", &policy, "hide", &hidev, "nofile", &nofile,
+	    "nproc", &nproc) != 0 || !json_is_array(hidev) ||
+	    json_array_size(hidev) >= sizeof(hide) / sizeof(hide[0]) ||
+	    nofile <= 0 || nproc <= 0 || !name_valid(tenant) ||
 	    uid <= 0 || gid <= 0 || uid > 0x7fffffff || gid > 0x7fffffff ||
 	    strlen(home) >= sizeof(w->w_home))
 		return -1;
@@ -180,11 +185,23 @@ on_assign(struct wrk *w, json_t *v)
 	snprintf(w->w_home, sizeof(w->w_home), "%s", home);
 	w->w_uid = (uid_t)uid;
 	w->w_gid = (gid_t)gid;
+	json_array_foreach(hidev, i, h) {
+		if ((hide[i] = json_string_value(h)) == NULL)
+			return -1;
+	}
+	hide[json_array_size(hidev)] = NULL;
+	memset(&cs, 0, sizeof(cs));
+	cs.cs_uid = w->w_uid;
+	cs.cs_gid = w->w_gid;
+	cs.cs_home = w->w_home;
+	cs.cs_hide = hide;
+	cs.cs_limits.sl_nofile = (rlim_t)nofile;
+	cs.cs_limits.sl_nproc = (rlim_t)nproc;
 
 	/* The filter the tenant's MCP servers will run under: compiled now,
 	 * so a worker that cannot enforce it never serves the tenant. */
 	if (upstream_filter_compile(w, policy, err, sizeof(err)) == -1 ||
-	    confine_worker(w->w_uid, w->w_gid, err, sizeof(err)) == -1) {
+	    confine_worker(&cs, err, sizeof(err)) == -1) {
 		log_error("confinement failed", "{s:s,s:s}", "tenant", tenant,
 		    "error", err);
 		json_t *f = json_pack("{s:s}", "error", err);

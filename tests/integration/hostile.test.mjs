@@ -15,12 +15,16 @@ const MEMORY_MAX_MIB = 256, PIDS_MAX = 64;
 const d = new Daemon({ workers: 1, uid_base: 67000, config: {
 	tenant_memory_max: `${MEMORY_MAX_MIB}M`, tenant_pids_max: PIDS_MAX } });
 await d.start();
-const probe = path.join(d.dir, 'probe');
+// Fixtures a tenant's process must reach live outside /tmp, which every
+// worker replaces with a private one.
+const fx = fs.mkdtempSync('/var/tmp/dataagent-hostile-');
+fs.chmodSync(fx, 0o755);
+const probe = path.join(fx, 'probe');
 fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
 fs.chmodSync(probe, 0o755);
 // A setuid-root program the probe may execute: no_new_privs must keep
 // it from gaining anything.
-const suidId = path.join(d.dir, 'suid-id');
+const suidId = path.join(fx, 'suid-id');
 fs.copyFileSync('/usr/bin/id', suidId);
 fs.chownSync(suidId, 0, 0);
 fs.chmodSync(suidId, 0o4755);
@@ -70,22 +74,32 @@ test('the probe runs as its tenant, not root', async () => {
 	eq(w.detail, `${mallory} ${mallory} ${mallory}`);
 });
 
-// Other tenants' files and the daemon's
-attackCase("read another tenant's file", 'read', () => victimSecret, 'EACCES');
-attackCase("stat inside another tenant's home", 'stat', () => victimSecret, 'EACCES');
-attackCase("write into another tenant's home", 'write', () => path.join(d.tenantHome('victim'), 'x'), 'EACCES');
-attackCase('read the store', 'read', () => path.join(d.state, 'dataagent.db'), 'EACCES');
+// Other tenants' files and the daemon's: permissions would say EACCES;
+// the worker's mount namespace covers them, so they do not even exist.
+attackCase("read another tenant's file", 'read', () => victimSecret, 'ENOENT');
+attackCase("stat inside another tenant's home", 'stat', () => victimSecret, 'ENOENT');
+attackCase("write into another tenant's home", 'write', () => path.join(d.tenantHome('victim'), 'x'), 'ENOENT');
+attackCase('read the store', 'read', () => path.join(d.state, 'dataagent.db'), 'ENOENT');
 attackCase('write the store', 'write', () => path.join(d.state, 'dataagent.db'), 'EACCES');
-attackCase('connect to the control socket', 'connect', () => d.sock, 'EACCES');
+attackCase('connect to the control socket', 'connect', () => d.sock, 'ENOENT');
 attackCase('read /etc/shadow', 'read', '/etc/shadow', 'EACCES');
 attackCase('write a cgroup to escape it', 'write', '/sys/fs/cgroup/memory/cgroup.procs', 'EACCES');
-// Other processes through /proc
-attackCase("read another tenant's worker environ", 'read', () => `/proc/${vworker}/environ`, 'EACCES');
-attackCase("read another tenant's server environ", 'read', () => `/proc/${vupstream}/environ`, 'EACCES');
-attackCase("read another tenant's server memory", 'read', () => `/proc/${vupstream}/mem`, 'EACCES');
-attackCase("read another tenant's server maps", 'read', () => `/proc/${vupstream}/maps`, 'EACCES');
-attackCase('read the supervisor environ', 'read', () => `/proc/${sup}/environ`, 'EACCES');
-attackCase('read the supervisor memory', 'read', () => `/proc/${sup}/mem`, 'EACCES');
+// Other processes through /proc: hidepid shows only the tenant's own
+attackCase("read another tenant's worker environ", 'read', () => `/proc/${vworker}/environ`, 'ENOENT');
+attackCase("read another tenant's server environ", 'read', () => `/proc/${vupstream}/environ`, 'ENOENT');
+attackCase("read another tenant's server memory", 'read', () => `/proc/${vupstream}/mem`, 'ENOENT');
+attackCase("read another tenant's server maps", 'read', () => `/proc/${vupstream}/maps`, 'ENOENT');
+attackCase('read the supervisor environ', 'read', () => `/proc/${sup}/environ`, 'ENOENT');
+attackCase('read the supervisor memory', 'read', () => `/proc/${sup}/mem`, 'ENOENT');
+attackCase('see the supervisor in /proc', 'stat', () => `/proc/${sup}`, 'ENOENT');
+attackCase("see another tenant's worker in /proc", 'stat', () => `/proc/${vworker}`, 'ENOENT');
+// A private, bounded /tmp
+attackCase('fill /tmp: stops at its size', 'filltmp', undefined, 'ENOSPC');
+test("the tenant's /tmp is its own", async () => {
+	const got = await attack('write', '/tmp/dataagent-probe-marker');
+	eq(got.outcome, 'allowed', JSON.stringify(got));
+	assert(!fs.existsSync('/tmp/dataagent-probe-marker'), 'the file reached the host /tmp');
+});
 // Signals and debugging
 attackCase("kill another tenant's worker", 'kill', () => vworker, 'EPERM');
 attackCase("kill another tenant's server", 'kill', () => vupstream, 'EPERM');
@@ -180,4 +194,5 @@ test('after all that, the victim still answers and mallory still runs', async ()
 const failed = await run(import.meta.url);
 console.log(`# ${tried} attacks tried, ${blocked} blocked`);
 await d.stop();
+fs.rmSync(fx, { recursive: true, force: true });
 process.exit(failed ? 1 : 0);

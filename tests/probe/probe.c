@@ -325,6 +325,24 @@ attack(const char *name, const char *arg, struct outcome *o)
 			_exit(0);
 		}
 		oc_sys(o, pid);
+	} else if (strcmp(name, "filltmp") == 0) {
+		/* Writes /tmp full, 1 MiB at a time, bounded at 8 GiB. */
+		static char mib[1 << 20];
+		long n = 0;
+		int fd = open("/tmp/probe-fill", O_WRONLY | O_CREAT | O_TRUNC,
+		    0600);
+
+		if (fd == -1) {
+			oc_sys(o, -1);
+			return 0;
+		}
+		for (; n < 8192; n++)
+			if (write(fd, mib, sizeof(mib)) != (ssize_t)sizeof(mib))
+				break;
+		oc_sys(o, n < 8192 ? -1 : 0);
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "%ld MiB", n);
+		close(fd);
+		unlink("/tmp/probe-fill");
 	} else if (strcmp(name, "whoami") == 0) {
 		uid_t r, e, s;
 
