@@ -511,7 +511,8 @@ worker_spawn(struct sup *sp)
 	struct worker *wk;
 	int sv[2];
 	pid_t pid;
-	char lvl[64];
+	char lvl[64], asanv[256];
+	const char *asan;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("socketpair failed", "{s:s}", "error",
@@ -520,6 +521,11 @@ worker_spawn(struct sup *sp)
 	}
 	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
 	    log_level_name(sp->sp_cf.cf_log_level));
+	/* A sanitizer build's settings follow it into the worker; nothing
+	 * else of ours does. */
+	asan = getenv("ASAN_OPTIONS");
+	snprintf(asanv, sizeof(asanv), "ASAN_OPTIONS=%s", asan != NULL ?
+	    asan : "");
 	pid = fork();
 	if (pid == -1) {
 		log_error("fork failed", "{s:s}", "error", strerror(errno));
@@ -529,7 +535,8 @@ worker_spawn(struct sup *sp)
 	}
 	if (pid == 0) {
 		char *const argv[] = { "dataagent-worker", NULL };
-		char *const envp[] = { lvl, NULL };
+		char *const envp[] = { lvl, asan != NULL ? asanv : NULL,
+		    NULL };
 		sigset_t none;
 		int nullfd;
 
