@@ -815,6 +815,24 @@ check_home_written(const struct layout *ly)
 	UNIT_CHECK(stat(path, &st) == 0 && st.st_uid == T_UID);
 }
 
+/* Makes the layout under base and runs the sandboxed child in it.
+ * Returns 0, or -1 (recorded as a failure, layout removed). */
+static int
+layout_run(struct layout *ly, const char *base, struct report *rp)
+{
+	if (layout_make(ly, base) == -1) {
+		UNIT_CHECK(!"layout_make");
+		layout_remove(ly);
+		return -1;
+	}
+	run_child(sandboxed_child, ly, rp);
+	UNIT_CHECK(WIFEXITED(rp->rp_status) && WEXITSTATUS(rp->rp_status) == 0);
+	UNIT_CHECK(res_is(rp, "setup", "ok"));
+	if (strcmp(res(rp, "setup"), "ok") != 0)
+		fprintf(stderr, "child said:\n%s", rp->rp_text);
+	return 0;
+}
+
 /* The layout under /var/tmp: every probe. */
 static void
 test_var_layout(void)
@@ -825,16 +843,8 @@ test_var_layout(void)
 	const char *tmpfile;
 
 	UNIT_CASE("layout under /var/tmp: the sandboxed child starts");
-	if (layout_make(&ly, "/var/tmp") == -1) {
-		UNIT_CHECK(!"layout_make");
-		layout_remove(&ly);
+	if (layout_run(&ly, "/var/tmp", &rp) == -1)
 		return;
-	}
-	run_child(sandboxed_child, &ly, &rp);
-	UNIT_CHECK(WIFEXITED(rp.rp_status) && WEXITSTATUS(rp.rp_status) == 0);
-	UNIT_CHECK(res_is(&rp, "setup", "ok"));
-	if (strcmp(res(&rp, "setup"), "ok") != 0)
-		fprintf(stderr, "child said:\n%s", rp.rp_text);
 
 	UNIT_CASE("no capability in any set (/proc/self/status)");
 	UNIT_CHECK(res_is(&rp, "status.CapEff", CAPS_NONE));
@@ -981,16 +991,8 @@ test_tmp_layout(void)
 	struct report rp;
 
 	UNIT_CASE("layout under /tmp: the sandboxed child starts");
-	if (layout_make(&ly, "/tmp") == -1) {
-		UNIT_CHECK(!"layout_make");
-		layout_remove(&ly);
+	if (layout_run(&ly, "/tmp", &rp) == -1)
 		return;
-	}
-	run_child(sandboxed_child, &ly, &rp);
-	UNIT_CHECK(WIFEXITED(rp.rp_status) && WEXITSTATUS(rp.rp_status) == 0);
-	UNIT_CHECK(res_is(&rp, "setup", "ok"));
-	if (strcmp(res(&rp, "setup"), "ok") != 0)
-		fprintf(stderr, "child said:\n%s", rp.rp_text);
 
 	UNIT_CASE("layout under /tmp: the home is still reachable, writable");
 	UNIT_CHECK(res_errno(&rp, "home_write", 0));
