@@ -210,6 +210,17 @@ on_assign(struct wrk *w, json_t *v)
 		ipc_flush(w->w_ipc);
 		_exit(1);
 	}
+	/* Confined, before the worker's own filter: servers are started by
+	 * the launcher, never by this process. */
+	if (launcher_start(w, err, sizeof(err)) == -1) {
+		log_error("cannot start the launcher", "{s:s,s:s}", "tenant",
+		    tenant, "error", err);
+		json_t *f = json_pack("{s:s}", "error", err);
+		ipc_send_json(w->w_ipc, IPC_ASSIGN_FAIL, 0, -1, f);
+		json_decref(f);
+		ipc_flush(w->w_ipc);
+		_exit(1);
+	}
 	if (chdir(w->w_home) == -1 && chdir("/") == -1)
 		log_warn("chdir failed", "{s:s}", "error", strerror(errno));
 	w->w_assigned = 1;
@@ -394,7 +405,17 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 static void
 on_sigchld(evutil_socket_t sig, short ev, void *arg)
 {
-	upstream_reap(arg);
+	struct wrk *w = arg;
+	pid_t lp = launcher_pid(w);
+	int status;
+
+	/* The launcher is our only child; the servers are its children and
+	 * their exits come over its socket. */
+	if (lp > 0 && waitpid(lp, &status, WNOHANG) == lp) {
+		log_error("the launcher died: this worker cannot start servers",
+		    "{s:s,s:i}", "tenant", w->w_tenant, "status", status);
+		wrk_exit(w, 1);
+	}
 }
 
 static void
@@ -438,7 +459,8 @@ wrk_exit(struct wrk *w, int code)
 	upstream_free_all(w);
 	/* Before the channel closes: the supervisor takes a closed channel
 	 * for a dead worker and kills what is left of it. */
-	wrk_reap_children(2000);
+	launcher_stop(w, 2000);
+	wrk_reap_children(500);
 	if (w->w_ipc != NULL) {
 		ipc_flush(w->w_ipc);
 		ipc_chan_free(&w->w_ipc);

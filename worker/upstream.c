@@ -127,24 +127,7 @@ struct upstream {
 	unsigned u_err_lines;
 };
 
-/* A killed process nobody else will wait for: polled until reaped. */
-struct up_reaper {
-	pid_t rp_pid;
-	struct event *rp_ev;
-	int rp_tries;
-};
 
-/* What the child reports through the status pipe when it cannot exec. */
-struct up_exec_status {
-	int es_stage;	/* UP_STAGE_* */
-	int es_errno;
-};
-#define UP_STAGE_DUP	1
-#define UP_STAGE_CHDIR	2
-#define UP_STAGE_EXEC	3
-#define UP_STAGE_SECCOMP 4
-
-extern char **environ;
 
 static void call_on_event(evutil_socket_t fd, short ev, void *arg);
 static void call_finish(struct upstream_call *c, json_t *result,
@@ -375,47 +358,16 @@ up_fail_calls(struct upstream *u, const json_t *error)
 
 /* -------------------------------------------------------------- process */
 
-static void
-reaper_on_timer(evutil_socket_t fd, short ev, void *arg)
-{
-	struct up_reaper *rp = arg;
-	struct timeval tv;
-	pid_t r;
-
-	r = waitpid(rp->rp_pid, NULL, WNOHANG);
-	if (r == rp->rp_pid || (r == -1 && errno == ECHILD)) {
-		event_free(rp->rp_ev);
-		free(rp);
-		return;
-	}
-	rp->rp_tries++;
-	tv.tv_sec = rp->rp_tries < 10 ? 0 : 1;
-	tv.tv_usec = rp->rp_tries < 10 ? 100000 : 0;
-	event_add(rp->rp_ev, &tv);
-}
-
-/* SIGKILLs pid's process group and makes sure the zombie is reaped. */
+/* SIGKILLs pid's process group; the launcher reaps it, and nobody here
+ * asks how it ended. */
 static void
 up_kill_reap(struct wrk *w, pid_t pid)
 {
-	struct up_reaper *rp;
-	struct timeval tv = { 0, 20000 };
-
 	if (pid <= 0)
 		return;
 	(void)kill(-pid, SIGKILL);
 	(void)kill(pid, SIGKILL);
-	if (waitpid(pid, NULL, WNOHANG) == pid)
-		return;
-	if ((rp = calloc(1, sizeof(*rp))) == NULL)
-		return;
-	rp->rp_pid = pid;
-	rp->rp_ev = evtimer_new(w->w_base, reaper_on_timer, rp);
-	if (rp->rp_ev == NULL) {
-		free(rp);
-		return;
-	}
-	event_add(rp->rp_ev, &tv);
+	launcher_forget(w, pid);
 }
 
 /* Closes the pipes and kills the process group (if still there). */
@@ -741,7 +693,7 @@ up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
 
 	if (up_drain_stdout(u) == -1)
 		return;
-	if (u->u_pid > 0 && waitpid(u->u_pid, &status, WNOHANG) == u->u_pid) {
+	if (u->u_pid > 0 && launcher_exited(u->u_wrk, u->u_pid, &status)) {
 		u->u_pid = -1;
 		up_describe_status(status, why, sizeof(why));
 		up_died(u, why);
@@ -829,29 +781,6 @@ up_on_stderr_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---------------------------------------------------------------- spawn */
 
-/* Makes both ends of a fresh pipe >= 3 so the child's dup2 to 0..2 can
- * never clobber one of them. */
-static int
-up_pipe(int p[2])
-{
-	int i, fd;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		if (p[i] >= 3)
-			continue;
-		fd = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
-		close(p[i]);
-		p[i] = fd;
-		if (fd == -1) {
-			fd_close(&p[0]);
-			fd_close(&p[1]);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 static void
 up_strv_free(char **v)
@@ -926,57 +855,6 @@ fail:
 	return NULL;
 }
 
-static void __attribute__((noreturn))
-up_child_fail(int status_fd, int stage)
-{
-	struct up_exec_status es = { stage, errno };
-
-	(void)!write(status_fd, &es, sizeof(es));
-	_exit(127);
-}
-
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void __attribute__((noreturn))
-up_child(pid_t parent, int in_r, int out_w, int err_w, int status_w,
-    const char *home, const struct scprog *filter, char **argv, char **envp)
-{
-	struct sigaction sa;
-	sigset_t none;
-	int fd;
-
-	(void)setpgid(0, 0);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() != parent)
-		_exit(127);
-	/* The worker ignores SIGPIPE; exec would keep that. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	if (dup2(in_r, 0) == -1 || dup2(out_w, 1) == -1 ||
-	    dup2(err_w, 2) == -1)
-		up_child_fail(status_w, UP_STAGE_DUP);
-	/* Keep only 0..2 and the status pipe, as fd 3 (close-on-exec). */
-	if (status_w != 3) {
-		if (dup3(status_w, 3, O_CLOEXEC) == -1)
-			up_child_fail(status_w, UP_STAGE_DUP);
-		status_w = 3;
-	}
-	if (close_range(4, ~0U, 0) == -1)
-		for (fd = 4; fd < 65536; fd++)
-			(void)close(fd);
-	if (chdir(home) == -1)
-		up_child_fail(status_w, UP_STAGE_CHDIR);
-	/* Last before exec: the server's policy (policy/upstream.policy). */
-	if (filter == NULL || scprog_install(filter) == -1)
-		up_child_fail(status_w, UP_STAGE_SECCOMP);
-	environ = envp;
-	execvp(argv[0], argv);
-	up_child_fail(status_w, UP_STAGE_EXEC);
-}
-
 static struct bufferevent *
 up_bev(struct upstream *u, int *fd, bufferevent_data_cb rd,
     bufferevent_event_cb ev, short enable)
@@ -1005,14 +883,13 @@ static int
 up_spawn(struct upstream *u)
 {
 	struct wrk *w = u->u_wrk;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-	int st[2] = { -1, -1 };
-	struct up_exec_status es;
+	struct launch_result lr;
 	struct upstream_call *c;
 	char **argv = NULL, **envp = NULL;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	const char *cmd;
-	pid_t pid, parent = getpid();
-	ssize_t n;
+	pid_t pid;
+	int r;
 
 	cmd = json_string_value(json_object_get(u->u_spec, "command"));
 	argv = up_build_argv(u->u_spec);
@@ -1022,57 +899,39 @@ up_spawn(struct upstream *u)
 		    "out of memory");
 		goto fail;
 	}
-	if (up_pipe(in) == -1 || up_pipe(out) == -1 || up_pipe(err) == -1 ||
-	    up_pipe(st) == -1) {
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "pipe: %s", strerror(errno));
-		goto fail;
-	}
-	pid = fork();
-	if (pid == -1) {
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "fork: %s", strerror(errno));
-		goto fail;
-	}
-	if (pid == 0)
-		up_child(parent, in[0], out[1], err[1], st[1], w->w_home,
-		    w->w_upstream_filter, argv, envp);
-	(void)setpgid(pid, pid);	/* whichever of us runs first */
-	fd_close(&in[0]);
-	fd_close(&out[1]);
-	fd_close(&err[1]);
-	fd_close(&st[1]);
+	r = launcher_spawn(w, argv, envp, w->w_home, &lr);
 	up_strv_free(argv);
 	up_strv_free(envp);
 	argv = envp = NULL;
-
-	/* The status pipe closes on a successful exec (a short wait). */
-	do
-		n = read(st[0], &es, sizeof(es));
-	while (n == -1 && errno == EINTR);
-	fd_close(&st[0]);
-	if (n == (ssize_t)sizeof(es)) {
-		(void)waitpid(pid, NULL, 0);
-		if (es.es_stage == UP_STAGE_EXEC && es.es_errno == ENOENT)
+	if (r == -1) {
+		if (lr.lr_stage == LAUNCH_STAGE_EXEC && lr.lr_errno == ENOENT)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "command not found: %.300s", cmd);
-		else if (es.es_stage == UP_STAGE_EXEC)
+		else if (lr.lr_stage == LAUNCH_STAGE_EXEC)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "cannot run %.300s: %s", cmd, strerror(es.es_errno));
-		else if (es.es_stage == UP_STAGE_SECCOMP)
+			    "cannot run %.300s: %s", cmd, strerror(lr.lr_errno));
+		else if (lr.lr_stage == LAUNCH_STAGE_SECCOMP)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "cannot install the seccomp filter: %s",
-			    strerror(es.es_errno));
-		else if (es.es_stage == UP_STAGE_CHDIR)
+			    strerror(lr.lr_errno));
+		else if (lr.lr_stage == LAUNCH_STAGE_CHDIR)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "cannot enter %.300s: %s", w->w_home,
-			    strerror(es.es_errno));
+			    strerror(lr.lr_errno));
+		else if (lr.lr_stage == LAUNCH_STAGE_REQUEST)
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "the launcher is unavailable: %s",
+			    strerror(lr.lr_errno));
 		else
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "cannot set up the process: %s",
-			    strerror(es.es_errno));
+			    strerror(lr.lr_errno));
 		goto fail;
 	}
+	pid = lr.lr_pid;
+	in[1] = lr.lr_in;
+	out[0] = lr.lr_out;
+	err[0] = lr.lr_err;
 
 	u->u_pid = pid;
 	u->u_pgid = pid;
@@ -1132,8 +991,6 @@ fail:
 	fd_close(&out[1]);
 	fd_close(&err[0]);
 	fd_close(&err[1]);
-	fd_close(&st[0]);
-	fd_close(&st[1]);
 	up_strv_free(argv);
 	up_strv_free(envp);
 	u->u_state = UP_FAILED;
@@ -1763,8 +1620,7 @@ upstream_reap(struct wrk *w)
 	int status;
 
 	for (u = w->w_upstreams; u != NULL; u = u->u_next) {
-		if (u->u_pid <= 0 ||
-		    waitpid(u->u_pid, &status, WNOHANG) != u->u_pid)
+		if (u->u_pid <= 0 || !launcher_exited(w, u->u_pid, &status))
 			continue;
 		u->u_pid = -1;		/* reaped: nothing left to kill */
 		up_describe_status(status, why, sizeof(why));

@@ -32,6 +32,7 @@ struct upstream;
 struct mcp_session;
 struct store_call;
 struct scprog;
+struct launcher;
 
 /* Settings pushed by the supervisor in IPC_CONFIG. */
 struct wrk_settings {
@@ -58,6 +59,7 @@ struct wrk {
 	char w_home[CONFIG_STRLEN];
 	struct wrk_settings w_set;
 	struct scprog *w_upstream_filter;	/* installed before each exec */
+	struct launcher *w_launcher;		/* starts the MCP servers */
 
 	struct upstream *w_upstreams;	/* list, one per configured server */
 	struct http_conn *w_conns;	/* list of client connections */
@@ -91,6 +93,45 @@ void wrk_audit(struct wrk *w, const char *action, json_t *detail);
  * read from it (IPC_HANDBACK). The caller then frees its connection.
  * Returns 0, or -1 when it could not be sent. */
 int wrk_handback(struct wrk *w, int fd, const uint8_t *pre, size_t prelen);
+
+/* ------------------------------------------------------------ launcher */
+
+/* Where starting a server failed (launch_result lr_stage). */
+#define LAUNCH_STAGE_DUP	1
+#define LAUNCH_STAGE_CHDIR	2
+#define LAUNCH_STAGE_EXEC	3
+#define LAUNCH_STAGE_SECCOMP	4
+#define LAUNCH_STAGE_FORK	5
+#define LAUNCH_STAGE_REQUEST	6	/* the launcher is gone or refused */
+
+struct launch_result {
+	pid_t lr_pid;		/* also its process group */
+	int lr_in, lr_out, lr_err;	/* our ends of its stdin, out, err */
+	int lr_stage;		/* 0, or LAUNCH_STAGE_* on failure */
+	int lr_errno;
+};
+
+/*
+ * Forks the launcher (launcher.c). Called confined, after the tenant's
+ * uid and before the worker's own seccomp filter: servers must not
+ * inherit that filter. Returns 0 or -1 with err.
+ */
+int launcher_start(struct wrk *w, char *err, size_t errlen);
+/* Starts argv (envp, in cwd) under the upstream filter; waits for the
+ * launcher's answer. Returns 0 with pid and fds, or -1 with stage and
+ * errno in *lr. */
+int launcher_spawn(struct wrk *w, char *const argv[], char *const envp[],
+    const char *cwd, struct launch_result *lr);
+/* 1 with *status_r (a wait status) when pid has exited; the record is
+ * consumed. 0 when no exit is known yet. */
+int launcher_exited(struct wrk *w, pid_t pid, int *status_r);
+/* pid was killed and nobody will ask about it: drop its exit. */
+void launcher_forget(struct wrk *w, pid_t pid);
+void launcher_note_exit(struct launcher *la, pid_t pid, int status);
+pid_t launcher_pid(const struct wrk *w);
+/* Closes the socket, which ends every server and then the launcher;
+ * waits up to ms for it (then SIGKILL). */
+void launcher_stop(struct wrk *w, int ms);
 
 /* ---------------------------------------------------------------- http */
 
@@ -214,7 +255,8 @@ void upstream_tools_invalidate(struct upstream *u);
 /* Number of cached tools, -1 when unknown. */
 int upstream_tools_count(const struct upstream *u);
 
-/* SIGCHLD: reaps and updates every upstream whose process exited. */
+/* The launcher reported exits: updates every upstream whose process
+ * exited. */
 void upstream_reap(struct wrk *w);
 /* Stops upstreams with no pending calls that were unused for idle_s. */
 void upstream_idle_sweep(struct wrk *w, int idle_s);
