@@ -28,7 +28,8 @@ enum ipc_type {
 				 * socket back with the bytes already read */
 
 	/* supervisor -> worker */
-	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home","upstream_policy"} */
+	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home","upstream_policy",
+				 * "worker_policy","hide":[..],"nofile","nproc"} */
 	IPC_CONFIG,		/* {"settings":{...},"servers":[...]} */
 	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */

@@ -64,6 +64,8 @@ ctl_usage(FILE *f)
 "  token issue TENANT [--ttl D]  print a bearer token valid for D (seconds,\n"
 "                                or N with s, m, h or d; default 1h)\n"
 "  status                        workers, tenants and capacity\n"
+"  reload                        re-read the configuration and policies, as\n"
+"                                SIGHUP does (the outcome is in the log)\n"
 "\n"
 "  -s SOCKET   control socket (default $DATAAGENT_CONTROL_SOCKET or %s)\n"
 "  --json      print the daemon's answer as JSON\n"
@@ -587,6 +589,8 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 			    ctl_str(json_array_get(v, i), "reason"));
 	} else if (strcmp(cmd, "status") == 0)
 		ctl_print_status(r);
+	else if (strcmp(cmd, "reload") == 0)
+		printf("reload requested\n");
 	else {
 		char *s = json_dumps(r, JSON_INDENT(2) | JSON_ENCODE_ANY);
 
@@ -642,8 +646,8 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		ctl_usage_error(NULL);
 		return NULL;
 	}
-	if (strcmp(w0, "status") == 0) {
-		snprintf(cmd, sizeof(cmd), "status");
+	if (strcmp(w0, "status") == 0 || strcmp(w0, "reload") == 0) {
+		snprintf(cmd, sizeof(cmd), "%s", w0);
 		want = 1;
 	} else if ((strcmp(w0, "tenant") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
@@ -670,8 +674,7 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	}
 	if (c->c_npos != want) {
 		fprintf(stderr, "dataagentctl: wrong number of arguments for "
-		    "%s%s%s\n", w0, strcmp(cmd, "status") == 0 ? "" : " ",
-		    strcmp(cmd, "status") == 0 ? "" : w1);
+		    "%s%s%s\n", w0, want == 1 ? "" : " ", want == 1 ? "" : w1);
 		ctl_usage_error(NULL);
 		return NULL;
 	}
@@ -686,7 +689,7 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		return NULL;
 	}
 
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "tenant.list") == 0)
+	if (want <= 2)		/* status, reload, tenant list */
 		args = json_object();
 	else if (strcmp(w0, "tenant") == 0)
 		args = json_pack("{s:s}", "id", c->c_pos[2]);

@@ -708,6 +708,28 @@ cmd_status(struct control *ctl, const json_t *args, char *err, size_t errlen)
 	return st;
 }
 
+/*
+ * Asks for the same reload as SIGHUP by activating the supervisor's
+ * SIGHUP event: main.c's handler runs from the event loop right after
+ * this request, so the answer means "requested"; the outcome is logged
+ * ("configuration reloaded", or "reload failed, keeping the running
+ * configuration" with the reason) and told to the service manager.
+ */
+static json_t *
+cmd_reload(struct control *ctl, const json_t *args, char *err, size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+
+	if (sp->sp_stopping || sp->sp_ev_sighup == NULL) {
+		snprintf(err, errlen, "dataagentd is stopping");
+		return NULL;
+	}
+	event_active(sp->sp_ev_sighup, EV_SIGNAL, 1);
+	control_audit(ctl, "reload", NULL, NULL);
+	log_info("control: reload requested", NULL);
+	return json_pack("{s:b}", "requested", 1);
+}
+
 static const struct control_cmd control_cmds[] = {
 	{ "tenant.add", cmd_tenant_add },
 	{ "tenant.list", cmd_tenant_list },
@@ -721,6 +743,7 @@ static const struct control_cmd control_cmds[] = {
 	{ "server.import", cmd_server_import },
 	{ "token.issue", cmd_token_issue },
 	{ "status", cmd_status },
+	{ "reload", cmd_reload },
 };
 
 /* Runs one request line; returns the response object (never NULL unless

@@ -2,7 +2,16 @@
  * main.c: dataagentd start-up, signals and the event loop.
  *
  * Configuration precedence: defaults < config file < environment < flags.
+ *
+ * Under systemd (Type=notify) the supervisor speaks the service manager's
+ * notification protocol itself (notify_*, below; no libsystemd): READY=1
+ * once the listener is up, RELOADING=1 and READY=1 around a reload,
+ * STOPPING=1 on SIGTERM, STATUS= lines, and WATCHDOG=1 from an event-loop
+ * timer when the manager asks for a watchdog.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -20,6 +29,26 @@
 #include "scpolicy.h"
 #include "supervisor.h"
 
+/* The service manager's notification socket ($NOTIFY_SOCKET). */
+struct notify {
+	int nt_fd;			/* -1: nobody listens, send nothing */
+	struct sockaddr_un nt_sun;
+	socklen_t nt_sunlen;
+	uint64_t nt_watchdog_usec;	/* 0: no watchdog asked for */
+	struct event *nt_ev_watchdog;
+	char nt_status[256];		/* the last STATUS= sent */
+	int nt_failed;			/* a send failed: logged once */
+};
+
+/*
+ * What main's signal and timer callbacks reach. struct sup (supervisor.h)
+ * is the process state every module shares; the notifier is main's own
+ * business and travels beside it.
+ */
+struct sup_main {
+	struct sup *sm_sup;
+	struct notify sm_notify;
+};
 
 static void
 usage(FILE *f)
@@ -118,27 +147,207 @@ worker_path_resolve(struct sup *sp, char *err, size_t errlen)
  * running ones (new assignments use them). Returns 0 or -1 with err
  * ("path:line: reason").
  */
+/* Reads and compiles <policy_dir>/<name>; *text_r gets the text. */
 static int
-policies_load(struct sup *sp, char *err, size_t errlen)
+policy_load(struct sup *sp, const char *name, char **text_r, char *err,
+    size_t errlen)
 {
 	struct scpolicy *p = NULL;
-	char path[CONFIG_STRLEN + 32], *text = NULL;
+	char path[CONFIG_STRLEN + 32];
 
-	snprintf(path, sizeof(path), "%s/upstream.policy",
-	    sp->sp_cf.cf_policy_dir);
-	if (scpolicy_load_file(path, &text, &p, err, errlen) == -1)
+	snprintf(path, sizeof(path), "%s/%s", sp->sp_cf.cf_policy_dir, name);
+	if (scpolicy_load_file(path, text_r, &p, err, errlen) == -1)
 		return -1;
 	if (scpolicy_check(p, err, errlen) == -1) {
 		scpolicy_free(&p);
-		free(text);
+		free(*text_r);
+		*text_r = NULL;
 		return -1;
 	}
 	log_info("seccomp policy loaded", "{s:s,s:i}", "path", path, "rules",
 	    (int)scpolicy_rules(p));
 	scpolicy_free(&p);
-	free(sp->sp_upstream_policy);
-	sp->sp_upstream_policy = text;
 	return 0;
+}
+
+static int
+policies_load(struct sup *sp, char *err, size_t errlen)
+{
+	char *up = NULL, *wk = NULL;
+
+	if (policy_load(sp, "upstream.policy", &up, err, errlen) == -1)
+		return -1;
+	if (policy_load(sp, "worker.policy", &wk, err, errlen) == -1) {
+		free(up);
+		return -1;
+	}
+	free(sp->sp_upstream_policy);
+	free(sp->sp_worker_policy);
+	sp->sp_upstream_policy = up;
+	sp->sp_worker_policy = wk;
+	return 0;
+}
+
+/* ------------------------------------------------------------ notify */
+
+/*
+ * Reads $NOTIFY_SOCKET (an absolute path, or an abstract name written
+ * with a leading '@'), $WATCHDOG_USEC and $WATCHDOG_PID, then removes
+ * them from the environment so no child inherits them. Unset or empty
+ * NOTIFY_SOCKET: nt->nt_fd stays -1 and every notify_send() is a no-op.
+ * A watchdog is armed only when WATCHDOG_PID is unset or names us.
+ * Returns 0, or -1 with err for a malformed variable or no socket.
+ */
+static int
+notify_open(struct notify *nt, char *err, size_t errlen)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	const char *wusec = getenv("WATCHDOG_USEC");
+	const char *wpid = getenv("WATCHDOG_PID");
+	size_t len;
+	char *end;
+	unsigned long long v;
+	int rc = 0;
+
+	memset(nt, 0, sizeof(*nt));
+	nt->nt_fd = -1;
+	if (path != NULL && path[0] != '\0') {
+		len = strlen(path);
+		if ((path[0] != '/' && path[0] != '@') ||
+		    len >= sizeof(nt->nt_sun.sun_path)) {
+			snprintf(err, errlen, "NOTIFY_SOCKET must be an "
+			    "absolute path or an @abstract name shorter than "
+			    "%zu bytes", sizeof(nt->nt_sun.sun_path));
+			rc = -1;
+			goto out;
+		}
+		nt->nt_sun.sun_family = AF_UNIX;
+		memcpy(nt->nt_sun.sun_path, path, len);
+		if (path[0] == '@')
+			nt->nt_sun.sun_path[0] = '\0';
+		nt->nt_sunlen = (socklen_t)(offsetof(struct sockaddr_un,
+		    sun_path) + len + (path[0] == '/' ? 1 : 0));
+		nt->nt_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, 0);
+		if (nt->nt_fd == -1) {
+			snprintf(err, errlen, "NOTIFY_SOCKET: socket: %s",
+			    strerror(errno));
+			rc = -1;
+			goto out;
+		}
+	}
+	if (nt->nt_fd != -1 && wusec != NULL && wusec[0] != '\0') {
+		errno = 0;
+		v = strtoull(wusec, &end, 10);
+		if (*end != '\0' || errno != 0 || v == 0) {
+			snprintf(err, errlen, "WATCHDOG_USEC: \"%s\" is not a "
+			    "positive number", wusec);
+			rc = -1;
+			goto out;
+		}
+		if (wpid == NULL || wpid[0] == '\0' ||
+		    strtol(wpid, NULL, 10) == (long)getpid())
+			nt->nt_watchdog_usec = v;
+	}
+out:
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	return rc;
+}
+
+/* Sends one datagram of newline-separated assignments; never blocks. A
+ * failure is logged once (the manager may be gone) and otherwise ignored. */
+static void
+notify_send(struct notify *nt, const char *msg)
+{
+	if (nt->nt_fd == -1)
+		return;
+	if (sendto(nt->nt_fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (struct sockaddr *)&nt->nt_sun, nt->nt_sunlen) == -1 &&
+	    !nt->nt_failed) {
+		nt->nt_failed = 1;
+		log_warn("cannot notify the service manager", "{s:s}",
+		    "error", strerror(errno));
+	}
+}
+
+/* "STATUS=serving N tenants (...)" from the status the health check
+ * shows; sent when it changed, or always when `force`, with `prefix`
+ * (e.g. "READY=1\n") in the same datagram. */
+static void
+notify_status(struct sup_main *sm, const char *prefix, const char *note,
+    int force)
+{
+	struct notify *nt = &sm->sm_notify;
+	json_t *st, *wk;
+	char status[sizeof(nt->nt_status)], msg[sizeof(status) + 128];
+
+	if (nt->nt_fd == -1)
+		return;
+	st = sup_status_json(sm->sm_sup);
+	wk = json_object_get(st, "workers");
+	snprintf(status, sizeof(status), "%s%sserving %lld tenant%s, %lld "
+	    "active worker%s, %lld spare%s", note != NULL ? note : "",
+	    note != NULL ? "; " : "",
+	    (long long)json_integer_value(json_object_get(st, "tenants")),
+	    json_integer_value(json_object_get(st, "tenants")) == 1 ? "" : "s",
+	    (long long)json_integer_value(json_object_get(wk, "active")),
+	    json_integer_value(json_object_get(wk, "active")) == 1 ? "" : "s",
+	    (long long)json_integer_value(json_object_get(wk, "spare")),
+	    json_integer_value(json_object_get(wk, "spare")) == 1 ? "" : "s");
+	json_decref(st);
+	if (!force && prefix == NULL && strcmp(status, nt->nt_status) == 0)
+		return;
+	snprintf(nt->nt_status, sizeof(nt->nt_status), "%s", status);
+	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix != NULL ? prefix : "",
+	    status);
+	notify_send(nt, msg);
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short ev, void *arg)
+{
+	struct sup_main *sm = arg;
+
+	notify_send(&sm->sm_notify, "WATCHDOG=1");
+	notify_status(sm, NULL, NULL, 0);
+}
+
+/* Arms the WATCHDOG=1 timer at half the manager's interval. The pings
+ * come from the event loop, so a loop that hangs stops them. */
+static int
+notify_watchdog_start(struct sup_main *sm)
+{
+	struct notify *nt = &sm->sm_notify;
+	uint64_t half = nt->nt_watchdog_usec / 2;
+	struct timeval tv;
+
+	if (nt->nt_fd == -1 || nt->nt_watchdog_usec == 0)
+		return 0;
+	if (half == 0)
+		half = 1;
+	tv.tv_sec = (time_t)(half / 1000000);
+	tv.tv_usec = (suseconds_t)(half % 1000000);
+	nt->nt_ev_watchdog = event_new(sm->sm_sup->sp_base, -1, EV_PERSIST,
+	    on_watchdog, sm);
+	if (nt->nt_ev_watchdog == NULL ||
+	    event_add(nt->nt_ev_watchdog, &tv) == -1)
+		return -1;
+	log_info("watchdog armed", "{s:I}", "interval_usec",
+	    (json_int_t)half);
+	notify_send(nt, "WATCHDOG=1");
+	return 0;
+}
+
+static void
+notify_close(struct notify *nt)
+{
+	if (nt->nt_ev_watchdog != NULL) {
+		event_free(nt->nt_ev_watchdog);
+		nt->nt_ev_watchdog = NULL;
+	}
+	fd_close(&nt->nt_fd);
 }
 
 static void
@@ -168,38 +377,57 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 static void
 on_sigterm(evutil_socket_t sig, short ev, void *arg)
 {
-	struct sup *sp = arg;
+	struct sup_main *sm = arg;
+	struct sup *sp = sm->sm_sup;
 
 	if (sp->sp_stopping)
 		return;
 	log_info("stopping", "{s:i}", "signal", (int)sig);
+	notify_send(&sm->sm_notify, "STOPPING=1\nSTATUS=stopping");
 	sp->sp_stopping = 1;
+	/* No more pings: the manager's stop timeout governs from here. */
+	if (sm->sm_notify.nt_ev_watchdog != NULL)
+		event_del(sm->sm_notify.nt_ev_watchdog);
 	front_close_all(sp);
 	control_close(sp);
 	workers_stop_all(sp);
 }
 
 /*
- * SIGHUP: re-reads file, environment and flags. A configuration that does
- * not load keeps the old one. Limits, timeouts, log level, allowed hosts
- * and the spare count apply at once (active workers get their settings
- * again); the listening address, state_dir, store and control socket
- * need a restart and are reported as such.
+ * SIGHUP (also `dataagentctl reload`, which activates this event): re-reads
+ * file, environment and flags. A configuration that does not load keeps
+ * the old one. Limits, timeouts, log level, allowed hosts and the spare
+ * count apply at once (active workers get their settings again); the
+ * listening address, state_dir, store and control socket need a restart
+ * and are reported as such. The service manager sees RELOADING=1 before
+ * and READY=1 after, whatever the outcome.
  */
 static void
 on_sighup(evutil_socket_t sig, short ev, void *arg)
 {
-	struct sup *sp = arg;
+	struct sup_main *sm = arg;
+	struct sup *sp = sm->sm_sup;
 	struct config old = sp->sp_cf;
-	char err[1024];
+	struct timespec ts;
+	char err[1024], msg[64];
 	json_t *tenants;
 	size_t i;
 	json_t *t;
 
+	if (sp->sp_stopping)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	notify_send(&sm->sm_notify, msg);
+	log_info("reloading", "{s:s}", "config", sp->sp_config_path);
 	if (config_build(sp, sp->sp_config_path, sp->sp_config_explicit,
 	    sp->sp_flags, sp->sp_nflags, err, sizeof(err)) == -1) {
 		log_error("reload failed, keeping the running configuration",
 		    "{s:s}", "error", err);
+		notify_status(sm, "READY=1\n", "reload failed, running the "
+		    "previous configuration", 1);
 		return;
 	}
 	if (strcmp(old.cf_host, sp->sp_cf.cf_host) != 0 ||
@@ -241,6 +469,7 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	json_decref(tenants);
 	workers_refill(sp);
 	log_info("configuration reloaded", NULL);
+	notify_status(sm, "READY=1\n", NULL, 1);
 }
 
 static int
@@ -268,6 +497,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sup sp;
+	static struct sup_main sm;
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "host", required_argument, NULL, 'H' },
@@ -362,6 +592,12 @@ main(int argc, char **argv)
 		    "each tenant under its own UID)\n");
 		return 1;
 	}
+	sm.sm_sup = &sp;
+	if (notify_open(&sm.sm_notify, err, sizeof(err)) == -1) {
+		log_error("cannot talk to the service manager", "{s:s}",
+		    "error", err);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	umask(022);
 	sp.sp_listen_fd = -1;
@@ -408,9 +644,9 @@ main(int argc, char **argv)
 	}
 	event_config_free(evcfg);
 	sp.sp_ev_sigchld = evsignal_new(sp.sp_base, SIGCHLD, on_sigchld, &sp);
-	sp.sp_ev_sigterm = evsignal_new(sp.sp_base, SIGTERM, on_sigterm, &sp);
-	sp.sp_ev_sigint = evsignal_new(sp.sp_base, SIGINT, on_sigterm, &sp);
-	sp.sp_ev_sighup = evsignal_new(sp.sp_base, SIGHUP, on_sighup, &sp);
+	sp.sp_ev_sigterm = evsignal_new(sp.sp_base, SIGTERM, on_sigterm, &sm);
+	sp.sp_ev_sigint = evsignal_new(sp.sp_base, SIGINT, on_sigterm, &sm);
+	sp.sp_ev_sighup = evsignal_new(sp.sp_base, SIGHUP, on_sighup, &sm);
 	if (sp.sp_ev_sigchld == NULL || sp.sp_ev_sigterm == NULL ||
 	    sp.sp_ev_sigint == NULL || sp.sp_ev_sighup == NULL) {
 		log_error("cannot set up signals", NULL);
@@ -436,6 +672,12 @@ main(int argc, char **argv)
 		workers_stop_all(&sp);
 		return 1;
 	}
+	if (notify_watchdog_start(&sm) == -1) {
+		log_error("cannot arm the watchdog timer", NULL);
+		workers_stop_all(&sp);
+		return 1;
+	}
+	notify_status(&sm, "READY=1\n", NULL, 1);
 
 	event_base_dispatch(sp.sp_base);
 
@@ -448,10 +690,12 @@ main(int argc, char **argv)
 	event_free(sp.sp_ev_sigterm);
 	event_free(sp.sp_ev_sigint);
 	event_free(sp.sp_ev_sighup);
+	notify_close(&sm.sm_notify);
 	if (sp.sp_ev_refill != NULL)
 		event_free(sp.sp_ev_refill);
 	event_base_free(sp.sp_base);
 	free(sp.sp_upstream_policy);
+	free(sp.sp_worker_policy);
 	cg_close(&sp.sp_cg);
 	log_info("stopped", NULL);
 	return 0;

@@ -47,6 +47,7 @@ struct sup {
 	char sp_db_path[CONFIG_STRLEN];
 	char sp_worker_path[CONFIG_STRLEN];
 	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */
+	char *sp_worker_policy;		/* text of <policy_dir>/worker.policy */
 	struct cgroups *sp_cg;		/* per-tenant cgroups (policy/cgroup.h) */
 
 	int sp_listen_fd;

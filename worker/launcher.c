@@ -332,6 +332,11 @@ launcher_main(int sock, pid_t worker, const struct scprog *filter)
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	if ((sfd = signalfd(-1, &chld, SFD_CLOEXEC)) == -1)
 		_exit(1);
+	/* The launcher runs only our code, but it is the one process of the
+	 * tenant without the worker's allowlist: give it the servers'
+	 * policy too (each server installs it again before exec). */
+	if (filter == NULL || scprog_install(filter) == -1)
+		_exit(1);
 	pfd[0].fd = sock;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = sfd;

@@ -20,6 +20,8 @@
 
 #include <event2/event.h>
 
+#include <openssl/rand.h>
+
 #include "scpolicy.h"
 #include "worker.h"
 #include "confine.h"
@@ -148,34 +150,75 @@ on_store_res(struct wrk *w, uint32_t id, json_t *res)
 	return 0;
 }
 
+/* A worker that cannot confine itself says so and exits: it must never
+ * serve a tenant half-confined. */
+static void __attribute__((noreturn))
+assign_fail(struct wrk *w, const char *tenant, const char *what,
+    const char *err)
+{
+	json_t *f;
+
+	log_error(what, "{s:s,s:s}", "tenant", tenant, "error", err);
+	f = json_pack("{s:s}", "error", err);
+	ipc_send_json(w->w_ipc, IPC_ASSIGN_FAIL, 0, -1, f);
+	json_decref(f);
+	ipc_flush(w->w_ipc);
+	_exit(1);
+}
+
 static int
-upstream_filter_compile(struct wrk *w, const char *text, char *err,
-    size_t errlen)
+filter_compile(const char *text, const char *name, struct scprog **prog_r,
+    char *err, size_t errlen)
 {
 	struct scpolicy *p;
 	int r;
 
-	if (scpolicy_parse(text, "upstream.policy", &p, err, errlen) == -1)
+	if (scpolicy_parse(text, name, &p, err, errlen) == -1)
 		return -1;
-	r = scpolicy_compile(p, &w->w_upstream_filter, err, errlen);
+	r = scpolicy_compile(p, prog_r, err, errlen);
 	scpolicy_free(&p);
 	return r;
+}
+
+/*
+ * Loads the worker's own filter. What libraries would read from disk on
+ * first use (OpenSSL's configuration, the time zone) is read now, while
+ * opening files still works.
+ */
+static int
+worker_filter_install(struct scprog *prog, char *err, size_t errlen)
+{
+	unsigned char b[16];
+
+	tzset();
+	if (RAND_bytes(b, sizeof(b)) != 1) {
+		snprintf(err, errlen, "RAND_bytes failed");
+		return -1;
+	}
+	if (scprog_install(prog) == -1) {
+		snprintf(err, errlen, "installing worker.policy: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int
 on_assign(struct wrk *w, json_t *v)
 {
-	const char *tenant, *home, *policy, *hide[16];
+	const char *tenant, *home, *policy, *wpolicy, *hide[16];
+	struct scprog *wfilter = NULL;
 	struct confine_spec cs;
 	json_int_t uid, gid, nofile, nproc;
 	json_t *ack, *hidev, *h;
 	char err[512];
 	size_t i;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:o,s:I,s:I}", "tenant",
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I}", "tenant",
 	    &tenant, "uid", &uid, "gid", &gid, "home", &home,
-	    "upstream_policy", &policy, "hide", &hidev, "nofile", &nofile,
-	    "nproc", &nproc) != 0 || !json_is_array(hidev) ||
+	    "upstream_policy", &policy, "worker_policy", &wpolicy,
+	    "hide", &hidev, "nofile", &nofile, "nproc", &nproc) != 0 ||
+	    !json_is_array(hidev) ||
 	    json_array_size(hidev) >= sizeof(hide) / sizeof(hide[0]) ||
 	    nofile <= 0 || nproc <= 0 || !name_valid(tenant) ||
 	    uid <= 0 || gid <= 0 || uid > 0x7fffffff || gid > 0x7fffffff ||
@@ -200,29 +243,22 @@ on_assign(struct wrk *w, json_t *v)
 
 	/* The filter the tenant's MCP servers will run under: compiled now,
 	 * so a worker that cannot enforce it never serves the tenant. */
-	if (upstream_filter_compile(w, policy, err, sizeof(err)) == -1 ||
-	    confine_worker(&cs, err, sizeof(err)) == -1) {
-		log_error("confinement failed", "{s:s,s:s}", "tenant", tenant,
-		    "error", err);
-		json_t *f = json_pack("{s:s}", "error", err);
-		ipc_send_json(w->w_ipc, IPC_ASSIGN_FAIL, 0, -1, f);
-		json_decref(f);
-		ipc_flush(w->w_ipc);
-		_exit(1);
-	}
+	if (filter_compile(policy, "upstream.policy", &w->w_upstream_filter,
+	    err, sizeof(err)) == -1 ||
+	    filter_compile(wpolicy, "worker.policy", &wfilter, err,
+	    sizeof(err)) == -1 ||
+	    confine_worker(&cs, err, sizeof(err)) == -1)
+		assign_fail(w, tenant, "confinement failed", err);
 	/* Confined, before the worker's own filter: servers are started by
 	 * the launcher, never by this process. */
-	if (launcher_start(w, err, sizeof(err)) == -1) {
-		log_error("cannot start the launcher", "{s:s,s:s}", "tenant",
-		    tenant, "error", err);
-		json_t *f = json_pack("{s:s}", "error", err);
-		ipc_send_json(w->w_ipc, IPC_ASSIGN_FAIL, 0, -1, f);
-		json_decref(f);
-		ipc_flush(w->w_ipc);
-		_exit(1);
-	}
+	if (launcher_start(w, err, sizeof(err)) == -1)
+		assign_fail(w, tenant, "cannot start the launcher", err);
 	if (chdir(w->w_home) == -1 && chdir("/") == -1)
 		log_warn("chdir failed", "{s:s}", "error", strerror(errno));
+	/* Step 7, the last: from here on the worker's own allowlist. */
+	if (worker_filter_install(wfilter, err, sizeof(err)) == -1)
+		assign_fail(w, tenant, "confinement failed", err);
+	scprog_free(&wfilter);
 	w->w_assigned = 1;
 	wrk_touch(w);
 	log_info("worker assigned", "{s:s,s:i}", "tenant", w->w_tenant, "uid",

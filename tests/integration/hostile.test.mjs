@@ -182,6 +182,32 @@ test("mallory's worker and server are in mallory's cgroup", async () => {
 	}
 });
 
+test('worker, launcher and servers as /proc shows them: ids, caps, no_new_privs, seccomp', async () => {
+	const procs = processesOf(mallory);
+	const worker = procs.find((p) => p.cmd.includes('dataagent-worker') &&
+	    procs.some((q) => q.ppid === p.pid));
+	assert(worker, JSON.stringify(procs));
+	const launcher = procs.find((p) => p.ppid === worker.pid);
+	const server = procs.find((p) => p.cmd.includes('probe'));
+	assert(launcher && server, JSON.stringify(procs));
+	eq(server.ppid, launcher.pid, 'servers are children of the launcher');
+	for (const [what, p, seccomp] of [['worker', worker, '2'], ['launcher', launcher, '2'],
+	    ['server', server, '2']]) {
+		const st = fs.readFileSync(`/proc/${p.pid}/status`, 'utf8');
+		const f = (k) => (new RegExp(`^${k}:[ \\t]*(.*)$`, 'm').exec(st) || [])[1];
+		eq(f('Uid').split(/\s+/), Array(4).fill(String(mallory)), `${what} uid`);
+		eq(f('Groups').trim(), '', `${what} groups`);
+		for (const c of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
+			eq(f(c), '0000000000000000', `${what} ${c}`);
+		eq(f('NoNewPrivs'), '1', `${what} no_new_privs`);
+		eq(f('Seccomp'), seccomp, `${what} seccomp mode`);
+	}
+	// worker and server filters differ: the worker's is the allowlist
+	const wf = Number(fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8').match(/Seccomp_filters:\s+(\d+)/)[1]);
+	const sf = Number(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/Seccomp_filters:\s+(\d+)/)[1]);
+	assert(wf >= 1 && sf >= 1, `filters ${wf} ${sf}`);
+});
+
 test('after all that, the victim still answers and mallory still runs', async () => {
 	const v = await d.fetch('/api/v1/users/victim/tools/everything/echo',
 	    { token: victimTok, method: 'POST', body: { message: 'still here' } });

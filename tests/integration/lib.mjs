@@ -83,7 +83,10 @@ export class Daemon {
 			log_level: this.opts.log_level ?? 'debug',
 			state_dir: this.state,
 			control_socket: this.sock,
-			worker_path: path.join(BUILD, 'dataagent-worker'),
+			// DATAAGENT_TEST_WORKER: run the workers through a wrapper
+			// (strace, valgrind) when investigating.
+			worker_path: process.env.DATAAGENT_TEST_WORKER ||
+			    path.join(BUILD, 'dataagent-worker'),
 			policy_dir: path.join(ROOT, 'policy'),
 			tenant_uid_base: this.opts.uid_base ?? 61000,
 			...(this.opts.config || {}),

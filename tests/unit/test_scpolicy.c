@@ -99,6 +99,35 @@ do_int80(void)
 }
 
 static int
+do_execve(void)
+{
+	char *argv[] = { (char *)"/bin/true", NULL };
+
+	execve(argv[0], argv, argv + 1);
+	return 1;	/* not reached: killed */
+}
+
+static int
+do_socket(void)
+{
+	(void)syscall(SYS_socket, 2 /* AF_INET */, 1, 0);
+	return 1;	/* not reached: killed */
+}
+
+static int
+do_worker_ordinary(void)
+{
+	char buf[4];
+
+	if (syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY) != -1 ||
+	    errno != EACCES)
+		return 2;
+	if (getpid() <= 0 || write(1, "", 0) != 0 || read(0, buf, 0) != 0)
+		return 3;
+	return 0;
+}
+
+static int
 do_kill_listed(void)
 {
 	return (int)syscall(SYS_getppid) > 0 ? 0 : 1;	/* killed */
@@ -152,6 +181,25 @@ main(void)
 	UNIT_CASE("the 32-bit entry is killed with SIGSYS");
 	st = in_child(p, do_int80, 1);
 	UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+
+	UNIT_CASE("the worker allowlist: execve and socket kill, open is EACCES");
+	{
+		struct scpolicy *w = NULL;
+
+		UNIT_CHECK(scpolicy_load_file("policy/worker.policy", NULL, &w,
+		    err, sizeof(err)) == 0);
+		if (w != NULL) {
+			st = in_child(w, do_execve, 1);
+			UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+			st = in_child(w, do_socket, 1);
+			UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+			st = in_child(w, do_worker_ordinary, 1);
+			UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+			st = in_child(w, do_int80, 1);
+			UNIT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+		}
+		scpolicy_free(&w);
+	}
 
 	UNIT_CASE("a kill rule kills the process");
 	UNIT_CHECK(scpolicy_parse("default allow\ngetppid kill\n", "k",
