@@ -4,6 +4,7 @@
 #   make SANITIZE=1 check  the same under ASan + UBSan
 #   make fuzz            run each fuzz target for FUZZ_SECONDS
 #   make install DESTDIR=... PREFIX=...
+#   make deb             a Debian package in build-deb/ (dpkg-buildpackage)
 #   make deps            Debian packages and the npm test peers
 #   make run             a demo on 127.0.0.1:8000 (foreground)
 #   make bench           benchmarks (not tests)
@@ -14,7 +15,13 @@ BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/dataagent
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+# systemd looks in /usr/local/lib/... too; the Debian package (bookworm)
+# puts the unit in /lib/systemd/system, where dh_installsystemd finds it.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR ?=
+DEB_DIR ?= build-deb
 # Where `make deps` installs the npm peers (world-readable: tenant UIDs
 # run node from there).
 PEERS_DIR ?= /opt/dataagent-peers
@@ -59,7 +66,7 @@ LIBPOLICY = $(BUILD)/libpolicy.a
 BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagentctl
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check unit fuzz install deps run bench clean
+.PHONY: all check unit fuzz install deps run bench clean deb
 # Keep unit-test objects between runs.
 .SECONDARY:
 all: $(BINS)
@@ -92,9 +99,9 @@ $(PROBE): $(BUILD)/obj/tests/probe/probe.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -ljansson
 
 BADWORKER = $(BUILD)/tests/badworker
-$(BADWORKER): $(BUILD)/obj/tests/probe/badworker.o
+$(BADWORKER): $(BUILD)/obj/tests/probe/badworker.o $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 unit: $(UNITS) $(PROBE) $(BADWORKER)
 
@@ -123,8 +130,15 @@ install: all
 	install -m 0755 $(BUILD)/dataagentd $(DESTDIR)$(SBINDIR)/dataagentd
 	install -m 0755 $(BUILD)/dataagentctl $(DESTDIR)$(BINDIR)/dataagentctl
 	install -m 0755 $(BUILD)/dataagent-worker $(DESTDIR)$(LIBEXECDIR)/dataagent-worker
-	install -d $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/dataagentd.8 man/dataagentctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/dataagent.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	sed 's|^ExecStart=/usr/sbin/dataagentd|ExecStart=$(SBINDIR)/dataagentd|' \
+		systemd/dataagent.service > $(DESTDIR)$(SYSTEMDUNITDIR)/dataagent.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/dataagent.service
+	install -m 0644 systemd/dataagent.sysusers $(DESTDIR)$(SYSUSERSDIR)/dataagent.conf
+	install -m 0644 systemd/dataagent.tmpfiles $(DESTDIR)$(TMPFILESDIR)/dataagent.conf
 	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent
 	install -m 0644 packaging/dataagent.conf $(DESTDIR)$(SYSCONFDIR)/dataagent/dataagent.conf.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent/policy
@@ -138,6 +152,18 @@ run: all
 
 bench: all
 	PEERS_DIR=$(PEERS_DIR) BUILD=$(BUILD) bench/run.sh
+
+# A .deb from a clean copy of the tree (no build output, no git), built
+# by packaging/debian/rules with PREFIX=/usr; lands in $(DEB_DIR)/.
+deb:
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -cf - --exclude=./.git --exclude=./build --exclude=./build-san \
+		--exclude=./build-fuzz --exclude=./$(DEB_DIR) \
+		--exclude=./demo-state . | tar -C $(DEB_DIR)/src -xf -
+	cp -R packaging/debian $(DEB_DIR)/src/debian
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <signal.h>
+#include <time.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
@@ -30,6 +32,7 @@
 enum sc_kind {
 	SC_ALLOW,
 	SC_KILL,
+	SC_TRAP,	/* SIGSYS to a handler that says which call (then exits) */
 	SC_ERRNO,
 };
 
@@ -80,6 +83,8 @@ sc_action_parse(char **words, int n, struct sc_action *a, const char **why)
 		a->sa_kind = SC_ALLOW;
 	else if (n == 1 && strcmp(words[0], "kill") == 0)
 		a->sa_kind = SC_KILL;
+	else if (n == 1 && strcmp(words[0], "trap") == 0)
+		a->sa_kind = SC_TRAP;
 	else if (n == 2 && strcmp(words[0], "errno") == 0) {
 		a->sa_kind = SC_ERRNO;
 		if (sc_errno_parse(words[1], &a->sa_errno) == -1) {
@@ -87,7 +92,7 @@ sc_action_parse(char **words, int n, struct sc_action *a, const char **why)
 			return -1;
 		}
 	} else {
-		*why = "expected allow, kill or errno NAME";
+		*why = "expected allow, kill, trap or errno NAME";
 		return -1;
 	}
 	return 0;
@@ -287,6 +292,8 @@ sc_action_value(const struct sc_action *a)
 		return SCMP_ACT_ALLOW;
 	case SC_KILL:
 		return SCMP_ACT_KILL_PROCESS;
+	case SC_TRAP:
+		return SCMP_ACT_TRAP;
 	case SC_ERRNO:
 		break;
 	}
@@ -437,4 +444,44 @@ scprog_install(const struct scprog *g)
 {
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
 	    &g->sg_prog);
+}
+
+/*
+ * The SIGSYS handler for "trap" rules: one JSON log line on stderr naming
+ * the call, then exit with 128 + SIGSYS so the parent can tell a seccomp
+ * death from others. The call itself never ran. Only async-signal-safe
+ * work here (snprintf of integers, write, _exit).
+ */
+static const char *sc_trap_proc = "dataagent";
+
+static void
+sc_on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char line[256];
+	struct timespec ts;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line), "{\"ts_unix\":%lld,\"level\":"
+	    "\"error\",\"proc\":\"%s\",\"pid\":%d,\"msg\":\"seccomp: "
+	    "forbidden system call\",\"syscall\":%d,\"arch\":%u}\n",
+	    (long long)ts.tv_sec, sc_trap_proc, (int)getpid(),
+	    si->si_syscall, si->si_arch);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1);
+	_exit(SCPOLICY_TRAP_EXIT);
+}
+
+int
+scpolicy_trap_install(const char *proc)
+{
+	struct sigaction sa;
+
+	sc_trap_proc = proc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sc_on_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGSYS, &sa, NULL);
 }

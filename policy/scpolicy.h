@@ -53,4 +53,14 @@ void scprog_free(struct scprog **prog);
  * no_new_privs). Returns 0, or -1 with errno set. */
 int scprog_install(const struct scprog *prog);
 
+/* The exit status of a process that made a call a "trap" rule refused. */
+#define SCPOLICY_TRAP_EXIT (128 + 31)	/* 128 + SIGSYS */
+
+/*
+ * Installs the SIGSYS handler for "trap" rules: it logs the call number
+ * as JSON on stderr (proc names the process) and exits with
+ * SCPOLICY_TRAP_EXIT. Returns 0 or -1.
+ */
+int scpolicy_trap_install(const char *proc);
+
 #endif

@@ -489,7 +489,7 @@ sup_status_json(struct sup *sp)
 	    (double)ups / sp->sp_cf.cf_max_total_connections : 0.0;
 	/* "mcp" keeps the deployment guide's shape so existing checks work. */
 	return json_pack("{s:s,s:{s:i,s:I,s:f},s:o,s:i,s:i,s:s,s:s,s:I,s:I,"
-	    "s:s}",
+	    "s:s,s:o}",
 	    "status", healthy ? "healthy" : "degraded",
 	    "mcp",
 	    "total_connections", (int)ups,
@@ -503,5 +503,6 @@ sup_status_json(struct sup *sp)
 	    "version", DATAAGENT_VERSION,
 	    "uptime_s", (json_int_t)(now_wall() - sp->sp_started),
 	    "handoffs", (json_int_t)sp->sp_handoffs,
-	    "cgroups", cg_mode_name(cg_mode(sp->sp_cg)));
+	    "cgroups", cg_mode_name(cg_mode(sp->sp_cg)),
+	    "worker_deaths", workers_deaths_json(sp));
 }

@@ -29,6 +29,17 @@ struct control;
 
 #define MAX_FLAGS 16
 
+/* How a worker ended (workers.c counts them). */
+enum death_cause {
+	DEATH_CLEAN = 0,
+	DEATH_EXIT,
+	DEATH_SIGNAL,
+	DEATH_SECCOMP,
+	DEATH_OOM,
+	DEATH_KILLED,
+	DEATH_NCAUSES,
+};
+
 /* A command-line setting, kept to re-apply on reload. */
 struct flag_set {
 	const char *fs_key;
@@ -49,6 +60,7 @@ struct sup {
 	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */
 	char *sp_worker_policy;		/* text of <policy_dir>/worker.policy */
 	struct cgroups *sp_cg;		/* per-tenant cgroups (policy/cgroup.h) */
+	uint64_t sp_worker_deaths[DEATH_NCAUSES];
 
 	int sp_listen_fd;
 	struct event *sp_ev_accept;
@@ -110,6 +122,8 @@ json_t *workers_status_json(struct sup *sp);
  * JSON null when it has none. */
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
+/* {"clean":n,"exit":n,"signal":n,"seccomp":n,"oom":n,"killed":n} */
+json_t *workers_deaths_json(struct sup *sp);
 unsigned workers_connection_total(struct sup *sp);
 
 /* control.c */

@@ -29,6 +29,7 @@
 #include <http_parser.h>
 
 #include "cgroup.h"
+#include "scpolicy.h"
 #include "supervisor.h"
 
 #define PENDING_MAX 256
@@ -72,6 +73,8 @@ struct worker {
 	unsigned wk_conns, wk_upstreams, wk_sessions;	/* from STATS */
 	int wk_served;			/* got at least one connection */
 	int wk_asked_to_stop;
+	const char *wk_killed_why;	/* we sent SIGKILL, and why */
+	int64_t wk_oom_base;		/* the tenant group's OOM kills at start */
 	int64_t wk_started_ms;
 	struct event *wk_ev_kill;	/* SIGKILL after the grace period */
 };
@@ -501,8 +504,10 @@ worker_kill(struct worker *wk, const char *why)
 	pending_refuse_all(wk, "worker unavailable");
 	if (wk->wk_state != WK_DEAD)
 		worker_set_state(wk, WK_DEAD);
-	if (wk->wk_pid > 0)
+	if (wk->wk_pid > 0 && wk->wk_killed_why == NULL) {
+		wk->wk_killed_why = why;
 		kill(wk->wk_pid, SIGKILL);
+	}
 }
 
 static struct worker *
@@ -657,6 +662,7 @@ worker_cgroup_join(struct worker *wk, char *err, size_t errlen)
 	    cg_tenant_attach(sp->sp_cg, wk->wk_tenant, wk->wk_pid, err,
 	    errlen) == -1)
 		return -1;
+	wk->wk_oom_base = cg_tenant_oom_kills(sp->sp_cg, wk->wk_tenant);
 	return 0;
 }
 
@@ -912,6 +918,72 @@ worker_free(struct worker *wk)
 	free(wk);
 }
 
+static const char *const death_cause_names[] = {
+	[DEATH_CLEAN] = "clean", [DEATH_EXIT] = "exit",
+	[DEATH_SIGNAL] = "signal", [DEATH_SECCOMP] = "seccomp",
+	[DEATH_OOM] = "oom", [DEATH_KILLED] = "killed",
+};
+
+/*
+ * How a worker ended, logged as JSON and counted by cause: a clean exit,
+ * an error exit, a signal, a seccomp refusal (SIGSYS, or the trap
+ * handler's exit status after it logged the call), an OOM kill inside the
+ * tenant's cgroup, or our own SIGKILL.
+ */
+static void
+worker_log_death(struct worker *wk, int status)
+{
+	struct sup *sp = wk->wk_sup;
+	enum death_cause cause;
+	int64_t ooms;
+	int expected = wk->wk_asked_to_stop || wk->wk_state == WK_RETIRING ||
+	    sp->sp_stopping;
+
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		cause = DEATH_SECCOMP;
+	else if (WIFEXITED(status) &&
+	    WEXITSTATUS(status) == SCPOLICY_TRAP_EXIT)
+		cause = DEATH_SECCOMP;
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    wk->wk_tenant[0] != '\0' &&
+	    (ooms = cg_tenant_oom_kills(sp->sp_cg, wk->wk_tenant)) >= 0 &&
+	    ooms > wk->wk_oom_base)
+		cause = DEATH_OOM;
+	else if (wk->wk_killed_why != NULL)
+		cause = DEATH_KILLED;
+	else if (WIFSIGNALED(status))
+		cause = DEATH_SIGNAL;
+	else if (WEXITSTATUS(status) != 0)
+		cause = DEATH_EXIT;
+	else
+		cause = DEATH_CLEAN;
+	sp->sp_worker_deaths[cause]++;
+	if (cause == DEATH_CLEAN || (expected && cause != DEATH_SECCOMP &&
+	    cause != DEATH_OOM)) {
+		log_info("worker exited", "{s:i,s:s}", "worker_pid",
+		    (int)wk->wk_pid, "tenant", wk->wk_tenant);
+		return;
+	}
+	log_warn("worker died", "{s:i,s:s,s:s,s:i,s:i,s:s}", "worker_pid",
+	    (int)wk->wk_pid, "tenant", wk->wk_tenant, "cause",
+	    death_cause_names[cause], "signal", WIFSIGNALED(status) ?
+	    WTERMSIG(status) : 0, "status", WIFEXITED(status) ?
+	    WEXITSTATUS(status) : -1, "why", wk->wk_killed_why != NULL ?
+	    wk->wk_killed_why : "");
+}
+
+json_t *
+workers_deaths_json(struct sup *sp)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < DEATH_NCAUSES; i++)
+		json_object_set_new(o, death_cause_names[i],
+		    json_integer((json_int_t)sp->sp_worker_deaths[i]));
+	return o;
+}
+
 void
 workers_reap(struct sup *sp)
 {
@@ -927,18 +999,7 @@ workers_reap(struct sup *sp)
 			continue;
 		early = !wk->wk_served && !wk->wk_asked_to_stop &&
 		    wk->wk_state != WK_RETIRING && !sp->sp_stopping;
-		if (WIFSIGNALED(status) && !wk->wk_asked_to_stop &&
-		    wk->wk_state != WK_RETIRING)
-			log_warn("worker killed by a signal", "{s:i,s:s,s:i}",
-			    "worker_pid", (int)pid, "tenant", wk->wk_tenant,
-			    "signal", WTERMSIG(status));
-		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-			log_warn("worker exited with an error",
-			    "{s:i,s:s,s:i}", "worker_pid", (int)pid, "tenant",
-			    wk->wk_tenant, "status", WEXITSTATUS(status));
-		else
-			log_info("worker exited", "{s:i,s:s}", "worker_pid",
-			    (int)pid, "tenant", wk->wk_tenant);
+		worker_log_death(wk, status);
 		if (wk->wk_tenant[0] != '\0' && wk->wk_uid != 0 &&
 		    !uid_in_use(sp, wk))
 			tenant_sweep(wk->wk_uid);

@@ -195,7 +195,8 @@ worker_filter_install(struct scprog *prog, char *err, size_t errlen)
 		snprintf(err, errlen, "RAND_bytes failed");
 		return -1;
 	}
-	if (scprog_install(prog) == -1) {
+	if (scpolicy_trap_install("worker") == -1 ||
+	    scprog_install(prog) == -1) {
 		snprintf(err, errlen, "installing worker.policy: %s",
 		    strerror(errno));
 		return -1;

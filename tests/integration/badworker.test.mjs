@@ -30,9 +30,10 @@ async function misbehave(name) {
 	const v = await until(() => d.logs.find((l) => l.msg.startsWith('protocol violation') &&
 	    l.tenant === name), 10000, `a protocol violation logged for ${name}`);
 	const pid = v.worker_pid;
-	await until(() => d.logs.find((l) => l.worker_pid === pid &&
-	    (l.msg === 'worker killed by a signal' || l.msg === 'worker exited')), 10000,
+	const died = await until(() => d.logs.find((l) => l.worker_pid === pid &&
+	    (l.msg === 'worker died' || l.msg === 'worker exited')), 10000,
 	    `worker ${pid} to be gone`);
+	eq([died.msg, died.cause], ['worker died', 'killed'], JSON.stringify(died));
 	assert(!fs.existsSync(`/proc/${pid}/status`) ||
 	    / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), `worker ${pid} still runs`);
 	assert(r.status === 503 || r.status === 0, `client got ${r.status}`);
@@ -54,9 +55,23 @@ for (const [name, what] of [
 	});
 }
 
+test('a worker that makes a call worker.policy refuses: the call is logged, the death counted as seccomp', async () => {
+	await d.ctlOk(['tenant', 'add', 'sigsys']);
+	const tok = (await d.ctlOk(['token', 'issue', 'sigsys'])).trim();
+	await d.raw(`GET /api/v1/users/sigsys/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 10000 });
+	const trap = await until(() => d.logs.find((l) => l.msg === 'seccomp: forbidden system call' &&
+	    l.proc === 'badworker'), 10000, 'the trap handler line');
+	eq(trap.syscall, 41, 'socket(2) on x86_64');
+	const died = await until(() => d.logs.find((l) => l.msg === 'worker died' && l.tenant === 'sigsys'),
+	    10000, 'the death');
+	eq([died.cause, died.status], ['seccomp', 159]);
+});
+
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');
+	assert(st.worker_deaths.killed >= 6, JSON.stringify(st.worker_deaths));
 });
 
 const failed = await run(import.meta.url);

@@ -9,17 +9,25 @@
  *   fdpass       an fd with a message that carries none
  *   othertenant  an ack naming another tenant
  *   flood        an honest ack, 50000 stats messages, then a bad type
+ *   sigsys       an honest ack, then, under the real worker.policy from
+ *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
  *
  * The supervisor must kill it and log why, and keep serving.
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <jansson.h>
+
+#include "scpolicy.h"
 
 #define IPC_FD 3
 
@@ -57,6 +65,8 @@ send_json(uint32_t type, const char *json)
 	send_msg(type, (uint32_t)strlen(json), json, -1);
 }
 
+static char *assign_json;	/* the whole assignment */
+
 /* Reads messages until an assignment; copies its tenant. */
 static int
 wait_assign(char *tenant, size_t len)
@@ -79,7 +89,7 @@ wait_assign(char *tenant, size_t len)
 			if ((e = strchr(t, '"')) != NULL && (size_t)(e - t) < len) {
 				memcpy(tenant, t, (size_t)(e - t));
 				tenant[e - t] = '\0';
-				free(buf);
+				assign_json = buf;
 				return 0;
 			}
 		}
@@ -109,7 +119,22 @@ main(void)
 		send_msg(5, 2, "{}", open("/dev/null", O_RDONLY));
 	} else if (strcmp(tenant, "othertenant") == 0)
 		send_json(2, "{\"tenant\":\"victim\"}");
-	else if (strcmp(tenant, "flood") == 0) {
+	else if (strcmp(tenant, "sigsys") == 0) {
+		json_t *a = json_loads(assign_json, 0, NULL);
+		struct scpolicy *p = NULL;
+		char err[256];
+
+		send_json(2, ack);
+		if (a == NULL || scpolicy_parse(json_string_value(
+		    json_object_get(a, "worker_policy")), "worker.policy", &p,
+		    err, sizeof(err)) == -1 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+		    scpolicy_trap_install("badworker") == -1 ||
+		    scpolicy_apply(p, err, sizeof(err)) == -1)
+			return 2;
+		(void)socket(AF_INET, SOCK_STREAM, 0);	/* trapped */
+		return 3;
+	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)
 			send_json(5, "{\"connections\":1,\"upstreams\":0,"
