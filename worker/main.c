@@ -8,6 +8,7 @@
  * supervisor send the tenant's config and client sockets.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,52 @@ on_store_res(struct wrk *w, uint32_t id, json_t *res)
 	return 0;
 }
 
+/*
+ * Opens the OOM counter of the cgroup the supervisor put us in (v1
+ * memory.oom_control, v2 memory.events), while files can still be
+ * opened, so a server's SIGKILL can later be told apart as an OOM kill.
+ */
+static int
+oom_counter_open(void)
+{
+	char line[1024], path[1200], *p;
+	FILE *f;
+	int fd = -1;
+
+	if ((f = fopen("/proc/self/cgroup", "re")) == NULL)
+		return -1;
+	while (fd == -1 && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if ((p = strstr(line, ":memory:")) != NULL)
+			snprintf(path, sizeof(path),
+			    "/sys/fs/cgroup/memory%s/memory.oom_control",
+			    p + strlen(":memory:"));
+		else if (strncmp(line, "0::", 3) == 0)
+			snprintf(path, sizeof(path),
+			    "/sys/fs/cgroup%s/memory.events", line + 3);
+		else
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	fclose(f);
+	return fd;
+}
+
+int64_t
+wrk_oom_kills(struct wrk *w)
+{
+	char buf[512], *p;
+	ssize_t n;
+
+	if (w->w_oom_fd == -1 ||
+	    (n = pread(w->w_oom_fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "oom_kill ")) == NULL)
+		return -1;
+	return strtoll(p + strlen("oom_kill "), NULL, 10);
+}
+
 /* A worker that cannot confine itself says so and exits: it must never
  * serve a tenant half-confined. */
 static void __attribute__((noreturn))
@@ -244,6 +291,7 @@ on_assign(struct wrk *w, json_t *v)
 
 	/* The filter the tenant's MCP servers will run under: compiled now,
 	 * so a worker that cannot enforce it never serves the tenant. */
+	w->w_oom_fd = oom_counter_open();
 	if (filter_compile(policy, "upstream.policy", &w->w_upstream_filter,
 	    err, sizeof(err)) == -1 ||
 	    filter_compile(wpolicy, "worker.policy", &wfilter, err,
@@ -542,6 +590,7 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	w.w_oom_fd = -1;
 	w.w_set.ws_max_upstreams = 10;
 	w.w_set.ws_call_timeout_ms = 30000;
 	w.w_set.ws_idle_timeout_s = 300;

@@ -107,6 +107,7 @@ struct upstream {
 	struct event *u_ev_eof;		/* stdout closed: wait for the exit
 					 * status a moment, then give up */
 	int64_t u_started_ms;
+	int64_t u_oom_base;		/* tenant OOM kills when it started */
 	int64_t u_last_used_ms;
 	int64_t u_retry_at_ms;
 	int u_backoff_ms;
@@ -459,10 +460,20 @@ up_stop(struct upstream *u, const char *why)
 }
 
 static void
-up_describe_status(int status, char *buf, size_t len)
+up_describe_status(struct upstream *u, int status, char *buf, size_t len)
 {
+	int64_t ooms;
+
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		snprintf(buf, len, "killed by signal %d: a system call its "
+		    "seccomp policy forbids", SIGSYS);
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    (ooms = wrk_oom_kills(u->u_wrk)) >= 0 && u->u_oom_base >= 0 &&
+	    ooms > u->u_oom_base)
+		snprintf(buf, len, "killed by signal %d: the OOM killer, at the "
+		    "tenant's memory limit", SIGKILL);
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
 		    WCOREDUMP(status) ? ", core dumped" : "");
@@ -695,7 +706,7 @@ up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (u->u_pid > 0 && launcher_exited(u->u_wrk, u->u_pid, &status)) {
 		u->u_pid = -1;
-		up_describe_status(status, why, sizeof(why));
+		up_describe_status(u, status, why, sizeof(why));
 		up_died(u, why);
 		return;
 	}
@@ -935,6 +946,7 @@ up_spawn(struct upstream *u)
 
 	u->u_pid = pid;
 	u->u_pgid = pid;
+	u->u_oom_base = wrk_oom_kills(w);
 	u->u_in = up_bev(u, &in[1], NULL, up_on_stdin_event, EV_WRITE);
 	u->u_out = up_bev(u, &out[0], up_on_stdout, up_on_stdout_event,
 	    EV_READ);
@@ -1623,7 +1635,7 @@ upstream_reap(struct wrk *w)
 		if (u->u_pid <= 0 || !launcher_exited(w, u->u_pid, &status))
 			continue;
 		u->u_pid = -1;		/* reaped: nothing left to kill */
-		up_describe_status(status, why, sizeof(why));
+		up_describe_status(u, status, why, sizeof(why));
 		if (up_drain_stdout(u) == -1)
 			continue;	/* the drain already ended it */
 		up_died(u, why);

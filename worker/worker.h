@@ -60,6 +60,7 @@ struct wrk {
 	struct wrk_settings w_set;
 	struct scprog *w_upstream_filter;	/* installed before each exec */
 	struct launcher *w_launcher;		/* starts the MCP servers */
+	int w_oom_fd;		/* the tenant cgroup's OOM counter, or -1 */
 
 	struct upstream *w_upstreams;	/* list, one per configured server */
 	struct http_conn *w_conns;	/* list of client connections */
@@ -87,6 +88,8 @@ typedef void (*store_cb)(json_t *res, void *arg);
  * later, from the event loop.
  */
 void wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg);
+/* OOM kills so far in the tenant's cgroup, -1 when unknown. */
+int64_t wrk_oom_kills(struct wrk *w);
 /* An audit event for the supervisor to write (detail stolen, may be NULL). */
 void wrk_audit(struct wrk *w, const char *action, json_t *detail);
 /* Gives a client socket back to the supervisor with the bytes already
