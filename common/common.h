@@ -80,6 +80,7 @@ struct config {
 	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */
 	char cf_policy_dir[CONFIG_STRLEN];	/* /etc/dataagent/policy */
 	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
+	char cf_cgroup_name[CONFIG_STRLEN];	/* v1 group dir, "dataagent" */
 	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */
@@ -90,6 +91,7 @@ struct config {
 	int cf_header_timeout;			/* seconds, 10 */
 	int cf_max_body_size;			/* bytes, 1 MiB */
 	int cf_max_token_ttl;			/* seconds, 30 days */
+	int cf_drain_timeout;			/* seconds, 10 */
 };
 
 /* Fills every key with its default. */

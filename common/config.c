@@ -61,6 +61,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("worker_path", cf_worker_path),
 	STR("policy_dir", cf_policy_dir),
 	CHOICE("cgroups", cf_cgroups, "auto|v2|v1|off"),
+	STR("cgroup_name", cf_cgroup_name),
 	SIZE("tenant_memory_max", cf_tenant_memory_max),
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
@@ -71,6 +72,7 @@ static const struct cfg_key cfg_keys[] = {
 	INT("header_timeout", cf_header_timeout, 1, 3600),
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
 	INT("max_token_ttl", cf_max_token_ttl, 60, 366 * 86400),
+	INT("drain_timeout", cf_drain_timeout, 0, 3600),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -110,6 +112,7 @@ config_defaults(struct config *cf)
 	snprintf(cf->cf_policy_dir, sizeof(cf->cf_policy_dir),
 	    "/etc/dataagent/policy");
 	snprintf(cf->cf_cgroups, sizeof(cf->cf_cgroups), "auto");
+	snprintf(cf->cf_cgroup_name, sizeof(cf->cf_cgroup_name), "dataagent");
 	cf->cf_tenant_memory_max = 1024LL * 1024 * 1024;
 	cf->cf_tenant_swap_max = 0;
 	cf->cf_tenant_pids_max = 512;
@@ -120,6 +123,7 @@ config_defaults(struct config *cf)
 	cf->cf_header_timeout = 10;
 	cf->cf_max_body_size = 1024 * 1024;
 	cf->cf_max_token_ttl = 30 * 86400;
+	cf->cf_drain_timeout = 10;
 }
 
 static const struct cfg_key *

@@ -39,6 +39,7 @@ struct cg_hier {
 };
 
 struct cgroups {
+	char cg_v1name[64];	/* v1: <ctrl>/<name>/<tenant> */
 	enum cg_mode cg_mode;
 	int cg_cpu;			/* cpu knobs available */
 	size_t cg_nhier;		/* v2: 1; v1: memory, pids[, cpu] */
@@ -501,13 +502,13 @@ cg_open_v2(struct cgroups *cg, const char *v2root, const char *selffile,
 /* ------------------------------------------------------------ v1 */
 
 /*
- * Opens <v1root>/<ctrl>/dataagent, creating it. probe is a file every
+ * Opens <v1root>/<ctrl>/<name>, creating it. probe is a file every
  * group of that controller has; the root must be a cgroup hierarchy
  * (cgroup.procs) before we mkdir anything in it.
  */
 static int
 cg_open_v1_hier(struct cg_hier *h, const char *v1root, const char *ctrl,
-    const char *probe, char *err, size_t errlen)
+    const char *probe, const char *name, char *err, size_t errlen)
 {
 	char root[PATH_MAX], rel[64];
 	int rootfd;
@@ -522,26 +523,26 @@ cg_open_v1_hier(struct cg_hier *h, const char *v1root, const char *ctrl,
 		snprintf(err, errlen, "%s: not a cgroup v1 hierarchy", root);
 		goto fail;
 	}
-	if (cg_mkdir(rootfd, root, CG_BASE_V1, err, errlen) == -1)
+	if (cg_mkdir(rootfd, root, name, err, errlen) == -1)
 		goto fail;
-	snprintf(rel, sizeof(rel), "%s/%s", CG_BASE_V1, probe);
+	snprintf(rel, sizeof(rel), "%s/%s", name, probe);
 	if (faccessat(rootfd, rel, F_OK, 0) == -1) {
 		snprintf(err, errlen, "%s/%s: %s (not the %s controller)",
 		    root, rel, strerror(errno), ctrl);
 		goto fail;
 	}
 	/* mkdir answers EEXIST before EROFS: check we may write. */
-	if (faccessat(rootfd, CG_BASE_V1, W_OK, 0) == -1) {
-		snprintf(err, errlen, "%s/%s: %s", root, CG_BASE_V1,
+	if (faccessat(rootfd, name, W_OK, 0) == -1) {
+		snprintf(err, errlen, "%s/%s: %s", root, name,
 		    strerror(errno));
 		goto fail;
 	}
-	if ((h->ch_fd = cg_opendir(rootfd, CG_BASE_V1)) == -1) {
-		snprintf(err, errlen, "%s/%s: %s", root, CG_BASE_V1,
+	if ((h->ch_fd = cg_opendir(rootfd, name)) == -1) {
+		snprintf(err, errlen, "%s/%s: %s", root, name,
 		    strerror(errno));
 		goto fail;
 	}
-	if (cg_join(h->ch_path, sizeof(h->ch_path), root, CG_BASE_V1, err,
+	if (cg_join(h->ch_path, sizeof(h->ch_path), root, name, err,
 	    errlen) == -1) {
 		cg_hier_close(h);
 		goto fail;
@@ -560,16 +561,16 @@ cg_open_v1(struct cgroups *cg, const char *v1root, char *err, size_t errlen)
 	char why[CG_WHYLEN];
 
 	if (cg_open_v1_hier(&cg->cg_hier[0], v1root, "memory",
-	    "memory.limit_in_bytes", err, errlen) == -1)
+	    "memory.limit_in_bytes", cg->cg_v1name, err, errlen) == -1)
 		return -1;
-	if (cg_open_v1_hier(&cg->cg_hier[1], v1root, "pids", "pids.max", err,
-	    errlen) == -1) {
+	if (cg_open_v1_hier(&cg->cg_hier[1], v1root, "pids", "pids.max",
+	    cg->cg_v1name, err, errlen) == -1) {
 		cg_hier_close(&cg->cg_hier[0]);
 		return -1;
 	}
 	cg->cg_nhier = 2;
 	if (cg_open_v1_hier(&cg->cg_hier[2], v1root, "cpu", "cpu.shares",
-	    why, sizeof(why)) == 0) {
+	    cg->cg_v1name, why, sizeof(why)) == 0) {
 		cg->cg_nhier = 3;
 		cg->cg_cpu = 1;
 	} else
@@ -583,8 +584,8 @@ cg_open_v1(struct cgroups *cg, const char *v1root, char *err, size_t errlen)
 
 int
 cg_open(struct cgroups **cg_r, const char *want, const char *v2root,
-    const char *v1root, const char *self_cgroup_file, char *err,
-    size_t errlen)
+    const char *v1root, const char *self_cgroup_file, const char *v1name,
+    char *err, size_t errlen)
 {
 	struct cgroups *cg;
 	char why2[CG_WHYLEN] = "", why1[CG_WHYLEN] = "";
@@ -616,6 +617,16 @@ cg_open(struct cgroups **cg_r, const char *want, const char *v2root,
 	for (i = 0; i < CG_MAXHIER; i++)
 		cg->cg_hier[i].ch_fd = -1;
 	cg->cg_mode = CG_OFF;
+	if (v1name == NULL)
+		v1name = CG_BASE_V1;
+	if (!name_valid(v1name) ||
+	    strlen(v1name) >= sizeof(cg->cg_v1name)) {
+		snprintf(err, errlen, "cgroup name \"%.64s\": not a valid "
+		    "name", v1name);
+		free(cg);
+		return -1;
+	}
+	snprintf(cg->cg_v1name, sizeof(cg->cg_v1name), "%s", v1name);
 
 	if (!try2 && !try1) {
 		log_info("cgroups", "{s:s,s:s}", "mode", "off", "why",

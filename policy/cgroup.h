@@ -57,15 +57,17 @@ struct cgroups;
  *       +memory +pids [+cpu] in cgroup.subtree_control, mkdir tenants and
  *       enable the same there. Fails (EBUSY) when other processes share
  *       our cgroup: they are not ours to move.
- *   v1: memory and pids hierarchies under v1root where dataagent/ can be
- *       created; cpu is used when it can be, else skipped with a warning.
+ *   v1: memory and pids hierarchies under v1root where v1name/ (NULL:
+ *       "dataagent") can be created; cpu is used when it can be, else
+ *       skipped with a warning. Two daemons on one host need two names:
+ *       each removes its tenants' groups.
  * "auto" tries v2 then v1. Logs one line "cgroups" with the mode, the
  * path and why the other mode was not used.
  * Returns 0 with *cg_r set, or -1 with err (both reasons under "auto").
  */
 int cg_open(struct cgroups **cg_r, const char *want, const char *v2root,
-    const char *v1root, const char *self_cgroup_file, char *err,
-    size_t errlen);
+    const char *v1root, const char *self_cgroup_file, const char *v1name,
+    char *err, size_t errlen);
 /* Closes the base directories and frees; groups are left as they are. */
 void cg_close(struct cgroups **cg);
 enum cg_mode cg_mode(const struct cgroups *cg);

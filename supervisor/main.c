@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct notify {
 	uint64_t nt_watchdog_usec;	/* 0: no watchdog asked for */
 	struct event *nt_ev_watchdog;
 	char nt_status[256];		/* the last STATUS= sent */
+	const char *nt_note;		/* leads STATUS= until cleared */
 	int nt_failed;			/* a send failed: logged once */
 };
 
@@ -272,12 +274,11 @@ notify_send(struct notify *nt, const char *msg)
 	}
 }
 
-/* "STATUS=serving N tenants (...)" from the status the health check
- * shows; sent when it changed, or always when `force`, with `prefix`
- * (e.g. "READY=1\n") in the same datagram. */
+/* "STATUS=serving N tenants, ..." from the status the health check
+ * shows, after nt_note when one is set; sent when it changed, or always
+ * when `prefix` (e.g. "READY=1\n", sent in the same datagram) is given. */
 static void
-notify_status(struct sup_main *sm, const char *prefix, const char *note,
-    int force)
+notify_status(struct sup_main *sm, const char *prefix)
 {
 	struct notify *nt = &sm->sm_notify;
 	json_t *st, *wk;
@@ -288,8 +289,8 @@ notify_status(struct sup_main *sm, const char *prefix, const char *note,
 	st = sup_status_json(sm->sm_sup);
 	wk = json_object_get(st, "workers");
 	snprintf(status, sizeof(status), "%s%sserving %lld tenant%s, %lld "
-	    "active worker%s, %lld spare%s", note != NULL ? note : "",
-	    note != NULL ? "; " : "",
+	    "active worker%s, %lld spare%s", nt->nt_note != NULL ? nt->nt_note :
+	    "", nt->nt_note != NULL ? "; " : "",
 	    (long long)json_integer_value(json_object_get(st, "tenants")),
 	    json_integer_value(json_object_get(st, "tenants")) == 1 ? "" : "s",
 	    (long long)json_integer_value(json_object_get(wk, "active")),
@@ -297,7 +298,7 @@ notify_status(struct sup_main *sm, const char *prefix, const char *note,
 	    (long long)json_integer_value(json_object_get(wk, "spare")),
 	    json_integer_value(json_object_get(wk, "spare")) == 1 ? "" : "s");
 	json_decref(st);
-	if (!force && prefix == NULL && strcmp(status, nt->nt_status) == 0)
+	if (prefix == NULL && strcmp(status, nt->nt_status) == 0)
 		return;
 	snprintf(nt->nt_status, sizeof(nt->nt_status), "%s", status);
 	snprintf(msg, sizeof(msg), "%sSTATUS=%s", prefix != NULL ? prefix : "",
@@ -311,7 +312,7 @@ on_watchdog(evutil_socket_t fd, short ev, void *arg)
 	struct sup_main *sm = arg;
 
 	notify_send(&sm->sm_notify, "WATCHDOG=1");
-	notify_status(sm, NULL, NULL, 0);
+	notify_status(sm, NULL);
 }
 
 /* Arms the WATCHDOG=1 timer at half the manager's interval. The pings
@@ -426,8 +427,9 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	    sp->sp_flags, sp->sp_nflags, err, sizeof(err)) == -1) {
 		log_error("reload failed, keeping the running configuration",
 		    "{s:s}", "error", err);
-		notify_status(sm, "READY=1\n", "reload failed, running the "
-		    "previous configuration", 1);
+		sm->sm_notify.nt_note = "reload failed, running the previous "
+		    "configuration";
+		notify_status(sm, "READY=1\n");
 		return;
 	}
 	if (strcmp(old.cf_host, sp->sp_cf.cf_host) != 0 ||
@@ -469,7 +471,8 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	json_decref(tenants);
 	workers_refill(sp);
 	log_info("configuration reloaded", NULL);
-	notify_status(sm, "READY=1\n", NULL, 1);
+	sm->sm_notify.nt_note = NULL;
+	notify_status(sm, "READY=1\n");
 }
 
 static int
@@ -600,6 +603,12 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	umask(022);
+	/* A tenant process whose parent died (a server of a killed worker)
+	 * is reparented to us, not to PID 1, and reaped by workers_reap:
+	 * no zombie outlives its tenant, whatever init the host runs. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("cannot become a child subreaper", "{s:s}", "error",
+		    strerror(errno));
 	sp.sp_listen_fd = -1;
 	sp.sp_started = now_wall();
 	sp.sp_nspare_target = (unsigned)sp.sp_cf.cf_workers;
@@ -611,7 +620,8 @@ main(int argc, char **argv)
 	}
 	/* Before any worker exists: under cgroup v2 the supervisor moves into
 	 * its own leaf so tenant groups can sit beside it. */
-	if (cg_open(&sp.sp_cg, sp.sp_cf.cf_cgroups, NULL, NULL, NULL, err,
+	if (cg_open(&sp.sp_cg, sp.sp_cf.cf_cgroups, NULL, NULL, NULL,
+	    sp.sp_cf.cf_cgroup_name, err,
 	    sizeof(err)) == -1) {
 		log_error("no usable cgroups: tenants would run without memory, "
 		    "pids and CPU limits; fix the host or set cgroups = off",
@@ -677,7 +687,7 @@ main(int argc, char **argv)
 		workers_stop_all(&sp);
 		return 1;
 	}
-	notify_status(&sm, "READY=1\n", NULL, 1);
+	notify_status(&sm, "READY=1\n");
 
 	event_base_dispatch(sp.sp_base);
 

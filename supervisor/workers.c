@@ -187,7 +187,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		    "error", err);
 		return NULL;
 	}
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -196,6 +196,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "max_body_size", cf->cf_max_body_size,
 	    "allowed_hosts", cf->cf_allowed_hosts,
 	    "log_level", log_level_name(cf->cf_log_level),
+	    "drain_timeout", cf->cf_drain_timeout,
 	    "servers", servers);
 }
 
@@ -939,24 +940,22 @@ worker_log_death(struct worker *wk, int status)
 	int expected = wk->wk_asked_to_stop || wk->wk_state == WK_RETIRING ||
 	    sp->sp_stopping;
 
-	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
-		cause = DEATH_SECCOMP;
-	else if (WIFEXITED(status) &&
-	    WEXITSTATUS(status) == SCPOLICY_TRAP_EXIT)
+	if (WIFEXITED(status))
+		cause = WEXITSTATUS(status) == 0 ? DEATH_CLEAN :
+		    WEXITSTATUS(status) == SCPOLICY_TRAP_EXIT ? DEATH_SECCOMP :
+		    DEATH_EXIT;
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		cause = DEATH_SECCOMP;
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
 	    wk->wk_tenant[0] != '\0' &&
 	    (ooms = cg_tenant_oom_kills(sp->sp_cg, wk->wk_tenant)) >= 0 &&
 	    ooms > wk->wk_oom_base)
 		cause = DEATH_OOM;
-	else if (wk->wk_killed_why != NULL)
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+	    wk->wk_killed_why != NULL)
 		cause = DEATH_KILLED;
-	else if (WIFSIGNALED(status))
-		cause = DEATH_SIGNAL;
-	else if (WEXITSTATUS(status) != 0)
-		cause = DEATH_EXIT;
 	else
-		cause = DEATH_CLEAN;
+		cause = DEATH_SIGNAL;
 	sp->sp_worker_deaths[cause]++;
 	if (cause == DEATH_CLEAN || (expected && cause != DEATH_SECCOMP &&
 	    cause != DEATH_OOM)) {
@@ -1027,7 +1026,8 @@ void
 workers_stop_all(struct sup *sp)
 {
 	struct worker *wk;
-	struct timeval tv = { KILL_GRACE_S, 0 };
+	/* Workers finish in-flight requests for up to drain_timeout. */
+	struct timeval tv = { sp->sp_cf.cf_drain_timeout + KILL_GRACE_S, 0 };
 
 	event_del(sp->sp_ev_refill);
 	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {

@@ -57,6 +57,7 @@ static http_parser_settings parser_settings;
 
 static void conn_free(struct http_conn *c);
 static void conn_process(struct http_conn *c);
+static int conn_keepalive_s(const struct http_conn *c);
 static void conn_idle_arm(struct http_conn *c);
 
 static void
@@ -95,6 +96,11 @@ conn_write(struct http_conn *c, int status, const char *extra,
 	evbuffer_add_printf(out, "Cache-Control: no-store\r\n");
 	evbuffer_add_printf(out, "Connection: %s\r\n",
 	    c->hc_close ? "close" : "keep-alive");
+	/* Tell pooling clients how long an idle connection stays, a second
+	 * short of our timer, so they never send into one we are closing. */
+	if (!c->hc_close)
+		evbuffer_add_printf(out, "Keep-Alive: timeout=%d\r\n",
+		    conn_keepalive_s(c) > 1 ? conn_keepalive_s(c) - 1 : 1);
 	if (extra != NULL)
 		evbuffer_add(out, extra, strlen(extra));
 	evbuffer_add(out, "\r\n", 2);
@@ -108,7 +114,7 @@ http_reply(struct http_req *r, int status, const char *extra_headers,
 {
 	struct http_conn *c = r->hr_conn;
 
-	if (!c->hc_keepalive)
+	if (!c->hc_keepalive || c->hc_wrk->w_draining)
 		c->hc_close = 1;
 	conn_write(c, status, extra_headers, ctype, body, len);
 	if (c->hc_active == r)
@@ -595,15 +601,22 @@ on_idle(evutil_socket_t fd, short ev, void *arg)
 	conn_free(c);
 }
 
+/* How long an idle keep-alive connection is kept: idle_timeout, at most
+ * HTTP_KEEPALIVE_MAX_S. */
+static int
+conn_keepalive_s(const struct http_conn *c)
+{
+	int s = c->hc_wrk->w_set.ws_idle_timeout_s;
+
+	return s > HTTP_KEEPALIVE_MAX_S ? HTTP_KEEPALIVE_MAX_S : s;
+}
+
 static void
 conn_idle_arm(struct http_conn *c)
 {
-	int s = c->hc_wrk->w_set.ws_idle_timeout_s;
 	struct timeval tv;
 
-	if (s > HTTP_KEEPALIVE_MAX_S)
-		s = HTTP_KEEPALIVE_MAX_S;
-	tv.tv_sec = s;
+	tv.tv_sec = conn_keepalive_s(c);
 	tv.tv_usec = 0;
 	event_add(c->hc_ev_idle, &tv);
 }
@@ -640,6 +653,7 @@ conn_free(struct http_conn *c)
 	free(c);
 	wrk_touch(w);
 	wrk_stats(w);
+	wrk_drain_check(w);
 }
 
 /* A handed-off fd must be a connected stream socket. */
@@ -734,4 +748,33 @@ http_conn_free_all(struct wrk *w)
 {
 	while (w->w_conns != NULL)
 		conn_free(w->w_conns);
+}
+
+unsigned
+http_in_flight(struct wrk *w)
+{
+	struct http_conn *c;
+	unsigned n = 0;
+
+	for (c = w->w_conns; c != NULL; c = c->hc_next)
+		if (c->hc_active != NULL || evbuffer_get_length(
+		    bufferevent_get_output(c->hc_bev)) > 0)
+			n++;
+	return n;
+}
+
+void
+http_drain(struct wrk *w)
+{
+	struct http_conn *c, *next;
+
+	for (c = w->w_conns; c != NULL; c = next) {
+		next = c->hc_next;
+		if (c->hc_active == NULL && evbuffer_get_length(
+		    bufferevent_get_output(c->hc_bev)) == 0 &&
+		    c->hc_req == NULL)
+			conn_free(c);
+		else
+			c->hc_close = 1;
+	}
 }

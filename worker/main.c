@@ -340,6 +340,8 @@ settings_apply(struct wrk *w, json_t *s)
 	if (json_unpack(s, "{s:s}", "allowed_hosts", &str) == 0)
 		snprintf(ws->ws_allowed_hosts, sizeof(ws->ws_allowed_hosts),
 		    "%s", str);
+	if (json_unpack(s, "{s:I}", "drain_timeout", &i) == 0 && i >= 0)
+		ws->ws_drain_timeout_s = (int)i;
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
@@ -472,6 +474,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 
 	if (!w->w_assigned)
 		return;
+	wrk_drain_check(w);
 	wrk_stats(w);
 	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
 	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
@@ -503,14 +506,41 @@ on_sigchld(evutil_socket_t sig, short ev, void *arg)
 	}
 }
 
+/*
+ * SIGTERM (the supervisor stops): no new requests; the ones in flight get
+ * up to drain_timeout to finish, then everything ends.
+ */
 static void
 on_sigterm(evutil_socket_t sig, short ev, void *arg)
 {
 	struct wrk *w = arg;
 
-	log_info("worker stopping on signal", "{s:s,s:i}", "tenant",
-	    w->w_tenant, "signal", (int)sig);
-	wrk_exit(w, 0);
+	if (w->w_draining || !w->w_assigned || http_in_flight(w) == 0 ||
+	    w->w_set.ws_drain_timeout_s == 0) {
+		log_info("worker stopping on signal", "{s:s,s:i}", "tenant",
+		    w->w_tenant, "signal", (int)sig);
+		wrk_exit(w, 0);
+	}
+	w->w_draining = 1;
+	w->w_drain_deadline_ms = now_mono_ms() +
+	    (int64_t)w->w_set.ws_drain_timeout_s * 1000;
+	log_info("worker draining", "{s:s,s:i,s:i}", "tenant", w->w_tenant,
+	    "in_flight", (int)http_in_flight(w), "drain_timeout",
+	    w->w_set.ws_drain_timeout_s);
+	http_drain(w);
+}
+
+/* Called when a request ends: a draining worker exits after the last. */
+void
+wrk_drain_check(struct wrk *w)
+{
+	if (!w->w_draining)
+		return;
+	if (http_in_flight(w) == 0 || now_mono_ms() >= w->w_drain_deadline_ms) {
+		log_info("worker drained", "{s:s,s:i}", "tenant", w->w_tenant,
+		    "left", (int)http_in_flight(w));
+		wrk_exit(w, 0);
+	}
 }
 
 /*

@@ -42,6 +42,7 @@ struct wrk_settings {
 	int ws_tool_cache_ttl_s;	/* tool_cache_ttl */
 	size_t ws_max_body;		/* max_body_size */
 	char ws_allowed_hosts[CONFIG_STRLEN];
+	int ws_drain_timeout_s;		/* drain_timeout */
 };
 
 /* The one struct of process state. */
@@ -72,6 +73,8 @@ struct wrk {
 	uint32_t w_next_store_id;
 	int64_t w_last_activity_ms;	/* last request or upstream traffic */
 	int w_retiring;
+	int w_draining;			/* SIGTERM: finishing in-flight work */
+	int64_t w_drain_deadline_ms;
 	unsigned w_stats_sent_conns, w_stats_sent_ups;
 };
 
@@ -88,6 +91,8 @@ typedef void (*store_cb)(json_t *res, void *arg);
  * later, from the event loop.
  */
 void wrk_store_request(struct wrk *w, json_t *op, store_cb cb, void *arg);
+/* A draining worker exits once nothing is in flight (or time is up). */
+void wrk_drain_check(struct wrk *w);
 /* OOM kills so far in the tenant's cgroup, -1 when unknown. */
 int64_t wrk_oom_kills(struct wrk *w);
 /* An audit event for the supervisor to write (detail stolen, may be NULL). */
@@ -162,6 +167,10 @@ struct http_req {
 void http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
     const uint8_t *pre, size_t prelen);
 void http_conn_free_all(struct wrk *w);
+/* Requests handed to a handler and not answered yet. */
+unsigned http_in_flight(struct wrk *w);
+/* Draining: closes idle connections; busy ones close after their answer. */
+void http_drain(struct wrk *w);
 /* Value of a header (name lowercase), or NULL. */
 const char *http_header(const struct http_req *r, const char *lname);
 /*

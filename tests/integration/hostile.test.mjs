@@ -174,11 +174,11 @@ test("mallory's worker and server are in mallory's cgroup", async () => {
 	assert(procs.length >= 2, JSON.stringify(procs));
 	for (const p of procs) {
 		const cg = fs.readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
-		const want = health.cgroups === 'v1' ? /:memory:\/dataagent\/mallory$/m :
-		    /^0::.*\/tenants\/mallory$/m;
+		const v1 = (ctrl) => new RegExp(`:${ctrl}:/${d.cgroupName}/mallory$`, 'm');
+		const want = health.cgroups === 'v1' ? v1('memory') : /^0::.*\/tenants\/mallory$/m;
 		assert(want.test(cg), `${p.cmd}: ${cg}`);
 		if (health.cgroups === 'v1')
-			assert(/:pids:\/dataagent\/mallory$/m.test(cg), `${p.cmd}: ${cg}`);
+			assert(v1('pids').test(cg), `${p.cmd}: ${cg}`);
 	}
 });
 

@@ -8,6 +8,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,7 @@ export class Daemon {
 		fs.chmodSync(this.dir, 0o755);
 		this.state = path.join(this.dir, 'state');
 		this.sock = path.join(this.dir, 'control.sock');
+		this.cgroupName = `dataagent-it-${process.pid}-${Daemon.count = (Daemon.count || 0) + 1}`;
 		const conf = {
 			host: '127.0.0.1',
 			port: 0,
@@ -89,6 +91,8 @@ export class Daemon {
 			    path.join(BUILD, 'dataagent-worker'),
 			policy_dir: path.join(ROOT, 'policy'),
 			tenant_uid_base: this.opts.uid_base ?? 61000,
+			// its own cgroup v1 directory: test daemons never share one
+			cgroup_name: this.cgroupName,
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
@@ -146,6 +150,14 @@ export class Daemon {
 		}
 		if (this.logFile)
 			this.logFile.end();
+		// The daemon removed its tenants' groups; the v1 base is ours.
+		for (const c of ['memory', 'pids', 'cpu']) {
+			try {
+				fs.rmdirSync(`/sys/fs/cgroup/${c}/${this.cgroupName}`);
+			} catch {
+				// not v1, or not there
+			}
+		}
 		if (!process.env.KEEP_TEST_DIRS && this.dir)
 			fs.rmSync(this.dir, { recursive: true, force: true });
 	}
@@ -202,16 +214,37 @@ export class Daemon {
 		return client;
 	}
 
+	// A fetch-like request on a fresh connection each time: the checks
+	// must not depend on a pooled keep-alive connection to a worker the
+	// test has just killed or retired.
 	fetch(p, { token, method = 'GET', body, headers = {} } = {}) {
-		const h = { ...headers };
+		const h = { ...headers, Connection: 'close' };
 		if (token)
 			h.Authorization = `Bearer ${token}`;
 		if (body !== undefined && typeof body !== 'string') {
 			body = JSON.stringify(body);
 			h['Content-Type'] = 'application/json';
 		}
-		return fetch(p.startsWith('http') ? p : this.base + p,
-		    { method, headers: h, body });
+		if (body !== undefined)
+			h['Content-Length'] = Buffer.byteLength(body);
+		const url = new URL(p.startsWith('http') ? p : this.base + p);
+		return new Promise((resolve, reject) => {
+			const req = http.request({ host: url.hostname, port: url.port,
+			    path: url.pathname + url.search, method, headers: h, agent: false },
+			    (res) => {
+				const chunks = [];
+				res.on('data', (c) => chunks.push(c));
+				res.on('end', () => resolve(new Response(
+				    res.statusCode === 204 ? null : Buffer.concat(chunks),
+				    { status: res.statusCode, headers: Object.entries(res.headers)
+					.flatMap(([k, v]) => Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]) })));
+				res.on('error', reject);
+			    });
+			req.on('error', reject);
+			if (body !== undefined)
+				req.write(body);
+			req.end();
+		});
 	}
 
 	// Sends raw bytes and returns what comes back before the server

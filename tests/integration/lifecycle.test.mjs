@@ -132,10 +132,22 @@ test('tenant removal leaves no processes behind', async () => {
 	eq((await d.ctl(['tenant', 'show', 'beta'])).code, 1);
 });
 
-test('stopping the daemon leaves nothing behind', async () => {
+test('stopping the daemon finishes the call in flight, then leaves nothing behind', async () => {
 	const uids = [await uidOf('alpha'), await uidOf('idle')];
 	const pid = d.proc.pid;
+	const c = await d.mcp('alpha', a);
+	const slow = c.callTool({ name: 'everything__trigger-long-running-operation',
+	    arguments: { duration: 3, steps: 3 } }, undefined, { timeout: 30000 })
+	    .then((x) => ({ ok: x }), (e) => ({ err: e }));
+	await sleep(800);
+	const t0 = Date.now();
 	await d.stop();
+	const res = await slow;
+	assert(res.ok && !res.ok.isError, `the call in flight failed: ${res.err || JSON.stringify(res.ok)}`);
+	assert(/completed/i.test(JSON.stringify(res.ok)), JSON.stringify(res.ok));
+	assert(Date.now() - t0 < 10000, 'the stop took too long');
+	eq(d.proc.exitCode, 0, 'exit status');
+	assert(d.logs.some((l) => l.msg === 'worker draining' && l.tenant === 'alpha'), 'no drain logged');
 	for (const u of uids)
 		eq(processesOf(u), [], `uid ${u} processes after stop`);
 	assert(!fs.existsSync(`/proc/${pid}`), 'daemon still running');

@@ -205,7 +205,7 @@ test_v2_fake(void)
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 
 	UNIT_CASE("v2 fake tree: open moves us to supervisor, enables controllers");
-	rc = cg_open(&cg, "v2", root, nf, self, err, sizeof(err));
+	rc = cg_open(&cg, "v2", root, nf, self, NULL, err, sizeof(err));
 	if (rc == -1)
 		fprintf(stderr, "cg_open: %s\n", err);
 	UNIT_CHECK(rc == 0);
@@ -314,7 +314,7 @@ test_v2_fake(void)
 
 	UNIT_CASE("v2 fake tree: a second open finds us in the leaf");
 	snprintf(self, sizeof(self), "%s/self-cgroup-leaf", root);
-	UNIT_CHECK(cg_open(&cg2, "auto", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "auto", root, nf, self, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(cg_mode(cg2) == CG_V2);
 	UNIT_CHECK(cg2 != NULL && strcmp(cg_base_path(cg2), ten) == 0);
@@ -323,7 +323,7 @@ test_v2_fake(void)
 	cg_close(&cg2);
 	snprintf(self, sizeof(self), "%s/self-cgroup-rootleaf", root);
 	snprintf(sup, sizeof(sup), "%s/tenants", root);
-	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(cg2 != NULL && strcmp(cg_base_path(cg2), sup) == 0);
 	UNIT_CHECK(is(root, "cgroup.subtree_control", "+memory +pids +cpu"));
@@ -331,23 +331,23 @@ test_v2_fake(void)
 
 	UNIT_CASE("v2 fake tree: refusals say why");
 	snprintf(self, sizeof(self), "%s/self-cgroup-v1", root);
-	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, NULL, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(cg2 == NULL && strstr(err, "0::") != NULL);
 	snprintf(self, sizeof(self), "%s/self-cgroup-escape", root);
-	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, NULL, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(strstr(err, "unusable") != NULL);
 	snprintf(self, sizeof(self), "%s/self-cgroup", root);
 	put(svc, "cgroup.controllers", "cpu io hugetlb pids\n");
-	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, NULL, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(strstr(err, "memory and pids") != NULL);
-	UNIT_CHECK(cg_open(&cg2, "auto", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "auto", root, nf, self, NULL, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(strstr(err, "v2: ") != NULL && strstr(err, "v1: ") !=
 	    NULL && strstr(err, "no-v1-here") != NULL);
-	UNIT_CHECK(cg_open(&cg2, "v3", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v3", root, nf, self, NULL, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(cg2 == NULL);
 
@@ -355,7 +355,7 @@ test_v2_fake(void)
 	put(svc, "cgroup.controllers", "memory pids\n");
 	put(svc, "cgroup.subtree_control", "");
 	put(alice, "cpu.weight", "100\n");
-	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, err,
+	UNIT_CHECK(cg_open(&cg2, "v2", root, nf, self, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(is(svc, "cgroup.subtree_control", "+memory +pids"));
 	UNIT_CHECK(cg_tenant_prepare(cg2, "alice", &lim, err,
@@ -380,7 +380,7 @@ test_off(void)
 
 	UNIT_CASE("off: every call is a no-op");
 	UNIT_CHECK(cg_open(&cg, "off", "/nonexistent", "/nonexistent",
-	    "/nonexistent", err, sizeof(err)) == 0);
+	    "/nonexistent", NULL, err, sizeof(err)) == 0);
 	UNIT_CHECK(cg != NULL && cg_mode(cg) == CG_OFF);
 	UNIT_CHECK(strcmp(cg_mode_name(cg_mode(cg)), "off") == 0);
 	UNIT_CHECK(strcmp(cg_base_path(cg), "") == 0);
@@ -466,14 +466,14 @@ test_auto(void)
 	}
 	if (v2 == 0 && !v1) {
 		UNIT_CASE("auto fails when the host offers neither");
-		UNIT_CHECK(cg_open(&cg, "auto", NULL, NULL, NULL, err,
+		UNIT_CHECK(cg_open(&cg, "auto", NULL, NULL, NULL, NULL, err,
 		    sizeof(err)) == -1);
 		UNIT_CHECK(strstr(err, "v2: ") != NULL);
 		return;
 	}
 	UNIT_CASE(v2 ? "auto picks v2 on this host" : "auto picks v1 on this "
 	    "host (v2 lacks memory or pids)");
-	if (cg_open(&cg, "auto", NULL, NULL, NULL, err, sizeof(err)) == -1)
+	if (cg_open(&cg, "auto", NULL, NULL, NULL, NULL, err, sizeof(err)) == -1)
 		fprintf(stderr, "cg_open auto: %s\n", err);
 	UNIT_CHECK(cg_mode(cg) == (v2 ? CG_V2 : CG_V1));
 	if (!v2)
@@ -481,7 +481,7 @@ test_auto(void)
 		    "/memory/dataagent") == 0);
 	cg_close(&cg);
 	if (!v2) {
-		UNIT_CHECK(cg_open(&cg, "v2", NULL, NULL, NULL, err,
+		UNIT_CHECK(cg_open(&cg, "v2", NULL, NULL, NULL, NULL, err,
 		    sizeof(err)) == -1);
 		UNIT_CHECK(strstr(err, "cgroup v2: ") != NULL);
 	}
@@ -639,7 +639,7 @@ test_v1_real(void)
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
 	UNIT_CASE("v1 real: open and prepare");
-	rc = cg_open(&cg, "v1", NULL, NULL, NULL, err, sizeof(err));
+	rc = cg_open(&cg, "v1", NULL, NULL, NULL, NULL, err, sizeof(err));
 	if (rc == -1)
 		fprintf(stderr, "cg_open v1: %s\n", err);
 	UNIT_CHECK(rc == 0 && cg_mode(cg) == CG_V1);
