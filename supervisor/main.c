@@ -439,12 +439,15 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	    strcmp(old.cf_control_socket, sp->sp_cf.cf_control_socket) != 0 ||
 	    strcmp(old.cf_worker_path, sp->sp_cf.cf_worker_path) != 0 ||
 	    strcmp(old.cf_cgroups, sp->sp_cf.cf_cgroups) != 0 ||
+	    strcmp(old.cf_cgroup_name, sp->sp_cf.cf_cgroup_name) != 0 ||
 	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0) {
 		log_warn("reload: host, port, state_dir, database_url, "
-		    "control_socket, worker_path, cgroups and secret_key take "
-		    "effect only after a restart", NULL);
+		    "control_socket, worker_path, cgroups, cgroup_name and "
+		    "secret_key take effect only after a restart", NULL);
 		memcpy(sp->sp_cf.cf_cgroups, old.cf_cgroups,
 		    sizeof(old.cf_cgroups));
+		memcpy(sp->sp_cf.cf_cgroup_name, old.cf_cgroup_name,
+		    sizeof(old.cf_cgroup_name));
 		snprintf(sp->sp_cf.cf_host, sizeof(sp->sp_cf.cf_host), "%s",
 		    old.cf_host);
 		sp->sp_cf.cf_port = old.cf_port;
