@@ -114,6 +114,9 @@ int config_load_env(struct config *cf, char *err, size_t errlen);
  * file, the environment and the flags alike. Returns 0 or -1 with err. */
 int config_set(struct config *cf, const char *key, const char *value,
     char *err, size_t errlen);
+/* Parses a size: a number with an optional K, M, G or T (powers of
+ * 1024), or "max" (-1). Returns 0 or -1. */
+int config_size_parse(const char *value, int64_t *v_r);
 /* Checks values that must hold whatever their source (SECRET_KEY rules,
  * ranges, DATABASE_URL form). Returns 0 or -1 with err. */
 int config_validate(const struct config *cf, char *err, size_t errlen);

@@ -138,6 +138,32 @@ cfg_key_find(const char *name)
 }
 
 int
+config_size_parse(const char *value, int64_t *v_r)
+{
+	int64_t v, mul = 1;
+	char *end;
+
+	if (strcmp(value, "max") == 0) {
+		*v_r = -1;
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	switch (*end) {
+	case 'K': case 'k': mul = 1024; end++; break;
+	case 'M': case 'm': mul = 1024 * 1024; end++; break;
+	case 'G': case 'g': mul = 1024 * 1024 * 1024; end++; break;
+	case 'T': case 't': mul = 1024LL * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+	    v < 0 || v > INT64_MAX / mul)
+		return -1;
+	*v_r = v * mul;
+	return 0;
+}
+
+int
 config_set(struct config *cf, const char *key, const char *value, char *err,
     size_t errlen)
 {
@@ -173,32 +199,14 @@ config_set(struct config *cf, const char *key, const char *value, char *err,
 		}
 		*(int *)(void *)(base + k->ck_off) = (int)n;
 		return 0;
-	case CFG_SIZE: {
-		int64_t v, mul = 1;
-
-		if (strcmp(value, "max") == 0) {
-			*(int64_t *)(void *)(base + k->ck_off) = -1;
-			return 0;
-		}
-		errno = 0;
-		v = strtoll(value, &end, 10);
-		switch (*end) {
-		case 'K': case 'k': mul = 1024; end++; break;
-		case 'M': case 'm': mul = 1024 * 1024; end++; break;
-		case 'G': case 'g': mul = 1024 * 1024 * 1024; end++; break;
-		case 'T': case 't': mul = 1024LL * 1024 * 1024 * 1024; end++;
-			break;
-		default: break;
-		}
-		if (value[0] == '\0' || *end != '\0' || errno != 0 || v < 0 ||
-		    v > INT64_MAX / mul) {
+	case CFG_SIZE:
+		if (config_size_parse(value, (int64_t *)(void *)(base +
+		    k->ck_off)) == -1) {
 			snprintf(err, errlen, "%s: \"%s\" is not a size (a number "
 			    "with K, M, G or T, or max)", key, value);
 			return -1;
 		}
-		*(int64_t *)(void *)(base + k->ck_off) = v * mul;
 		return 0;
-	}
 	case CFG_CHOICE: {
 		const char *c = k->ck_choices;
 		size_t vl = strlen(value);

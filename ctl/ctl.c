@@ -55,6 +55,10 @@ ctl_usage(FILE *f)
 "  tenant show ID                a tenant, its servers, worker and audit\n"
 "  tenant enable|disable ID      enable or disable a tenant\n"
 "  tenant remove ID              remove a tenant and its servers\n"
+"  tenant set-limits ID KEY=VALUE ...\n"
+"                                memory_max, swap_max (sizes: 256M, max),\n"
+"                                pids_max (a count, max), cpu_weight\n"
+"                                (1..10000); default resets one\n"
 "  server add TENANT NAME [--env KEY=VALUE]... [--disabled] -- COMMAND [ARG ...]\n"
 "                                add or replace a stdio MCP server\n"
 "  server list TENANT            list a tenant's servers\n"
@@ -470,6 +474,39 @@ ctl_print_tenants(const json_t *list)
 		    ctl_time(ctl_int(t, "created"), tb));
 }
 
+/* A size in bytes the way an operator writes it (256M), or "max". */
+static const char *
+ctl_size(long long v, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	if (v < 0)
+		return "max";
+	while (v >= 1024 && v % 1024 == 0 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%lld", v);
+	else
+		snprintf(buf, len, "%lld%c", v, units[u]);
+	return buf;
+}
+
+static void
+ctl_print_limits(const char *prefix, const json_t *l)
+{
+	char b1[32], b2[32], b3[32];
+	long long pids = ctl_int(l, "pids_max");
+
+	snprintf(b3, sizeof(b3), "%lld", pids);
+	printf("%smemory %s, swap %s, pids %s, cpu weight %lld\n", prefix,
+	    ctl_size(ctl_int(l, "memory_max"), b1, sizeof(b1)),
+	    ctl_size(ctl_int(l, "swap_max"), b2, sizeof(b2)),
+	    pids < 0 ? "max" : b3, ctl_int(l, "cpu_weight"));
+}
+
 static void
 ctl_print_tenant(const json_t *t)
 {
@@ -489,6 +526,8 @@ ctl_print_tenant(const json_t *t)
 		    ctl_int(wk, "upstreams"), ctl_int(wk, "sessions"));
 	else
 		printf("worker:   none\n");
+	if (json_is_object(json_object_get(t, "limits")))
+		ctl_print_limits("limits:   ", json_object_get(t, "limits"));
 	printf("servers:  %zu\n",
 	    json_array_size(json_object_get(t, "servers")));
 	if (json_array_size(json_object_get(t, "servers")) > 0)
@@ -563,6 +602,10 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 		printf("tenant %s disabled\n", c->c_pos[2]);
 	else if (strcmp(cmd, "tenant.remove") == 0)
 		printf("tenant %s removed\n", c->c_pos[2]);
+	else if (strcmp(cmd, "tenant.set-limits") == 0) {
+		printf("tenant %s limits: ", c->c_pos[2]);
+		ctl_print_limits("", json_object_get(r, "limits"));
+	}
 	else if (strcmp(cmd, "server.add") == 0)
 		printf("server %s added to tenant %s%s\n", ctl_str(r, "name"),
 		    c->c_pos[2], json_is_false(json_object_get(r,
@@ -649,6 +692,16 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	if (strcmp(w0, "status") == 0 || strcmp(w0, "reload") == 0) {
 		snprintf(cmd, sizeof(cmd), "%s", w0);
 		want = 1;
+	} else if (strcmp(w0, "tenant") == 0 &&
+	    strcmp(w1, "set-limits") == 0) {
+		/* tenant set-limits ID KEY=VALUE ... */
+		snprintf(cmd, sizeof(cmd), "tenant.set-limits");
+		if (c->c_npos < 4) {
+			ctl_usage_error("tenant set-limits needs ID and at least "
+			    "one KEY=VALUE");
+			return NULL;
+		}
+		want = c->c_npos;
 	} else if ((strcmp(w0, "tenant") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "show") == 0 || strcmp(w1, "enable") == 0 ||
@@ -691,7 +744,29 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 
 	if (want <= 2)		/* status, reload, tenant list */
 		args = json_object();
-	else if (strcmp(w0, "tenant") == 0)
+	else if (strcmp(cmd, "tenant.set-limits") == 0) {
+		args = json_pack("{s:s}", "id", c->c_pos[2]);
+		for (i = 3; args != NULL && i < c->c_npos; i++) {
+			const char *eq = strchr(c->c_pos[i], '=');
+			char *k;
+
+			if (eq == NULL || eq == c->c_pos[i]) {
+				fprintf(stderr, "dataagentctl: expected KEY=VALUE, "
+				    "not %s\n", c->c_pos[i]);
+				ctl_usage_error(NULL);
+				json_decref(args);
+				return NULL;
+			}
+			k = strndup(c->c_pos[i], (size_t)(eq - c->c_pos[i]));
+			if (k == NULL || json_object_set_new(args, k,
+			    json_string(eq + 1)) == -1) {
+				free(k);
+				json_decref(args);
+				return NULL;
+			}
+			free(k);
+		}
+	} else if (strcmp(w0, "tenant") == 0)
 		args = json_pack("{s:s}", "id", c->c_pos[2]);
 	else if (strcmp(cmd, "server.list") == 0)
 		args = json_pack("{s:s}", "tenant", c->c_pos[2]);

@@ -344,12 +344,112 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 	if (o == NULL ||
 	    json_object_set_new(o, "servers", servers) == -1 ||
 	    json_object_set_new(o, "worker", workers_tenant_json(sp, id)) ==
-	    -1 || json_object_set_new(o, "audit", audit) == -1) {
+	    -1 || json_object_set_new(o, "limits",
+	    workers_limits_json(sp, id)) == -1 ||
+	    json_object_set_new(o, "audit", audit) == -1) {
 		snprintf(err, errlen, "out of memory");
 		json_decref(o);
 		return NULL;
 	}
 	return o;
+}
+
+/*
+ * One limit from an untrusted value: "default" (the configured one), a
+ * size for memory and swap ("256M", "max"), a count for pids ("64",
+ * "max"), a weight 1..10000 for cpu. Returns 0 or -1 with err.
+ */
+static int
+limit_parse(const char *key, const json_t *v, int64_t *out, char *err,
+    size_t errlen)
+{
+	const char *s = json_string_value(v);
+	char buf[32];
+
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld",
+		    (long long)json_integer_value(v));
+		s = buf;
+	}
+	if (s == NULL) {
+		snprintf(err, errlen, "%s: expected a string or a number", key);
+		return -1;
+	}
+	if (strcmp(s, "default") == 0) {
+		*out = STORE_LIMIT_DEFAULT;
+		return 0;
+	}
+	if (config_size_parse(s, out) == -1)
+		goto bad;
+	if (strcmp(key, "cpu_weight") == 0) {
+		if (*out < 1 || *out > 10000)
+			goto bad;
+	} else if (strcmp(key, "memory_max") == 0) {
+		if (*out != -1 && *out < 4 * 1024 * 1024)
+			goto bad;
+	} else if (strcmp(key, "pids_max") == 0) {
+		if (*out == 0)
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "%s: \"%.40s\" is not a valid value (memory_max: "
+	    "a size of at least 4M or max; swap_max: a size or max; "
+	    "pids_max: a count or max; cpu_weight: 1..10000; any: default)",
+	    key, s);
+	return -1;
+}
+
+static json_t *
+cmd_tenant_set_limits(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "memory_max", "swap_max",
+	    "pids_max", "cpu_weight" };
+	struct sup *sp = ctl->ctl_sup;
+	struct store_tenant t;
+	struct store_limits l;
+	int64_t *slot[4];
+	const char *id, *k;
+	json_t *v, *d;
+	size_t i, n = 0;
+
+	if ((id = arg_name(args, "id", err, errlen)) == NULL ||
+	    control_tenant(ctl, id, &t, err, errlen) != 1 ||
+	    store_tenant_limits_get(sp->sp_store, id, &l, err, errlen) == -1)
+		return NULL;
+	slot[0] = &l.sl_memory_max;
+	slot[1] = &l.sl_swap_max;
+	slot[2] = &l.sl_pids_max;
+	slot[3] = &l.sl_cpu_weight;
+	json_object_foreach((json_t *)args, k, v) {
+		if (strcmp(k, "id") == 0)
+			continue;
+		for (i = 0; i < 4; i++)
+			if (strcmp(k, keys[i]) == 0)
+				break;
+		if (i == 4) {
+			snprintf(err, errlen, "unknown limit \"%.40s\" (memory_max, "
+			    "swap_max, pids_max, cpu_weight)", k);
+			return NULL;
+		}
+		if (limit_parse(k, v, slot[i], err, errlen) == -1)
+			return NULL;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no limit given");
+		return NULL;
+	}
+	if (store_tenant_limits_set(sp->sp_store, id, &l, err, errlen) != 1)
+		return NULL;
+	/* Applied to the running worker's cgroup at once. */
+	workers_tenant_changed(sp, id);
+	d = workers_limits_json(sp, id);
+	control_audit(ctl, "tenant.set-limits", id, d);
+	log_info("control: tenant limits set", "{s:s,s:O}", "tenant", id,
+	    "limits", d);
+	return json_pack("{s:s,s:o}", "id", id, "limits", d);
 }
 
 static json_t *
@@ -737,6 +837,7 @@ static const struct control_cmd control_cmds[] = {
 	{ "tenant.enable", cmd_tenant_enable },
 	{ "tenant.disable", cmd_tenant_disable },
 	{ "tenant.remove", cmd_tenant_remove },
+	{ "tenant.set-limits", cmd_tenant_set_limits },
 	{ "server.add", cmd_server_add },
 	{ "server.list", cmd_server_list },
 	{ "server.remove", cmd_server_remove },

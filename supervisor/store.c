@@ -61,6 +61,15 @@ static const char *const store_migrations[] = {
 	 * the old one left behind. */
 	"CREATE TABLE uid_high (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  value INTEGER NOT NULL);",
+	/* 2: per-tenant overrides of the configured limits (NULL: the
+	 * default; -1: no limit) */
+	"CREATE TABLE tenant_limits ("
+	"  tenant TEXT PRIMARY KEY REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  memory_max INTEGER,"
+	"  swap_max INTEGER,"
+	"  pids_max INTEGER,"
+	"  cpu_weight INTEGER"
+	");",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -389,6 +398,78 @@ fail:
 	sqlite3_finalize(stmt);
 	store_rollback(st);
 	return -1;
+}
+
+static void
+store_limit_bind(sqlite3_stmt *stmt, int col, int64_t v)
+{
+	if (v == STORE_LIMIT_DEFAULT)
+		sqlite3_bind_null(stmt, col);
+	else
+		sqlite3_bind_int64(stmt, col, v);
+}
+
+static int64_t
+store_limit_col(sqlite3_stmt *stmt, int col)
+{
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+		return STORE_LIMIT_DEFAULT;
+	return sqlite3_column_int64(stmt, col);
+}
+
+int
+store_tenant_limits_get(struct store *st, const char *id,
+    struct store_limits *l, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int rc, r = 0;
+
+	l->sl_memory_max = l->sl_swap_max = l->sl_pids_max =
+	    l->sl_cpu_weight = STORE_LIMIT_DEFAULT;
+	if (store_prepare(st, "SELECT memory_max, swap_max, pids_max, "
+	    "cpu_weight FROM tenant_limits WHERE tenant = ?", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		l->sl_memory_max = store_limit_col(stmt, 0);
+		l->sl_swap_max = store_limit_col(stmt, 1);
+		l->sl_pids_max = store_limit_col(stmt, 2);
+		l->sl_cpu_weight = store_limit_col(stmt, 3);
+		r = 1;
+	} else if (rc != SQLITE_DONE) {
+		store_seterr(err, errlen, "tenant limits", st->st_db);
+		r = -1;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+int
+store_tenant_limits_set(struct store *st, const char *id,
+    const struct store_limits *l, char *err, size_t errlen)
+{
+	struct store_tenant t;
+	sqlite3_stmt *stmt;
+	int r;
+
+	if ((r = store_tenant_get(st, id, &t, err, errlen)) != 1)
+		return r;
+	if (store_prepare(st, "INSERT OR REPLACE INTO tenant_limits (tenant, "
+	    "memory_max, swap_max, pids_max, cpu_weight) VALUES (?, ?, ?, ?, "
+	    "?)", &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, id);
+	store_limit_bind(stmt, 2, l->sl_memory_max);
+	store_limit_bind(stmt, 3, l->sl_swap_max);
+	store_limit_bind(stmt, 4, l->sl_pids_max);
+	store_limit_bind(stmt, 5, l->sl_cpu_weight);
+	r = sqlite3_step(stmt) == SQLITE_DONE ? 1 : -1;
+	if (r == -1)
+		store_seterr(err, errlen, "tenant limits", st->st_db);
+	sqlite3_finalize(stmt);
+	return r;
 }
 
 json_t *

@@ -39,6 +39,27 @@ int store_tenant_add(struct store *st, const char *id, int uid_base,
     struct store_tenant *t_r, char *err, size_t errlen);
 int store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
     char *err, size_t errlen);
+/*
+ * Per-tenant overrides of the configured limits (tenant_memory_max,
+ * tenant_swap_max, tenant_pids_max, tenant_cpu_weight):
+ * STORE_LIMIT_DEFAULT means "the configured value", -1 "no limit".
+ */
+#define STORE_LIMIT_DEFAULT INT64_MIN
+struct store_limits {
+	int64_t sl_memory_max;
+	int64_t sl_swap_max;
+	int64_t sl_pids_max;
+	int64_t sl_cpu_weight;
+};
+/* Fills *l (all default when the tenant has no overrides). Returns 1
+ * with overrides, 0 without, -1 on error. */
+int store_tenant_limits_get(struct store *st, const char *id,
+    struct store_limits *l, char *err, size_t errlen);
+/* Replaces the tenant's overrides. Returns 1, 0 when no such tenant,
+ * -1 on error. */
+int store_tenant_limits_set(struct store *st, const char *id,
+    const struct store_limits *l, char *err, size_t errlen);
+
 /* JSON array of {"id","uid","enabled","created","servers": n}. */
 json_t *store_tenant_list(struct store *st, char *err, size_t errlen);
 /* Returns 1 when changed, 0 when no such tenant. */

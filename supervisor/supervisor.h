@@ -122,6 +122,9 @@ json_t *workers_status_json(struct sup *sp);
  * JSON null when it has none. */
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
+/* The tenant's effective limits {"memory_max","swap_max","pids_max",
+ * "cpu_weight"} (-1: no limit). */
+json_t *workers_limits_json(struct sup *sp, const char *tenant);
 /* {"clean":n,"exit":n,"signal":n,"seccomp":n,"oom":n,"killed":n} */
 json_t *workers_deaths_json(struct sup *sp);
 unsigned workers_connection_total(struct sup *sp);

@@ -641,14 +641,41 @@ hidden_paths(struct sup *sp)
 	return a;
 }
 
-/* The configured per-tenant limits. */
+/* The tenant's limits: its overrides (dataagentctl tenant set-limits)
+ * over the configured defaults. */
 static void
-tenant_limits(const struct sup *sp, struct cg_limits *lim)
+tenant_limits(struct sup *sp, const char *tenant, struct cg_limits *lim)
 {
+	struct store_limits o;
+	char err[STORE_ERRLEN];
+
 	lim->cl_memory_max = sp->sp_cf.cf_tenant_memory_max;
 	lim->cl_swap_max = sp->sp_cf.cf_tenant_swap_max;
 	lim->cl_pids_max = sp->sp_cf.cf_tenant_pids_max;
 	lim->cl_cpu_weight = sp->sp_cf.cf_tenant_cpu_weight;
+	if (store_tenant_limits_get(sp->sp_store, tenant, &o, err,
+	    sizeof(err)) != 1)
+		return;
+	if (o.sl_memory_max != STORE_LIMIT_DEFAULT)
+		lim->cl_memory_max = o.sl_memory_max;
+	if (o.sl_swap_max != STORE_LIMIT_DEFAULT)
+		lim->cl_swap_max = o.sl_swap_max;
+	if (o.sl_pids_max != STORE_LIMIT_DEFAULT)
+		lim->cl_pids_max = o.sl_pids_max;
+	if (o.sl_cpu_weight != STORE_LIMIT_DEFAULT)
+		lim->cl_cpu_weight = (int)o.sl_cpu_weight;
+}
+
+json_t *
+workers_limits_json(struct sup *sp, const char *tenant)
+{
+	struct cg_limits lim;
+
+	tenant_limits(sp, tenant, &lim);
+	return json_pack("{s:I,s:I,s:I,s:i}", "memory_max",
+	    (json_int_t)lim.cl_memory_max, "swap_max",
+	    (json_int_t)lim.cl_swap_max, "pids_max",
+	    (json_int_t)lim.cl_pids_max, "cpu_weight", lim.cl_cpu_weight);
 }
 
 static int
@@ -657,7 +684,7 @@ worker_cgroup_join(struct worker *wk, char *err, size_t errlen)
 	struct sup *sp = wk->wk_sup;
 	struct cg_limits lim;
 
-	tenant_limits(sp, &lim);
+	tenant_limits(sp, wk->wk_tenant, &lim);
 	if (cg_tenant_prepare(sp->sp_cg, wk->wk_tenant, &lim, err,
 	    errlen) == -1 ||
 	    cg_tenant_attach(sp->sp_cg, wk->wk_tenant, wk->wk_pid, err,
@@ -826,8 +853,9 @@ workers_tenant_changed(struct sup *sp, const char *tenant)
 	/* An assigning worker gets the fresh config when it acks. */
 	if (wk == NULL || wk->wk_state != WK_ACTIVE)
 		return;
-	/* Limits may have changed on reload: rewriting them is idempotent. */
-	tenant_limits(sp, &lim);
+	/* Limits may have changed (reload, set-limits): rewriting them is
+	 * idempotent. */
+	tenant_limits(sp, tenant, &lim);
 	if (cg_tenant_prepare(sp->sp_cg, tenant, &lim, err, sizeof(err)) == -1)
 		log_warn("cannot update the tenant's cgroup limits", "{s:s,s:s}",
 		    "tenant", tenant, "error", err);

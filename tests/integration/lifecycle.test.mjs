@@ -107,6 +107,36 @@ test('dataagentctl: usage errors exit 2, refusals 1, no daemon 3', async () => {
 	assert(st.workers, JSON.stringify(st));
 });
 
+test('tenant set-limits reaches the running worker\'s cgroup; default resets', async () => {
+	eq((await echo('alpha', a, 'limits')).status, 200);
+	const health = await (await d.fetch('/health/detailed')).json();
+	let r = await d.ctl(['tenant', 'set-limits', 'alpha', 'memory_max=300M', 'pids_max=77',
+	    'cpu_weight=50']);
+	eq(r.code, 0, r.stderr);
+	assert(/memory 300M, swap 0, pids 77, cpu weight 50/.test(r.stdout), r.stdout);
+	const show = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'alpha']));
+	eq(show.limits, { memory_max: 300 * 1024 * 1024, swap_max: 0, pids_max: 77, cpu_weight: 50 });
+	if (health.cgroups === 'v1') {
+		const base = `/sys/fs/cgroup/%s/${d.cgroupName}/alpha`;
+		const rd = (c, f) => fs.readFileSync(`${base.replace('%s', c)}/${f}`, 'utf8').trim();
+		eq(rd('memory', 'memory.limit_in_bytes'), String(300 * 1024 * 1024));
+		eq(rd('pids', 'pids.max'), '77');
+	}
+	r = await d.ctl(['tenant', 'set-limits', 'alpha', 'memory_max=default', 'pids_max=default',
+	    'cpu_weight=default']);
+	eq(r.code, 0, r.stderr);
+	const back = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'alpha'])).limits;
+	eq([back.memory_max, back.pids_max, back.cpu_weight], [1024 * 1024 * 1024, 512, 100]);
+	for (const bad of [['memory_max=1K'], ['pids_max=0'], ['cpu_weight=20000'], ['colour=red'],
+	    ['memory_max=lots']]) {
+		r = await d.ctl(['tenant', 'set-limits', 'alpha', ...bad]);
+		eq(r.code, 1, `${bad}: ${r.stderr}`);
+	}
+	eq((await d.ctl(['tenant', 'set-limits', 'alpha'])).code, 2);
+	eq((await d.ctl(['tenant', 'set-limits', 'nobody', 'pids_max=5'])).code, 1);
+	eq((await echo('alpha', a, 'still fine')).status, 200);
+});
+
 test('idle timeout ends the worker and its upstreams', async () => {
 	await d.ctlOk(['tenant', 'add', 'idle']);
 	await d.ctlOk(['server', 'add', 'idle', 'everything', '--', ...EVERYTHING]);

@@ -49,14 +49,14 @@ test_open(void)
 	char err[STORE_ERRLEN], path[192];
 	int fd;
 
-	UNIT_CASE("open creates the file 0600 at schema version 1");
+	UNIT_CASE("open creates the file 0600 at the latest schema version");
 	UNIT_CHECK(store_open(&st, test_db, err, sizeof(err)) == 0);
 	UNIT_CHECK(st != NULL);
 	if (st == NULL)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 1);
+	UNIT_CHECK(store_schema_version(st) == 2);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -76,7 +76,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 1);
+	UNIT_CHECK(store_schema_version(st) == 2);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
@@ -213,14 +213,49 @@ test_tenants(struct store *st)
 	UNIT_CHECK(json_is_array(list) && json_array_size(list) == 0);
 	json_decref(list);
 
+	UNIT_CASE("tenant limits: defaults, overrides, reset, cascade");
+	{
+		struct store_limits l, g;
+
+		UNIT_CHECK(store_tenant_limits_get(st, "alice", &g, err,
+		    sizeof(err)) == 0);
+		UNIT_CHECK(g.sl_memory_max == STORE_LIMIT_DEFAULT &&
+		    g.sl_pids_max == STORE_LIMIT_DEFAULT);
+		l.sl_memory_max = 256LL << 20;
+		l.sl_swap_max = -1;
+		l.sl_pids_max = STORE_LIMIT_DEFAULT;
+		l.sl_cpu_weight = 50;
+		UNIT_CHECK(store_tenant_limits_set(st, "alice", &l, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_limits_get(st, "alice", &g, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(g.sl_memory_max == 256LL << 20 &&
+		    g.sl_swap_max == -1 && g.sl_pids_max == STORE_LIMIT_DEFAULT &&
+		    g.sl_cpu_weight == 50);
+		UNIT_CHECK(store_tenant_limits_set(st, "nobody", &l, err,
+		    sizeof(err)) == 0);
+		UNIT_CHECK(store_tenant_add(st, "limited", 61000, NULL, err,
+		    sizeof(err)) == 0);
+		UNIT_CHECK(store_tenant_limits_set(st, "limited", &l, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_remove(st, "limited", err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_add(st, "limited", 61000, NULL, err,
+		    sizeof(err)) == 0);
+		UNIT_CHECK(store_tenant_limits_get(st, "limited", &g, err,
+		    sizeof(err)) == 0);
+		UNIT_CHECK(store_tenant_remove(st, "limited", err,
+		    sizeof(err)) == 1);
+	}
+
 	UNIT_CASE("the uid of a removed tenant is never reused");
 	UNIT_CHECK(store_tenant_add(st, "frank", 61000, &t, err,
 	    sizeof(err)) == 0);
-	UNIT_CHECK(t.st_uid == 70004);
+	UNIT_CHECK(t.st_uid == 70006);
 	UNIT_CHECK(store_tenant_remove(st, "frank", err, sizeof(err)) == 1);
 	UNIT_CHECK(store_tenant_add(st, "erin", 61000, &t, err,
 	    sizeof(err)) == 0);
-	UNIT_CHECK(t.st_uid == 70005);
+	UNIT_CHECK(t.st_uid == 70007);
 	UNIT_CHECK(store_tenant_remove(st, "erin", err, sizeof(err)) == 1);
 }
 
