@@ -195,7 +195,7 @@ for (const r of rows)
 
 const benchUid = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'bench'])).uid;
 await sleep(1500);
-const w = processesOf(benchUid).find((p) => p.cmd.includes('dataagent-worker'));
+const w = processesOf(benchUid).find((p) => p.cmd.includes('dataagent-worker') && p.ppid === d.proc.pid);
 const wm = w ? mem(w.pid) : { rss: 0, pss: 0, priv: 0 };
 const h = handoffsAb(d, token, HANDOFFS) ||
     { ...(await handoffs(d, token, HANDOFFS)), tool: 'node http' };
@@ -207,7 +207,9 @@ for (let i = 0; i < 100; i++)
 for (let i = 0; i < 10; i++)
 	await d.fetch(`/api/v1/users/t${i}/mcp-servers`, { token: toks[i] });
 await sleep(1000);
-let nworkers = 0;
+// Workers are children of the supervisor; each forks one launcher (the
+// same binary) that starts its MCP servers. Both count.
+let nworkers = 0, nlaunchers = 0;
 const tot = { rss: 0, pss: 0, priv: 0 };
 for (let i = 0; i < 120; i++) {
 	for (const p of processesOf(61000 + i)) {
@@ -217,16 +219,19 @@ for (let i = 0; i < 120; i++) {
 		tot.rss += m.rss;
 		tot.pss += m.pss;
 		tot.priv += m.priv;
-		nworkers++;
+		if (p.ppid === d.proc.pid)
+			nworkers++;
+		else
+			nlaunchers++;
 	}
 }
 const sm = mem(d.proc.pid);
 console.log('');
 console.log('| measurement | value |');
 console.log('|---|---|');
-console.log(`| idle tenant worker | RSS ${mib(wm.rss)} MiB, PSS ${mib(wm.pss)} MiB, private ${mib(wm.priv)} MiB |`);
+console.log(`| idle tenant worker (without its launcher) | RSS ${mib(wm.rss)} MiB, PSS ${mib(wm.pss)} MiB, private ${mib(wm.priv)} MiB |`);
 console.log(`| authenticated handoffs/s (new connection + token each, ${HANDOFFS} requests, 32 in flight, ${h.tool}) | ${h.rate.toFixed(0)} (errors: ${h.bad}) |`);
 console.log(`| 100 tenants provisioned, 10 active: supervisor | RSS ${mib(sm.rss)} MiB, private ${mib(sm.priv)} MiB |`);
-console.log(`| same: ${nworkers} tenant workers together | RSS ${mib(tot.rss)} MiB, PSS ${mib(tot.pss)} MiB, private ${mib(tot.priv)} MiB |`);
+console.log(`| same: ${nworkers} tenant workers and their ${nlaunchers} launchers together | RSS ${mib(tot.rss)} MiB, PSS ${mib(tot.pss)} MiB, private ${mib(tot.priv)} MiB |`);
 await d.stop();
 process.exit(0);
