@@ -897,7 +897,7 @@ up_spawn(struct upstream *u)
 	struct launch_result lr;
 	struct upstream_call *c;
 	char **argv = NULL, **envp = NULL;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int in_w = -1, out_r = -1, err_r = -1;	/* our ends */
 	const char *cmd;
 	pid_t pid;
 	int r;
@@ -940,22 +940,22 @@ up_spawn(struct upstream *u)
 		goto fail;
 	}
 	pid = lr.lr_pid;
-	in[1] = lr.lr_in;
-	out[0] = lr.lr_out;
-	err[0] = lr.lr_err;
+	in_w = lr.lr_in;
+	out_r = lr.lr_out;
+	err_r = lr.lr_err;
 
 	u->u_pid = pid;
 	u->u_pgid = pid;
 	u->u_oom_base = wrk_oom_kills(w);
-	u->u_in = up_bev(u, &in[1], NULL, up_on_stdin_event, EV_WRITE);
-	u->u_out = up_bev(u, &out[0], up_on_stdout, up_on_stdout_event,
+	u->u_in = up_bev(u, &in_w, NULL, up_on_stdin_event, EV_WRITE);
+	u->u_out = up_bev(u, &out_r, up_on_stdout, up_on_stdout_event,
 	    EV_READ);
-	u->u_err = up_bev(u, &err[0], up_on_stderr, up_on_stderr_event,
+	u->u_err = up_bev(u, &err_r, up_on_stderr, up_on_stderr_event,
 	    EV_READ);
 	if (u->u_in == NULL || u->u_out == NULL || u->u_err == NULL) {
-		fd_close(&in[1]);
-		fd_close(&out[0]);
-		fd_close(&err[0]);
+		fd_close(&in_w);
+		fd_close(&out_r);
+		fd_close(&err_r);
 		up_proc_close(u);
 		snprintf(u->u_last_error, sizeof(u->u_last_error),
 		    "cannot watch the process pipes");
@@ -997,12 +997,9 @@ up_spawn(struct upstream *u)
 	return 0;
 
 fail:
-	fd_close(&in[0]);
-	fd_close(&in[1]);
-	fd_close(&out[0]);
-	fd_close(&out[1]);
-	fd_close(&err[0]);
-	fd_close(&err[1]);
+	fd_close(&in_w);
+	fd_close(&out_r);
+	fd_close(&err_r);
 	up_strv_free(argv);
 	up_strv_free(envp);
 	u->u_state = UP_FAILED;
