@@ -14,6 +14,7 @@ SBINDIR ?= $(PREFIX)/sbin
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/dataagent
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 # systemd looks in /usr/local/lib/... too; the Debian package (bookworm)
 # puts the unit in /lib/systemd/system, where dh_installsystemd finds it.
@@ -139,6 +140,8 @@ install: all
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/dataagent.service
 	install -m 0644 systemd/dataagent.sysusers $(DESTDIR)$(SYSUSERSDIR)/dataagent.conf
 	install -m 0644 systemd/dataagent.tmpfiles $(DESTDIR)$(TMPFILESDIR)/dataagent.conf
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 packaging/bash-completion/dataagentctl $(DESTDIR)$(BASHCOMPDIR)/dataagentctl
 	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent
 	install -m 0644 packaging/dataagent.conf $(DESTDIR)$(SYSCONFDIR)/dataagent/dataagent.conf.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/dataagent/policy

@@ -44,10 +44,7 @@ struct ctl {
 	int c_has_tail;
 };
 
-static void
-ctl_usage(FILE *f)
-{
-	fprintf(f,
+static const char ctl_usage_text[] =
 "usage: dataagentctl [-s SOCKET] [--json] COMMAND [ARG ...]\n"
 "\n"
 "  tenant add ID                 create a tenant\n"
@@ -71,13 +68,52 @@ ctl_usage(FILE *f)
 "  reload                        re-read the configuration and policies, as\n"
 "                                SIGHUP does (the outcome is in the log)\n"
 "\n"
-"  -s SOCKET   control socket (default $DATAAGENT_CONTROL_SOCKET or %s)\n"
+"  -s SOCKET   control socket (default $DATAAGENT_CONTROL_SOCKET, else the\n"
+"              one below)\n"
 "  --json      print the daemon's answer as JSON\n"
 "  -h, --help  this text\n"
 "  -V, --version\n"
 "\n"
 "Exit status: 0 ok, 1 refused by the daemon, 2 usage error, 3 daemon\n"
-"unreachable.\n", CTL_DEFAULT_SOCKET);
+"unreachable.\n";
+
+/*
+ * The usage text; with `word` ("tenant", "server", ...), only the header
+ * and that command's lines (a command's --help).
+ */
+static void
+ctl_usage_for(FILE *f, const char *word)
+{
+	const char *line = ctl_usage_text, *next;
+	size_t wl = word != NULL ? strlen(word) : 0;
+	int keep = 1, header = 1;
+
+	for (; *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		next = next != NULL ? next + 1 : line + strlen(line);
+		if (word != NULL && !header) {
+			/* A command line starts "  word "; its continuation
+			 * lines start with more blanks. Options and the exit
+			 * status are kept. */
+			if (strncmp(line, "  ", 2) == 0 && line[2] >= 'a' &&
+			    line[2] <= 'z')
+				keep = strncmp(line + 2, word, wl) == 0 &&
+				    line[2 + wl] == ' ';
+			else if (strncmp(line, "   ", 3) != 0)
+				keep = 1;
+		}
+		if (keep || header)
+			fprintf(f, "%.*s", (int)(next - line), line);
+		if (header && line[0] == '\n')
+			header = 0;
+	}
+	fprintf(f, "\n(default socket: %s)\n", CTL_DEFAULT_SOCKET);
+}
+
+static void
+ctl_usage(FILE *f)
+{
+	ctl_usage_for(f, NULL);
 }
 
 static int
@@ -145,7 +181,9 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 			break;
 		}
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			ctl_usage(stdout);
+			/* after a command word: that command's help */
+			ctl_usage_for(stdout, c->c_npos > 0 ? c->c_pos[0] :
+			    NULL);
 			return CTL_EXIT_OK;
 		}
 		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {

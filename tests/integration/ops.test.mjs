@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, until, sleep, BUILD, ROOT, NODE,
-    SECRET_KEY } from './lib.mjs';
+    SECRET_KEY, EVERYTHING } from './lib.mjs';
 
 const UNIT = path.join(ROOT, 'systemd', 'dataagent.service');
 const LISTENER = path.join(ROOT, 'tests', 'ops', 'notify-listen.py');
@@ -493,6 +493,63 @@ test('packaging/dataagent.conf with every key uncommented is a valid configurati
 });
 
 // ---------------------------------------------------- Debian package
+
+test('bash completion: commands, subcommands, tenant ids and server names from the daemon', async () => {
+	const d = new Daemon({ uid_base: 69000 });
+	await d.start();
+	try {
+		await d.ctlOk(['tenant', 'add', 'comp-a']);
+		await d.ctlOk(['tenant', 'add', 'comp-b']);
+		await d.ctlOk(['server', 'add', 'comp-a', 'srv1', '--', '/bin/true']);
+		const complete = (words) => new Promise((resolve) => {
+			const script = `source ${ROOT}/packaging/bash-completion/dataagentctl
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
+_dataagentctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+			execFile('bash', ['-c', script], { env: { PATH: `${BUILD}:${process.env.PATH}` } },
+			    (err, stdout) => resolve(stdout.split('\n').filter(Boolean).sort()));
+		});
+		eq(await complete(['dataagentctl', 't']), ['tenant', 'token']);
+		eq(await complete(['dataagentctl', 'tenant', 'di']), ['disable']);
+		eq(await complete(['dataagentctl', '-s', d.sock, 'tenant', 'show', 'comp']), ['comp-a', 'comp-b']);
+		eq(await complete(['dataagentctl', '-s', d.sock, 'server', 'remove', 'comp-a', '']), ['srv1']);
+		eq(await complete(['dataagentctl', 'tenant', 'set-limits', 'x', 'p']), ['pids_max=']);
+	} finally {
+		await d.stop();
+	}
+});
+
+test('every dataagentctl command has --help: its own lines, options, exit status', async () => {
+	for (const [word, other] of [['tenant', 'server add'], ['server', 'tenant add'],
+	    ['token', 'server list'], ['status', 'token issue'], ['reload', 'tenant list']]) {
+		const r = await new Promise((resolve) => execFile(path.join(BUILD, 'dataagentctl'),
+		    [word, '--help'], (err, stdout) => resolve({ code: err ? err.code : 0, stdout })));
+		eq(r.code, 0, word);
+		assert(r.stdout.includes(`  ${word}`) && !r.stdout.includes(`  ${other}`) &&
+		    r.stdout.includes('--json') && r.stdout.includes('Exit status'), `${word}: ${r.stdout}`);
+	}
+});
+
+test('SIGHUP with a client mid-call: the call completes, the connection stays', async () => {
+	const d = new Daemon({ uid_base: 69100 });
+	await d.start();
+	try {
+		const tok = await d.tenant('hup', { everything: EVERYTHING });
+		const c = await d.mcp('hup', tok);
+		const slow = c.callTool({ name: 'everything__trigger-long-running-operation',
+		    arguments: { duration: 2, steps: 2 } }, undefined, { timeout: 30000 })
+		    .then((x) => ({ ok: x }), (e) => ({ err: e }));
+		await sleep(500);
+		d.proc.kill('SIGHUP');
+		await until(() => d.logs.find((l) => l.msg === 'configuration reloaded'), 5000, 'the reload');
+		const r = await slow;
+		assert(r.ok && /completed/i.test(JSON.stringify(r.ok)), `call: ${r.err}`);
+		const e = await c.callTool({ name: 'everything__echo', arguments: { message: 'after reload' } });
+		eq(e.content[0].text, 'Echo: after reload');
+		await c.close();
+	} finally {
+		await d.stop();
+	}
+});
 
 test('make deb: lintian has no errors; dpkg -i, dataagentd -t from it, dpkg --purge', async () => {
 	for (const c of ['dpkg-buildpackage', 'dh', 'dpkg', 'flock'])
