@@ -45,6 +45,11 @@ const vproc = processesOf(victim);
 const vworker = vproc.find((p) => p.cmd.includes('dataagent-worker')).pid;
 const vupstream = vproc.find((p) => p.cmd.includes('server-everything')).pid;
 const sup = d.proc.pid;
+// A key file where the daemon keeps its configuration (the master key of
+// a later issue lives beside dataagent.conf).
+const keyFile = path.join(path.dirname(d.confPath), 'master.key');
+fs.writeFileSync(keyFile, 'k'.repeat(32), { mode: 0o600 });
+const ownCgroup = (ctrl, file) => `/sys/fs/cgroup/${ctrl}/${d.cgroupName}/mallory/${file}`;
 
 async function attack(name, arg) {
 	const res = await d.fetch('/api/v1/users/mallory/tools/probe/attack',
@@ -83,11 +88,16 @@ attackCase('read the store', 'read', () => path.join(d.state, 'dataagent.db'), '
 attackCase('write the store', 'write', () => path.join(d.state, 'dataagent.db'), 'EACCES');
 attackCase('connect to the control socket', 'connect', () => d.sock, 'ENOENT');
 attackCase('read /etc/shadow', 'read', '/etc/shadow', 'EACCES');
+attackCase('read the configuration file (it may hold SECRET_KEY)', 'read', () => d.confPath, 'ENOENT');
+attackCase('read a key file beside the configuration', 'read', () => keyFile, 'ENOENT');
+attackCase("raise its own cgroup's memory limit", 'write', () => ownCgroup('memory', 'memory.limit_in_bytes'), 'EACCES');
+attackCase("move itself out of its cgroup", 'write', () => '/sys/fs/cgroup/pids/cgroup.procs', 'EACCES');
 attackCase('write a cgroup to escape it', 'write', '/sys/fs/cgroup/memory/cgroup.procs', 'EACCES');
 // Other processes through /proc: hidepid shows only the tenant's own
 attackCase("read another tenant's worker environ", 'read', () => `/proc/${vworker}/environ`, 'ENOENT');
 attackCase("read another tenant's server environ", 'read', () => `/proc/${vupstream}/environ`, 'ENOENT');
 attackCase("read another tenant's server memory", 'read', () => `/proc/${vupstream}/mem`, 'ENOENT');
+attackCase("read another tenant's server cmdline", 'read', () => `/proc/${vupstream}/cmdline`, 'ENOENT');
 attackCase("read another tenant's server maps", 'read', () => `/proc/${vupstream}/maps`, 'ENOENT');
 attackCase('read the supervisor environ', 'read', () => `/proc/${sup}/environ`, 'ENOENT');
 attackCase('read the supervisor memory', 'read', () => `/proc/${sup}/mem`, 'ENOENT');
