@@ -88,8 +88,10 @@ $(BUILD)/dataagent-worker: $(call obj,$(WRK_SRC)) $(LIBPOLICY) $(LIBCOMMON)
 $(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# Unit tests may also link the supervisor's store (a pure module).
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o $(LIBPOLICY) $(LIBCOMMON)
+# Unit tests may also link the supervisor's store and secrets (pure
+# modules but for the store).
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o \
+    $(BUILD)/obj/supervisor/secrets.o $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -68,6 +68,7 @@ struct config {
 	enum log_level cf_log_level;		/* log_level, info */
 	char cf_database_url[CONFIG_STRLEN];	/* database_url */
 	char cf_secret_key[CONFIG_STRLEN];	/* secret_key (JWT) */
+	char cf_master_key[CONFIG_STRLEN];	/* /etc/dataagent/master.key */
 	char cf_allowed_hosts[CONFIG_STRLEN];	/* allowed_hosts, comma list */
 	int cf_max_connections_per_user;	/* 10 */
 	int cf_max_total_connections;		/* 100 */
@@ -280,6 +281,29 @@ int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);
+
+/* --------------------------------------------------------- secretref */
+
+/* Secret names: [A-Z_][A-Z0-9_]{0,63}. Values: at most SECRET_VALUE_MAX
+ * bytes without NUL. */
+#define SECRET_NAME_MAX 64
+#define SECRET_VALUE_MAX 8192
+
+int secret_name_valid(const char *s);
+/* Adds every NAME that s refers to as ${secret:NAME} to the object names
+ * (as keys). Returns 0 or -1 (out of memory). */
+int secretref_names(const char *s, json_t *names);
+/* The same for a server object's args and env values. */
+int secretref_server_names(const json_t *srv, json_t *names);
+/* Returns the value of a secret, or NULL when it is not set. */
+typedef const char *(*secretref_lookup_fn)(const char *name, void *arg);
+/*
+ * Replaces each ${secret:NAME} in s with lookup(NAME). Returns 0 with a
+ * malloc'd *out_r (the caller wipes it before freeing), or -1 with the
+ * first missing NAME in missing ("" when out of memory).
+ */
+int secretref_expand(const char *s, secretref_lookup_fn lookup, void *arg,
+    char **out_r, char *missing, size_t missinglen);
 
 /* -------------------------------------------------------------- misc */
 

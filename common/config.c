@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL },
 	STR("database_url", cf_database_url),
 	STR("secret_key", cf_secret_key),
+	STR("master_key", cf_master_key),
 	STR("allowed_hosts", cf_allowed_hosts),
 	INT("max_connections_per_user", cf_max_connections_per_user, 1, 10000),
 	INT("max_total_connections", cf_max_total_connections, 1, 1000000),
@@ -111,6 +112,8 @@ config_defaults(struct config *cf)
 	    "/run/dataagent/control.sock");
 	snprintf(cf->cf_policy_dir, sizeof(cf->cf_policy_dir),
 	    "/etc/dataagent/policy");
+	snprintf(cf->cf_master_key, sizeof(cf->cf_master_key),
+	    "/etc/dataagent/master.key");
 	snprintf(cf->cf_cgroups, sizeof(cf->cf_cgroups), "auto");
 	snprintf(cf->cf_cgroup_name, sizeof(cf->cf_cgroup_name), "dataagent");
 	cf->cf_tenant_memory_max = 1024LL * 1024 * 1024;

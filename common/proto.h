@@ -41,11 +41,19 @@ enum ipc_type {
  *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
  *   "log_level"}
  * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
- *   "env":{..},"enabled":bool}]
+ *   "env":{..},"enabled":bool,"secrets"?:{NAME:value},
+ *   "secrets_unusable"?:[NAME]}]: env and args keep their ${secret:NAME}
+ *   text; "secrets" holds the values of the names that server refers to
+ *   (sent only to an active, confined worker), "secrets_unusable" those
+ *   that do not decrypt.
  *
  * IPC_STORE_REQ ops (tenant is implied: the worker's own):
  *   {"op":"server_put","server":{"name","command","args","env","enabled"}}
  *   {"op":"server_delete","name"}
+ *   {"op":"secret_put","name","value"}   answer {"ok","secret":{"name"}}
+ *   {"op":"secret_list"}                 answer {"ok","secrets":[{"name",
+ *                                          "created","updated"}]}
+ *   {"op":"secret_delete","name"}
  * Each is answered by IPC_STORE_RES with the same peer; on success the
  * supervisor also sends a fresh IPC_CONFIG.
  */
@@ -65,7 +73,9 @@ enum ipc_type {
  *   tenant.enable {id}, tenant.disable {id}, tenant.remove {id},
  *   server.add {tenant,name,command,args,env}, server.list {tenant},
  *   server.remove {tenant,name}, server.import {tenant,config (object)},
- *   token.issue {tenant,ttl}, status.
+ *   token.issue {tenant,ttl}, status, reload,
+ *   secret.set {tenant,name,value}, secret.list {tenant},
+ *   secret.remove {tenant,name}, key.rotate.
  */
 #define CONTROL_MAX_LINE (1024 * 1024)
 

@@ -10,8 +10,13 @@
 #include <sys/time.h>
 #include <sys/un.h>
 
+#include <sys/random.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +69,14 @@ static const char ctl_usage_text[] =
 "                                Desktop or Cursor mcpServers file (- = stdin)\n"
 "  token issue TENANT [--ttl D]  print a bearer token valid for D (seconds,\n"
 "                                or N with s, m, h or d; default 1h)\n"
+"  secret set TENANT NAME        set a secret; the value is read from stdin\n"
+"                                (prompted without echo on a terminal)\n"
+"  secret list TENANT            a tenant's secret names and dates\n"
+"  secret rm TENANT NAME         remove a secret\n"
+"  key generate [PATH]           write a new 32-byte master key file (0600;\n"
+"                                default /etc/dataagent/master.key); never\n"
+"                                overwrites\n"
+"  key rotate                    re-encrypt every secret under a new key\n"
 "  status                        workers, tenants and capacity\n"
 "  reload                        re-read the configuration and policies, as\n"
 "                                SIGHUP does (the outcome is in the log)\n"
@@ -328,6 +341,7 @@ ctl_call(const char *path, const json_t *req, int *status_r)
 		fprintf(stderr, "dataagentctl: request too large (over %d "
 		    "bytes)\n", CONTROL_MAX_LINE);
 		*status_r = CTL_EXIT_USAGE;
+		explicit_bzero(line, strlen(line));
 		free(line);
 		close(fd);
 		return NULL;
@@ -336,10 +350,12 @@ ctl_call(const char *path, const json_t *req, int *status_r)
 	    ctl_write_all(fd, "\n", 1) == -1) {
 		fprintf(stderr, "dataagentctl: cannot send to %s: %s\n", path,
 		    strerror(errno));
+		explicit_bzero(line, strlen(line));
 		free(line);
 		close(fd);
 		return NULL;
 	}
+	explicit_bzero(line, strlen(line));
 	free(line);
 
 	for (;;) {
@@ -672,6 +688,25 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 		ctl_print_status(r);
 	else if (strcmp(cmd, "reload") == 0)
 		printf("reload requested\n");
+	else if (strcmp(cmd, "secret.set") == 0)
+		printf("secret %s of tenant %s set\n", c->c_pos[3],
+		    c->c_pos[2]);
+	else if (strcmp(cmd, "secret.remove") == 0)
+		printf("secret %s removed from tenant %s\n", c->c_pos[3],
+		    c->c_pos[2]);
+	else if (strcmp(cmd, "secret.list") == 0) {
+		char t1[32], t2[32];
+
+		for (i = 0; i < json_array_size(r); i++) {
+			v = json_array_get(r, i);
+			printf("%-24s created %s  updated %s\n",
+			    ctl_str(v, "name"), ctl_time(ctl_int(v, "created"),
+			    t1), ctl_time(ctl_int(v, "updated"), t2));
+		}
+	} else if (strcmp(cmd, "key.rotate") == 0)
+		printf("%lld secret%s re-encrypted; the new key is in %s\n",
+		    ctl_int(r, "secrets"), ctl_int(r, "secrets") == 1 ? "" :
+		    "s", ctl_str(r, "path"));
 	else {
 		char *s = json_dumps(r, JSON_INDENT(2) | JSON_ENCODE_ANY);
 
@@ -679,6 +714,117 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 			printf("%s\n", s);
 		free(s);
 	}
+}
+
+/* ------------------------------------------------------------ secrets */
+
+#define CTL_KEY_DEFAULT "/etc/dataagent/master.key"
+#define CTL_SECRET_MAX 8192
+
+/*
+ * key generate [PATH]: 32 bytes from getrandom(2) into a new file, 0600,
+ * never over an existing one. Runs here, not in the daemon.
+ */
+static int
+ctl_key_generate(const char *path)
+{
+	unsigned char key[32];
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	while (off < sizeof(key)) {
+		n = getrandom(key + off, sizeof(key) - off, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "dataagentctl: getrandom: %s\n",
+			    strerror(errno));
+			return CTL_EXIT_REFUSED;
+		}
+		off += (size_t)n;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		fprintf(stderr, "dataagentctl: %s: %s%s\n", path,
+		    strerror(errno), errno == EEXIST ? " (refusing to "
+		    "overwrite a key: the secrets sealed under it would be "
+		    "lost)" : "");
+		explicit_bzero(key, sizeof(key));
+		return CTL_EXIT_REFUSED;
+	}
+	/* The mode whatever the umask. */
+	if (fchmod(fd, 0600) == -1 ||
+	    write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) ||
+	    fsync(fd) == -1 || close(fd) == -1) {
+		fprintf(stderr, "dataagentctl: %s: %s\n", path,
+		    strerror(errno));
+		explicit_bzero(key, sizeof(key));
+		(void)unlink(path);
+		return CTL_EXIT_REFUSED;
+	}
+	explicit_bzero(key, sizeof(key));
+	printf("master key written to %s (back it up apart from the store)\n",
+	    path);
+	return CTL_EXIT_OK;
+}
+
+/*
+ * Reads a secret's value from stdin: without echo after a prompt on a
+ * terminal, else all of it (one trailing newline dropped). Returns a
+ * malloc'd string the caller wipes, or NULL after printing why.
+ */
+static char *
+ctl_read_secret(void)
+{
+	struct termios old, quiet;
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+	int tty = isatty(STDIN_FILENO), echo_off = 0;
+
+	if ((buf = malloc(CTL_SECRET_MAX + 2)) == NULL)
+		return NULL;
+	if (tty) {
+		fprintf(stderr, "value (not echoed): ");
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			quiet.c_lflag |= ECHONL;
+			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH,
+			    &quiet) == 0;
+		}
+	}
+	while (len < CTL_SECRET_MAX + 1) {
+		n = read(STDIN_FILENO, buf + len, CTL_SECRET_MAX + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (tty && memchr(buf, '\n', len) != NULL)
+			break;
+	}
+	if (echo_off)
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	if (tty) {
+		char *nl = memchr(buf, '\n', len);
+
+		if (nl != NULL)
+			len = (size_t)(nl - buf);
+	} else if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > CTL_SECRET_MAX || memchr(buf, '\0', len) != NULL) {
+		fprintf(stderr, "dataagentctl: a secret value is at most %d "
+		    "bytes without NUL\n", CTL_SECRET_MAX);
+		explicit_bzero(buf, CTL_SECRET_MAX + 2);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
 }
 
 /* ----------------------------------------------------------- requests */
@@ -747,10 +893,18 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	    (strcmp(w0, "server") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "remove") == 0 || strcmp(w1, "import") == 0)) ||
-	    (strcmp(w0, "token") == 0 && strcmp(w1, "issue") == 0)) {
-		snprintf(cmd, sizeof(cmd), "%s.%s", w0, w1);
-		if (strcmp(cmd, "tenant.list") == 0)
+	    (strcmp(w0, "token") == 0 && strcmp(w1, "issue") == 0) ||
+	    (strcmp(w0, "secret") == 0 &&
+	    (strcmp(w1, "set") == 0 || strcmp(w1, "list") == 0 ||
+	    strcmp(w1, "rm") == 0)) ||
+	    (strcmp(w0, "key") == 0 && strcmp(w1, "rotate") == 0)) {
+		snprintf(cmd, sizeof(cmd), "%s.%s", w0,
+		    strcmp(w1, "rm") == 0 ? "remove" : w1);
+		if (strcmp(cmd, "tenant.list") == 0 ||
+		    strcmp(cmd, "key.rotate") == 0)
 			want = 2;
+		else if (strcmp(cmd, "secret.list") == 0)
+			want = 3;
 		else if (strcmp(w0, "tenant") == 0 ||
 		    strcmp(cmd, "server.list") == 0 ||
 		    strcmp(cmd, "token.issue") == 0)
@@ -780,8 +934,25 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		return NULL;
 	}
 
-	if (want <= 2)		/* status, reload, tenant list */
+	if (want <= 2)		/* status, reload, tenant list, key rotate */
 		args = json_object();
+	else if (strcmp(cmd, "secret.list") == 0)
+		args = json_pack("{s:s}", "tenant", c->c_pos[2]);
+	else if (strcmp(cmd, "secret.remove") == 0)
+		args = json_pack("{s:s,s:s}", "tenant", c->c_pos[2], "name",
+		    c->c_pos[3]);
+	else if (strcmp(cmd, "secret.set") == 0) {
+		char *val = ctl_read_secret();
+
+		if (val == NULL) {
+			*status_r = CTL_EXIT_USAGE;
+			return NULL;
+		}
+		args = json_pack("{s:s,s:s,s:s}", "tenant", c->c_pos[2],
+		    "name", c->c_pos[3], "value", val);
+		explicit_bzero(val, strlen(val));
+		free(val);
+	}
 	else if (strcmp(cmd, "tenant.set-limits") == 0) {
 		args = json_pack("{s:s}", "id", c->c_pos[2]);
 		for (i = 3; args != NULL && i < c->c_npos; i++) {
@@ -874,6 +1045,16 @@ main(int argc, char **argv)
 	if ((status = ctl_parse(&c, argc, argv)) != -1) {
 		json_decref(c.c_env);
 		return status;
+	}
+	/* key generate runs here: the daemon is not needed (nor asked). */
+	if (c.c_npos >= 2 && strcmp(c.c_pos[0], "key") == 0 &&
+	    strcmp(c.c_pos[1], "generate") == 0) {
+		json_decref(c.c_env);
+		if (c.c_npos > 3)
+			return ctl_usage_error("key generate takes at most "
+			    "one PATH");
+		return ctl_key_generate(c.c_npos == 3 ? c.c_pos[2] :
+		    CTL_KEY_DEFAULT);
 	}
 	req = ctl_request(&c, &cmd, &status);
 	json_decref(c.c_env);

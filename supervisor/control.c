@@ -27,7 +27,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <openssl/crypto.h>
+
 #include "supervisor.h"
+#include "secrets.h"
 
 #define CONTROL_MAX_CLIENTS 32
 #define CONTROL_IDLE_TIMEOUT 60		/* seconds without a request */
@@ -830,6 +833,112 @@ cmd_reload(struct control *ctl, const json_t *args, char *err, size_t errlen)
 	return json_pack("{s:b}", "requested", 1);
 }
 
+/* ------------------------------------------------------------ secrets */
+
+/* The secret name argument, [A-Z_][A-Z0-9_]{0,63}. */
+static const char *
+arg_secret_name(const json_t *args, char *err, size_t errlen)
+{
+	const char *s = control_json_str(json_object_get(args, "name"),
+	    SECRET_NAME_MAX);
+
+	if (s == NULL || !secret_name_valid(s)) {
+		snprintf(err, errlen, "a secret name must match "
+		    "[A-Z_][A-Z0-9_]{0,63}");
+		return NULL;
+	}
+	return s;
+}
+
+/* secret.set {tenant,name,value}: the value is sealed and stored; it
+ * is in no answer, audit row or log line. */
+static json_t *
+cmd_secret_set(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	struct store_tenant t;
+	const char *tenant, *name;
+	const json_t *jv = json_object_get(args, "value");
+	json_t *d;
+
+	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
+	    (name = arg_secret_name(args, err, errlen)) == NULL ||
+	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+		return NULL;
+	if (!json_is_string(jv) || !secrets_value_valid(json_string_value(jv),
+	    json_string_length(jv))) {
+		snprintf(err, errlen, "value must be a string of at most %d "
+		    "bytes without NUL", SECRET_VALUE_MAX);
+		return NULL;
+	}
+	if (secrets_set(sp, tenant, name, json_string_value(jv),
+	    json_string_length(jv), err, errlen) == -1)
+		return NULL;
+	d = json_pack("{s:s}", "name", name);
+	control_audit(ctl, "secret.set", tenant, d);
+	json_decref(d);
+	log_info("control: secret set", "{s:s,s:s}", "tenant", tenant,
+	    "secret", name);
+	workers_tenant_changed(sp, tenant);
+	return json_pack("{s:s,s:s}", "tenant", tenant, "name", name);
+}
+
+static json_t *
+cmd_secret_list(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct store_tenant t;
+	const char *tenant;
+
+	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
+	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+		return NULL;
+	return store_secret_list(ctl->ctl_sup->sp_store, tenant, err, errlen);
+}
+
+static json_t *
+cmd_secret_remove(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	struct store_tenant t;
+	const char *tenant, *name;
+	json_t *d;
+	int r;
+
+	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
+	    (name = arg_secret_name(args, err, errlen)) == NULL ||
+	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+		return NULL;
+	r = store_secret_remove(sp->sp_store, tenant, name, err, errlen);
+	if (r == 0)
+		snprintf(err, errlen, "no such secret: %s (tenant %s)", name,
+		    tenant);
+	if (r != 1)
+		return NULL;
+	d = json_pack("{s:s}", "name", name);
+	control_audit(ctl, "secret.remove", tenant, d);
+	json_decref(d);
+	log_info("control: secret removed", "{s:s,s:s}", "tenant", tenant,
+	    "secret", name);
+	workers_tenant_changed(sp, tenant);
+	return json_pack("{s:s,s:s,s:b}", "tenant", tenant, "name", name,
+	    "removed", 1);
+}
+
+/* key.rotate: every secret re-sealed under a new key (secrets.c). */
+static json_t *
+cmd_key_rotate(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	json_t *res = secrets_rotate(ctl->ctl_sup, err, errlen);
+
+	if (res != NULL)
+		control_audit(ctl, "key.rotate", NULL, res);
+	return res;
+}
+
 static const struct control_cmd control_cmds[] = {
 	{ "tenant.add", cmd_tenant_add },
 	{ "tenant.list", cmd_tenant_list },
@@ -843,6 +952,10 @@ static const struct control_cmd control_cmds[] = {
 	{ "server.remove", cmd_server_remove },
 	{ "server.import", cmd_server_import },
 	{ "token.issue", cmd_token_issue },
+	{ "secret.set", cmd_secret_set },
+	{ "secret.list", cmd_secret_list },
+	{ "secret.remove", cmd_secret_remove },
+	{ "key.rotate", cmd_key_rotate },
 	{ "status", cmd_status },
 	{ "reload", cmd_reload },
 };
@@ -984,6 +1097,8 @@ control_client_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		res = control_request(cc->cc_ctl, line, n);
+		/* The line may have carried a secret's value. */
+		OPENSSL_cleanse(line, n);
 		free(line);
 		control_reply(cc, res);
 		json_decref(res);

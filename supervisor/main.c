@@ -26,9 +26,12 @@
 
 #include <event2/event.h>
 
+#include <openssl/crypto.h>
+
 #include "cgroup.h"
 #include "scpolicy.h"
 #include "supervisor.h"
+#include "secrets.h"
 
 /* The service manager's notification socket ($NOTIFY_SOCKET). */
 struct notify {
@@ -440,10 +443,14 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	    strcmp(old.cf_worker_path, sp->sp_cf.cf_worker_path) != 0 ||
 	    strcmp(old.cf_cgroups, sp->sp_cf.cf_cgroups) != 0 ||
 	    strcmp(old.cf_cgroup_name, sp->sp_cf.cf_cgroup_name) != 0 ||
-	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0) {
+	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0 ||
+	    strcmp(old.cf_master_key, sp->sp_cf.cf_master_key) != 0) {
 		log_warn("reload: host, port, state_dir, database_url, "
-		    "control_socket, worker_path, cgroups, cgroup_name and "
-		    "secret_key take effect only after a restart", NULL);
+		    "control_socket, worker_path, cgroups, cgroup_name, "
+		    "secret_key and master_key take effect only after a "
+		    "restart", NULL);
+		memcpy(sp->sp_cf.cf_master_key, old.cf_master_key,
+		    sizeof(old.cf_master_key));
 		memcpy(sp->sp_cf.cf_cgroups, old.cf_cgroups,
 		    sizeof(old.cf_cgroups));
 		memcpy(sp->sp_cf.cf_cgroup_name, old.cf_cgroup_name,
@@ -586,6 +593,24 @@ main(int argc, char **argv)
 		log_error("configuration error", "{s:s}", "error", err);
 		return 1;
 	}
+	secrets_key_path(&sp.sp_cf, sp.sp_key_path, sizeof(sp.sp_key_path));
+	switch (secrets_key_load(sp.sp_key_path, sp.sp_master_key, err,
+	    sizeof(err))) {
+	case -1:
+		if (test_only)
+			fprintf(stderr, "dataagentd: %s\n", err);
+		log_error("configuration error", "{s:s}", "error", err);
+		return 1;
+	case 0:
+		if (test_only)
+			fprintf(stderr, "dataagentd: warning: no master key at "
+			    "%s: tenant secrets cannot be set\n",
+			    sp.sp_key_path);
+		break;
+	default:
+		sp.sp_have_key = 1;
+		break;
+	}
 	if (test_only) {
 		printf("dataagentd: configuration %s is ok\n",
 		    explicit_cfg ? cfg_path : "(defaults, file and environment)");
@@ -644,6 +669,12 @@ main(int argc, char **argv)
 	}
 	log_info("store open", "{s:s,s:s,s:i}", "backend", "sqlite", "path",
 	    sp.sp_db_path, "schema_version", store_schema_version(sp.sp_store));
+	if (secrets_start(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot use the tenant secrets", "{s:s}", "error",
+		    err);
+		fprintf(stderr, "dataagentd: %s\n", err);
+		return 1;
+	}
 
 	/* The front door peeks without consuming: it needs edge-triggered
 	 * readiness (epoll), or a half-sent head would spin the loop. */
@@ -710,6 +741,7 @@ main(int argc, char **argv)
 	free(sp.sp_upstream_policy);
 	free(sp.sp_worker_policy);
 	cg_close(&sp.sp_cg);
+	OPENSSL_cleanse(sp.sp_master_key, sizeof(sp.sp_master_key));
 	log_info("stopped", NULL);
 	return 0;
 }

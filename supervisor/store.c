@@ -70,6 +70,17 @@ static const char *const store_migrations[] = {
 	"  pids_max INTEGER,"
 	"  cpu_weight INTEGER"
 	");",
+	/* 3: tenant secrets, AES-256-GCM under the master key (secrets.c):
+	 * ciphertext is the sealed value followed by its 16-byte tag */
+	"CREATE TABLE secrets ("
+	"  tenant TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  nonce BLOB NOT NULL,"
+	"  ciphertext BLOB NOT NULL,"
+	"  created INTEGER,"
+	"  updated INTEGER,"
+	"  PRIMARY KEY (tenant, name)"
+	");",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -772,4 +783,278 @@ fail:
 	sqlite3_finalize(stmt);
 	json_decref(list);
 	return NULL;
+}
+
+/* ------------------------------------------------------------ secrets */
+
+int
+store_begin(struct store *st, char *err, size_t errlen)
+{
+	return store_exec(st, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int
+store_commit(struct store *st, char *err, size_t errlen)
+{
+	if (store_exec(st, "COMMIT", err, errlen) == -1) {
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_abort(struct store *st)
+{
+	store_rollback(st);
+}
+
+int
+store_secret_put(struct store *st, const char *tenant, const char *name,
+    const uint8_t *nonce, size_t noncelen, const uint8_t *ct, size_t ctlen,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int64_t now = now_wall();
+	int rc, r = -1;
+
+	if (store_prepare(st, "INSERT INTO secrets (tenant, name, nonce, "
+	    "ciphertext, created, updated) VALUES (?, ?, ?, ?, ?, ?) "
+	    "ON CONFLICT (tenant, name) DO UPDATE SET nonce = excluded.nonce, "
+	    "ciphertext = excluded.ciphertext, updated = excluded.updated",
+	    &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, tenant);
+	store_bind_text(stmt, 2, name);
+	sqlite3_bind_blob(stmt, 3, nonce, (int)noncelen, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 4, ct, (int)ctlen, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, now);
+	sqlite3_bind_int64(stmt, 6, now);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		r = 0;
+	else if (sqlite3_extended_errcode(st->st_db) ==
+	    SQLITE_CONSTRAINT_FOREIGNKEY)
+		snprintf(err, errlen, "no such tenant: %s", tenant);
+	else
+		store_seterr(err, errlen, "secret put", st->st_db);
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+/* Copies a blob column into a malloc'd buffer. */
+static int
+store_col_blob(sqlite3_stmt *stmt, int col, uint8_t **out_r, size_t *len_r)
+{
+	const void *b = sqlite3_column_blob(stmt, col);
+	int n = sqlite3_column_bytes(stmt, col);
+
+	*out_r = malloc(n > 0 ? (size_t)n : 1);
+	if (*out_r == NULL)
+		return -1;
+	if (n > 0)
+		memcpy(*out_r, b, (size_t)n);
+	*len_r = n > 0 ? (size_t)n : 0;
+	return 0;
+}
+
+int
+store_secret_get(struct store *st, const char *tenant, const char *name,
+    struct store_secret *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	memset(s, 0, sizeof(*s));
+	if (store_prepare(st, "SELECT nonce, ciphertext, created, updated "
+	    "FROM secrets WHERE tenant = ? AND name = ?", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, tenant);
+	store_bind_text(stmt, 2, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		snprintf(s->ss_tenant, sizeof(s->ss_tenant), "%s", tenant);
+		snprintf(s->ss_name, sizeof(s->ss_name), "%s", name);
+		s->ss_created = sqlite3_column_int64(stmt, 2);
+		s->ss_updated = sqlite3_column_int64(stmt, 3);
+		r = 1;
+		if (store_col_blob(stmt, 0, &s->ss_nonce, &s->ss_noncelen) ==
+		    -1 || store_col_blob(stmt, 1, &s->ss_ct, &s->ss_ctlen) ==
+		    -1) {
+			store_secret_clear(s);
+			snprintf(err, errlen, "out of memory");
+			r = -1;
+		}
+	} else if (rc == SQLITE_DONE)
+		r = 0;
+	else {
+		store_seterr(err, errlen, "secret get", st->st_db);
+		r = -1;
+	}
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+void
+store_secret_clear(struct store_secret *s)
+{
+	free(s->ss_nonce);
+	free(s->ss_ct);
+	s->ss_nonce = s->ss_ct = NULL;
+	s->ss_noncelen = s->ss_ctlen = 0;
+}
+
+int
+store_secret_remove(struct store *st, const char *tenant, const char *name,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int n;
+
+	if (store_prepare(st, "DELETE FROM secrets WHERE tenant = ? AND "
+	    "name = ?", &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, tenant);
+	store_bind_text(stmt, 2, name);
+	if ((n = store_change(st, stmt, "secret remove", err, errlen)) == -1)
+		return -1;
+	return n > 0;
+}
+
+json_t *
+store_secret_list(struct store *st, const char *tenant, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	json_t *list, *o;
+	int rc;
+
+	if (store_prepare(st, "SELECT name, created, updated FROM secrets "
+	    "WHERE tenant = ? ORDER BY name", &stmt, err, errlen) == -1)
+		return NULL;
+	store_bind_text(stmt, 1, tenant);
+	if ((list = json_array()) == NULL)
+		goto oom;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		o = json_pack("{s:s,s:I,s:I}", "name", store_col_text(stmt, 0),
+		    "created", (json_int_t)sqlite3_column_int64(stmt, 1),
+		    "updated", (json_int_t)sqlite3_column_int64(stmt, 2));
+		if (json_array_append_new(list, o) == -1)
+			goto oom;
+	}
+	if (rc != SQLITE_DONE) {
+		store_seterr(err, errlen, "secret list", st->st_db);
+		json_decref(list);
+		list = NULL;
+	}
+	sqlite3_finalize(stmt);
+	return list;
+oom:
+	snprintf(err, errlen, "out of memory");
+	json_decref(list);
+	sqlite3_finalize(stmt);
+	return NULL;
+}
+
+int
+store_secret_all(struct store *st, struct store_secret **rows_r, size_t *n_r,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	struct store_secret *rows = NULL, *tmp, *s;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*rows_r = NULL;
+	*n_r = 0;
+	if (store_prepare(st, "SELECT tenant, name, nonce, ciphertext, "
+	    "created, updated FROM secrets ORDER BY tenant, name", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((tmp = realloc(rows, cap * sizeof(*rows))) == NULL)
+				goto oom;
+			rows = tmp;
+		}
+		s = &rows[n];
+		memset(s, 0, sizeof(*s));
+		n++;
+		snprintf(s->ss_tenant, sizeof(s->ss_tenant), "%s",
+		    store_col_text(stmt, 0));
+		snprintf(s->ss_name, sizeof(s->ss_name), "%s",
+		    store_col_text(stmt, 1));
+		s->ss_created = sqlite3_column_int64(stmt, 4);
+		s->ss_updated = sqlite3_column_int64(stmt, 5);
+		if (store_col_blob(stmt, 2, &s->ss_nonce, &s->ss_noncelen) ==
+		    -1 || store_col_blob(stmt, 3, &s->ss_ct, &s->ss_ctlen) == -1)
+			goto oom;
+	}
+	if (rc != SQLITE_DONE) {
+		store_seterr(err, errlen, "secret list", st->st_db);
+		sqlite3_finalize(stmt);
+		store_secret_free_all(&rows, n);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	*rows_r = rows;
+	*n_r = n;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	sqlite3_finalize(stmt);
+	store_secret_free_all(&rows, n);
+	return -1;
+}
+
+void
+store_secret_free_all(struct store_secret **rows, size_t n)
+{
+	size_t i;
+
+	if (*rows == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_secret_clear(&(*rows)[i]);
+	free(*rows);
+	*rows = NULL;
+}
+
+int
+store_secret_update(struct store *st, const char *tenant, const char *name,
+    const uint8_t *nonce, size_t noncelen, const uint8_t *ct, size_t ctlen,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int n;
+
+	if (store_prepare(st, "UPDATE secrets SET nonce = ?, ciphertext = ? "
+	    "WHERE tenant = ? AND name = ?", &stmt, err, errlen) == -1)
+		return -1;
+	sqlite3_bind_blob(stmt, 1, nonce, (int)noncelen, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 2, ct, (int)ctlen, SQLITE_STATIC);
+	store_bind_text(stmt, 3, tenant);
+	store_bind_text(stmt, 4, name);
+	if ((n = store_change(st, stmt, "secret update", err, errlen)) == -1)
+		return -1;
+	return n > 0;
+}
+
+int
+store_secret_count(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	int n = -1;
+
+	if (store_prepare(st, "SELECT COUNT(*) FROM secrets", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		n = sqlite3_column_int(stmt, 0);
+	else
+		store_seterr(err, errlen, "secret count", st->st_db);
+	sqlite3_finalize(stmt);
+	return n;
 }

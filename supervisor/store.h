@@ -92,4 +92,51 @@ int store_audit(struct store *st, const char *actor, const char *action,
 json_t *store_audit_list(struct store *st, const char *tenant, int limit,
     char *err, size_t errlen);
 
+/*
+ * Secrets: rows of (tenant, name, nonce, ciphertext||tag, created,
+ * updated). The store never sees a value: secrets.c seals and opens.
+ */
+struct store_secret {
+	char ss_tenant[65];
+	char ss_name[72];
+	uint8_t *ss_nonce;
+	size_t ss_noncelen;
+	uint8_t *ss_ct;		/* ciphertext || tag */
+	size_t ss_ctlen;
+	int64_t ss_created;
+	int64_t ss_updated;
+};
+
+/* Inserts or replaces (keeping created). */
+int store_secret_put(struct store *st, const char *tenant, const char *name,
+    const uint8_t *nonce, size_t noncelen, const uint8_t *ct, size_t ctlen,
+    char *err, size_t errlen);
+/* Replaces nonce and ciphertext only (key rotation). Returns 1, 0 when
+ * absent, -1. */
+int store_secret_update(struct store *st, const char *tenant,
+    const char *name, const uint8_t *nonce, size_t noncelen,
+    const uint8_t *ct, size_t ctlen, char *err, size_t errlen);
+/* Returns 1 with *s filled (free with store_secret_clear), 0, -1. */
+int store_secret_get(struct store *st, const char *tenant, const char *name,
+    struct store_secret *s, char *err, size_t errlen);
+void store_secret_clear(struct store_secret *s);
+/* Returns 1 when removed, 0 when absent. */
+int store_secret_remove(struct store *st, const char *tenant,
+    const char *name, char *err, size_t errlen);
+/* JSON array of {"name","created","updated"}: never a value. */
+json_t *store_secret_list(struct store *st, const char *tenant, char *err,
+    size_t errlen);
+/* Every row of every tenant; free with store_secret_free_all. */
+int store_secret_all(struct store *st, struct store_secret **rows_r,
+    size_t *n_r, char *err, size_t errlen);
+void store_secret_free_all(struct store_secret **rows, size_t n);
+/* The number of secrets of all tenants, or -1. */
+int store_secret_count(struct store *st, char *err, size_t errlen);
+
+/* An explicit write transaction (BEGIN IMMEDIATE ... COMMIT); a failed
+ * commit rolls back. */
+int store_begin(struct store *st, char *err, size_t errlen);
+int store_commit(struct store *st, char *err, size_t errlen);
+void store_abort(struct store *st);
+
 #endif

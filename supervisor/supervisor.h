@@ -7,6 +7,7 @@
  *              IPC from workers, crash throttle, idle retire
  *   control.c  the control socket (dataagentctl) and its commands
  *   store.c    SQLite store (store.h)
+ *   secrets.c  tenant secrets under the master key (secrets.h)
  */
 #ifndef DATAAGENT_SUPERVISOR_H
 #define DATAAGENT_SUPERVISOR_H
@@ -55,6 +56,9 @@ struct sup {
 	int sp_nflags;
 	struct event_base *sp_base;
 	struct store *sp_store;
+	char sp_key_path[CONFIG_STRLEN];	/* the master key file */
+	uint8_t sp_master_key[32];	/* valid when sp_have_key */
+	int sp_have_key;
 	char sp_db_path[CONFIG_STRLEN];
 	char sp_worker_path[CONFIG_STRLEN];
 	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */

@@ -31,6 +31,7 @@
 #include "cgroup.h"
 #include "scpolicy.h"
 #include "supervisor.h"
+#include "secrets.h"
 
 #define PENDING_MAX 256
 #define SPAWN_BACKOFF_MIN_MS 1000
@@ -181,12 +182,31 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	char err[STORE_ERRLEN];
 	json_t *servers;
 
-	servers = store_server_list(sp->sp_store, tenant, err, sizeof(err));
-	if (servers == NULL) {
+	json_t *stored, *srv, *full;
+	size_t i;
+
+	stored = store_server_list(sp->sp_store, tenant, err, sizeof(err));
+	if (stored == NULL) {
 		log_error("cannot read servers", "{s:s,s:s}", "tenant", tenant,
 		    "error", err);
 		return NULL;
 	}
+	/* Each server carries the values of the secrets it refers to (and
+	 * only those); its env and args keep the ${secret:NAME} text. Only
+	 * an active worker, confined under the tenant's uid, gets this. */
+	if ((servers = json_array()) == NULL) {
+		json_decref(stored);
+		return NULL;
+	}
+	json_array_foreach(stored, i, srv) {
+		if ((full = secrets_server_json(sp, tenant, srv)) == NULL ||
+		    json_array_append_new(servers, full) == -1) {
+			json_decref(stored);
+			json_decref(servers);
+			return NULL;
+		}
+	}
+	json_decref(stored);
 	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
@@ -214,6 +234,41 @@ worker_send_config(struct worker *wk)
 }
 
 /* ------------------------------------------------------ worker -> sup */
+
+/* {"op":"secret_put","name","value"} from a tenant's worker: the
+ * value is validated, sealed and stored; the answer, the audit row and
+ * the log line carry the name only. */
+static json_t *
+on_secret_put(struct worker *wk, json_t *v)
+{
+	struct sup *sp = wk->wk_sup;
+	const json_t *jv = json_object_get(v, "value");
+	const char *name = json_string_value(json_object_get(v, "name"));
+	char err[STORE_ERRLEN], actor[96], *d;
+	json_t *det;
+
+	if (name == NULL || !secret_name_valid(name))
+		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", "a secret "
+		    "name must match [A-Z_][A-Z0-9_]{0,63}", "status", 400);
+	if (!json_is_string(jv) || !secrets_value_valid(json_string_value(jv),
+	    json_string_length(jv)))
+		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", "value must "
+		    "be a string of at most 8192 bytes without NUL", "status",
+		    400);
+	if (secrets_set(sp, wk->wk_tenant, name, json_string_value(jv),
+	    json_string_length(jv), err, sizeof(err)) == -1)
+		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+		    "status", sp->sp_have_key ? 500 : 503);
+	snprintf(actor, sizeof(actor), "tenant:%s", wk->wk_tenant);
+	det = json_pack("{s:s}", "name", name);
+	d = json_dumps(det, JSON_COMPACT);
+	(void)store_audit(sp->sp_store, actor, "secret.set", wk->wk_tenant, d);
+	free(d);
+	json_decref(det);
+	log_info("secret set", "{s:s,s:s,s:s}", "tenant", wk->wk_tenant,
+	    "secret", name, "by", actor);
+	return json_pack("{s:b,s:{s:s}}", "ok", 1, "secret", "name", name);
+}
 
 static void
 on_store_req(struct worker *wk, uint32_t id, json_t *v)
@@ -269,14 +324,47 @@ on_store_req(struct worker *wk, uint32_t id, json_t *v)
 		else
 			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
 			    "status", 500);
+	} else if (op != NULL && strcmp(op, "secret_put") == 0) {
+		res = on_secret_put(wk, v);
+	} else if (op != NULL && strcmp(op, "secret_list") == 0) {
+		json_t *l = store_secret_list(sp->sp_store, wk->wk_tenant, err,
+		    sizeof(err));
+
+		res = l != NULL ? json_pack("{s:b,s:o,s:b}", "ok", 1,
+		    "secrets", l, "unchanged", 1) : json_pack("{s:b,s:s,s:i}",
+		    "ok", 0, "error", err, "status", 500);
+	} else if (op != NULL && strcmp(op, "secret_delete") == 0 &&
+	    (name = json_string_value(json_object_get(v, "name"))) != NULL &&
+	    secret_name_valid(name)) {
+		r = store_secret_remove(sp->sp_store, wk->wk_tenant, name, err,
+		    sizeof(err));
+		if (r == 1) {
+			json_t *det = json_pack("{s:s}", "name", name);
+			char *d = json_dumps(det, JSON_COMPACT);
+
+			(void)store_audit(sp->sp_store, actor, "secret.remove",
+			    wk->wk_tenant, d);
+			free(d);
+			json_decref(det);
+			log_info("secret removed", "{s:s,s:s,s:s}", "tenant",
+			    wk->wk_tenant, "secret", name, "by", actor);
+			res = json_pack("{s:b}", "ok", 1);
+		} else if (r == 0)
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
+			    "no such secret", "status", 404);
+		else
+			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+			    "status", 500);
 	} else {
 		res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error",
 		    "unknown store operation", "status", 400);
 	}
 	/* The fresh config goes first: when the worker answers its client,
 	 * the change is already in effect there. */
-	if (json_is_true(json_object_get(res, "ok")))
+	if (json_is_true(json_object_get(res, "ok")) &&
+	    !json_is_true(json_object_get(res, "unchanged")))
 		workers_tenant_changed(sp, wk->wk_tenant);
+	json_object_del(res, "unchanged");
 	ipc_send_json(wk->wk_ipc, IPC_STORE_RES, id, -1, res);
 	json_decref(res);
 }
@@ -625,8 +713,8 @@ hide_dir_of(json_t *a, const char *path)
 /*
  * What a worker makes unreachable in its mount namespace: the state dir
  * (store, every tenant's home; its own is bound back), and the
- * directories of the store, the control socket and the configuration
- * file (which may hold SECRET_KEY).
+ * directories of the store, the control socket, the configuration
+ * file (which may hold SECRET_KEY) and the master key.
  */
 static json_t *
 hidden_paths(struct sup *sp)
@@ -638,6 +726,9 @@ hidden_paths(struct sup *sp)
 	hide_dir_of(a, sp->sp_cf.cf_control_socket);
 	if (access(sp->sp_config_path, F_OK) == 0)
 		hide_dir_of(a, sp->sp_config_path);
+	/* The master key's directory (or the systemd credentials one). */
+	if (access(sp->sp_key_path, F_OK) == 0)
+		hide_dir_of(a, sp->sp_key_path);
 	return a;
 }
 

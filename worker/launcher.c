@@ -358,6 +358,7 @@ launcher_main(int sock, pid_t worker, const struct scprog *filter)
 			if (n <= 0 || (size_t)n > sizeof(req))
 				launcher_end(kids, nkids);
 			launch_one(sock, filter, req, (size_t)n, kids, &nkids);
+			explicit_bzero(req, (size_t)n);
 		}
 	}
 }
@@ -512,9 +513,12 @@ launcher_spawn(struct wrk *w, char *const argv[], char *const envp[],
 	memcpy(buf + 4, &envc, 4);
 	if (send(la->la_fd, buf, off, MSG_NOSIGNAL) != (ssize_t)off) {
 		lr->lr_errno = errno;
+		explicit_bzero(buf, off);
 		free(buf);
 		return -1;
 	}
+	/* The environment may carry secrets' values. */
+	explicit_bzero(buf, off);
 	free(buf);
 	/* The answer comes next; exits reported meanwhile are noted. */
 	for (;;) {
@@ -567,6 +571,7 @@ launcher_spawn(struct wrk *w, char *const argv[], char *const envp[],
 	lr->lr_errno = m.lm_type == LM_FAILED ? m.lm_errno : EPROTO;
 	return -1;
 toolong:
+	explicit_bzero(buf, off);
 	free(buf);
 	lr->lr_errno = E2BIG;
 	return -1;

@@ -8,6 +8,10 @@
  *   DELETE /mcp-servers/{name}     remove a server
  *   GET    /tools                  every enabled server's tools
  *   POST   /tools/{server}/{tool}  call a tool, JSON arguments in
+ *   GET    /secrets                the tenant's secrets: names and dates
+ *   PUT    /secrets/{NAME}         set one (body {"value": "..."})
+ *   DELETE /secrets/{NAME}         remove one
+ * No answer ever carries a secret's value.
  *
  * Changes go to the supervisor (the store is not ours); it answers and
  * then pushes the new config, which restarts what changed. Whatever waits
@@ -531,6 +535,116 @@ rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
 	r->hr_abort_arg = rc;
 }
 
+/* ------------------------------------------------------------ secrets */
+
+struct rest_secret {
+	struct http_req *rsc_req;	/* NULL once the client is gone */
+	int rsc_status;			/* on success */
+};
+
+static void
+rest_on_abort_secret(struct http_req *r, void *arg)
+{
+	struct rest_secret *rsc = arg;
+
+	rsc->rsc_req = NULL;
+}
+
+/* The supervisor's answer: names and dates, never a value. */
+static void
+rest_on_secret(json_t *res, void *arg)
+{
+	struct rest_secret *rsc = arg;
+	struct http_req *r = rsc->rsc_req;
+	const char *err;
+	json_int_t st;
+
+	if (r == NULL)
+		goto done;
+	r->hr_on_abort = NULL;
+	r->hr_abort_arg = NULL;
+	if (json_is_true(json_object_get(res, "ok"))) {
+		if (rsc->rsc_status == 204)
+			http_reply(r, 204, NULL, NULL, "", 0);
+		else if (json_object_get(res, "secrets") != NULL)
+			http_reply_json(r, 200, NULL, json_pack("{s:O}",
+			    "secrets", json_object_get(res, "secrets")));
+		else
+			http_reply_json(r, rsc->rsc_status, NULL,
+			    json_pack("{s:O}", "name", json_object_get(
+			    json_object_get(res, "secret"), "name")));
+		goto done;
+	}
+	err = json_string_value(json_object_get(res, "error"));
+	st = json_integer_value(json_object_get(res, "status"));
+	if (err == NULL)
+		err = "the store refused the change";
+	if (strcmp(err, "supervisor gone") == 0 || st == 503)
+		http_reply_error(r, 503, err);
+	else if (st == 404)
+		http_reply_error(r, 404, err);
+	else if (st == 500)
+		http_reply_error(r, 500, err);
+	else
+		http_reply_error(r, 400, err);
+done:
+	free(rsc);
+}
+
+static void
+rest_secret_op(struct wrk *w, struct http_req *r, json_t *op, int status)
+{
+	struct rest_secret *rsc;
+
+	if (op == NULL || (rsc = calloc(1, sizeof(*rsc))) == NULL) {
+		json_decref(op);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
+	rsc->rsc_req = r;
+	rsc->rsc_status = status;
+	r->hr_on_abort = rest_on_abort_secret;
+	r->hr_abort_arg = rsc;
+	wrk_store_request(w, op, rest_on_secret, rsc);
+}
+
+static void
+rest_secret_one(struct wrk *w, struct http_req *r, const char *name)
+{
+	json_t *body, *value, *op;
+
+	if (!secret_name_valid(name)) {
+		http_reply_error(r, 400, "a secret name must match "
+		    "[A-Z_][A-Z0-9_]{0,63}");
+		return;
+	}
+	switch (r->hr_method) {
+	case HTTP_PUT:
+		if ((body = rest_body_object(r, 0)) == NULL)
+			return;
+		value = json_object_get(body, "value");
+		if (!json_is_string(value)) {
+			json_decref(body);
+			http_reply_error(r, 400, "the body must be "
+			    "{\"value\": \"...\"}");
+			return;
+		}
+		/* The supervisor checks the value's size and content. */
+		op = json_pack("{s:s,s:s,s:O}", "op", "secret_put", "name",
+		    name, "value", value);
+		json_decref(body);
+		rest_secret_op(w, r, op, 200);
+		return;
+	case HTTP_DELETE:
+		rest_secret_op(w, r, json_pack("{s:s,s:s}", "op",
+		    "secret_delete", "name", name), 204);
+		return;
+	default:
+		rest_method_not_allowed(r, "PUT, DELETE");
+		return;
+	}
+}
+
 /* -------------------------------------------------------------- route */
 
 void
@@ -556,6 +670,19 @@ rest_handle(struct wrk *w, struct http_req *r, const char *rest_path)
 		}
 		if (n == 2) {
 			rest_server_one(w, r, segs[1]);
+			return;
+		}
+	} else if (strcmp(segs[0], "secrets") == 0) {
+		if (n == 1) {
+			if (r->hr_method == HTTP_GET)
+				rest_secret_op(w, r, json_pack("{s:s}", "op",
+				    "secret_list"), 200);
+			else
+				rest_method_not_allowed(r, "GET");
+			return;
+		}
+		if (n == 2) {
+			rest_secret_one(w, r, segs[1]);
 			return;
 		}
 	} else if (strcmp(segs[0], "tools") == 0) {

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +97,12 @@ struct upstream {
 	json_t *u_spec;			/* normalized, see up_spec_normalize */
 	int u_enabled;
 	char u_config_error[256];	/* "" when the spec can be started */
+	/* The values of the secrets the spec refers to, as "NAME\0VALUE\0"
+	 * pairs in their own MADV_DONTDUMP mapping, wiped before unmapping;
+	 * never in u_spec, never logged. */
+	char *u_sec_buf;
+	size_t u_sec_len, u_sec_map;
+	json_t *u_sec_unusable;		/* names that did not decrypt, or NULL */
 
 	enum upstream_state u_state;
 	pid_t u_pid;			/* -1 when none or reaped */
@@ -790,6 +797,135 @@ up_on_stderr_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* -------------------------------------------------------------- secrets */
+
+static void
+up_secrets_free(struct upstream *u)
+{
+	if (u->u_sec_buf == NULL)
+		return;
+	explicit_bzero(u->u_sec_buf, u->u_sec_map);
+	munmap(u->u_sec_buf, u->u_sec_map);
+	u->u_sec_buf = NULL;
+	u->u_sec_len = u->u_sec_map = 0;
+}
+
+/* Copies the spec's "secrets" object {NAME: value} into u's mapping.
+ * Returns 0 or -1. */
+static int
+up_secrets_load(struct upstream *u, const json_t *secrets)
+{
+	const char *k;
+	const json_t *v;
+	size_t len = 0, off = 0, page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p;
+
+	json_object_foreach((json_t *)secrets, k, v) {
+		if (!json_is_string(v) || !secret_name_valid(k))
+			return -1;
+		len += strlen(k) + 1 + strlen(json_string_value(v)) + 1;
+	}
+	if (len == 0)
+		return 0;
+	u->u_sec_map = (len + page - 1) / page * page;
+	p = mmap(NULL, u->u_sec_map, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		u->u_sec_map = 0;
+		return -1;
+	}
+	/* Workers are not dumpable anyway; this keeps the values out of a
+	 * core even if that ever changes. */
+	(void)madvise(p, u->u_sec_map, MADV_DONTDUMP);
+	u->u_sec_buf = p;
+	json_object_foreach((json_t *)secrets, k, v) {
+		memcpy(u->u_sec_buf + off, k, strlen(k) + 1);
+		off += strlen(k) + 1;
+		memcpy(u->u_sec_buf + off, json_string_value(v),
+		    strlen(json_string_value(v)) + 1);
+		off += strlen(json_string_value(v)) + 1;
+	}
+	u->u_sec_len = off;
+	return 0;
+}
+
+/* secretref_lookup_fn over u's secrets. */
+static const char *
+up_secret_lookup(const char *name, void *arg)
+{
+	const struct upstream *u = arg;
+	const char *p = u->u_sec_buf, *end = u->u_sec_buf + u->u_sec_len, *val;
+
+	while (p != NULL && p < end) {
+		val = p + strlen(p) + 1;
+		if (strcmp(p, name) == 0)
+			return val;
+		p = val + strlen(val) + 1;
+	}
+	return NULL;
+}
+
+/* 1 when secrets {NAME: value} is exactly what u holds. */
+static int
+up_secrets_equal(const struct upstream *u, const json_t *secrets)
+{
+	const char *k, *p = u->u_sec_buf, *end = u->u_sec_buf + u->u_sec_len;
+	const char *mine;
+	const json_t *v;
+	size_t n = 0;
+
+	while (p != NULL && p < end) {
+		n++;
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	if (n != json_object_size(secrets))
+		return 0;
+	json_object_foreach((json_t *)secrets, k, v) {
+		if (!json_is_string(v) ||
+		    (mine = up_secret_lookup(k, (void *)u)) == NULL ||
+		    strcmp(mine, json_string_value(v)) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Why the spec's secret references cannot be resolved, into err ("" when
+ * they can): a name the supervisor could not decrypt, or one not set.
+ */
+static void
+up_secrets_check(struct upstream *u, const json_t *unusable, char *err,
+    size_t errlen)
+{
+	json_t *names = json_object(), *v;
+	const char *k;
+	size_t i;
+
+	err[0] = '\0';
+	if (names == NULL || secretref_server_names(u->u_spec, names) == -1) {
+		snprintf(err, errlen, "out of memory");
+		json_decref(names);
+		return;
+	}
+	json_object_foreach(names, k, v) {
+		json_array_foreach(unusable, i, v) {
+			if (json_is_string(v) &&
+			    strcmp(json_string_value(v), k) == 0) {
+				snprintf(err, errlen, "secret %s does not "
+				    "decrypt (moved or tampered)", k);
+				goto out;
+			}
+		}
+		if (up_secret_lookup(k, u) == NULL) {
+			snprintf(err, errlen, "secret %s is not set", k);
+			goto out;
+		}
+	}
+out:
+	json_decref(names);
+}
+
 /* ---------------------------------------------------------------- spawn */
 
 
@@ -800,14 +936,30 @@ up_strv_free(char **v)
 
 	if (v == NULL)
 		return;
-	for (p = v; *p != NULL; p++)
+	/* argv and envp may hold secrets' values */
+	for (p = v; *p != NULL; p++) {
+		explicit_bzero(*p, strlen(*p));
 		free(*p);
+	}
 	free(v);
 }
 
-/* argv from the spec: command, then args. */
+/* s with its ${secret:NAME} references replaced (malloc'd), or NULL. */
+static char *
+up_expand(const struct upstream *u, const char *s)
+{
+	char missing[SECRET_NAME_MAX + 1], *out;
+
+	if (secretref_expand(s, up_secret_lookup, (void *)u, &out, missing,
+	    sizeof(missing)) == -1)
+		return NULL;
+	return out;
+}
+
+/* argv from the spec: command, then args, their ${secret:NAME}
+ * references replaced with u's values. */
 static char **
-up_build_argv(const json_t *spec)
+up_build_argv(const struct upstream *u, const json_t *spec)
 {
 	const json_t *args = json_object_get(spec, "args"), *a;
 	char **argv;
@@ -819,7 +971,7 @@ up_build_argv(const json_t *spec)
 	if (argv[0] == NULL)
 		goto fail;
 	json_array_foreach(args, i, a) {
-		if ((argv[i + 1] = strdup(json_string_value(a))) == NULL)
+		if ((argv[i + 1] = up_expand(u, json_string_value(a))) == NULL)
 			goto fail;
 	}
 	return argv;
@@ -828,13 +980,15 @@ fail:
 	return NULL;
 }
 
-/* PATH and HOME, then the spec's env (which may override them). */
+/* PATH and HOME, then the spec's env (which may override them), its
+ * ${secret:NAME} references replaced with u's values. */
 static char **
-up_build_envp(const json_t *spec, const char *home)
+up_build_envp(const struct upstream *u, const json_t *spec, const char *home)
 {
 	const json_t *env = json_object_get(spec, "env"), *v;
 	const char *key;
-	char **envp, *kv;
+	char **envp, *kv, *val;
+	int rc;
 	size_t n = 0, i, klen;
 
 	if ((envp = calloc(json_object_size(env) + 3, sizeof(*envp))) == NULL)
@@ -848,7 +1002,12 @@ up_build_envp(const json_t *spec, const char *home)
 		goto fail;
 	}
 	json_object_foreach((json_t *)env, key, v) {
-		if (asprintf(&kv, "%s=%s", key, json_string_value(v)) == -1)
+		if ((val = up_expand(u, json_string_value(v))) == NULL)
+			goto fail;
+		rc = asprintf(&kv, "%s=%s", key, val);
+		explicit_bzero(val, strlen(val));
+		free(val);
+		if (rc == -1)
 			goto fail;
 		klen = strlen(key) + 1;
 		for (i = 0; i < n; i++)
@@ -903,8 +1062,8 @@ up_spawn(struct upstream *u)
 	int r;
 
 	cmd = json_string_value(json_object_get(u->u_spec, "command"));
-	argv = up_build_argv(u->u_spec);
-	envp = up_build_envp(u->u_spec, w->w_home);
+	argv = up_build_argv(u, u->u_spec);
+	envp = up_build_envp(u, u->u_spec, w->w_home);
 	if (argv == NULL || envp == NULL) {
 		snprintf(u->u_last_error, sizeof(u->u_last_error),
 		    "out of memory");
@@ -1281,11 +1440,27 @@ upstream_new(struct wrk *w, const json_t *spec)
 	snprintf(u->u_name, sizeof(u->u_name), "%s", name);
 	u->u_spec = norm;
 	u->u_enabled = json_is_true(json_object_get(norm, "enabled"));
+	u->u_state = UP_STOPPED;
 	up_spec_check(norm, u->u_config_error, sizeof(u->u_config_error));
+	if (u->u_config_error[0] == '\0') {
+		if (up_secrets_load(u, json_object_get(spec, "secrets")) == -1)
+			snprintf(u->u_config_error,
+			    sizeof(u->u_config_error), "malformed secrets");
+		else
+			up_secrets_check(u, json_object_get(spec,
+			    "secrets_unusable"), u->u_config_error,
+			    sizeof(u->u_config_error));
+		if (json_is_array(json_object_get(spec, "secrets_unusable")))
+			u->u_sec_unusable = json_deep_copy(json_object_get(
+			    spec, "secrets_unusable"));
+		/* Never started with a secret missing: failed until the
+		 * secret is set (which sends a new config). */
+		if (u->u_config_error[0] != '\0')
+			u->u_state = UP_FAILED;
+	}
 	if (u->u_config_error[0] != '\0')
 		snprintf(u->u_last_error, sizeof(u->u_last_error), "%s",
 		    u->u_config_error);
-	u->u_state = UP_STOPPED;
 	u->u_pid = -1;
 	u->u_pgid = -1;
 	if ((u->u_ev_eof = evtimer_new(w->w_base, up_on_eof_timer, u)) ==
@@ -1293,6 +1468,8 @@ upstream_new(struct wrk *w, const json_t *spec)
 	    u)) == NULL) {
 		if (u->u_ev_eof != NULL)
 			event_free(u->u_ev_eof);
+		up_secrets_free(u);
+		json_decref(u->u_sec_unusable);
 		json_decref(norm);
 		free(u);
 		return NULL;
@@ -1336,6 +1513,8 @@ upstream_free(struct upstream **up)
 	json_decref(err);
 	json_decref(u->u_tools);
 	json_decref(u->u_spec);
+	up_secrets_free(u);
+	json_decref(u->u_sec_unusable);
 	event_free(u->u_ev_eof);
 	event_free(u->u_ev_retry);
 	free(u);
@@ -1375,7 +1554,13 @@ upstream_spec_equal(const struct upstream *u, const json_t *spec)
 
 	if ((norm = up_spec_normalize(spec)) == NULL)
 		return 0;
-	eq = json_equal(norm, u->u_spec);
+	/* The unresolved spec, and the values of the secrets it uses: a
+	 * secret that changed restarts only the servers that use it. */
+	eq = json_equal(norm, u->u_spec) &&
+	    up_secrets_equal(u, json_object_get(spec, "secrets")) &&
+	    json_equal(json_object_get(spec, "secrets_unusable") != NULL ?
+	    json_object_get(spec, "secrets_unusable") : json_null(),
+	    u->u_sec_unusable != NULL ? u->u_sec_unusable : json_null());
 	json_decref(norm);
 	return eq;
 }

@@ -70,11 +70,22 @@ export class Daemon {
 		this.port = 0;
 	}
 
+	// Starts the daemon; a second start() after kill() or crash reuses
+	// the same directory, configuration, key and store.
 	async start() {
+		if (this.dir) {
+			this.logs = [];
+			return this.launch();
+		}
 		// World-readable (0755) so tenant UIDs can traverse to their
 		// home under state/; never under a 0700 home directory.
 		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-it-'));
 		fs.chmodSync(this.dir, 0o755);
+		// Every daemon gets a master key (0600, root) beside its
+		// configuration, unless opts.masterKey is false.
+		this.keyPath = path.join(this.dir, 'master.key');
+		if (this.opts.masterKey !== false)
+			fs.writeFileSync(this.keyPath, randomBytes(32), { mode: 0o600 });
 		this.state = path.join(this.dir, 'state');
 		this.sock = path.join(this.dir, 'control.sock');
 		this.cgroupName = `dataagent-it-${process.pid}-${Daemon.count = (Daemon.count || 0) + 1}`;
@@ -93,11 +104,16 @@ export class Daemon {
 			tenant_uid_base: this.opts.uid_base ?? 61000,
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
+			master_key: this.keyPath,
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
 		fs.writeFileSync(this.confPath, Object.entries(conf)
 		    .map(([k, v]) => `${k} = ${v}\n`).join(''));
+		return this.launch();
+	}
+
+	async launch() {
 		const env = { PATH: process.env.PATH, SECRET_KEY,
 		    ...(this.opts.env || {}) };
 		// Under the sanitizer build, LeakSanitizer's at-exit check runs
@@ -110,7 +126,7 @@ export class Daemon {
 		this.proc = spawn(path.join(BUILD, 'dataagentd'),
 		    ['--config', this.confPath, ...(this.opts.args || [])],
 		    { env, stdio: ['ignore', 'ignore', 'pipe'] });
-		this.logFile = fs.createWriteStream(path.join(this.dir, 'daemon.log'));
+		this.logFile = fs.createWriteStream(path.join(this.dir, 'daemon.log'), { flags: 'a' });
 		this.exited = new Promise((r) => this.proc.on('exit',
 		    (code, sig) => r({ code, sig })));
 		let buf = '';
@@ -138,6 +154,15 @@ export class Daemon {
 		this.port = l.port;
 		this.base = `http://127.0.0.1:${this.port}`;
 		return this;
+	}
+
+	// SIGKILL, no clean-up: the directory stays for a restart.
+	async kill() {
+		if (this.proc && this.proc.exitCode === null &&
+		    this.proc.signalCode === null) {
+			this.proc.kill('SIGKILL');
+			await this.exited;
+		}
 	}
 
 	async stop() {

@@ -56,7 +56,7 @@ test_open(void)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 2);
+	UNIT_CHECK(store_schema_version(st) == 3);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -76,7 +76,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 2);
+	UNIT_CHECK(store_schema_version(st) == 3);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
@@ -420,6 +420,54 @@ test_cleanup(void)
 		fprintf(stderr, "test_store: cannot remove %s\n", test_dir);
 }
 
+static void
+test_secrets(struct store *st)
+{
+	struct store_secret s, *rows = NULL;
+	char err[STORE_ERRLEN];
+	const uint8_t nonce[12] = { 1 }, ct[20] = { 2 }, ct2[18] = { 3 };
+	json_t *l;
+	size_t n = 0;
+
+	UNIT_CASE("secrets: put, get, list without values, update, remove");
+	UNIT_CHECK(store_tenant_add(st, "sec", 61000, NULL, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(store_secret_put(st, "sec", "A", nonce, sizeof(nonce), ct,
+	    sizeof(ct), err, sizeof(err)) == 0);
+	UNIT_CHECK(store_secret_put(st, "nobody", "A", nonce, sizeof(nonce),
+	    ct, sizeof(ct), err, sizeof(err)) == -1);
+	UNIT_CHECK(strstr(err, "no such tenant") != NULL);
+	UNIT_CHECK(store_secret_get(st, "sec", "A", &s, err, sizeof(err)) == 1);
+	UNIT_CHECK(s.ss_noncelen == 12 && s.ss_ctlen == 20 &&
+	    memcmp(s.ss_ct, ct, 20) == 0 && s.ss_created > 0);
+	store_secret_clear(&s);
+	UNIT_CHECK(store_secret_get(st, "sec", "B", &s, err, sizeof(err)) == 0);
+	UNIT_CHECK(store_secret_put(st, "sec", "A", nonce, sizeof(nonce), ct2,
+	    sizeof(ct2), err, sizeof(err)) == 0);
+	UNIT_CHECK(store_secret_get(st, "sec", "A", &s, err, sizeof(err)) == 1);
+	UNIT_CHECK(s.ss_ctlen == 18);
+	store_secret_clear(&s);
+	l = store_secret_list(st, "sec", err, sizeof(err));
+	UNIT_CHECK(json_array_size(l) == 1);
+	UNIT_CHECK(json_object_size(json_array_get(l, 0)) == 3);
+	json_decref(l);
+	UNIT_CHECK(store_secret_count(st, err, sizeof(err)) == 1);
+	UNIT_CHECK(store_secret_update(st, "sec", "A", nonce, sizeof(nonce),
+	    ct, sizeof(ct), err, sizeof(err)) == 1);
+	UNIT_CHECK(store_secret_all(st, &rows, &n, err, sizeof(err)) == 0);
+	UNIT_CHECK(n == 1 && strcmp(rows[0].ss_tenant, "sec") == 0 &&
+	    rows[0].ss_ctlen == 20);
+	store_secret_free_all(&rows, n);
+	UNIT_CHECK(store_secret_remove(st, "sec", "A", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_secret_remove(st, "sec", "A", err, sizeof(err)) == 0);
+
+	UNIT_CASE("secrets: removing the tenant removes its secrets");
+	UNIT_CHECK(store_secret_put(st, "sec", "A", nonce, sizeof(nonce), ct,
+	    sizeof(ct), err, sizeof(err)) == 0);
+	UNIT_CHECK(store_tenant_remove(st, "sec", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_secret_count(st, err, sizeof(err)) == 0);
+}
+
 int
 main(void)
 {
@@ -440,6 +488,7 @@ main(void)
 		test_tenants(st);
 		test_servers(st);
 		test_audit(st);
+		test_secrets(st);
 		store_close(&st);
 	}
 	test_cleanup();
