@@ -294,6 +294,20 @@ server_audit_json(const json_t *srv)
 
 /* ------------------------------------------------------------ tenants */
 
+/* args' "tenant": a valid name of an existing tenant (*t filled), or
+ * NULL with err. */
+static const char *
+arg_tenant(struct control *ctl, const json_t *args, struct store_tenant *t,
+    char *err, size_t errlen)
+{
+	const char *tenant;
+
+	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
+	    control_tenant(ctl, tenant, t, err, errlen) != 1)
+		return NULL;
+	return tenant;
+}
+
 static json_t *
 cmd_tenant_add(struct control *ctl, const json_t *args, char *err,
     size_t errlen)
@@ -571,8 +585,7 @@ cmd_server_list(struct control *ctl, const json_t *args, char *err,
 	struct store_tenant t;
 	const char *tenant;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL)
 		return NULL;
 	return store_server_list(ctl->ctl_sup->sp_store, tenant, err, errlen);
 }
@@ -587,9 +600,8 @@ cmd_server_remove(struct control *ctl, const json_t *args, char *err,
 	json_t *d;
 	int r;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    (name = arg_name(args, "name", err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
+	    (name = arg_name(args, "name", err, errlen)) == NULL)
 		return NULL;
 	r = store_server_remove(sp->sp_store, tenant, name, err, errlen);
 	if (r == 0)
@@ -666,8 +678,7 @@ cmd_server_import(struct control *ctl, const json_t *args, char *err,
 	size_t i;
 	int r;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL)
 		return NULL;
 	config = json_object_get(args, "config");
 	servers = json_object_get(config, "mcpServers");
@@ -862,9 +873,8 @@ cmd_secret_set(struct control *ctl, const json_t *args, char *err,
 	const json_t *jv = json_object_get(args, "value");
 	json_t *d;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    (name = arg_secret_name(args, err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
+	    (name = arg_secret_name(args, err, errlen)) == NULL)
 		return NULL;
 	if (!json_is_string(jv) || !secrets_value_valid(json_string_value(jv),
 	    json_string_length(jv))) {
@@ -891,8 +901,7 @@ cmd_secret_list(struct control *ctl, const json_t *args, char *err,
 	struct store_tenant t;
 	const char *tenant;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL)
 		return NULL;
 	return store_secret_list(ctl->ctl_sup->sp_store, tenant, err, errlen);
 }
@@ -907,9 +916,8 @@ cmd_secret_remove(struct control *ctl, const json_t *args, char *err,
 	json_t *d;
 	int r;
 
-	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL ||
-	    (name = arg_secret_name(args, err, errlen)) == NULL ||
-	    control_tenant(ctl, tenant, &t, err, errlen) != 1)
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
+	    (name = arg_secret_name(args, err, errlen)) == NULL)
 		return NULL;
 	r = store_secret_remove(sp->sp_store, tenant, name, err, errlen);
 	if (r == 0)
