@@ -20,6 +20,8 @@ export const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
 export const PEERS = process.env.PEERS_DIR || '/opt/dataagent-peers';
 export const NODE = process.execPath;
 export const SECRET_KEY = 'integration-test-key-' + 'k'.repeat(27);
+// A value no code path should ever print (see Daemon.tenant).
+export const CANARY = `canary-${randomBytes(12).toString('hex')}`;
 
 const sdkBase = `${PEERS}/node_modules/@modelcontextprotocol/sdk/dist/esm`;
 export async function sdk() {
@@ -174,7 +176,8 @@ export class Daemon {
 			clearTimeout(t);
 		}
 		if (this.logFile)
-			this.logFile.end();
+			await new Promise((r) => this.logFile.end(r));
+		this.checkCanary();
 		// The daemon removed its tenants' groups; the v1 base is ours.
 		for (const c of ['memory', 'pids', 'cpu']) {
 			try {
@@ -185,6 +188,21 @@ export class Daemon {
 		}
 		if (!process.env.KEEP_TEST_DIRS && this.dir)
 			fs.rmSync(this.dir, { recursive: true, force: true });
+	}
+
+	// The canary secret must be in no log line: reported as a case of
+	// its own so run.sh counts it.
+	checkCanary() {
+		const file = path.join(this.dir || '', 'daemon.log');
+		const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+		const tag = `integration/${path.basename(process.argv[1] || 'test', '.test.mjs')}`;
+		if (text.includes(CANARY) || JSON.stringify(this.logs).includes(CANARY)) {
+			console.log(`FAIL ${tag}: no secret value in any log line: the canary leaked`);
+			process.exitCode = 1;
+		} else if (this.canaryChecked !== true) {
+			this.canaryChecked = true;
+			console.log(`PASS ${tag}: no secret value in any log line (daemon ${this.cgroupName})`);
+		}
 	}
 
 	ctl(args, input) {
@@ -207,12 +225,17 @@ export class Daemon {
 	}
 
 	// A tenant with the given servers: { name: [argv...] } or
-	// { name: { cmd: [argv], env: {K: V} } }.
+	// { name: { cmd: [argv], env: {K: V} } }. Every tenant made here has
+	// the secret CANARY, and every server gets it as $CANARY: so the
+	// whole suite runs with a recognisable secret, and stop() checks that
+	// no log line ever carried it.
 	async tenant(id, servers = {}) {
 		await this.ctlOk(['tenant', 'add', id]);
+		await this.ctlOk(['secret', 'set', id, 'CANARY'], CANARY);
 		for (const [name, spec] of Object.entries(servers)) {
 			const argv = Array.isArray(spec) ? spec : spec.cmd;
-			const env = Array.isArray(spec) ? {} : (spec.env || {});
+			const env = { CANARY: '${secret:CANARY}',
+			    ...(Array.isArray(spec) ? {} : (spec.env || {})) };
 			const envArgs = Object.entries(env).flatMap(([k, v]) =>
 			    ['--env', `${k}=${v}`]);
 			await this.ctlOk(['server', 'add', id, name, ...envArgs,

@@ -55,7 +55,7 @@ test('GET /mcp-servers shows ${secret:NAME}, never the value', async () => {
 
 test('secret list shows names and dates only', async () => {
 	const l = JSON.parse(await d.ctlOk(['--json', 'secret', 'list', 'alice']));
-	eq(l.map((s) => s.name), ['API_TOKEN']);
+	eq(l.map((s) => s.name).filter((n) => n !== 'CANARY'), ['API_TOKEN']);
 	eq(Object.keys(l[0]).sort(), ['created', 'name', 'updated']);
 	const human = await d.ctlOk(['secret', 'list', 'alice']);
 	assert(human.includes('API_TOKEN') && !human.includes(SECRET), human);
@@ -112,7 +112,7 @@ test('REST: PUT, GET (names only), DELETE of a tenant\'s own secrets', async () 
 	r = await d.fetch('/api/v1/users/alice/secrets', { token: tok });
 	const list = await r.text();
 	assert(!list.includes(SECRET), list);
-	eq(JSON.parse(list).secrets.map((s) => s.name), ['API_TOKEN', 'REST_ONE']);
+	eq(JSON.parse(list).secrets.map((s) => s.name).filter((n) => n !== 'CANARY'), ['API_TOKEN', 'REST_ONE']);
 	r = await d.fetch('/api/v1/users/alice/secrets/bad-name', { token: tok, method: 'PUT', body: { value: 'v' } });
 	eq(r.status, 400);
 	r = await d.fetch('/api/v1/users/alice/secrets/REST_ONE', { token: tok, method: 'DELETE' });

@@ -3,7 +3,7 @@
 // timeout, the per-tenant process limit, stderr in the log, and a server
 // that cannot start.
 import { Daemon, test, run, assert, eq, until, sleep, processesOf,
-    EVERYTHING } from './lib.mjs';
+    EVERYTHING, CANARY } from './lib.mjs';
 
 const d = new Daemon({ workers: 1, uid_base: 66000,
     config: { connection_timeout: 2, max_connections_per_user: 1 } });
@@ -26,7 +26,8 @@ test('an upstream gets only PATH, HOME and its configured env', async () => {
 	const { r, e } = await call('one', 'get-env', {}, c);
 	assert(r, `get-env failed: ${e}`);
 	const env = JSON.parse(r.content[0].text);
-	eq(Object.keys(env).sort(), ['GREETING', 'HOME', 'PATH'], 'variables');
+	eq(Object.keys(env).sort(), ['CANARY', 'GREETING', 'HOME', 'PATH'], 'variables');
+	eq(env.CANARY, CANARY, 'the tenant secret, resolved for the server');
 	eq(env.GREETING, 'hello from the config');
 	eq(env.HOME, d.tenantHome('ups'));
 	assert(!JSON.stringify(env).includes('SECRET_KEY'), 'the daemon environment leaked');
