@@ -324,6 +324,9 @@ char *b64_encode(const void *buf, size_t len);
 /* Decodes standard base64 into a malloc'd buffer (*out_r, *len_r).
  * Returns 0, or -1 on bad input or a result longer than max. */
 int b64_decode(const char *s, size_t max, uint8_t **out_r, size_t *len_r);
+/* Makes jansson and libevent wipe every block they free (wipe.c): call
+ * first thing in main, before either library allocates. */
+void mem_wipe_on_free(void);
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *a, const void *b, size_t len);
 

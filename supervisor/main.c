@@ -530,6 +530,7 @@ main(int argc, char **argv)
 	struct dburl db;
 	struct event_config *evcfg;
 
+	mem_wipe_on_free();
 	log_init("dataagentd", LOG_LVL_INFO);
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		const char *key = NULL;

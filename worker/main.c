@@ -603,6 +603,7 @@ main(int argc, char **argv)
 	enum log_level lvl = LOG_LVL_INFO;
 	const char *env;
 
+	mem_wipe_on_free();
 	if (argc > 1) {
 		if (strcmp(argv[1], "--version") == 0) {
 			printf("dataagent-worker %s\n", DATAAGENT_VERSION);
