@@ -21,6 +21,8 @@ if [ ! -s "$state/secret_key" ]; then
 	openssl rand -hex 32 > "$state/secret_key"
 	umask 022
 fi
+# The master key that encrypts tenant secrets (dataagentctl secret set).
+[ -s "$state/master.key" ] || "$BUILD/dataagentctl" key generate "$state/master.key" >/dev/null
 cat > "$state/dataagent.conf" <<CONF
 # Written by tests/demo.sh; see packaging/dataagent.conf for every key.
 host = 127.0.0.1
@@ -29,6 +31,7 @@ state_dir = $state
 control_socket = $state/control.sock
 worker_path = $PWD/$BUILD/dataagent-worker
 policy_dir = $PWD/policy
+master_key = $state/master.key
 CONF
 export SECRET_KEY
 SECRET_KEY=$(cat "$state/secret_key")
