@@ -279,6 +279,10 @@ int httphead_path_tenant(const char *path, char *id, size_t idlen);
  * for a bad escape, an encoded NUL or an out too small. */
 int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 
+struct sockaddr_storage;
+/* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
+int addr_is_loopback(const struct sockaddr_storage *ss);
+
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);
 
@@ -329,5 +333,24 @@ int b64_decode(const char *s, size_t max, uint8_t **out_r, size_t *len_r);
 void mem_wipe_on_free(void);
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *a, const void *b, size_t len);
+
+/* ---------------------------------------------------------- promtext */
+
+/* mcp_tool_duration_seconds buckets: 0.005 .. 30 s, then +Inf. */
+#define PROM_NBUCKETS 13
+#define PROM_BUCKET_LE { "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", \
+	"0.5", "1", "2.5", "5", "10", "30", "+Inf" }
+#define PROM_TOOL_NAME_MAX 128
+/*
+ * Escapes a label value (backslash, double quote, newline) into out,
+ * always NUL-terminated when outlen > 0. Returns the escaped length, as
+ * snprintf does: a result >= outlen means out was truncated.
+ */
+size_t prom_label_escape(const char *s, char *out, size_t outlen);
+/* 1 when a tool name may be a label value as is: 1..128 bytes of
+ * printable ASCII (space included) without quote or backslash. */
+int prom_tool_name_valid(const char *s);
+/* The (non-cumulative) bucket index 0..PROM_NBUCKETS-1 of a duration. */
+int prom_duration_bucket(int64_t ms);
 
 #endif

@@ -26,6 +26,10 @@ enum ipc_type {
 				 * is not this tenant's (another token, a
 				 * supervisor path): the supervisor takes the
 				 * socket back with the bytes already read */
+	IPC_TOOL_STATS,		/* {"tools":[{"server","tool","status",
+				 * "count","sum_ms","buckets":[13]}]}: tool
+				 * calls since the last one (deltas), at most
+				 * IPC_TOOL_STATS_MAX entries; see /metrics */
 
 	/* supervisor -> worker */
 	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home","upstream_policy",
@@ -64,6 +68,9 @@ enum ipc_type {
  * still in the socket.
  */
 #define IPC_PRE_MAX (256 * 1024)
+
+/* Most entries in one IPC_TOOL_STATS message. */
+#define IPC_TOOL_STATS_MAX 64
 
 /*
  * Control socket: one JSON object per line each way.

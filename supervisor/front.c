@@ -1,7 +1,7 @@
 /*
  * front.c: the front door. Accepts, peeks at the request head without
  * consuming it (MSG_PEEK, bounded in size and time), answers /health
- * itself, authenticates the bearer token and hands the socket, head still
+ * and /metrics itself, authenticates the bearer token and hands the socket, head still
  * unread, to the tenant's worker.
  */
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <http_parser.h>
 
@@ -24,6 +25,7 @@
 
 #define FRONT_MAX_CONNS 4096
 #define FRONT_LINGER_S 2
+#define FRONT_WRITE_TIMEOUT_S 10
 
 struct front_conn {
 	struct front_conn *fc_next, *fc_prev;
@@ -33,6 +35,9 @@ struct front_conn {
 	struct event *fc_timer;	/* header timeout, then linger timeout */
 	int fc_lingering;
 	char fc_remote[INET6_ADDRSTRLEN + 8];
+	int fc_loopback;	/* the client is on 127.0.0.0/8 or ::1 */
+	struct evbuffer *fc_out;	/* a long answer still being written */
+	struct event *fc_ev_write;
 	uint8_t *fc_pre;	/* bytes a worker already read (handback) */
 	size_t fc_prelen;
 };
@@ -100,6 +105,53 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 }
 
 static void
+front_on_write(evutil_socket_t fd, short ev, void *arg)
+{
+	struct front_conn *fc = arg;
+
+	if (evbuffer_write(fc->fc_out, fc->fc_fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		front_conn_free(&fc, 1);
+		return;
+	}
+	if (evbuffer_get_length(fc->fc_out) > 0)
+		return;
+	event_del(fc->fc_ev_write);
+	front_linger(fc);
+}
+
+/*
+ * Answers with a body of any size (taken from body, which is emptied):
+ * written as the socket takes it, within FRONT_WRITE_TIMEOUT_S, while
+ * what the client sends meanwhile is read and dropped.
+ */
+static void
+front_answer_long(struct front_conn *fc, int status, const char *type,
+    struct evbuffer *body)
+{
+	struct timeval tv = { FRONT_WRITE_TIMEOUT_S, 0 };
+	struct sup *sp = fc->fc_sup;
+
+	if (fc->fc_out == NULL && (fc->fc_out = evbuffer_new()) == NULL)
+		goto fail;
+	if (fc->fc_ev_write == NULL && (fc->fc_ev_write = event_new(sp->sp_base,
+	    fc->fc_fd, EV_WRITE | EV_PERSIST, front_on_write, fc)) == NULL)
+		goto fail;
+	if (evbuffer_add_printf(fc->fc_out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n", status,
+	    http_status_text(status), type, evbuffer_get_length(body)) == -1 ||
+	    evbuffer_add_buffer(fc->fc_out, body) == -1)
+		goto fail;
+	fc->fc_lingering = 1;	/* reads now drop what the client sends */
+	event_add(fc->fc_timer, &tv);
+	event_add(fc->fc_ev_write, NULL);
+	return;
+fail:
+	front_conn_free(&fc, 1);
+}
+
+static void
 front_error(struct front_conn *fc, int status, const char *msg)
 {
 	front_answer(fc, status, NULL, json_pack("{s:s}", "error", msg));
@@ -140,6 +192,22 @@ front_health(struct front_conn *fc, int detailed)
 	front_answer(fc, code, NULL, st);
 }
 
+static void
+front_metrics(struct front_conn *fc)
+{
+	struct evbuffer *body = evbuffer_new();
+
+	if (body == NULL || metrics_render(fc->fc_sup, body) == -1) {
+		if (body != NULL)
+			evbuffer_free(body);
+		front_error(fc, 500, "out of memory");
+		return;
+	}
+	front_answer_long(fc, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    body);
+	evbuffer_free(body);
+}
+
 /* The whole head is here: decide. */
 static void
 front_route(struct front_conn *fc, const struct httphead *hh)
@@ -160,6 +228,16 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 			return;
 		}
 		front_health(fc, hh->hh_path[7] == '/');
+		return;
+	}
+	/* Not public: from elsewhere it is a path like any unknown one. */
+	if (strcmp(hh->hh_path, "/metrics") == 0 && fc->fc_loopback) {
+		if (hh->hh_method != HTTP_GET) {
+			front_answer(fc, 405, "Allow: GET\r\n",
+			    json_pack("{s:s}", "error", "method not allowed"));
+			return;
+		}
+		front_metrics(fc);
 		return;
 	}
 	m = httphead_path_tenant(hh->hh_path, id, sizeof(id));
@@ -221,6 +299,13 @@ front_on_read(evutil_socket_t fd, short ev, void *arg)
 				continue;
 			if (n == -1 && (errno == EAGAIN || errno == EINTR))
 				return;
+			/* A client that is done sending may still be
+			 * reading a long answer. */
+			if (n == 0 && fc->fc_out != NULL &&
+			    evbuffer_get_length(fc->fc_out) > 0) {
+				event_del(fc->fc_ev);
+				return;
+			}
 			front_conn_free(&fc, 1);
 			return;
 		}
@@ -311,6 +396,10 @@ front_conn_free(struct front_conn **fcp, int close_fd)
 		event_free(fc->fc_ev);
 	if (fc->fc_timer != NULL)
 		event_free(fc->fc_timer);
+	if (fc->fc_ev_write != NULL)
+		event_free(fc->fc_ev_write);
+	if (fc->fc_out != NULL)
+		evbuffer_free(fc->fc_out);
 	if (close_fd)
 		fd_close(&fc->fc_fd);
 	free(fc->fc_pre);
@@ -341,9 +430,10 @@ front_conn_new(struct sup *sp, int fd)
 	fc->fc_sup = sp;
 	fc->fc_fd = fd;
 	memset(&ss, 0, sizeof(ss));
-	if (getpeername(fd, (struct sockaddr *)&ss, &slen) == 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &slen) == 0) {
 		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
-	else
+		fc->fc_loopback = addr_is_loopback(&ss);
+	} else
 		snprintf(fc->fc_remote, sizeof(fc->fc_remote), "unknown");
 	fc->fc_ev = event_new(sp->sp_base, fd,
 	    EV_READ | EV_PERSIST | EV_ET, front_on_read, fc);

@@ -731,6 +731,7 @@ main(int argc, char **argv)
 	tenants_forget_all(&sp);
 	control_close(&sp);
 	store_close(&sp.sp_store);
+	metrics_free(&sp);
 	event_free(sp.sp_ev_sigchld);
 	event_free(sp.sp_ev_sigterm);
 	event_free(sp.sp_ev_sigint);

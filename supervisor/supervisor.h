@@ -6,6 +6,8 @@
  *   workers.c  the worker table: spawn (fork+exec), spares, assign,
  *              IPC from workers, crash throttle, idle retire
  *   control.c  the control socket (dataagentctl) and its commands
+ *   metrics.c  GET /metrics (Prometheus text format) and the tool-call
+ *              counts workers report
  *   store.c    SQLite store (store.h)
  *   secrets.c  tenant secrets under the master key (secrets.h)
  */
@@ -27,6 +29,8 @@ struct evconnlistener;
 struct worker;
 struct front_conn;
 struct control;
+struct metrics;
+struct evbuffer;
 
 #define MAX_FLAGS 16
 
@@ -86,6 +90,7 @@ struct sup {
 	int sp_stopping;
 	int64_t sp_started;
 	uint64_t sp_handoffs;
+	struct metrics *sp_metrics;	/* tool-call counts per tenant */
 };
 
 /* front.c */
@@ -132,6 +137,21 @@ json_t *workers_limits_json(struct sup *sp, const char *tenant);
 /* {"clean":n,"exit":n,"signal":n,"seccomp":n,"oom":n,"killed":n} */
 json_t *workers_deaths_json(struct sup *sp);
 unsigned workers_connection_total(struct sup *sp);
+/* {tenant: client connections} over the active and retiring workers. */
+json_t *workers_tenant_conns_json(struct sup *sp);
+
+/* metrics.c */
+/*
+ * Adds an IPC_TOOL_STATS payload from the tenant's own worker to the
+ * tenant's counts. Returns 0, or -1 when any part of it is malformed
+ * (then nothing is counted: a protocol violation).
+ */
+int metrics_tool_stats(struct sup *sp, const char *tenant, json_t *v);
+/* The tenant is gone: drop its counts. */
+void metrics_tenant_forget(struct sup *sp, const char *tenant);
+/* Appends the whole exposition to out. Returns 0 or -1 (out of memory). */
+int metrics_render(struct sup *sp, struct evbuffer *out);
+void metrics_free(struct sup *sp);
 
 /* control.c */
 /* Opens the control socket (0600, parent dir 0755 created). */

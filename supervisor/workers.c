@@ -470,6 +470,12 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		    stats_uint(v, "sessions", &wk->wk_sessions) == 0)
 			rc = 0;
 		break;
+	case IPC_TOOL_STATS:
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			break;
+		/* Counted for the worker's own tenant, whatever it says. */
+		rc = metrics_tool_stats(sp, wk->wk_tenant, v);
+		break;
 	case IPC_IDLE: {
 		json_int_t got;
 
@@ -790,6 +796,7 @@ workers_tenant_forget(struct sup *sp, const char *tenant)
 {
 	char err[512];
 
+	metrics_tenant_forget(sp, tenant);
 	if (cg_tenant_remove(sp->sp_cg, tenant, err, sizeof(err)) == -1)
 		log_warn("cannot remove the tenant's cgroup", "{s:s,s:s}",
 		    "tenant", tenant, "error", err);
@@ -1212,4 +1219,22 @@ workers_connection_total(struct sup *sp)
 		if (wk->wk_state == WK_ACTIVE || wk->wk_state == WK_RETIRING)
 			n += wk->wk_conns;
 	return n;
+}
+
+json_t *
+workers_tenant_conns_json(struct sup *sp)
+{
+	struct worker *wk;
+	json_t *o = json_object(), *n;
+
+	if (o == NULL)
+		return NULL;
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			continue;
+		n = json_object_get(o, wk->wk_tenant);
+		json_object_set_new(o, wk->wk_tenant, json_integer(
+		    (n != NULL ? json_integer_value(n) : 0) + wk->wk_conns));
+	}
+	return o;
 }

@@ -476,6 +476,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 		return;
 	wrk_drain_check(w);
 	wrk_stats(w);
+	toolstats_flush(w);
 	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
 	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
 		return;
@@ -576,6 +577,8 @@ wrk_exit(struct wrk *w, int code)
 	 * for a dead worker and kills what is left of it. */
 	launcher_stop(w, 2000);
 	wrk_reap_children(500);
+	toolstats_flush(w);
+	toolstats_free(w);
 	if (w->w_ipc != NULL) {
 		ipc_flush(w->w_ipc);
 		ipc_chan_free(&w->w_ipc);

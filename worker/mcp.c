@@ -272,6 +272,8 @@ mcp_op_audit(struct mcp_op *op, int ok, int cancelled)
 {
 	struct wrk *w = op->op_x->x_wrk;
 
+	toolstats_record(w, op->op_server, op->op_tool != NULL ? op->op_tool :
+	    "", ok, now_mono_ms() - op->op_start_ms);
 	wrk_audit(w, "tool.call", json_pack("{s:s,s:s,s:b,s:I,s:b}",
 	    "server", op->op_server, "tool", op->op_tool != NULL ?
 	    op->op_tool : "", "ok", ok, "duration_ms",

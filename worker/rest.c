@@ -453,6 +453,8 @@ rest_call_free(struct rest_call **rcp)
 static void
 rest_call_audit(struct rest_call *rc, int ok, int cancelled)
 {
+	toolstats_record(rc->rc_wrk, rc->rc_server, rc->rc_tool, ok,
+	    now_mono_ms() - rc->rc_start_ms);
 	wrk_audit(rc->rc_wrk, "tool.call", json_pack("{s:s,s:s,s:b,s:I,s:b}",
 	    "server", rc->rc_server, "tool", rc->rc_tool, "ok", ok,
 	    "duration_ms", (json_int_t)(now_mono_ms() - rc->rc_start_ms),

@@ -10,6 +10,7 @@
  *               negotiation, JSON-RPC dispatch, aggregation of the
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
+ *   toolstats.c tool-call counts sent to the supervisor for /metrics
  *   upstream.c  stdio MCP servers: process, handshake, id rewriting,
  *               timeouts, restart with back-off, tool cache
  */
@@ -33,6 +34,7 @@ struct mcp_session;
 struct store_call;
 struct scprog;
 struct launcher;
+struct toolstats;
 
 /* Settings pushed by the supervisor in IPC_CONFIG. */
 struct wrk_settings {
@@ -76,6 +78,7 @@ struct wrk {
 	int w_draining;			/* SIGTERM: finishing in-flight work */
 	int64_t w_drain_deadline_ms;
 	unsigned w_stats_sent_conns, w_stats_sent_ups;
+	struct toolstats *w_toolstats;	/* calls not yet reported */
 };
 
 /* main.c */
@@ -274,5 +277,15 @@ void upstream_reap(struct wrk *w);
 void upstream_idle_sweep(struct wrk *w, int idle_s);
 /* 1 when any upstream has calls in flight. */
 int upstream_busy(struct wrk *w);
+
+/* toolstats.c */
+/* Most keys in one IPC_TOOL_STATS message (the supervisor refuses more). */
+#define TOOLSTATS_MAX IPC_TOOL_STATS_MAX
+/* Counts one finished tool call (ok: 1 success, 0 error or cancelled). */
+void toolstats_record(struct wrk *w, const char *server, const char *tool,
+    int ok, int64_t ms);
+/* Sends what was counted since the last flush as IPC_TOOL_STATS. */
+void toolstats_flush(struct wrk *w);
+void toolstats_free(struct wrk *w);
 
 #endif

@@ -55,6 +55,17 @@ for (const [name, what] of [
 	});
 }
 
+test('compromised worker sends tool counts that do not add up: killed, only its valid report counted, for itself', async () => {
+	await misbehave('badtoolstats');
+	const text = await (await d.fetch('/metrics')).text();
+	const lines = text.split('\n').filter((l) => l.startsWith('mcp_tool_executions_total{'));
+	eq(lines.filter((l) => l.includes('tool_name="spoof"')), [
+	    'mcp_tool_executions_total{user_id="badtoolstats",server_name="s",tool_name="spoof",status="success"} 1',
+	    'mcp_tool_executions_total{user_id="badtoolstats",server_name="s",tool_name="spoof",status="error"} 0'],
+	    'the valid report');
+	eq(lines.filter((l) => l.includes('spoof2')), [], 'the malformed report');
+});
+
 test('a worker that makes a call worker.policy refuses: the call is logged, the death counted as seccomp', async () => {
 	await d.ctlOk(['tenant', 'add', 'sigsys']);
 	const tok = (await d.ctlOk(['token', 'issue', 'sigsys'])).trim();

@@ -9,6 +9,9 @@
  *   fdpass       an fd with a message that carries none
  *   othertenant  an ack naming another tenant
  *   flood        an honest ack, 50000 stats messages, then a bad type
+ *   badtoolstats an honest ack, one valid tool-stats report (tool
+ *                "spoof", count 1), then one whose buckets do not add up
+ *                to its count
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
@@ -134,6 +137,14 @@ main(void)
 			return 2;
 		(void)socket(AF_INET, SOCK_STREAM, 0);	/* trapped */
 		return 3;
+	} else if (strcmp(tenant, "badtoolstats") == 0) {
+		send_json(2, ack);
+		send_json(9, "{\"tools\":[{\"server\":\"s\",\"tool\":"
+		    "\"spoof\",\"status\":\"success\",\"count\":1,"
+		    "\"sum_ms\":1,\"buckets\":[1,0,0,0,0,0,0,0,0,0,0,0,0]}]}");
+		send_json(9, "{\"tools\":[{\"server\":\"s\",\"tool\":"
+		    "\"spoof2\",\"status\":\"success\",\"count\":1000,"
+		    "\"sum_ms\":1,\"buckets\":[1,0,0,0,0,0,0,0,0,0,0,0,0]}]}");
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)

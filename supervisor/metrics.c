@@ -1,0 +1,388 @@
+/*
+ * metrics.c: GET /metrics, the Prometheus text exposition format 0.0.4.
+ *
+ * Tool-call counts come from the workers (IPC_TOOL_STATS, deltas) and are
+ * kept here per tenant, so they outlive the worker that counted them. A
+ * worker reports for its own tenant only: the message names no tenant.
+ * Each tenant has at most METRICS_SERIES_MAX (server, tool) series; calls
+ * beyond that count into tool_name="other" (and, past METRICS_SERIES_HARD,
+ * into server_name="other" too), so a tenant cannot mint label values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "supervisor.h"
+
+#define METRICS_SERIES_MAX 200
+#define METRICS_SERIES_HARD 256
+#define METRICS_COUNT_MAX 1000000
+#define METRICS_SUM_MS_MAX ((json_int_t)1 << 40)
+#define METRICS_LABEL_MAX (2 * (PROM_TOOL_NAME_MAX + 1))
+
+struct metrics_series {
+	char ms_server[65];
+	char ms_tool[PROM_TOOL_NAME_MAX + 1];
+	uint64_t ms_ok, ms_err;
+	uint64_t ms_sum_ms;
+	uint64_t ms_buckets[PROM_NBUCKETS];	/* not cumulative */
+};
+
+struct metrics_tenant {
+	struct metrics_tenant *mt_next;
+	char mt_tenant[65];
+	struct metrics_series *mt_series;
+	unsigned mt_n, mt_cap;
+};
+
+struct metrics {
+	struct metrics_tenant *mx_tenants;
+};
+
+/* One validated entry of an IPC_TOOL_STATS message. */
+struct metrics_delta {
+	const char *md_server, *md_tool;
+	int md_ok;
+	uint64_t md_count, md_sum_ms;
+	uint64_t md_buckets[PROM_NBUCKETS];
+};
+
+static struct metrics_tenant *
+metrics_tenant_get(struct sup *sp, const char *tenant, int create)
+{
+	struct metrics_tenant *mt;
+
+	if (sp->sp_metrics == NULL) {
+		if (!create ||
+		    (sp->sp_metrics = calloc(1, sizeof(*sp->sp_metrics))) == NULL)
+			return NULL;
+	}
+	for (mt = sp->sp_metrics->mx_tenants; mt != NULL; mt = mt->mt_next)
+		if (strcmp(mt->mt_tenant, tenant) == 0)
+			return mt;
+	if (!create || (mt = calloc(1, sizeof(*mt))) == NULL)
+		return NULL;
+	snprintf(mt->mt_tenant, sizeof(mt->mt_tenant), "%s", tenant);
+	mt->mt_next = sp->sp_metrics->mx_tenants;
+	sp->sp_metrics->mx_tenants = mt;
+	return mt;
+}
+
+static struct metrics_series *
+metrics_series_find(struct metrics_tenant *mt, const char *server,
+    const char *tool)
+{
+	unsigned i;
+
+	for (i = 0; i < mt->mt_n; i++)
+		if (strcmp(mt->mt_series[i].ms_server, server) == 0 &&
+		    strcmp(mt->mt_series[i].ms_tool, tool) == 0)
+			return &mt->mt_series[i];
+	return NULL;
+}
+
+static struct metrics_series *
+metrics_series_add(struct metrics_tenant *mt, const char *server,
+    const char *tool)
+{
+	struct metrics_series *s;
+
+	if (mt->mt_n == mt->mt_cap) {
+		unsigned cap = mt->mt_cap == 0 ? 8 : mt->mt_cap * 2;
+
+		if (cap > METRICS_SERIES_HARD)
+			cap = METRICS_SERIES_HARD;
+		s = reallocarray(mt->mt_series, cap, sizeof(*s));
+		if (s == NULL)
+			return NULL;
+		mt->mt_series = s;
+		mt->mt_cap = cap;
+	}
+	s = &mt->mt_series[mt->mt_n++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->ms_server, sizeof(s->ms_server), "%s", server);
+	snprintf(s->ms_tool, sizeof(s->ms_tool), "%s", tool);
+	return s;
+}
+
+/* The series a (server, tool) counts into, folding into "other" past the
+ * cap; NULL only when out of memory. */
+static struct metrics_series *
+metrics_series_get(struct metrics_tenant *mt, const char *server,
+    const char *tool)
+{
+	struct metrics_series *s;
+
+	if ((s = metrics_series_find(mt, server, tool)) != NULL)
+		return s;
+	if (mt->mt_n < METRICS_SERIES_MAX)
+		return metrics_series_add(mt, server, tool);
+	if ((s = metrics_series_find(mt, server, "other")) != NULL)
+		return s;
+	if (mt->mt_n < METRICS_SERIES_HARD - 1)
+		return metrics_series_add(mt, server, "other");
+	if ((s = metrics_series_find(mt, "other", "other")) != NULL)
+		return s;
+	return metrics_series_add(mt, "other", "other");
+}
+
+static int
+metrics_uint(json_t *n, json_int_t max, uint64_t *out)
+{
+	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > max)
+		return -1;
+	*out = (uint64_t)json_integer_value(n);
+	return 0;
+}
+
+/* Checks one entry; tool names that may not be label values become
+ * "other". Returns 0 or -1. */
+static int
+metrics_delta_check(json_t *e, struct metrics_delta *d)
+{
+	const char *status;
+	json_t *b;
+	uint64_t total = 0;
+	size_t i;
+
+	if (!json_is_object(e) || json_object_size(e) != 6)
+		return -1;
+	d->md_server = json_string_value(json_object_get(e, "server"));
+	d->md_tool = json_string_value(json_object_get(e, "tool"));
+	status = json_string_value(json_object_get(e, "status"));
+	b = json_object_get(e, "buckets");
+	if (d->md_server == NULL || !name_valid(d->md_server) ||
+	    d->md_tool == NULL || status == NULL ||
+	    metrics_uint(json_object_get(e, "count"), METRICS_COUNT_MAX,
+	    &d->md_count) == -1 || d->md_count == 0 ||
+	    metrics_uint(json_object_get(e, "sum_ms"), METRICS_SUM_MS_MAX,
+	    &d->md_sum_ms) == -1 ||
+	    !json_is_array(b) || json_array_size(b) != PROM_NBUCKETS)
+		return -1;
+	if (strcmp(status, "success") == 0)
+		d->md_ok = 1;
+	else if (strcmp(status, "error") == 0)
+		d->md_ok = 0;
+	else
+		return -1;
+	for (i = 0; i < PROM_NBUCKETS; i++) {
+		if (metrics_uint(json_array_get(b, i), METRICS_COUNT_MAX,
+		    &d->md_buckets[i]) == -1)
+			return -1;
+		total += d->md_buckets[i];
+	}
+	if (total != d->md_count)
+		return -1;
+	if (json_string_length(json_object_get(e, "tool")) !=
+	    strlen(d->md_tool) || !prom_tool_name_valid(d->md_tool))
+		d->md_tool = "other";
+	return 0;
+}
+
+int
+metrics_tool_stats(struct sup *sp, const char *tenant, json_t *v)
+{
+	struct metrics_delta d[IPC_TOOL_STATS_MAX];
+	struct metrics_tenant *mt;
+	struct metrics_series *s;
+	json_t *arr = json_object_get(v, "tools");
+	size_t i, n;
+	int j;
+
+	if (!json_is_array(arr) || json_object_size(v) != 1 ||
+	    (n = json_array_size(arr)) > IPC_TOOL_STATS_MAX)
+		return -1;
+	/* All or nothing: check every entry before counting any. */
+	for (i = 0; i < n; i++)
+		if (metrics_delta_check(json_array_get(arr, i), &d[i]) == -1)
+			return -1;
+	if (n == 0)
+		return 0;
+	if ((mt = metrics_tenant_get(sp, tenant, 1)) == NULL)
+		return 0;	/* out of memory: the counts are lost, not the worker */
+	for (i = 0; i < n; i++) {
+		if ((s = metrics_series_get(mt, d[i].md_server,
+		    d[i].md_tool)) == NULL)
+			continue;
+		if (d[i].md_ok)
+			s->ms_ok += d[i].md_count;
+		else
+			s->ms_err += d[i].md_count;
+		s->ms_sum_ms += d[i].md_sum_ms;
+		for (j = 0; j < PROM_NBUCKETS; j++)
+			s->ms_buckets[j] += d[i].md_buckets[j];
+	}
+	return 0;
+}
+
+void
+metrics_tenant_forget(struct sup *sp, const char *tenant)
+{
+	struct metrics_tenant **pp, *mt;
+
+	if (sp->sp_metrics == NULL)
+		return;
+	for (pp = &sp->sp_metrics->mx_tenants; (mt = *pp) != NULL;
+	    pp = &mt->mt_next)
+		if (strcmp(mt->mt_tenant, tenant) == 0) {
+			*pp = mt->mt_next;
+			free(mt->mt_series);
+			free(mt);
+			return;
+		}
+}
+
+void
+metrics_free(struct sup *sp)
+{
+	struct metrics_tenant *mt;
+
+	if (sp->sp_metrics == NULL)
+		return;
+	while ((mt = sp->sp_metrics->mx_tenants) != NULL) {
+		sp->sp_metrics->mx_tenants = mt->mt_next;
+		free(mt->mt_series);
+		free(mt);
+	}
+	free(sp->sp_metrics);
+	sp->sp_metrics = NULL;
+}
+
+/* ---------------------------------------------------------- rendering */
+
+static void
+metrics_family(struct evbuffer *out, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* The escaped label value of s, in buf (METRICS_LABEL_MAX). */
+static const char *
+metrics_lv(const char *s, char *buf)
+{
+	(void)prom_label_escape(s, buf, METRICS_LABEL_MAX);
+	return buf;
+}
+
+static void
+metrics_render_tools(struct sup *sp, struct evbuffer *out)
+{
+	static const char *const le[PROM_NBUCKETS] = PROM_BUCKET_LE;
+	struct metrics_tenant *mt;
+	struct metrics_series *s;
+	char u[METRICS_LABEL_MAX], sv[METRICS_LABEL_MAX], tl[METRICS_LABEL_MAX];
+	uint64_t cum;
+	unsigned i;
+	int j;
+
+	metrics_family(out, "mcp_tool_executions_total", "counter",
+	    "Tool calls by tenant, server, tool and outcome.");
+	for (mt = sp->sp_metrics != NULL ? sp->sp_metrics->mx_tenants : NULL;
+	    mt != NULL; mt = mt->mt_next)
+		for (i = 0; i < mt->mt_n; i++) {
+			s = &mt->mt_series[i];
+			metrics_lv(mt->mt_tenant, u);
+			metrics_lv(s->ms_server, sv);
+			metrics_lv(s->ms_tool, tl);
+			evbuffer_add_printf(out, "mcp_tool_executions_total"
+			    "{user_id=\"%s\",server_name=\"%s\",tool_name=\"%s\","
+			    "status=\"success\"} %llu\n", u, sv, tl,
+			    (unsigned long long)s->ms_ok);
+			evbuffer_add_printf(out, "mcp_tool_executions_total"
+			    "{user_id=\"%s\",server_name=\"%s\",tool_name=\"%s\","
+			    "status=\"error\"} %llu\n", u, sv, tl,
+			    (unsigned long long)s->ms_err);
+		}
+	metrics_family(out, "mcp_tool_duration_seconds", "histogram",
+	    "Tool call duration in seconds.");
+	for (mt = sp->sp_metrics != NULL ? sp->sp_metrics->mx_tenants : NULL;
+	    mt != NULL; mt = mt->mt_next)
+		for (i = 0; i < mt->mt_n; i++) {
+			s = &mt->mt_series[i];
+			metrics_lv(mt->mt_tenant, u);
+			metrics_lv(s->ms_server, sv);
+			metrics_lv(s->ms_tool, tl);
+			cum = 0;
+			for (j = 0; j < PROM_NBUCKETS; j++) {
+				cum += s->ms_buckets[j];
+				evbuffer_add_printf(out,
+				    "mcp_tool_duration_seconds_bucket{user_id="
+				    "\"%s\",server_name=\"%s\",tool_name=\"%s\","
+				    "le=\"%s\"} %llu\n", u, sv, tl, le[j],
+				    (unsigned long long)cum);
+			}
+			evbuffer_add_printf(out, "mcp_tool_duration_seconds_sum"
+			    "{user_id=\"%s\",server_name=\"%s\",tool_name=\"%s\"}"
+			    " %llu.%03u\n", u, sv, tl,
+			    (unsigned long long)(s->ms_sum_ms / 1000),
+			    (unsigned)(s->ms_sum_ms % 1000));
+			evbuffer_add_printf(out,
+			    "mcp_tool_duration_seconds_count{user_id=\"%s\","
+			    "server_name=\"%s\",tool_name=\"%s\"} %llu\n", u, sv,
+			    tl, (unsigned long long)cum);
+		}
+}
+
+int
+metrics_render(struct sup *sp, struct evbuffer *out)
+{
+	static const char *const states[] = {
+		"starting", "spare", "assigning", "active", "retiring",
+	};
+	json_t *conns, *workers, *deaths, *n;
+	const char *k;
+	char lv[METRICS_LABEL_MAX];
+	size_t i;
+
+	conns = workers_tenant_conns_json(sp);
+	workers = workers_status_json(sp);
+	deaths = workers_deaths_json(sp);
+	if (conns == NULL || workers == NULL || deaths == NULL) {
+		json_decref(conns);
+		json_decref(workers);
+		json_decref(deaths);
+		return -1;
+	}
+	metrics_family(out, "mcp_connections_active", "gauge",
+	    "Client connections open at the tenant's worker.");
+	json_object_foreach(conns, k, n)
+		evbuffer_add_printf(out, "mcp_connections_active{user_id=\"%s\"}"
+		    " %lld\n", metrics_lv(k, lv),
+		    (long long)json_integer_value(n));
+	metrics_render_tools(sp, out);
+
+	metrics_family(out, "dataagent_workers", "gauge",
+	    "Worker processes by state.");
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		evbuffer_add_printf(out, "dataagent_workers{state=\"%s\"} %lld\n",
+		    states[i], (long long)json_integer_value(
+		    json_object_get(workers, states[i])));
+	metrics_family(out, "dataagent_worker_deaths_total", "counter",
+	    "Worker process ends by cause.");
+	json_object_foreach(deaths, k, n)
+		evbuffer_add_printf(out,
+		    "dataagent_worker_deaths_total{cause=\"%s\"} %lld\n",
+		    metrics_lv(k, lv), (long long)json_integer_value(n));
+	metrics_family(out, "dataagent_handoffs_total", "counter",
+	    "Client connections handed to a tenant's worker.");
+	evbuffer_add_printf(out, "dataagent_handoffs_total %llu\n",
+	    (unsigned long long)sp->sp_handoffs);
+	metrics_family(out, "dataagent_tenant_max_connections", "gauge",
+	    "Upstream MCP server connections allowed per tenant "
+	    "(max_connections_per_user).");
+	evbuffer_add_printf(out, "dataagent_tenant_max_connections %d\n",
+	    sp->sp_cf.cf_max_connections_per_user);
+	metrics_family(out, "dataagent_build_info", "gauge",
+	    "The running dataagentd version.");
+	evbuffer_add_printf(out, "dataagent_build_info{version=\"%s\"} 1\n",
+	    metrics_lv(DATAAGENT_VERSION, lv));
+	json_decref(conns);
+	json_decref(workers);
+	json_decref(deaths);
+	return 0;
+}

@@ -1,0 +1,101 @@
+/*
+ * test_metrics.c: the pure parts of /metrics (common/promtext.c): label
+ * value escaping, which tool names may be label values, duration buckets.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "unit.h"
+
+int
+main(void)
+{
+	char out[64], tiny[4], big[PROM_TOOL_NAME_MAX + 2];
+
+	UNIT_CASE("/metrics is for loopback clients: which addresses are");
+	{
+		static const char *const v4[] = { "127.0.0.1", "127.255.0.9" };
+		static const char *const v4no[] = { "10.0.0.1", "192.0.2.2",
+		    "128.0.0.1", "0.0.0.0" };
+		static const char *const v6[] = { "::1", "::ffff:127.0.0.5" };
+		static const char *const v6no[] = { "::", "fe80::1", "2001:db8::1",
+		    "::ffff:10.0.0.1" };
+		struct sockaddr_storage ss;
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		size_t k;
+
+		for (k = 0; k < 2; k++) {
+			memset(&ss, 0, sizeof(ss));
+			sin->sin_family = AF_INET;
+			inet_pton(AF_INET, v4[k], &sin->sin_addr);
+			UNIT_CHECK(addr_is_loopback(&ss));
+			memset(&ss, 0, sizeof(ss));
+			sin6->sin6_family = AF_INET6;
+			inet_pton(AF_INET6, v6[k], &sin6->sin6_addr);
+			UNIT_CHECK(addr_is_loopback(&ss));
+		}
+		for (k = 0; k < 4; k++) {
+			memset(&ss, 0, sizeof(ss));
+			sin->sin_family = AF_INET;
+			inet_pton(AF_INET, v4no[k], &sin->sin_addr);
+			UNIT_CHECK(!addr_is_loopback(&ss));
+			memset(&ss, 0, sizeof(ss));
+			sin6->sin6_family = AF_INET6;
+			inet_pton(AF_INET6, v6no[k], &sin6->sin6_addr);
+			UNIT_CHECK(!addr_is_loopback(&ss));
+		}
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = AF_UNIX;
+		UNIT_CHECK(!addr_is_loopback(&ss));
+	}
+
+	UNIT_CASE("label values escape backslash, double quote and newline");
+	UNIT_CHECK(prom_label_escape("plain-value_1.0", out, sizeof(out)) == 15);
+	UNIT_CHECK(strcmp(out, "plain-value_1.0") == 0);
+	UNIT_CHECK(prom_label_escape("a\\b\"c\nd", out, sizeof(out)) == 10);
+	UNIT_CHECK(strcmp(out, "a\\\\b\\\"c\\nd") == 0);
+	UNIT_CHECK(prom_label_escape("", out, sizeof(out)) == 0 &&
+	    out[0] == '\0');
+	UNIT_CHECK(prom_label_escape("tab\there", out, sizeof(out)) == 8 &&
+	    strcmp(out, "tab\there") == 0);
+
+	UNIT_CASE("escaping truncates like snprintf and stays terminated");
+	UNIT_CHECK(prom_label_escape("\"\"\"", tiny, sizeof(tiny)) == 6);
+	UNIT_CHECK(strcmp(tiny, "\\\"\\") == 0);
+	UNIT_CHECK(prom_label_escape("abc", NULL, 0) == 3);
+
+	UNIT_CASE("tool names: printable ASCII up to 128 bytes, no quote or "
+	    "backslash");
+	UNIT_CHECK(prom_tool_name_valid("echo"));
+	UNIT_CHECK(prom_tool_name_valid("get-sum"));
+	UNIT_CHECK(prom_tool_name_valid("a b:c/d"));
+	UNIT_CHECK(!prom_tool_name_valid(""));
+	UNIT_CHECK(!prom_tool_name_valid("a\"b"));
+	UNIT_CHECK(!prom_tool_name_valid("a\\b"));
+	UNIT_CHECK(!prom_tool_name_valid("a\nb"));
+	UNIT_CHECK(!prom_tool_name_valid("caf\xc3\xa9"));
+	UNIT_CHECK(!prom_tool_name_valid("del\x7f"));
+	memset(big, 'x', PROM_TOOL_NAME_MAX);
+	big[PROM_TOOL_NAME_MAX] = '\0';
+	UNIT_CHECK(prom_tool_name_valid(big));
+	big[PROM_TOOL_NAME_MAX] = 'x';
+	big[PROM_TOOL_NAME_MAX + 1] = '\0';
+	UNIT_CHECK(!prom_tool_name_valid(big));
+
+	UNIT_CASE("durations fall in the guide's buckets, upper bound "
+	    "inclusive");
+	UNIT_CHECK(prom_duration_bucket(0) == 0);
+	UNIT_CHECK(prom_duration_bucket(5) == 0);
+	UNIT_CHECK(prom_duration_bucket(6) == 1);
+	UNIT_CHECK(prom_duration_bucket(1000) == 7);
+	UNIT_CHECK(prom_duration_bucket(1001) == 8);
+	UNIT_CHECK(prom_duration_bucket(30000) == 11);
+	UNIT_CHECK(prom_duration_bucket(30001) == PROM_NBUCKETS - 1);
+	UNIT_CHECK(prom_duration_bucket(INT64_MAX) == PROM_NBUCKETS - 1);
+	return unit_done();
+}
