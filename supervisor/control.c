@@ -590,33 +590,55 @@ cmd_server_list(struct control *ctl, const json_t *args, char *err,
 	return store_server_list(ctl->ctl_sup->sp_store, tenant, err, errlen);
 }
 
+/*
+ * Removes one named thing of a tenant (a server, a secret): checks the
+ * arguments, removes, audits "<what>.remove" and tells the worker.
+ */
 static json_t *
-cmd_server_remove(struct control *ctl, const json_t *args, char *err,
-    size_t errlen)
+tenant_item_remove(struct control *ctl, const json_t *args, const char *what,
+    const char *(*name_arg)(const json_t *, char *, size_t),
+    int (*remove)(struct store *, const char *, const char *, char *,
+    size_t), char *err, size_t errlen)
 {
 	struct sup *sp = ctl->ctl_sup;
 	struct store_tenant t;
 	const char *tenant, *name;
+	char action[32], msg[64];
 	json_t *d;
 	int r;
 
 	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
-	    (name = arg_name(args, "name", err, errlen)) == NULL)
+	    (name = name_arg(args, err, errlen)) == NULL)
 		return NULL;
-	r = store_server_remove(sp->sp_store, tenant, name, err, errlen);
+	r = remove(sp->sp_store, tenant, name, err, errlen);
 	if (r == 0)
-		snprintf(err, errlen, "no such server: %s (tenant %s)", name,
+		snprintf(err, errlen, "no such %s: %s (tenant %s)", what, name,
 		    tenant);
 	if (r != 1)
 		return NULL;
+	snprintf(action, sizeof(action), "%s.remove", what);
+	snprintf(msg, sizeof(msg), "control: %s removed", what);
 	d = json_pack("{s:s}", "name", name);
-	control_audit(ctl, "server.remove", tenant, d);
+	control_audit(ctl, action, tenant, d);
 	json_decref(d);
-	log_info("control: server removed", "{s:s,s:s}", "tenant", tenant,
-	    "server", name);
+	log_info(msg, "{s:s,s:s}", "tenant", tenant, what, name);
 	workers_tenant_changed(sp, tenant);
 	return json_pack("{s:s,s:s,s:b}", "tenant", tenant, "name", name,
 	    "removed", 1);
+}
+
+static const char *
+arg_server_name(const json_t *args, char *err, size_t errlen)
+{
+	return arg_name(args, "name", err, errlen);
+}
+
+static json_t *
+cmd_server_remove(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	return tenant_item_remove(ctl, args, "server", arg_server_name,
+	    store_server_remove, err, errlen);
 }
 
 /*
@@ -910,29 +932,8 @@ static json_t *
 cmd_secret_remove(struct control *ctl, const json_t *args, char *err,
     size_t errlen)
 {
-	struct sup *sp = ctl->ctl_sup;
-	struct store_tenant t;
-	const char *tenant, *name;
-	json_t *d;
-	int r;
-
-	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
-	    (name = arg_secret_name(args, err, errlen)) == NULL)
-		return NULL;
-	r = store_secret_remove(sp->sp_store, tenant, name, err, errlen);
-	if (r == 0)
-		snprintf(err, errlen, "no such secret: %s (tenant %s)", name,
-		    tenant);
-	if (r != 1)
-		return NULL;
-	d = json_pack("{s:s}", "name", name);
-	control_audit(ctl, "secret.remove", tenant, d);
-	json_decref(d);
-	log_info("control: secret removed", "{s:s,s:s}", "tenant", tenant,
-	    "secret", name);
-	workers_tenant_changed(sp, tenant);
-	return json_pack("{s:s,s:s,s:b}", "tenant", tenant, "name", name,
-	    "removed", 1);
+	return tenant_item_remove(ctl, args, "secret", arg_secret_name,
+	    store_secret_remove, err, errlen);
 }
 
 /* key.rotate: every secret re-sealed under a new key (secrets.c). */
