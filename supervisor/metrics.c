@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include "cgroup.h"
 #include "supervisor.h"
 
 #define METRICS_SERIES_MAX 200
@@ -328,6 +329,45 @@ metrics_render_tools(struct sup *sp, struct evbuffer *out)
 		}
 }
 
+/* What each tenant with a worker uses of its cgroup (nothing when
+ * cgroups are off). */
+static void
+metrics_render_cgroups(struct sup *sp, json_t *tenants,
+    struct evbuffer *out)
+{
+	const char *k;
+	char lv[METRICS_LABEL_MAX];
+	int64_t mem, pids, ooms;
+	json_t *n;
+
+	if (cg_mode(sp->sp_cg) == CG_OFF)
+		return;
+	metrics_family(out, "dataagent_tenant_memory_bytes", "gauge",
+	    "Memory the tenant's cgroup uses now (worker and servers).");
+	json_object_foreach(tenants, k, n) {
+		if (cg_tenant_usage(sp->sp_cg, k, &mem, &pids) == 0 && mem >= 0)
+			evbuffer_add_printf(out, "dataagent_tenant_memory_bytes"
+			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
+			    (long long)mem);
+	}
+	metrics_family(out, "dataagent_tenant_pids", "gauge",
+	    "Processes and threads in the tenant's cgroup now.");
+	json_object_foreach(tenants, k, n) {
+		if (cg_tenant_usage(sp->sp_cg, k, &mem, &pids) == 0 && pids >= 0)
+			evbuffer_add_printf(out, "dataagent_tenant_pids"
+			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
+			    (long long)pids);
+	}
+	metrics_family(out, "dataagent_tenant_oom_kills_total", "counter",
+	    "OOM kills inside the tenant's cgroup.");
+	json_object_foreach(tenants, k, n) {
+		if ((ooms = cg_tenant_oom_kills(sp->sp_cg, k)) >= 0)
+			evbuffer_add_printf(out, "dataagent_tenant_oom_kills_total"
+			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
+			    (long long)ooms);
+	}
+}
+
 int
 metrics_render(struct sup *sp, struct evbuffer *out)
 {
@@ -355,6 +395,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 		    " %lld\n", metrics_lv(k, lv),
 		    (long long)json_integer_value(n));
 	metrics_render_tools(sp, out);
+	metrics_render_cgroups(sp, conns, out);
 
 	metrics_family(out, "dataagent_workers", "gauge",
 	    "Worker processes by state.");

@@ -165,6 +165,21 @@ test('promtool check metrics accepts a real scrape'
 	eq(`${r.stdout}${r.stderr}`.trim(), '', 'promtool has no lint findings');
 });
 
+test("the tenant's cgroup usage: memory, pids, OOM kills", async () => {
+	const health = await (await d.fetch('/health/detailed')).json();
+	if (health.cgroups === 'off')
+		return { skip: 'cgroups are off on this host' };
+	eq((await calls('echo', { message: 'usage' })).status, 200);
+	const m = await scrape();
+	const mem = value(m, 'dataagent_tenant_memory_bytes', { user_id: 'mt' });
+	const pids = value(m, 'dataagent_tenant_pids', { user_id: 'mt' });
+	// a worker, its launcher and node: some memory, a few tasks at least
+	assert(mem > 1024 * 1024, `memory ${mem}`);
+	assert(pids >= 3, `pids ${pids}`);
+	eq(value(m, 'dataagent_tenant_oom_kills_total', { user_id: 'mt' }), 0);
+	eq(m.type.dataagent_tenant_memory_bytes, 'gauge');
+});
+
 test('POST /metrics is 405', async () => {
 	// A non-loopback client gets the unknown-path 404: tests talk only to
 	// loopback, so that case is covered by the unit test of
