@@ -335,36 +335,36 @@ static void
 metrics_render_cgroups(struct sup *sp, json_t *tenants,
     struct evbuffer *out)
 {
+	static const struct {
+		const char *mc_name, *mc_type, *mc_help;
+	} fams[] = {
+		{ "dataagent_tenant_memory_bytes", "gauge",
+		    "Memory the tenant's cgroup uses now (worker and servers)." },
+		{ "dataagent_tenant_pids", "gauge",
+		    "Processes and threads in the tenant's cgroup now." },
+		{ "dataagent_tenant_oom_kills_total", "counter",
+		    "OOM kills inside the tenant's cgroup." },
+	};
 	const char *k;
 	char lv[METRICS_LABEL_MAX];
-	int64_t mem, pids, ooms;
+	int64_t v[3];
+	size_t i;
 	json_t *n;
 
 	if (cg_mode(sp->sp_cg) == CG_OFF)
 		return;
-	metrics_family(out, "dataagent_tenant_memory_bytes", "gauge",
-	    "Memory the tenant's cgroup uses now (worker and servers).");
-	json_object_foreach(tenants, k, n) {
-		if (cg_tenant_usage(sp->sp_cg, k, &mem, &pids) == 0 && mem >= 0)
-			evbuffer_add_printf(out, "dataagent_tenant_memory_bytes"
-			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
-			    (long long)mem);
-	}
-	metrics_family(out, "dataagent_tenant_pids", "gauge",
-	    "Processes and threads in the tenant's cgroup now.");
-	json_object_foreach(tenants, k, n) {
-		if (cg_tenant_usage(sp->sp_cg, k, &mem, &pids) == 0 && pids >= 0)
-			evbuffer_add_printf(out, "dataagent_tenant_pids"
-			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
-			    (long long)pids);
-	}
-	metrics_family(out, "dataagent_tenant_oom_kills_total", "counter",
-	    "OOM kills inside the tenant's cgroup.");
-	json_object_foreach(tenants, k, n) {
-		if ((ooms = cg_tenant_oom_kills(sp->sp_cg, k)) >= 0)
-			evbuffer_add_printf(out, "dataagent_tenant_oom_kills_total"
-			    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
-			    (long long)ooms);
+	for (i = 0; i < 3; i++) {
+		metrics_family(out, fams[i].mc_name, fams[i].mc_type,
+		    fams[i].mc_help);
+		json_object_foreach(tenants, k, n) {
+			if (cg_tenant_usage(sp->sp_cg, k, &v[0], &v[1]) == -1)
+				v[0] = v[1] = -1;
+			v[2] = cg_tenant_oom_kills(sp->sp_cg, k);
+			if (v[i] >= 0)
+				evbuffer_add_printf(out, "%s{user_id=\"%s\"} "
+				    "%lld\n", fams[i].mc_name,
+				    metrics_lv(k, lv), (long long)v[i]);
+		}
 	}
 }
 

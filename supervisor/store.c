@@ -483,41 +483,74 @@ store_tenant_limits_set(struct store *st, const char *id,
 	return r;
 }
 
+/*
+ * Steps a prepared statement (finalized here in every case) and collects
+ * one JSON object per row from row(), which returns NULL with err set
+ * for a row it cannot read. Returns the array, or NULL with err.
+ */
+typedef json_t *(*store_row_fn)(sqlite3_stmt *stmt, const void *arg,
+    char *err, size_t errlen);
+
+static json_t *
+store_rows_json(struct store *st, sqlite3_stmt *stmt, store_row_fn row,
+    const void *arg, const char *what, char *err, size_t errlen)
+{
+	json_t *list, *o;
+	int rc;
+
+	if ((list = json_array()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((o = row(stmt, arg, err, errlen)) == NULL)
+			goto fail;
+		if (json_array_append_new(list, o) == -1) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		store_seterr(err, errlen, what, st->st_db);
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	return list;
+fail:
+	sqlite3_finalize(stmt);
+	json_decref(list);
+	return NULL;
+}
+
+static json_t *
+store_tenant_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	struct store_tenant t;
+	json_t *o;
+
+	store_tenant_row(stmt, &t);
+	o = json_pack("{s:s,s:i,s:b,s:I,s:I}", "id", t.st_id, "uid",
+	    t.st_uid, "enabled", t.st_enabled, "created",
+	    (json_int_t)t.st_created, "servers",
+	    (json_int_t)sqlite3_column_int64(stmt, 4));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
 json_t *
 store_tenant_list(struct store *st, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	struct store_tenant t;
-	json_t *list, *o;
-	int rc;
 
 	if (store_prepare(st, "SELECT t.id, t.uid, t.enabled, t.created, "
 	    "(SELECT COUNT(*) FROM servers s WHERE s.tenant = t.id) "
 	    "FROM tenants t ORDER BY t.id", &stmt, err, errlen) == -1)
 		return NULL;
-	if ((list = json_array()) == NULL)
-		goto oom;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		store_tenant_row(stmt, &t);
-		o = json_pack("{s:s,s:i,s:b,s:I,s:I}", "id", t.st_id, "uid",
-		    t.st_uid, "enabled", t.st_enabled, "created",
-		    (json_int_t)t.st_created, "servers",
-		    (json_int_t)sqlite3_column_int64(stmt, 4));
-		if (json_array_append_new(list, o) == -1)
-			goto oom;
-	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "tenant list", st->st_db);
-		json_decref(list);
-		list = NULL;
-	}
-	sqlite3_finalize(stmt);
-	return list;
-oom:
-	snprintf(err, errlen, "out of memory");
-	json_decref(list);
-	sqlite3_finalize(stmt);
-	return NULL;
+	return store_rows_json(st, stmt, store_tenant_json_row, NULL,
+	    "tenant list", err, errlen);
 }
 
 /* Runs a bound one-statement change; returns the rows it changed or -1. */
@@ -660,55 +693,44 @@ store_col_text(sqlite3_stmt *stmt, int col)
 	return s != NULL ? (const char *)s : "";
 }
 
+static json_t *
+store_server_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	const char *tenant = arg, *name = store_col_text(stmt, 0);
+	json_t *args, *env, *o;
+
+	args = json_loads(store_col_text(stmt, 3), 0, NULL);
+	env = json_loads(store_col_text(stmt, 4), 0, NULL);
+	if (!json_is_array(args) || !json_is_object(env)) {
+		snprintf(err, errlen, "server %s/%s: corrupt args or env in the "
+		    "store", tenant, name);
+		json_decref(args);
+		json_decref(env);
+		return NULL;
+	}
+	o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "name", name,
+	    "transport", store_col_text(stmt, 1), "command",
+	    store_col_text(stmt, 2), "args", args, "env", env,
+	    "enabled", sqlite3_column_int(stmt, 5) != 0);
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
 json_t *
 store_server_list(struct store *st, const char *tenant, char *err,
     size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	json_t *list, *o, *args, *env;
-	const char *name;
-	int rc;
 
 	if (store_prepare(st, "SELECT name, transport, command, args, env, "
 	    "enabled FROM servers WHERE tenant = ? ORDER BY name", &stmt, err,
 	    errlen) == -1)
 		return NULL;
 	store_bind_text(stmt, 1, tenant);
-	if ((list = json_array()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		sqlite3_finalize(stmt);
-		return NULL;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		name = store_col_text(stmt, 0);
-		args = json_loads(store_col_text(stmt, 3), 0, NULL);
-		env = json_loads(store_col_text(stmt, 4), 0, NULL);
-		if (!json_is_array(args) || !json_is_object(env)) {
-			snprintf(err, errlen, "server %s/%s: corrupt args or "
-			    "env in the store", tenant, name);
-			json_decref(args);
-			json_decref(env);
-			goto fail;
-		}
-		o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "name", name,
-		    "transport", store_col_text(stmt, 1), "command",
-		    store_col_text(stmt, 2), "args", args, "env", env,
-		    "enabled", sqlite3_column_int(stmt, 5) != 0);
-		if (json_array_append_new(list, o) == -1) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "server list", st->st_db);
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return list;
-fail:
-	sqlite3_finalize(stmt);
-	json_decref(list);
-	return NULL;
+	return store_rows_json(st, stmt, store_server_json_row, tenant,
+	    "server list", err, errlen);
 }
 
 /* -------------------------------------------------------------- audit */
@@ -739,13 +761,28 @@ store_col_json_string(sqlite3_stmt *stmt, int col)
 }
 
 /* limit <= 0 means every row. */
+static json_t *
+store_audit_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:I,s:o,s:o,s:o,s:o}", "ts",
+	    (json_int_t)sqlite3_column_int64(stmt, 0),
+	    "actor", store_col_json_string(stmt, 1),
+	    "action", store_col_json_string(stmt, 2),
+	    "tenant", store_col_json_string(stmt, 3),
+	    "detail", store_col_json_string(stmt, 4));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
 json_t *
 store_audit_list(struct store *st, const char *tenant, int limit, char *err,
     size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	json_t *list, *o;
-	int rc;
 
 	if (store_prepare(st, tenant != NULL ?
 	    "SELECT ts, actor, action, tenant, detail FROM audit "
@@ -756,33 +793,8 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 	if (tenant != NULL)
 		store_bind_text(stmt, 1, tenant);
 	sqlite3_bind_int(stmt, 2, limit > 0 ? limit : -1);
-	if ((list = json_array()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		sqlite3_finalize(stmt);
-		return NULL;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		o = json_pack("{s:I,s:o,s:o,s:o,s:o}", "ts",
-		    (json_int_t)sqlite3_column_int64(stmt, 0),
-		    "actor", store_col_json_string(stmt, 1),
-		    "action", store_col_json_string(stmt, 2),
-		    "tenant", store_col_json_string(stmt, 3),
-		    "detail", store_col_json_string(stmt, 4));
-		if (json_array_append_new(list, o) == -1) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "audit list", st->st_db);
-		goto fail;
-	}
-	sqlite3_finalize(stmt);
-	return list;
-fail:
-	sqlite3_finalize(stmt);
-	json_decref(list);
-	return NULL;
+	return store_rows_json(st, stmt, store_audit_json_row, NULL,
+	    "audit list", err, errlen);
 }
 
 /* ------------------------------------------------------------ secrets */
@@ -922,39 +934,32 @@ store_secret_remove(struct store *st, const char *tenant, const char *name,
 	return n > 0;
 }
 
+static json_t *
+store_secret_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:s,s:I,s:I}", "name", store_col_text(stmt, 0),
+	    "created", (json_int_t)sqlite3_column_int64(stmt, 1),
+	    "updated", (json_int_t)sqlite3_column_int64(stmt, 2));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
 json_t *
 store_secret_list(struct store *st, const char *tenant, char *err,
     size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	json_t *list, *o;
-	int rc;
 
 	if (store_prepare(st, "SELECT name, created, updated FROM secrets "
 	    "WHERE tenant = ? ORDER BY name", &stmt, err, errlen) == -1)
 		return NULL;
 	store_bind_text(stmt, 1, tenant);
-	if ((list = json_array()) == NULL)
-		goto oom;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		o = json_pack("{s:s,s:I,s:I}", "name", store_col_text(stmt, 0),
-		    "created", (json_int_t)sqlite3_column_int64(stmt, 1),
-		    "updated", (json_int_t)sqlite3_column_int64(stmt, 2));
-		if (json_array_append_new(list, o) == -1)
-			goto oom;
-	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "secret list", st->st_db);
-		json_decref(list);
-		list = NULL;
-	}
-	sqlite3_finalize(stmt);
-	return list;
-oom:
-	snprintf(err, errlen, "out of memory");
-	json_decref(list);
-	sqlite3_finalize(stmt);
-	return NULL;
+	return store_rows_json(st, stmt, store_secret_json_row, NULL,
+	    "secret list", err, errlen);
 }
 
 int
