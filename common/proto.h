@@ -30,6 +30,12 @@ enum ipc_type {
 				 * "count","sum_ms","buckets":[13]}]}: tool
 				 * calls since the last one (deltas), at most
 				 * IPC_TOOL_STATS_MAX entries; see /metrics */
+	IPC_COUNTERS,		/* {...} other counters since the last one
+				 * (HTTP requests, cache, upstream restarts) */
+	IPC_RATE_REQ,		/* {"want"} keep-alive request tokens */
+	IPC_SLOT_REQ,		/* peer=req id, {"server"} an upstream
+				 * connection slot */
+	IPC_SLOT_RELEASE,	/* {"n"} slots given back */
 
 	/* supervisor -> worker */
 	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home","upstream_policy",
@@ -38,6 +44,9 @@ enum ipc_type {
 	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
+	IPC_RATE_GRANT,		/* {"n","retry_after"} answer to IPC_RATE_REQ */
+	IPC_SLOT_GRANT,		/* peer=req id, {"ok"}|{"ok":false,"error"} */
+	IPC_REVOKE,		/* {"token_hash"} close connections using it */
 };
 
 /*

@@ -81,6 +81,27 @@ static const char *const store_migrations[] = {
 	"  updated INTEGER,"
 	"  PRIMARY KEY (tenant, name)"
 	");",
+	/* 4: revoked tokens (by jti, kept until they would have expired),
+	 * a per-tenant request rate, remote servers (url, headers,
+	 * options such as tls_verify and ca_file) and the fields of a
+	 * tool-call audit row */
+	"CREATE TABLE revoked_tokens ("
+	"  jti TEXT PRIMARY KEY,"
+	"  tenant TEXT,"
+	"  expires INTEGER NOT NULL,"
+	"  revoked INTEGER NOT NULL"
+	");"
+	"ALTER TABLE tenant_limits ADD COLUMN rate_per_minute INTEGER;"
+	"ALTER TABLE servers ADD COLUMN url TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE servers ADD COLUMN headers TEXT NOT NULL DEFAULT '{}';"
+	"ALTER TABLE servers ADD COLUMN options TEXT NOT NULL DEFAULT '{}';"
+	"ALTER TABLE audit ADD COLUMN server TEXT;"
+	"ALTER TABLE audit ADD COLUMN tool TEXT;"
+	"ALTER TABLE audit ADD COLUMN status TEXT;"
+	"ALTER TABLE audit ADD COLUMN duration_ms INTEGER;"
+	"ALTER TABLE audit ADD COLUMN arg_bytes INTEGER;"
+	"ALTER TABLE audit ADD COLUMN request_id TEXT;"
+	"CREATE INDEX audit_ts ON audit (ts);",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
