@@ -41,7 +41,7 @@ HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
 CC ?= cc
-PKGS = libevent jansson sqlite3 openssl libseccomp libcap
+PKGS = libevent jansson sqlite3 openssl libseccomp libcap libmariadb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -91,7 +91,7 @@ $(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
 # Unit tests may also link the supervisor's store and secrets (pure
 # modules but for the store).
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o \
-    $(BUILD)/obj/supervisor/secrets.o $(LIBPOLICY) $(LIBCOMMON)
+    $(BUILD)/obj/supervisor/db.o $(BUILD)/obj/supervisor/secrets.o $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -129,16 +129,43 @@ enum dburl_kind {
 	DBURL_MYSQL,
 };
 
+/* TLS to a MySQL server (?ssl= / ?ssl_mode=, as the MySQL clients name
+ * them) */
+enum dburl_ssl {
+	DBURL_SSL_DEFAULT = 0,	/* the library's default (none) */
+	DBURL_SSL_DISABLED,
+	DBURL_SSL_REQUIRED,	/* encrypted, server not verified */
+	DBURL_SSL_VERIFY_CA,	/* encrypted, chain verified */
+	DBURL_SSL_VERIFY_IDENTITY, /* chain and host name verified */
+};
+
 struct dburl {
 	enum dburl_kind db_kind;
 	char db_path[CONFIG_STRLEN];	/* sqlite: the file path */
+	/* mysql: */
+	char db_user[128];
+	char db_password[256];
+	char db_host[256];		/* "" with a unix socket */
+	int db_port;			/* 3306 unless given */
+	char db_name[65];
+	char db_socket[CONFIG_STRLEN];	/* ?unix_socket= */
+	enum dburl_ssl db_ssl;
+	char db_ssl_ca[CONFIG_STRLEN];	/* ?ssl_ca= */
+	char db_ssl_cert[CONFIG_STRLEN];	/* ?ssl_cert= */
+	char db_ssl_key[CONFIG_STRLEN];	/* ?ssl_key= */
 };
 
 /*
  * Parses sqlite:///relative (relative to the current directory, as
- * SQLAlchemy does), sqlite:////absolute; mysql://, mysql+aiomysql://, mariadb://
- * are recognised and reported as not supported yet. An empty url means
- * "<state_dir>/dataagent.db". Returns 0, or -1 with err.
+ * SQLAlchemy does), sqlite:////absolute, and
+ * mysql://USER:PASSWORD@HOST[:PORT]/DATABASE[?k=v&...] (also the
+ * mysql+aiomysql://, mysql+pymysql:// and mariadb:// spellings), where
+ * user and password are percent-decoded, HOST may be [v6], and the query
+ * takes ssl (true|false|required|verify_ca|verify_identity), ssl_mode
+ * (DISABLED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY), ssl_ca, ssl_cert,
+ * ssl_key, unix_socket and charset (utf8mb4 only). An empty url means
+ * "<state_dir>/dataagent.db". Returns 0, or -1 with err (which never
+ * holds the password).
  */
 int dburl_parse(const char *url, const char *state_dir, struct dburl *db,
     char *err, size_t errlen);

@@ -396,5 +396,6 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 		snprintf(err, errlen, "DATABASE_URL: %s", e);
 		return -1;
 	}
+	explicit_bzero(&db, sizeof(db));
 	return 0;
 }

@@ -586,6 +586,13 @@ main(int argc, char **argv)
 		log_error("configuration error", "{s:s}", "error", err);
 		return 1;
 	}
+	if (db.db_kind == DBURL_MYSQL) {
+		explicit_bzero(&db, sizeof(db));
+		log_error("configuration error", "{s:s}", "error",
+		    "DATABASE_URL: the MySQL/MariaDB store is not in this "
+		    "build yet; use sqlite:///PATH");
+		return 1;
+	}
 	snprintf(sp.sp_db_path, sizeof(sp.sp_db_path), "%s", db.db_path);
 	if (worker_path_resolve(&sp, err, sizeof(err)) == -1 ||
 	    policies_load(&sp, err, sizeof(err)) == -1) {

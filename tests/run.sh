@@ -36,6 +36,20 @@ run_one() {
 	rm -f "$log" "$log.err"
 }
 
+# A private MariaDB for the store's MySQL backend (tests/mariadb.sh); the
+# unit tests get their own database in it, the integration tests theirs.
+mdb_dir=$(mktemp -d /tmp/dataagent-mariadb.XXXXXX)
+trap 'rm -f "$out"; tests/mariadb.sh stop "$mdb_dir" >/dev/null 2>&1' EXIT
+mdb_rc=0
+mdb_url=$(tests/mariadb.sh start "$mdb_dir" 2>"$mdb_dir.err") || mdb_rc=$?
+if [ $mdb_rc -eq 0 ]; then
+	export DATAAGENT_TEST_MYSQL_URL=${mdb_url%/dataagent}/dataagent_unit
+	export DATAAGENT_TEST_MARIADB_DIR=$mdb_dir
+elif [ $mdb_rc -ne 2 ]; then
+	echo "FAIL mariadb: a private server did not start: $(tail -n 5 "$mdb_dir.err")" | tee -a "$out"
+fi
+rm -f "$mdb_dir.err"
+
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	run_one "unit/$(basename "$t")" "$t"

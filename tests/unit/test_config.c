@@ -133,7 +133,49 @@ main(void)
 	UNIT_CHECK(dburl_parse("sqlite+aiosqlite:////a.db", "/s", &db, err,
 	    sizeof(err)) == 0 && strcmp(db.db_path, "/a.db") == 0);
 	UNIT_CHECK(dburl_parse("mysql+aiomysql://u:p@h:3306/d", "/s", &db,
-	    err, sizeof(err)) == -1 && strstr(err, "MySQL") != NULL);
+	    err, sizeof(err)) == 0 && db.db_kind == DBURL_MYSQL &&
+	    strcmp(db.db_user, "u") == 0 && strcmp(db.db_password, "p") == 0 &&
+	    strcmp(db.db_host, "h") == 0 && db.db_port == 3306 &&
+	    strcmp(db.db_name, "d") == 0 && db.db_ssl == DBURL_SSL_DEFAULT);
+	/* percent-encoded and raw '@' in the password; v6 host; options */
+	UNIT_CHECK(dburl_parse("mariadb://app%3Aa:p%40ss@w@[::1]:3307/dataagent"
+	    "?ssl=verify_identity&ssl_ca=/etc/ca.pem&charset=utf8mb4", "/s",
+	    &db, err, sizeof(err)) == 0 &&
+	    strcmp(db.db_user, "app:a") == 0 &&
+	    strcmp(db.db_password, "p@ss@w") == 0 &&
+	    strcmp(db.db_host, "::1") == 0 && db.db_port == 3307 &&
+	    db.db_ssl == DBURL_SSL_VERIFY_IDENTITY &&
+	    strcmp(db.db_ssl_ca, "/etc/ca.pem") == 0);
+	UNIT_CHECK(dburl_parse("mysql://u@/d?unix_socket=/run/mysqld/s.sock",
+	    "/s", &db, err, sizeof(err)) == 0 && db.db_host[0] == '\0' &&
+	    strcmp(db.db_socket, "/run/mysqld/s.sock") == 0 &&
+	    db.db_password[0] == '\0');
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?ssl_ca=/ca", "/s", &db, err,
+	    sizeof(err)) == 0 && db.db_ssl == DBURL_SSL_VERIFY_CA);
+	/* malformed: no user, no database, bad port, unknown option,
+	 * relative file, bad ssl, cert without key, bad database name;
+	 * no error names the password */
+	UNIT_CHECK(dburl_parse("mysql://h/d", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:sekret@h/", "/s", &db, err,
+	    sizeof(err)) == -1 && strstr(err, "sekret") == NULL &&
+	    db.db_password[0] == '\0');
+	UNIT_CHECK(dburl_parse("mysql://u:p@h:99999/d", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h:/d", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?foo=1", "/s", &db, err,
+	    sizeof(err)) == -1 && strstr(err, "foo") != NULL);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?ssl_ca=ca.pem", "/s", &db,
+	    err, sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?ssl=maybe", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?ssl_cert=/c", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d;drop", "/s", &db, err,
+	    sizeof(err)) == -1);
+	UNIT_CHECK(dburl_parse("mysql://u:p@h/d?ssl", "/s", &db, err,
+	    sizeof(err)) == -1);
 	UNIT_CHECK(dburl_parse("postgres://x", "/s", &db, err, sizeof(err)) ==
 	    -1);
 	UNIT_CHECK(dburl_parse("sqlite://host/x.db", "/s", &db, err,
@@ -143,6 +185,8 @@ main(void)
 	dburl_redact("mysql://user:secretpw@db:3306/d", err, sizeof(err));
 	UNIT_CHECK(strstr(err, "secretpw") == NULL &&
 	    strcmp(err, "mysql://user:***@db:3306/d") == 0);
+	dburl_redact("mysql://u:p@ss@w@db/d?ssl=true", err, sizeof(err));
+	UNIT_CHECK(strcmp(err, "mysql://u:***@db/d?ssl=true") == 0);
 	dburl_redact("sqlite:////a.db", err, sizeof(err));
 	UNIT_CHECK(strcmp(err, "sqlite:////a.db") == 0);
 
