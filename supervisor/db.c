@@ -40,6 +40,7 @@ struct db {
 	enum db_backend db_kind;
 	char db_desc[CONFIG_STRLEN + 512];
 	enum db_error db_err;
+	char db_msg[256];		/* the last error's text */
 	sqlite3 *db_sq;
 	MYSQL *db_my;
 	int db_my_broken;
@@ -85,6 +86,12 @@ db_last_error(const struct db *db)
 	return db->db_err;
 }
 
+const char *
+db_errmsg(const struct db *db)
+{
+	return db->db_msg[0] != '\0' ? db->db_msg : "unknown error";
+}
+
 /* ------------------------------------------------------------ sqlite */
 
 static void
@@ -94,9 +101,10 @@ sq_seterr(struct db *db, char *err, size_t errlen, const char *what)
 
 	db->db_err = code == SQLITE_CONSTRAINT ? DB_ERR_CONSTRAINT :
 	    DB_ERR_OTHER;
+	snprintf(db->db_msg, sizeof(db->db_msg), "%s", db->db_sq != NULL ?
+	    sqlite3_errmsg(db->db_sq) : "out of memory");
 	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s", what, db->db_sq != NULL ?
-		    sqlite3_errmsg(db->db_sq) : "out of memory");
+		snprintf(err, errlen, "%s: %s", what, db->db_msg);
 }
 
 /*
@@ -182,9 +190,10 @@ static void
 my_seterr(struct db *db, char *err, size_t errlen, const char *what)
 {
 	my_classify(db, mysql_errno(db->db_my));
+	snprintf(db->db_msg, sizeof(db->db_msg), "%s (%u)",
+	    mysql_error(db->db_my), mysql_errno(db->db_my));
 	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s (%u)", what,
-		    mysql_error(db->db_my), mysql_errno(db->db_my));
+		snprintf(err, errlen, "%s: %s", what, db->db_msg);
 }
 
 static void
@@ -192,9 +201,10 @@ my_stmt_seterr(struct db_stmt *st, char *err, size_t errlen,
     const char *what)
 {
 	my_classify(st->st_db, mysql_stmt_errno(st->st_my));
+	snprintf(st->st_db->db_msg, sizeof(st->st_db->db_msg), "%s (%u)",
+	    mysql_stmt_error(st->st_my), mysql_stmt_errno(st->st_my));
 	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s: %s (%u)", what,
-		    mysql_stmt_error(st->st_my), mysql_stmt_errno(st->st_my));
+		snprintf(err, errlen, "%s: %s", what, st->st_db->db_msg);
 }
 
 static int

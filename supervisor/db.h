@@ -54,6 +54,9 @@ enum db_backend db_backend(const struct db *db);
  * (never the password) */
 const char *db_describe(const struct db *db);
 enum db_error db_last_error(const struct db *db);
+/* The last error's text (like sqlite3_errmsg), for callers that passed
+ * no err buffer. */
+const char *db_errmsg(const struct db *db);
 
 /* Runs one statement with no parameters and no rows. */
 int db_exec(struct db *db, const char *sql, char *err, size_t errlen);

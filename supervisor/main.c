@@ -524,7 +524,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct flag_set flags[MAX_FLAGS];
-	int nflags = 0, ch, test_only = 0, explicit_cfg = 0;
+	int nflags = 0, ch, test_only = 0, explicit_cfg = 0, rc;
 	const char *cfg_path = CONFIG_DEFAULT_PATH;
 	char err[1024], redacted[CONFIG_STRLEN];
 	struct dburl db;
@@ -586,14 +586,10 @@ main(int argc, char **argv)
 		log_error("configuration error", "{s:s}", "error", err);
 		return 1;
 	}
-	if (db.db_kind == DBURL_MYSQL) {
-		explicit_bzero(&db, sizeof(db));
-		log_error("configuration error", "{s:s}", "error",
-		    "DATABASE_URL: the MySQL/MariaDB store is not in this "
-		    "build yet; use sqlite:///PATH");
-		return 1;
-	}
-	snprintf(sp.sp_db_path, sizeof(sp.sp_db_path), "%s", db.db_path);
+	/* What workers must not see: the SQLite file's directory, or a
+	 * MySQL server's unix socket directory. */
+	snprintf(sp.sp_db_path, sizeof(sp.sp_db_path), "%s",
+	    db.db_kind == DBURL_MYSQL ? db.db_socket : db.db_path);
 	if (worker_path_resolve(&sp, err, sizeof(err)) == -1 ||
 	    policies_load(&sp, err, sizeof(err)) == -1) {
 		if (test_only)
@@ -620,6 +616,7 @@ main(int argc, char **argv)
 		break;
 	}
 	if (test_only) {
+		explicit_bzero(&db, sizeof(db));
 		printf("dataagentd: configuration %s is ok\n",
 		    explicit_cfg ? cfg_path : "(defaults, file and environment)");
 		return 0;
@@ -670,13 +667,16 @@ main(int argc, char **argv)
 		log_warn("cgroups are off: tenants have no memory, pids or CPU "
 		    "limits", NULL);
 	dburl_redact(sp.sp_cf.cf_database_url, redacted, sizeof(redacted));
-	if (store_open(&sp.sp_store, sp.sp_db_path, err, sizeof(err)) == -1) {
-		log_error("cannot open the store", "{s:s,s:s}", "path",
-		    sp.sp_db_path, "error", err);
+	rc = store_open_url(&sp.sp_store, &db, err, sizeof(err));
+	explicit_bzero(&db, sizeof(db));
+	if (rc == -1) {
+		log_error("cannot open the store", "{s:s,s:s}", "database_url",
+		    redacted, "error", err);
 		return 1;
 	}
-	log_info("store open", "{s:s,s:s,s:i}", "backend", "sqlite", "path",
-	    sp.sp_db_path, "schema_version", store_schema_version(sp.sp_store));
+	log_info("store open", "{s:s,s:i}", "store",
+	    store_describe(sp.sp_store), "schema_version",
+	    store_schema_version(sp.sp_store));
 	if (secrets_start(&sp, err, sizeof(err)) == -1) {
 		log_error("cannot use the tenant secrets", "{s:s}", "error",
 		    err);

@@ -1,10 +1,12 @@
 /*
- * store.c: the supervisor's SQLite store (store.h).
+ * store.c: the supervisor's store (store.h), on SQLite or MySQL/MariaDB
+ * through db.h.
  *
  * Only dataagentd opens the database, from its single event-loop thread.
  * Every statement that carries a value is prepared and bound; the only
- * SQL text run with sqlite3_exec() is the fixed text in this file
- * (pragmas, transactions, migrations).
+ * SQL text run unprepared is the fixed text in this file (transactions,
+ * migrations). The two dialects differ in DDL and upserts only: each
+ * migration is written twice, and store_sql() picks an upsert.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "common.h"
+#include "db.h"
 #include "store.h"
 
 struct store {
-	sqlite3 *st_db;
+	struct db *st_db;
 };
 
 /*
@@ -106,93 +107,192 @@ static const char *const store_migrations[] = {
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
+/*
+ * The same migrations for MySQL/MariaDB (InnoDB, utf8mb4 with binary
+ * collation so ids compare as bytes, as in SQLite). Keys are VARCHARs
+ * sized to what the names allow: tenant ids 64, server and secret names
+ * 128. TEXT defaults need MariaDB 10.2 or MySQL 8.0.13.
+ */
+#define MY_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+static const char *const store_migrations_mysql[] = {
+	"CREATE TABLE tenants ("
+	"  id VARCHAR(64) NOT NULL PRIMARY KEY,"
+	"  uid INT NOT NULL UNIQUE,"
+	"  enabled TINYINT NOT NULL DEFAULT 1,"
+	"  created BIGINT NOT NULL"
+	")" MY_TABLE ";"
+	"CREATE TABLE servers ("
+	"  tenant VARCHAR(64) NOT NULL,"
+	"  name VARCHAR(128) NOT NULL,"
+	"  transport VARCHAR(16) NOT NULL,"
+	"  command TEXT NOT NULL,"
+	"  args MEDIUMTEXT NOT NULL,"
+	"  env MEDIUMTEXT NOT NULL,"
+	"  enabled TINYINT NOT NULL,"
+	"  PRIMARY KEY (tenant, name),"
+	"  FOREIGN KEY (tenant) REFERENCES tenants(id) ON DELETE CASCADE"
+	")" MY_TABLE ";"
+	"CREATE TABLE audit ("
+	"  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+	"  ts BIGINT,"
+	"  actor VARCHAR(255),"
+	"  action VARCHAR(128),"
+	"  tenant VARCHAR(64),"
+	"  detail TEXT,"
+	"  INDEX audit_tenant (tenant, id)"
+	")" MY_TABLE ";"
+	"CREATE TABLE uid_high ("
+	"  id INT NOT NULL PRIMARY KEY CHECK (id = 1),"
+	"  value INT NOT NULL"
+	")" MY_TABLE,
+
+	"CREATE TABLE tenant_limits ("
+	"  tenant VARCHAR(64) NOT NULL PRIMARY KEY,"
+	"  memory_max BIGINT,"
+	"  swap_max BIGINT,"
+	"  pids_max BIGINT,"
+	"  cpu_weight BIGINT,"
+	"  FOREIGN KEY (tenant) REFERENCES tenants(id) ON DELETE CASCADE"
+	")" MY_TABLE,
+
+	"CREATE TABLE secrets ("
+	"  tenant VARCHAR(64) NOT NULL,"
+	"  name VARCHAR(128) NOT NULL,"
+	"  nonce VARBINARY(64) NOT NULL,"
+	"  ciphertext MEDIUMBLOB NOT NULL,"
+	"  created BIGINT,"
+	"  updated BIGINT,"
+	"  PRIMARY KEY (tenant, name),"
+	"  FOREIGN KEY (tenant) REFERENCES tenants(id) ON DELETE CASCADE"
+	")" MY_TABLE,
+
+	"CREATE TABLE revoked_tokens ("
+	"  jti VARCHAR(255) NOT NULL PRIMARY KEY,"
+	"  tenant VARCHAR(64),"
+	"  expires BIGINT NOT NULL,"
+	"  revoked BIGINT NOT NULL"
+	")" MY_TABLE ";"
+	"ALTER TABLE tenant_limits ADD COLUMN rate_per_minute BIGINT;"
+	"ALTER TABLE servers ADD COLUMN url VARCHAR(2048) NOT NULL DEFAULT '',"
+	"  ADD COLUMN headers TEXT NOT NULL DEFAULT ('{}'),"
+	"  ADD COLUMN options TEXT NOT NULL DEFAULT ('{}');"
+	"ALTER TABLE audit ADD COLUMN server VARCHAR(128),"
+	"  ADD COLUMN tool VARCHAR(255),"
+	"  ADD COLUMN status VARCHAR(32),"
+	"  ADD COLUMN duration_ms BIGINT,"
+	"  ADD COLUMN arg_bytes BIGINT,"
+	"  ADD COLUMN request_id VARCHAR(128);"
+	"CREATE INDEX audit_ts ON audit (ts)",
+};
+_Static_assert(sizeof(store_migrations_mysql) == sizeof(store_migrations),
+    "every migration is written for both dialects");
+
 static void
-store_seterr(char *err, size_t errlen, const char *what, sqlite3 *db)
+store_seterr(char *err, size_t errlen, const char *what, struct store *st)
 {
 	if (err == NULL || errlen == 0)
 		return;
-	snprintf(err, errlen, "%s: %s", what,
-	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	snprintf(err, errlen, "%s: %s", what, db_errmsg(st->st_db));
 }
 
 static int
-store_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt_r,
+store_prepare(struct store *st, const char *sql, struct db_stmt **stmt_r,
     char *err, size_t errlen)
 {
-	if (sqlite3_prepare_v2(st->st_db, sql, -1, stmt_r, NULL) !=
-	    SQLITE_OK) {
-		store_seterr(err, errlen, "prepare", st->st_db);
-		*stmt_r = NULL;
-		return -1;
-	}
-	return 0;
+	return db_prepare(st->st_db, sql, stmt_r, err, errlen);
 }
 
-/* Binds a C string (NULL binds SQL NULL); the string must outlive the
- * statement's next step. */
+/* Binds a C string (NULL binds SQL NULL). */
 static int
-store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
+store_bind_text(struct db_stmt *stmt, int idx, const char *s)
 {
-	if (s == NULL)
-		return sqlite3_bind_null(stmt, idx);
-	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+	return db_bind_text(stmt, idx, s);
 }
 
 /* Runs fixed SQL text (no values) from this file. */
 static int
 store_exec(struct store *st, const char *sql, char *err, size_t errlen)
 {
-	char *msg = NULL;
-
-	if (sqlite3_exec(st->st_db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s",
-			    msg != NULL ? msg : sqlite3_errmsg(st->st_db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
+	return db_exec(st->st_db, sql, err, errlen);
 }
 
 static void
 store_rollback(struct store *st)
 {
-	(void)sqlite3_exec(st->st_db, "ROLLBACK", NULL, NULL, NULL);
+	db_rollback(st->st_db);
+}
+
+/* The SQL of the store's backend: the two dialects differ in upserts
+ * and DDL only. */
+static const char *
+store_sql(const struct store *st, const char *sqlite, const char *mysql)
+{
+	return db_backend(st->st_db) == DB_MYSQL ? mysql : sqlite;
 }
 
 /* Returns the schema version (0 for a fresh file) or -1 with err. */
 static int
 store_version_read(struct store *st, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int v = -1;
 
 	if (store_prepare(st, "SELECT COALESCE(MAX(version), 0) FROM "
 	    "schema_version", &stmt, err, errlen) == -1)
 		return -1;
-	if (sqlite3_step(stmt) == SQLITE_ROW) {
-		sqlite3_int64 n = sqlite3_column_int64(stmt, 0);
+	if (db_step(stmt, NULL, 0) == DB_ROW) {
+		int64_t n = db_col_int(stmt, 0);
 
 		v = n < 0 || n > INT_MAX ? -1 : (int)n;
 		if (v == -1 && err != NULL)
 			snprintf(err, errlen, "bad schema version %lld",
 			    (long long)n);
 	} else
-		store_seterr(err, errlen, "schema version", st->st_db);
-	sqlite3_finalize(stmt);
+		store_seterr(err, errlen, "schema version", st);
+	db_finalize(&stmt);
 	return v;
 }
 
+/*
+ * MySQL: several hosts may start at once against one database, and DDL
+ * there commits by itself, so migrations run under a named server lock
+ * and the version is read again once it is held. A migration that fails
+ * half-way on MySQL leaves its first statements applied: the error says
+ * which version, and the operator finishes it by hand.
+ */
 static int
-store_migrate(struct store *st, char *err, size_t errlen)
+store_schema_lock(struct store *st, int take, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
+	int rc, ok = 0;
+
+	if (store_prepare(st, take ? "SELECT GET_LOCK('dataagent_schema', 60)" :
+	    "SELECT RELEASE_LOCK('dataagent_schema')", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	rc = db_step(stmt, err, errlen);
+	if (rc == DB_ROW)
+		ok = db_col_int(stmt, 0) == 1;
+	db_finalize(&stmt);
+	if (rc == -1)
+		return -1;
+	if (!ok && take) {
+		snprintf(err, errlen, "schema lock: another dataagentd has "
+		    "held it for 60 s");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_migrate_run(struct store *st, char *err, size_t errlen)
+{
+	const char *const *list = db_backend(st->st_db) == DB_MYSQL ?
+	    store_migrations_mysql : store_migrations;
+	struct db_stmt *stmt;
 	char e[STORE_ERRLEN];
 	int v, rc;
 
-	if (store_exec(st, "CREATE TABLE IF NOT EXISTS schema_version "
-	    "(version INTEGER NOT NULL)", err, errlen) == -1)
-		return -1;
 	if ((v = store_version_read(st, err, errlen)) == -1)
 		return -1;
 	if (v > STORE_SCHEMA_LATEST) {
@@ -201,9 +301,9 @@ store_migrate(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	for (; v < STORE_SCHEMA_LATEST; v++) {
-		if (store_exec(st, "BEGIN IMMEDIATE", err, errlen) == -1)
+		if (db_begin(st->st_db, err, errlen) == -1)
 			return -1;
-		if (store_exec(st, store_migrations[v], e, sizeof(e)) == -1) {
+		if (store_exec(st, list[v], e, sizeof(e)) == -1) {
 			store_rollback(st);
 			snprintf(err, errlen, "migration to version %d: %s",
 			    v + 1, e);
@@ -214,11 +314,11 @@ store_migrate(struct store *st, char *err, size_t errlen)
 			store_rollback(st);
 			return -1;
 		}
-		sqlite3_bind_int(stmt, 1, v + 1);
-		rc = sqlite3_step(stmt);
-		sqlite3_finalize(stmt);
-		if (rc != SQLITE_DONE) {
-			store_seterr(err, errlen, "schema version", st->st_db);
+		db_bind_int(stmt, 1, v + 1);
+		rc = db_step(stmt, NULL, 0);
+		db_finalize(&stmt);
+		if (rc != DB_DONE) {
+			store_seterr(err, errlen, "schema version", st);
 			store_rollback(st);
 			return -1;
 		}
@@ -230,63 +330,38 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * Creates the file 0600 ourselves so that SQLite (which would use 0644
- * under the usual umask) never makes it readable to tenants; the -wal and
- * -shm files inherit the database file's mode.
- */
 static int
-store_file_create(const char *path, char *err, size_t errlen)
+store_migrate(struct store *st, char *err, size_t errlen)
 {
-	struct stat sb;
-	int fd;
+	int mysql = db_backend(st->st_db) == DB_MYSQL, rc;
+	char e[STORE_ERRLEN];
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (store_exec(st, mysql ? "CREATE TABLE IF NOT EXISTS schema_version "
+	    "(version INT NOT NULL)" MY_TABLE : "CREATE TABLE IF NOT EXISTS "
+	    "schema_version (version INTEGER NOT NULL)", err, errlen) == -1)
 		return -1;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
+	if (mysql && store_schema_lock(st, 1, err, errlen) == -1)
 		return -1;
+	rc = store_migrate_run(st, err, errlen);
+	if (mysql && store_schema_lock(st, 0, e, sizeof(e)) == -1 && rc == 0) {
+		snprintf(err, errlen, "%s", e);
+		rc = -1;
 	}
-	/* An existing file made by hand with a wider mode is narrowed. */
-	if ((sb.st_mode & 077) != 0 && fchmod(fd, sb.st_mode & 0700) == -1) {
-		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	return rc;
 }
 
 int
-store_open(struct store **st_r, const char *path, char *err, size_t errlen)
+store_open_url(struct store **st_r, const struct dburl *u, char *err,
+    size_t errlen)
 {
 	struct store *st;
 
 	*st_r = NULL;
-	if (store_file_create(path, err, errlen) == -1)
-		return -1;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (sqlite3_open_v2(path, &st->st_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		store_seterr(err, errlen, path, st->st_db);
-		store_close(&st);
-		return -1;
-	}
-	sqlite3_extended_result_codes(st->st_db, 1);
-	if (sqlite3_busy_timeout(st->st_db, 5000) != SQLITE_OK ||
-	    store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) == -1 ||
-	    /* WAL with NORMAL syncs at checkpoints, not on every commit: an
-	     * audit row per tool call must not cost an fsync. A power loss
-	     * may lose the last commits, never corrupt the file. */
-	    store_exec(st, "PRAGMA synchronous = NORMAL", err, errlen) == -1 ||
-	    store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) == -1 ||
+	if (db_open(&st->st_db, u, err, errlen) == -1 ||
 	    store_migrate(st, err, errlen) == -1) {
 		store_close(&st);
 		return -1;
@@ -295,15 +370,35 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+int
+store_open(struct store **st_r, const char *path, char *err, size_t errlen)
+{
+	struct dburl u;
+
+	memset(&u, 0, sizeof(u));
+	u.db_kind = DBURL_SQLITE;
+	if (snprintf(u.db_path, sizeof(u.db_path), "%s", path) >=
+	    (int)sizeof(u.db_path)) {
+		snprintf(err, errlen, "database path too long");
+		return -1;
+	}
+	return store_open_url(st_r, &u, err, errlen);
+}
+
 void
 store_close(struct store **st)
 {
 	if (*st == NULL)
 		return;
-	if ((*st)->st_db != NULL)
-		sqlite3_close((*st)->st_db);
+	db_close(&(*st)->st_db);
 	free(*st);
 	*st = NULL;
+}
+
+const char *
+store_describe(const struct store *st)
+{
+	return db_describe(st->st_db);
 }
 
 /* Returns the schema version, or -1 when it cannot be read. */
@@ -316,40 +411,39 @@ store_schema_version(struct store *st)
 /* ------------------------------------------------------------ tenants */
 
 static void
-store_tenant_row(sqlite3_stmt *stmt, struct store_tenant *t)
+store_tenant_row(struct db_stmt *stmt, struct store_tenant *t)
 {
-	const unsigned char *id = sqlite3_column_text(stmt, 0);
+	const char *id = db_col_text(stmt, 0);
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->st_id, sizeof(t->st_id), "%s",
-	    id != NULL ? (const char *)id : "");
-	t->st_uid = sqlite3_column_int(stmt, 1);
-	t->st_enabled = sqlite3_column_int(stmt, 2) != 0;
-	t->st_created = sqlite3_column_int64(stmt, 3);
+	snprintf(t->st_id, sizeof(t->st_id), "%s", id != NULL ? id : "");
+	t->st_uid = db_col_int(stmt, 1);
+	t->st_enabled = db_col_int(stmt, 2) != 0;
+	t->st_created = db_col_int(stmt, 3);
 }
 
 int
 store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, r;
 
 	if (store_prepare(st, "SELECT id, uid, enabled, created FROM tenants "
 	    "WHERE id = ?", &stmt, err, errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_ROW) {
 		store_tenant_row(stmt, t);
 		r = 1;
-	} else if (rc == SQLITE_DONE)
+	} else if (rc == DB_DONE)
 		r = 0;
 	else {
-		store_seterr(err, errlen, "tenant get", st->st_db);
+		store_seterr(err, errlen, "tenant get", st);
 		r = -1;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	return r;
 }
 
@@ -363,11 +457,11 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
     struct store_tenant *t_r, char *err, size_t errlen)
 {
 	struct store_tenant t;
-	sqlite3_stmt *stmt = NULL;
-	sqlite3_int64 maxuid, uid;
+	struct db_stmt *stmt = NULL;
+	int64_t maxuid, uid;
 	int rc;
 
-	if (store_exec(st, "BEGIN IMMEDIATE", err, errlen) == -1)
+	if (db_begin(st->st_db, err, errlen) == -1)
 		return -1;
 	rc = store_tenant_get(st, id, &t, err, errlen);
 	if (rc != 0) {
@@ -375,18 +469,20 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
 			snprintf(err, errlen, "tenant %s already exists", id);
 		goto fail;
 	}
-	if (store_prepare(st, "SELECT MAX(COALESCE((SELECT MAX(uid) "
-	    "FROM tenants), 0), COALESCE((SELECT value FROM uid_high), 0))",
+	if (store_prepare(st, "SELECT COALESCE((SELECT MAX(uid) FROM "
+	    "tenants), 0), COALESCE((SELECT value FROM uid_high), 0)",
 	    &stmt, err, errlen) == -1)
 		goto fail;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		store_seterr(err, errlen, "tenant uid", st->st_db);
+	if (db_step(stmt, NULL, 0) != DB_ROW) {
+		store_seterr(err, errlen, "tenant uid", st);
 		goto fail;
 	}
-	maxuid = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	maxuid = db_col_int(stmt, 0);
+	if (db_col_int(stmt, 1) > maxuid)
+		maxuid = db_col_int(stmt, 1);
+	db_finalize(&stmt);
 	stmt = NULL;
-	uid = (sqlite3_int64)uid_base + 1;
+	uid = (int64_t)uid_base + 1;
 	if (maxuid + 1 > uid)
 		uid = maxuid + 1;
 	if (uid_base < 0 || uid > INT_MAX - 1) {
@@ -403,23 +499,23 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
 	    "VALUES (?, ?, 1, ?)", &stmt, err, errlen) == -1)
 		goto fail;
 	store_bind_text(stmt, 1, id);
-	sqlite3_bind_int(stmt, 2, t.st_uid);
-	sqlite3_bind_int64(stmt, 3, t.st_created);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		store_seterr(err, errlen, "tenant add", st->st_db);
+	db_bind_int(stmt, 2, t.st_uid);
+	db_bind_int(stmt, 3, t.st_created);
+	if (db_step(stmt, NULL, 0) != DB_DONE) {
+		store_seterr(err, errlen, "tenant add", st);
 		goto fail;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	stmt = NULL;
-	if (store_prepare(st, "INSERT OR REPLACE INTO uid_high (id, value) "
+	if (store_prepare(st, "REPLACE INTO uid_high (id, value) "
 	    "VALUES (1, ?)", &stmt, err, errlen) == -1)
 		goto fail;
-	sqlite3_bind_int(stmt, 1, t.st_uid);
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		store_seterr(err, errlen, "tenant uid", st->st_db);
+	db_bind_int(stmt, 1, t.st_uid);
+	if (db_step(stmt, NULL, 0) != DB_DONE) {
+		store_seterr(err, errlen, "tenant uid", st);
 		goto fail;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	stmt = NULL;
 	if (store_exec(st, "COMMIT", err, errlen) == -1)
 		goto fail;
@@ -427,33 +523,33 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
 		*t_r = t;
 	return 0;
 fail:
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	store_rollback(st);
 	return -1;
 }
 
 static void
-store_limit_bind(sqlite3_stmt *stmt, int col, int64_t v)
+store_limit_bind(struct db_stmt *stmt, int col, int64_t v)
 {
 	if (v == STORE_LIMIT_DEFAULT)
-		sqlite3_bind_null(stmt, col);
+		db_bind_null(stmt, col);
 	else
-		sqlite3_bind_int64(stmt, col, v);
+		db_bind_int(stmt, col, v);
 }
 
 static int64_t
-store_limit_col(sqlite3_stmt *stmt, int col)
+store_limit_col(struct db_stmt *stmt, int col)
 {
-	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+	if (db_col_is_null(stmt, col))
 		return STORE_LIMIT_DEFAULT;
-	return sqlite3_column_int64(stmt, col);
+	return db_col_int(stmt, col);
 }
 
 int
 store_tenant_limits_get(struct store *st, const char *id,
     struct store_limits *l, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, r = 0;
 
 	l->sl_memory_max = l->sl_swap_max = l->sl_pids_max =
@@ -463,18 +559,18 @@ store_tenant_limits_get(struct store *st, const char *id,
 	    errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_ROW) {
 		l->sl_memory_max = store_limit_col(stmt, 0);
 		l->sl_swap_max = store_limit_col(stmt, 1);
 		l->sl_pids_max = store_limit_col(stmt, 2);
 		l->sl_cpu_weight = store_limit_col(stmt, 3);
 		r = 1;
-	} else if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "tenant limits", st->st_db);
+	} else if (rc != DB_DONE) {
+		store_seterr(err, errlen, "tenant limits", st);
 		r = -1;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	return r;
 }
 
@@ -483,12 +579,12 @@ store_tenant_limits_set(struct store *st, const char *id,
     const struct store_limits *l, char *err, size_t errlen)
 {
 	struct store_tenant t;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int r;
 
 	if ((r = store_tenant_get(st, id, &t, err, errlen)) != 1)
 		return r;
-	if (store_prepare(st, "INSERT OR REPLACE INTO tenant_limits (tenant, "
+	if (store_prepare(st, "REPLACE INTO tenant_limits (tenant, "
 	    "memory_max, swap_max, pids_max, cpu_weight) VALUES (?, ?, ?, ?, "
 	    "?)", &stmt, err, errlen) == -1)
 		return -1;
@@ -497,10 +593,10 @@ store_tenant_limits_set(struct store *st, const char *id,
 	store_limit_bind(stmt, 3, l->sl_swap_max);
 	store_limit_bind(stmt, 4, l->sl_pids_max);
 	store_limit_bind(stmt, 5, l->sl_cpu_weight);
-	r = sqlite3_step(stmt) == SQLITE_DONE ? 1 : -1;
+	r = db_step(stmt, NULL, 0) == DB_DONE ? 1 : -1;
 	if (r == -1)
-		store_seterr(err, errlen, "tenant limits", st->st_db);
-	sqlite3_finalize(stmt);
+		store_seterr(err, errlen, "tenant limits", st);
+	db_finalize(&stmt);
 	return r;
 }
 
@@ -509,11 +605,11 @@ store_tenant_limits_set(struct store *st, const char *id,
  * one JSON object per row from row(), which returns NULL with err set
  * for a row it cannot read. Returns the array, or NULL with err.
  */
-typedef json_t *(*store_row_fn)(sqlite3_stmt *stmt, const void *arg,
+typedef json_t *(*store_row_fn)(struct db_stmt *stmt, const void *arg,
     char *err, size_t errlen);
 
 static json_t *
-store_rows_json(struct store *st, sqlite3_stmt *stmt, store_row_fn row,
+store_rows_json(struct store *st, struct db_stmt *stmt, store_row_fn row,
     const void *arg, const char *what, char *err, size_t errlen)
 {
 	json_t *list, *o;
@@ -521,10 +617,10 @@ store_rows_json(struct store *st, sqlite3_stmt *stmt, store_row_fn row,
 
 	if ((list = json_array()) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		sqlite3_finalize(stmt);
+		db_finalize(&stmt);
 		return NULL;
 	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt, NULL, 0)) == DB_ROW) {
 		if ((o = row(stmt, arg, err, errlen)) == NULL)
 			goto fail;
 		if (json_array_append_new(list, o) == -1) {
@@ -532,20 +628,20 @@ store_rows_json(struct store *st, sqlite3_stmt *stmt, store_row_fn row,
 			goto fail;
 		}
 	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, what, st->st_db);
+	if (rc != DB_DONE) {
+		store_seterr(err, errlen, what, st);
 		goto fail;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	return list;
 fail:
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	json_decref(list);
 	return NULL;
 }
 
 static json_t *
-store_tenant_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+store_tenant_json_row(struct db_stmt *stmt, const void *arg, char *err,
     size_t errlen)
 {
 	struct store_tenant t;
@@ -555,7 +651,7 @@ store_tenant_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
 	o = json_pack("{s:s,s:i,s:b,s:I,s:I}", "id", t.st_id, "uid",
 	    t.st_uid, "enabled", t.st_enabled, "created",
 	    (json_int_t)t.st_created, "servers",
-	    (json_int_t)sqlite3_column_int64(stmt, 4));
+	    (json_int_t)db_col_int(stmt, 4));
 	if (o == NULL)
 		snprintf(err, errlen, "out of memory");
 	return o;
@@ -564,7 +660,7 @@ store_tenant_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
 json_t *
 store_tenant_list(struct store *st, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(st, "SELECT t.id, t.uid, t.enabled, t.created, "
 	    "(SELECT COUNT(*) FROM servers s WHERE s.tenant = t.id) "
@@ -576,20 +672,20 @@ store_tenant_list(struct store *st, char *err, size_t errlen)
 
 /* Runs a bound one-statement change; returns the rows it changed or -1. */
 static int
-store_change(struct store *st, sqlite3_stmt *stmt, const char *what,
+store_change(struct store *st, struct db_stmt *stmt, const char *what,
     char *err, size_t errlen)
 {
 	int n;
 
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		store_seterr(err, errlen, what, st->st_db);
-		sqlite3_finalize(stmt);
+	if (db_step(stmt, NULL, 0) != DB_DONE) {
+		store_seterr(err, errlen, what, st);
+		db_finalize(&stmt);
 		return -1;
 	}
 	/* Counts only the rows the statement itself changed, not the
 	 * foreign-key cascades. */
-	n = sqlite3_changes(st->st_db);
-	sqlite3_finalize(stmt);
+	n = (int)db_changes(stmt);
+	db_finalize(&stmt);
 	return n;
 }
 
@@ -597,13 +693,13 @@ int
 store_tenant_set_enabled(struct store *st, const char *id, int enabled,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n;
 
 	if (store_prepare(st, "UPDATE tenants SET enabled = ? WHERE id = ?",
 	    &stmt, err, errlen) == -1)
 		return -1;
-	sqlite3_bind_int(stmt, 1, enabled ? 1 : 0);
+	db_bind_int(stmt, 1, enabled ? 1 : 0);
 	store_bind_text(stmt, 2, id);
 	if ((n = store_change(st, stmt, "tenant enable", err, errlen)) == -1)
 		return -1;
@@ -614,7 +710,7 @@ int
 store_tenant_remove(struct store *st, const char *id, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n;
 
 	/* ON DELETE CASCADE (foreign_keys is on) removes the servers. */
@@ -636,7 +732,7 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	const char *name, *transport, *command;
 	const json_t *args, *env, *en;
 	char *args_s = NULL, *env_s = NULL;
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, r = -1;
 
 	name = json_string_value(json_object_get(srv, "name"));
@@ -660,12 +756,19 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (store_prepare(st, "INSERT INTO servers (tenant, name, transport, "
+	if (store_prepare(st, store_sql(st,
+	    "INSERT INTO servers (tenant, name, transport, "
 	    "command, args, env, enabled) VALUES (?, ?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (tenant, name) DO UPDATE SET "
 	    "transport = excluded.transport, command = excluded.command, "
 	    "args = excluded.args, env = excluded.env, "
-	    "enabled = excluded.enabled", &stmt, err, errlen) == -1)
+	    "enabled = excluded.enabled",
+	    "INSERT INTO servers (tenant, name, transport, "
+	    "command, args, env, enabled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE "
+	    "transport = VALUES(transport), command = VALUES(command), "
+	    "args = VALUES(args), env = VALUES(env), "
+	    "enabled = VALUES(enabled)"), &stmt, err, errlen) == -1)
 		goto out;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
@@ -673,16 +776,16 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	store_bind_text(stmt, 4, command);
 	store_bind_text(stmt, 5, args_s);
 	store_bind_text(stmt, 6, env_s);
-	sqlite3_bind_int(stmt, 7, en == NULL || json_is_true(en));
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE)
+	db_bind_int(stmt, 7, en == NULL || json_is_true(en));
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_DONE)
 		r = 0;
-	else if (sqlite3_extended_errcode(st->st_db) ==
-	    SQLITE_CONSTRAINT_FOREIGNKEY)
+	else if (db_last_error(st->st_db) ==
+	    DB_ERR_CONSTRAINT)
 		snprintf(err, errlen, "no such tenant: %s", tenant);
 	else
-		store_seterr(err, errlen, "server put", st->st_db);
-	sqlite3_finalize(stmt);
+		store_seterr(err, errlen, "server put", st);
+	db_finalize(&stmt);
 out:
 	free(args_s);
 	free(env_s);
@@ -693,7 +796,7 @@ int
 store_server_remove(struct store *st, const char *tenant, const char *name,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n;
 
 	if (store_prepare(st, "DELETE FROM servers WHERE tenant = ? AND "
@@ -707,15 +810,15 @@ store_server_remove(struct store *st, const char *tenant, const char *name,
 }
 
 static const char *
-store_col_text(sqlite3_stmt *stmt, int col)
+store_col_text(struct db_stmt *stmt, int col)
 {
-	const unsigned char *s = sqlite3_column_text(stmt, col);
+	const char *s = db_col_text(stmt, col);
 
-	return s != NULL ? (const char *)s : "";
+	return s != NULL ? s : "";
 }
 
 static json_t *
-store_server_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+store_server_json_row(struct db_stmt *stmt, const void *arg, char *err,
     size_t errlen)
 {
 	const char *tenant = arg, *name = store_col_text(stmt, 0);
@@ -733,7 +836,7 @@ store_server_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
 	o = json_pack("{s:s,s:s,s:s,s:o,s:o,s:b}", "name", name,
 	    "transport", store_col_text(stmt, 1), "command",
 	    store_col_text(stmt, 2), "args", args, "env", env,
-	    "enabled", sqlite3_column_int(stmt, 5) != 0);
+	    "enabled", db_col_int(stmt, 5) != 0);
 	if (o == NULL)
 		snprintf(err, errlen, "out of memory");
 	return o;
@@ -743,7 +846,7 @@ json_t *
 store_server_list(struct store *st, const char *tenant, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(st, "SELECT name, transport, command, args, env, "
 	    "enabled FROM servers WHERE tenant = ? ORDER BY name", &stmt, err,
@@ -760,12 +863,12 @@ int
 store_audit(struct store *st, const char *actor, const char *action,
     const char *tenant, const char *detail)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(st, "INSERT INTO audit (ts, actor, action, tenant, "
 	    "detail) VALUES (?, ?, ?, ?, ?)", &stmt, NULL, 0) == -1)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, now_wall());
+	db_bind_int(stmt, 1, now_wall());
 	store_bind_text(stmt, 2, actor);
 	store_bind_text(stmt, 3, action);
 	store_bind_text(stmt, 4, tenant);
@@ -774,22 +877,22 @@ store_audit(struct store *st, const char *actor, const char *action,
 }
 
 static json_t *
-store_col_json_string(sqlite3_stmt *stmt, int col)
+store_col_json_string(struct db_stmt *stmt, int col)
 {
-	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+	if (db_col_is_null(stmt, col))
 		return json_null();
 	return json_string(store_col_text(stmt, col));
 }
 
 /* limit <= 0 means every row. */
 static json_t *
-store_audit_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+store_audit_json_row(struct db_stmt *stmt, const void *arg, char *err,
     size_t errlen)
 {
 	json_t *o;
 
 	o = json_pack("{s:I,s:o,s:o,s:o,s:o}", "ts",
-	    (json_int_t)sqlite3_column_int64(stmt, 0),
+	    (json_int_t)db_col_int(stmt, 0),
 	    "actor", store_col_json_string(stmt, 1),
 	    "action", store_col_json_string(stmt, 2),
 	    "tenant", store_col_json_string(stmt, 3),
@@ -803,17 +906,18 @@ json_t *
 store_audit_list(struct store *st, const char *tenant, int limit, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(st, tenant != NULL ?
 	    "SELECT ts, actor, action, tenant, detail FROM audit "
-	    "WHERE tenant = ?1 ORDER BY id DESC LIMIT ?2" :
+	    "WHERE tenant = ? ORDER BY id DESC LIMIT ?" :
 	    "SELECT ts, actor, action, tenant, detail FROM audit "
-	    "ORDER BY id DESC LIMIT ?2", &stmt, err, errlen) == -1)
+	    "ORDER BY id DESC LIMIT ?", &stmt, err, errlen) == -1)
 		return NULL;
 	if (tenant != NULL)
 		store_bind_text(stmt, 1, tenant);
-	sqlite3_bind_int(stmt, 2, limit > 0 ? limit : -1);
+	db_bind_int(stmt, tenant != NULL ? 2 : 1, limit > 0 ? limit :
+	    INT64_MAX);
 	return store_rows_json(st, stmt, store_audit_json_row, NULL,
 	    "audit list", err, errlen);
 }
@@ -823,7 +927,7 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 int
 store_begin(struct store *st, char *err, size_t errlen)
 {
-	return store_exec(st, "BEGIN IMMEDIATE", err, errlen);
+	return db_begin(st->st_db, err, errlen);
 }
 
 int
@@ -847,47 +951,52 @@ store_secret_put(struct store *st, const char *tenant, const char *name,
     const uint8_t *nonce, size_t noncelen, const uint8_t *ct, size_t ctlen,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int64_t now = now_wall();
 	int rc, r = -1;
 
-	if (store_prepare(st, "INSERT INTO secrets (tenant, name, nonce, "
+	if (store_prepare(st, store_sql(st,
+	    "INSERT INTO secrets (tenant, name, nonce, "
 	    "ciphertext, created, updated) VALUES (?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (tenant, name) DO UPDATE SET nonce = excluded.nonce, "
 	    "ciphertext = excluded.ciphertext, updated = excluded.updated",
+	    "INSERT INTO secrets (tenant, name, nonce, "
+	    "ciphertext, created, updated) VALUES (?, ?, ?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE nonce = VALUES(nonce), "
+	    "ciphertext = VALUES(ciphertext), updated = VALUES(updated)"),
 	    &stmt, err, errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
-	sqlite3_bind_blob(stmt, 3, nonce, (int)noncelen, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 4, ct, (int)ctlen, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 5, now);
-	sqlite3_bind_int64(stmt, 6, now);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE)
+	db_bind_blob(stmt, 3, nonce, noncelen);
+	db_bind_blob(stmt, 4, ct, ctlen);
+	db_bind_int(stmt, 5, now);
+	db_bind_int(stmt, 6, now);
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_DONE)
 		r = 0;
-	else if (sqlite3_extended_errcode(st->st_db) ==
-	    SQLITE_CONSTRAINT_FOREIGNKEY)
+	else if (db_last_error(st->st_db) ==
+	    DB_ERR_CONSTRAINT)
 		snprintf(err, errlen, "no such tenant: %s", tenant);
 	else
-		store_seterr(err, errlen, "secret put", st->st_db);
-	sqlite3_finalize(stmt);
+		store_seterr(err, errlen, "secret put", st);
+	db_finalize(&stmt);
 	return r;
 }
 
 /* Copies a blob column into a malloc'd buffer. */
 static int
-store_col_blob(sqlite3_stmt *stmt, int col, uint8_t **out_r, size_t *len_r)
+store_col_blob(struct db_stmt *stmt, int col, uint8_t **out_r, size_t *len_r)
 {
-	const void *b = sqlite3_column_blob(stmt, col);
-	int n = sqlite3_column_bytes(stmt, col);
+	size_t n;
+	const uint8_t *b = db_col_blob(stmt, col, &n);
 
-	*out_r = malloc(n > 0 ? (size_t)n : 1);
+	*out_r = malloc(n > 0 ? n : 1);
 	if (*out_r == NULL)
 		return -1;
 	if (n > 0)
-		memcpy(*out_r, b, (size_t)n);
-	*len_r = n > 0 ? (size_t)n : 0;
+		memcpy(*out_r, b, n);
+	*len_r = n;
 	return 0;
 }
 
@@ -895,7 +1004,7 @@ int
 store_secret_get(struct store *st, const char *tenant, const char *name,
     struct store_secret *s, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int rc, r;
 
 	memset(s, 0, sizeof(*s));
@@ -905,12 +1014,12 @@ store_secret_get(struct store *st, const char *tenant, const char *name,
 		return -1;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_ROW) {
 		snprintf(s->ss_tenant, sizeof(s->ss_tenant), "%s", tenant);
 		snprintf(s->ss_name, sizeof(s->ss_name), "%s", name);
-		s->ss_created = sqlite3_column_int64(stmt, 2);
-		s->ss_updated = sqlite3_column_int64(stmt, 3);
+		s->ss_created = db_col_int(stmt, 2);
+		s->ss_updated = db_col_int(stmt, 3);
 		r = 1;
 		if (store_col_blob(stmt, 0, &s->ss_nonce, &s->ss_noncelen) ==
 		    -1 || store_col_blob(stmt, 1, &s->ss_ct, &s->ss_ctlen) ==
@@ -919,13 +1028,13 @@ store_secret_get(struct store *st, const char *tenant, const char *name,
 			snprintf(err, errlen, "out of memory");
 			r = -1;
 		}
-	} else if (rc == SQLITE_DONE)
+	} else if (rc == DB_DONE)
 		r = 0;
 	else {
-		store_seterr(err, errlen, "secret get", st->st_db);
+		store_seterr(err, errlen, "secret get", st);
 		r = -1;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	return r;
 }
 
@@ -942,7 +1051,7 @@ int
 store_secret_remove(struct store *st, const char *tenant, const char *name,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n;
 
 	if (store_prepare(st, "DELETE FROM secrets WHERE tenant = ? AND "
@@ -956,14 +1065,14 @@ store_secret_remove(struct store *st, const char *tenant, const char *name,
 }
 
 static json_t *
-store_secret_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+store_secret_json_row(struct db_stmt *stmt, const void *arg, char *err,
     size_t errlen)
 {
 	json_t *o;
 
 	o = json_pack("{s:s,s:I,s:I}", "name", store_col_text(stmt, 0),
-	    "created", (json_int_t)sqlite3_column_int64(stmt, 1),
-	    "updated", (json_int_t)sqlite3_column_int64(stmt, 2));
+	    "created", (json_int_t)db_col_int(stmt, 1),
+	    "updated", (json_int_t)db_col_int(stmt, 2));
 	if (o == NULL)
 		snprintf(err, errlen, "out of memory");
 	return o;
@@ -973,7 +1082,7 @@ json_t *
 store_secret_list(struct store *st, const char *tenant, char *err,
     size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 
 	if (store_prepare(st, "SELECT name, created, updated FROM secrets "
 	    "WHERE tenant = ? ORDER BY name", &stmt, err, errlen) == -1)
@@ -987,7 +1096,7 @@ int
 store_secret_all(struct store *st, struct store_secret **rows_r, size_t *n_r,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	struct store_secret *rows = NULL, *tmp, *s;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -998,7 +1107,7 @@ store_secret_all(struct store *st, struct store_secret **rows_r, size_t *n_r,
 	    "created, updated FROM secrets ORDER BY tenant, name", &stmt, err,
 	    errlen) == -1)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = db_step(stmt, NULL, 0)) == DB_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((tmp = realloc(rows, cap * sizeof(*rows))) == NULL)
@@ -1012,25 +1121,25 @@ store_secret_all(struct store *st, struct store_secret **rows_r, size_t *n_r,
 		    store_col_text(stmt, 0));
 		snprintf(s->ss_name, sizeof(s->ss_name), "%s",
 		    store_col_text(stmt, 1));
-		s->ss_created = sqlite3_column_int64(stmt, 4);
-		s->ss_updated = sqlite3_column_int64(stmt, 5);
+		s->ss_created = db_col_int(stmt, 4);
+		s->ss_updated = db_col_int(stmt, 5);
 		if (store_col_blob(stmt, 2, &s->ss_nonce, &s->ss_noncelen) ==
 		    -1 || store_col_blob(stmt, 3, &s->ss_ct, &s->ss_ctlen) == -1)
 			goto oom;
 	}
-	if (rc != SQLITE_DONE) {
-		store_seterr(err, errlen, "secret list", st->st_db);
-		sqlite3_finalize(stmt);
+	if (rc != DB_DONE) {
+		store_seterr(err, errlen, "secret list", st);
+		db_finalize(&stmt);
 		store_secret_free_all(&rows, n);
 		return -1;
 	}
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	*rows_r = rows;
 	*n_r = n;
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
-	sqlite3_finalize(stmt);
+	db_finalize(&stmt);
 	store_secret_free_all(&rows, n);
 	return -1;
 }
@@ -1053,14 +1162,14 @@ store_secret_update(struct store *st, const char *tenant, const char *name,
     const uint8_t *nonce, size_t noncelen, const uint8_t *ct, size_t ctlen,
     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n;
 
 	if (store_prepare(st, "UPDATE secrets SET nonce = ?, ciphertext = ? "
 	    "WHERE tenant = ? AND name = ?", &stmt, err, errlen) == -1)
 		return -1;
-	sqlite3_bind_blob(stmt, 1, nonce, (int)noncelen, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 2, ct, (int)ctlen, SQLITE_STATIC);
+	db_bind_blob(stmt, 1, nonce, noncelen);
+	db_bind_blob(stmt, 2, ct, ctlen);
 	store_bind_text(stmt, 3, tenant);
 	store_bind_text(stmt, 4, name);
 	if ((n = store_change(st, stmt, "secret update", err, errlen)) == -1)
@@ -1071,16 +1180,16 @@ store_secret_update(struct store *st, const char *tenant, const char *name,
 int
 store_secret_count(struct store *st, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt;
+	struct db_stmt *stmt;
 	int n = -1;
 
 	if (store_prepare(st, "SELECT COUNT(*) FROM secrets", &stmt, err,
 	    errlen) == -1)
 		return -1;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int(stmt, 0);
+	if (db_step(stmt, NULL, 0) == DB_ROW)
+		n = db_col_int(stmt, 0);
 	else
-		store_seterr(err, errlen, "secret count", st->st_db);
-	sqlite3_finalize(stmt);
+		store_seterr(err, errlen, "secret count", st);
+	db_finalize(&stmt);
 	return n;
 }

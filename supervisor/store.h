@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "common.h"
+
 #define STORE_ERRLEN 256
 
 struct store;
@@ -24,12 +26,18 @@ struct store_tenant {
 };
 
 /*
- * Opens (creating 0600 if missing) the database at path, sets WAL, a busy
- * timeout and foreign keys, and runs forward migrations up to the latest
- * schema version inside a transaction. The parent directory must exist.
+ * Opens the store the url names (common.h dburl_parse): SQLite (the file
+ * created 0600 if missing, WAL, a busy timeout, foreign keys) or
+ * MySQL/MariaDB (db.h), then runs forward migrations up to the latest
+ * schema version. store_open is the SQLite form with a file path; its
+ * parent directory must exist.
  */
+int store_open_url(struct store **st_r, const struct dburl *u, char *err,
+    size_t errlen);
 int store_open(struct store **st_r, const char *path, char *err,
     size_t errlen);
+/* "sqlite PATH" or "mysql USER@HOST:PORT/DB", never a password. */
+const char *store_describe(const struct store *st);
 void store_close(struct store **st);
 int store_schema_version(struct store *st);
 

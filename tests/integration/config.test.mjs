@@ -60,12 +60,15 @@ test('SECRET_KEY unset, short or the placeholder: refused with a clear message',
 	}
 });
 
-test('MySQL URLs are refused clearly for now; sqlite forms accepted', async () => {
+test('DATABASE_URL: the guide\'s MySQL form and sqlite forms are accepted; malformed ones are refused without the password', async () => {
 	fs.writeFileSync(conf, base);
 	let r = await daemon(['-t', '--config', conf], { SECRET_KEY,
 	    DATABASE_URL: 'mysql+aiomysql://u:pw@127.0.0.1:3306/dataagent' });
+	eq(r.code, 0, r.stderr);
+	r = await daemon(['-t', '--config', conf], { SECRET_KEY,
+	    DATABASE_URL: 'mysql://u:sekretpw@127.0.0.1:3306/dataagent?ssl=perhaps' });
 	eq(r.code, 1);
-	assert(r.stderr.includes('MySQL') && !r.stderr.includes(':pw@'), r.stderr);
+	assert(r.stderr.includes('ssl') && !r.stderr.includes('sekretpw'), r.stderr);
 	r = await daemon(['-t', '--config', conf, '--db-url', `sqlite:////${dir}/x.db`], { SECRET_KEY });
 	eq(r.code, 0, r.stderr);
 });

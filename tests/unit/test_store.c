@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "common.h"
+#include "db.h"
 #include "store.h"
 #include "unit.h"
 
@@ -56,7 +57,7 @@ test_open(void)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 3);
+	UNIT_CHECK(store_schema_version(st) == 4);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -76,7 +77,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 3);
+	UNIT_CHECK(store_schema_version(st) == 4);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
@@ -468,6 +469,63 @@ test_secrets(struct store *st)
 	UNIT_CHECK(store_secret_count(st, err, sizeof(err)) == 0);
 }
 
+/*
+ * The same cases against a real MariaDB when tests/run.sh started one
+ * (DATAAGENT_TEST_MYSQL_URL), on an emptied database, reported as
+ * unit/test_store/mysql.
+ */
+static void
+test_mysql(void)
+{
+	static const char *const drop =
+	    "SET FOREIGN_KEY_CHECKS = 0;"
+	    "DROP TABLE IF EXISTS schema_version, tenants, servers, audit,"
+	    " uid_high, tenant_limits, secrets, revoked_tokens, t;"
+	    "SET FOREIGN_KEY_CHECKS = 1";
+	const char *url = getenv("DATAAGENT_TEST_MYSQL_URL");
+	char err[STORE_ERRLEN];
+	struct store *st = NULL;
+	struct db *db = NULL;
+	struct dburl u;
+
+	unit_variant_set("mysql");
+	if (url == NULL || url[0] == '\0') {
+		printf("SKIP unit/test_store/mysql: no server "
+		    "(DATAAGENT_TEST_MYSQL_URL unset: mariadb-server missing)\n");
+		return;
+	}
+	UNIT_CASE("open an emptied database at the latest schema version");
+	UNIT_CHECK(dburl_parse(url, "/nonexistent", &u, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(db_open(&db, &u, err, sizeof(err)) == 0 &&
+	    db_exec(db, drop, err, sizeof(err)) == 0);
+	db_close(&db);
+	UNIT_CHECK(store_open_url(&st, &u, err, sizeof(err)) == 0);
+	if (st == NULL) {
+		fprintf(stderr, "test_store/mysql: %s\n", err);
+		return;
+	}
+	UNIT_CHECK(store_schema_version(st) == 4);
+	UNIT_CHECK(strncmp(store_describe(st), "mysql ", 6) == 0 &&
+	    strstr(store_describe(st), u.db_password) == NULL);
+	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
+	    sizeof(err)) == 0);
+	store_close(&st);
+	UNIT_CASE("reopen keeps the data and runs no migration again");
+	UNIT_CHECK(store_open_url(&st, &u, err, sizeof(err)) == 0 &&
+	    store_schema_version(st) == 4);
+	explicit_bzero(&u, sizeof(u));
+	if (st == NULL)
+		return;
+	/* as on SQLite: 61001 was handed out, then freed, never reused */
+	UNIT_CHECK(store_tenant_remove(st, "keep", err, sizeof(err)) == 1);
+	test_tenants(st);
+	test_servers(st);
+	test_audit(st);
+	test_secrets(st);
+	store_close(&st);
+}
+
 int
 main(void)
 {
@@ -492,5 +550,6 @@ main(void)
 		store_close(&st);
 	}
 	test_cleanup();
+	test_mysql();
 	return unit_done();
 }

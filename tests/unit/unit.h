@@ -10,7 +10,8 @@
  * Each case prints one line on stdout:
  *   PASS unit/<test>: <name>
  *   FAIL unit/<test>: <name>: <file>:<line>: <expression>
- * where <test> is the source file's name without ".c". Every failed
+ * where <test> is the source file's name without ".c" (and
+ * "/<variant>" after unit_variant_set). Every failed
  * check is also written to stderr.
  */
 #ifndef DATAAGENT_UNIT_H
@@ -26,6 +27,7 @@ struct unit_state {
 	char us_detail[512];	/* the case's first failure */
 	int us_failed_cases;
 	int us_checks_outside;	/* failures outside any case */
+	char us_variant[32];	/* "" or e.g. "mysql": unit/<test>/<variant> */
 };
 
 static struct unit_state unit_st;
@@ -38,8 +40,9 @@ unit_suite_set(const char *file)
 
 	base = base != NULL ? base + 1 : file;
 	n = strcspn(base, ".");
-	snprintf(unit_st.us_suite, sizeof(unit_st.us_suite), "%.*s", (int)n,
-	    base);
+	snprintf(unit_st.us_suite, sizeof(unit_st.us_suite), "%.*s%s%s",
+	    (int)n, base, unit_st.us_variant[0] != '\0' ? "/" : "",
+	    unit_st.us_variant);
 }
 
 static inline void
@@ -58,6 +61,16 @@ unit_case_end(void)
 	}
 	fflush(stdout);
 	unit_st.us_case = NULL;
+}
+
+/* Runs the following cases as a named variant of the same test (the
+ * same cases on another backend, say); "" ends it. */
+static inline void
+unit_variant_set(const char *variant)
+{
+	unit_case_end();
+	snprintf(unit_st.us_variant, sizeof(unit_st.us_variant), "%s",
+	    variant);
 }
 
 static inline void
