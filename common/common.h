@@ -67,6 +67,7 @@ struct config {
 	int cf_workers;				/* workers (spares), 2 */
 	enum log_level cf_log_level;		/* log_level, info */
 	char cf_database_url[CONFIG_STRLEN];	/* database_url */
+	int cf_store_poll_interval;		/* seconds, 2; 0: off */
 	char cf_secret_key[CONFIG_STRLEN];	/* secret_key (JWT) */
 	char cf_master_key[CONFIG_STRLEN];	/* /etc/dataagent/master.key */
 	char cf_allowed_hosts[CONFIG_STRLEN];	/* allowed_hosts, comma list */

@@ -48,6 +48,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "log_level", CFG_LEVEL, offsetof(struct config, cf_log_level), 0, 0,
 	    NULL },
 	STR("database_url", cf_database_url),
+	INT("store_poll_interval", cf_store_poll_interval, 0, 3600),
 	STR("secret_key", cf_secret_key),
 	STR("master_key", cf_master_key),
 	STR("allowed_hosts", cf_allowed_hosts),
@@ -98,6 +99,7 @@ config_defaults(struct config *cf)
 	memset(cf, 0, sizeof(*cf));
 	snprintf(cf->cf_host, sizeof(cf->cf_host), "127.0.0.1");
 	cf->cf_port = 8000;
+	cf->cf_store_poll_interval = 2;
 	cf->cf_workers = 2;
 	cf->cf_log_level = LOG_LVL_INFO;
 	cf->cf_max_connections_per_user = 10;

@@ -44,6 +44,7 @@ struct db {
 	sqlite3 *db_sq;
 	MYSQL *db_my;
 	int db_my_broken;
+	int64_t db_my_retry_ms;		/* no reconnect before this */
 	struct dburl db_url;		/* mysql: to reconnect */
 };
 
@@ -241,7 +242,6 @@ my_connect(struct db *db, char *err, size_t errlen)
 	}
 	timeout = 5;
 	mysql_options(db->db_my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	timeout = 30;
 	mysql_options(db->db_my, MYSQL_OPT_READ_TIMEOUT, &timeout);
 	mysql_options(db->db_my, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
 	mysql_options(db->db_my, MYSQL_OPT_RECONNECT, &off);
@@ -296,7 +296,15 @@ my_ready(struct db *db, char *err, size_t errlen)
 
 	if (!db->db_my_broken)
 		return 0;
+	if (now_mono_ms() < db->db_my_retry_ms) {
+		db->db_err = DB_ERR_GONE;
+		snprintf(db->db_msg, sizeof(db->db_msg), "the database server "
+		    "is unreachable (retrying)");
+		snprintf(err, errlen, "%s", db->db_msg);
+		return -1;
+	}
 	if (my_connect(db, e, sizeof(e)) == -1) {
+		db->db_my_retry_ms = now_mono_ms() + 1000;
 		snprintf(err, errlen, "%s", e);
 		return -1;
 	}

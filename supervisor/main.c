@@ -716,6 +716,11 @@ main(int argc, char **argv)
 	}
 	workers_init(&sp);
 	workers_refill(&sp);
+	if (cluster_start(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot read the shared store", "{s:s}", "error", err);
+		workers_stop_all(&sp);
+		return 1;
+	}
 	log_info("starting", "{s:s,s:s,s:s,s:i}", "version",
 	    DATAAGENT_VERSION, "database_url", redacted, "worker",
 	    sp.sp_worker_path, "spares", sp.sp_cf.cf_workers);
@@ -736,6 +741,7 @@ main(int argc, char **argv)
 	/* The workers are gone: so is every tenant cgroup (a v1 group would
 	 * otherwise outlive the service). */
 	tenants_forget_all(&sp);
+	cluster_stop();
 	control_close(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);

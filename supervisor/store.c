@@ -102,7 +102,12 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE audit ADD COLUMN duration_ms INTEGER;"
 	"ALTER TABLE audit ADD COLUMN arg_bytes INTEGER;"
 	"ALTER TABLE audit ADD COLUMN request_id TEXT;"
-	"CREATE INDEX audit_ts ON audit (ts);",
+	"CREATE INDEX audit_ts ON audit (ts);"
+	/* a counter every change to tenants, servers, limits, secrets or
+	 * revocations bumps: hosts sharing one database poll it */
+	"CREATE TABLE generation (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  value INTEGER NOT NULL);"
+	"INSERT INTO generation (id, value) VALUES (1, 0);",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -182,7 +187,12 @@ static const char *const store_migrations_mysql[] = {
 	"  ADD COLUMN duration_ms BIGINT,"
 	"  ADD COLUMN arg_bytes BIGINT,"
 	"  ADD COLUMN request_id VARCHAR(128);"
-	"CREATE INDEX audit_ts ON audit (ts)",
+	"CREATE INDEX audit_ts ON audit (ts);"
+	"CREATE TABLE generation ("
+	"  id INT NOT NULL PRIMARY KEY CHECK (id = 1),"
+	"  value BIGINT NOT NULL"
+	")" MY_TABLE ";"
+	"INSERT INTO generation (id, value) VALUES (1, 0)",
 };
 _Static_assert(sizeof(store_migrations_mysql) == sizeof(store_migrations),
     "every migration is written for both dialects");
@@ -228,6 +238,39 @@ static const char *
 store_sql(const struct store *st, const char *sqlite, const char *mysql)
 {
 	return db_backend(st->st_db) == DB_MYSQL ? mysql : sqlite;
+}
+
+/*
+ * Marks a change other hosts must pick up (store_generation). A failure
+ * is logged, not returned: the change itself is made; other hosts then
+ * see it at the next change, or at their next start.
+ */
+static void
+store_bump(struct store *st)
+{
+	char err[STORE_ERRLEN];
+
+	if (store_exec(st, "UPDATE generation SET value = value + 1 WHERE "
+	    "id = 1", err, sizeof(err)) == -1)
+		log_warn("store: cannot mark the change for other hosts",
+		    "{s:s}", "error", err);
+}
+
+int64_t
+store_generation(struct store *st, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+	int64_t v = -1;
+
+	if (store_prepare(st, "SELECT value FROM generation WHERE id = 1",
+	    &stmt, err, errlen) == -1)
+		return -1;
+	if (db_step(stmt, err, errlen) == DB_ROW)
+		v = db_col_int(stmt, 0);
+	else if (err != NULL && errlen > 0 && err[0] == '\0')
+		snprintf(err, errlen, "generation: no row");
+	db_finalize(&stmt);
+	return v;
 }
 
 /* Returns the schema version (0 for a fresh file) or -1 with err. */
@@ -517,6 +560,7 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
 	}
 	db_finalize(&stmt);
 	stmt = NULL;
+	store_bump(st);
 	if (store_exec(st, "COMMIT", err, errlen) == -1)
 		goto fail;
 	if (t_r != NULL)
@@ -597,6 +641,8 @@ store_tenant_limits_set(struct store *st, const char *id,
 	if (r == -1)
 		store_seterr(err, errlen, "tenant limits", st);
 	db_finalize(&stmt);
+	if (r == 1)
+		store_bump(st);
 	return r;
 }
 
@@ -703,6 +749,8 @@ store_tenant_set_enabled(struct store *st, const char *id, int enabled,
 	store_bind_text(stmt, 2, id);
 	if ((n = store_change(st, stmt, "tenant enable", err, errlen)) == -1)
 		return -1;
+	if (n > 0)
+		store_bump(st);
 	return n > 0;
 }
 
@@ -720,6 +768,8 @@ store_tenant_remove(struct store *st, const char *id, char *err,
 	store_bind_text(stmt, 1, id);
 	if ((n = store_change(st, stmt, "tenant remove", err, errlen)) == -1)
 		return -1;
+	if (n > 0)
+		store_bump(st);
 	return n > 0;
 }
 
@@ -778,10 +828,10 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	store_bind_text(stmt, 6, env_s);
 	db_bind_int(stmt, 7, en == NULL || json_is_true(en));
 	rc = db_step(stmt, NULL, 0);
-	if (rc == DB_DONE)
+	if (rc == DB_DONE) {
 		r = 0;
-	else if (db_last_error(st->st_db) ==
-	    DB_ERR_CONSTRAINT)
+		store_bump(st);
+	} else if (db_last_error(st->st_db) == DB_ERR_CONSTRAINT)
 		snprintf(err, errlen, "no such tenant: %s", tenant);
 	else
 		store_seterr(err, errlen, "server put", st);
@@ -806,6 +856,8 @@ store_server_remove(struct store *st, const char *tenant, const char *name,
 	store_bind_text(stmt, 2, name);
 	if ((n = store_change(st, stmt, "server remove", err, errlen)) == -1)
 		return -1;
+	if (n > 0)
+		store_bump(st);
 	return n > 0;
 }
 
@@ -973,10 +1025,10 @@ store_secret_put(struct store *st, const char *tenant, const char *name,
 	db_bind_int(stmt, 5, now);
 	db_bind_int(stmt, 6, now);
 	rc = db_step(stmt, NULL, 0);
-	if (rc == DB_DONE)
+	if (rc == DB_DONE) {
 		r = 0;
-	else if (db_last_error(st->st_db) ==
-	    DB_ERR_CONSTRAINT)
+		store_bump(st);
+	} else if (db_last_error(st->st_db) == DB_ERR_CONSTRAINT)
 		snprintf(err, errlen, "no such tenant: %s", tenant);
 	else
 		store_seterr(err, errlen, "secret put", st);
@@ -1061,6 +1113,8 @@ store_secret_remove(struct store *st, const char *tenant, const char *name,
 	store_bind_text(stmt, 2, name);
 	if ((n = store_change(st, stmt, "secret remove", err, errlen)) == -1)
 		return -1;
+	if (n > 0)
+		store_bump(st);
 	return n > 0;
 }
 
@@ -1174,6 +1228,8 @@ store_secret_update(struct store *st, const char *tenant, const char *name,
 	store_bind_text(stmt, 4, name);
 	if ((n = store_change(st, stmt, "secret update", err, errlen)) == -1)
 		return -1;
+	if (n > 0)
+		store_bump(st);
 	return n > 0;
 }
 

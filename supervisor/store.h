@@ -36,6 +36,12 @@ int store_open_url(struct store **st_r, const struct dburl *u, char *err,
     size_t errlen);
 int store_open(struct store **st_r, const char *path, char *err,
     size_t errlen);
+/*
+ * A counter every change to tenants, servers, limits, secrets or
+ * revocations raises: a host sharing the database polls it to pick up
+ * what another host changed. -1 with err on error.
+ */
+int64_t store_generation(struct store *st, char *err, size_t errlen);
 /* "sqlite PATH" or "mysql USER@HOST:PORT/DB", never a password. */
 const char *store_describe(const struct store *st);
 void store_close(struct store **st);

@@ -8,7 +8,8 @@
  *   control.c  the control socket (dataagentctl) and its commands
  *   metrics.c  GET /metrics (Prometheus text format) and the tool-call
  *              counts workers report
- *   store.c    SQLite store (store.h)
+ *   store.c    the store on SQLite or MySQL/MariaDB (store.h, db.h)
+ *   cluster.c  hosts sharing one MySQL store: polls it for changes
  *   secrets.c  tenant secrets under the master key (secrets.h)
  */
 #ifndef DATAAGENT_SUPERVISOR_H
@@ -102,8 +103,17 @@ void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
 
+/* cluster.c */
+/* Starts polling a shared (MySQL) store for changes other hosts made;
+ * nothing for SQLite or store_poll_interval = 0. */
+int cluster_start(struct sup *sp, char *err, size_t errlen);
+void cluster_stop(void);
+
 /* workers.c */
 void workers_init(struct sup *sp);
+/* Another host changed the store: stop the workers of tenants now gone
+ * or disabled, push a fresh config to the others. */
+void workers_store_changed(struct sup *sp);
 /* Keeps sp_nspare_target spares, spawning with throttle. */
 void workers_refill(struct sup *sp);
 /*

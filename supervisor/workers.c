@@ -961,6 +961,35 @@ workers_tenant_changed(struct sup *sp, const char *tenant)
 }
 
 void
+workers_store_changed(struct sup *sp)
+{
+	struct worker *wk, *next;
+	struct store_tenant t;
+	char err[STORE_ERRLEN], tenant[sizeof(t.st_id)];
+	int r;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = next) {
+		next = wk->wk_next;
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_ASSIGNING)
+			continue;
+		snprintf(tenant, sizeof(tenant), "%s", wk->wk_tenant);
+		r = store_tenant_get(sp->sp_store, tenant, &t, err,
+		    sizeof(err));
+		if (r == -1) {
+			log_warn("store: cannot re-read a tenant", "{s:s,s:s}",
+			    "tenant", tenant, "error", err);
+			continue;
+		}
+		if (r == 0 || !t.st_enabled) {
+			log_info("tenant removed or disabled on another host",
+			    "{s:s}", "tenant", tenant);
+			workers_tenant_stop(sp, tenant);
+		} else
+			workers_tenant_changed(sp, tenant);
+	}
+}
+
+void
 workers_tenant_stop(struct sup *sp, const char *tenant)
 {
 	struct worker *wk;

@@ -6,6 +6,8 @@
 #                                mysql://dataagent:PASS@127.0.0.1:PORT/dataagent
 #   tests/mariadb.sh stop DIR    stops it and removes DIR
 #   tests/mariadb.sh restart DIR stops and starts it again on the same port
+#   tests/mariadb.sh down DIR    stops it, keeping its data (up starts it)
+#   tests/mariadb.sh up DIR
 #
 # Exit status 2 from start means MariaDB is not installed (the caller
 # skips with that reason); anything else non-zero is a failure.
@@ -14,7 +16,7 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-	echo "usage: $0 start|stop|restart DIR" >&2
+	echo "usage: $0 start|stop|restart|down|up DIR" >&2
 	exit 1
 fi
 
@@ -101,12 +103,18 @@ restart)
 	stop_server
 	run_server
 	;;
+down)
+	stop_server
+	;;
+up)
+	run_server
+	;;
 stop)
 	stop_server
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: $0 start|stop|restart DIR" >&2
+	echo "usage: $0 start|stop|restart|down|up DIR" >&2
 	exit 1
 	;;
 esac

@@ -412,6 +412,43 @@ test_audit(struct store *st)
 }
 
 static void
+test_generation(struct store *st)
+{
+	char err[STORE_ERRLEN];
+	const uint8_t nonce[12] = { 1 }, ct[20] = { 2 };
+	struct store_limits l = { STORE_LIMIT_DEFAULT, STORE_LIMIT_DEFAULT,
+	    STORE_LIMIT_DEFAULT, 100 };
+	json_t *srv = test_server("g1", "/bin/true", "x", 1);
+	int64_t g0, g;
+
+	UNIT_CASE("generation rises with every change other hosts must see, "
+	    "not with audit rows or reads");
+	g0 = store_generation(st, err, sizeof(err));
+	UNIT_CHECK(g0 >= 0);
+	UNIT_CHECK(store_tenant_add(st, "gen", 61000, NULL, err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK((g = store_generation(st, err, sizeof(err))) == g0 + 1);
+	UNIT_CHECK(store_server_put(st, "gen", srv, err, sizeof(err)) == 0);
+	UNIT_CHECK(store_secret_put(st, "gen", "A", nonce, sizeof(nonce), ct,
+	    sizeof(ct), err, sizeof(err)) == 0);
+	UNIT_CHECK(store_tenant_limits_set(st, "gen", &l, err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_set_enabled(st, "gen", 0, err,
+	    sizeof(err)) == 1);
+	UNIT_CHECK((g = store_generation(st, err, sizeof(err))) == g0 + 5);
+	UNIT_CHECK(store_audit(st, "root", "x", "gen", NULL) == 0);
+	json_decref(store_server_list(st, "gen", err, sizeof(err)));
+	UNIT_CHECK(store_server_remove(st, "gen", "nope", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(store_generation(st, err, sizeof(err)) == g);
+	UNIT_CHECK(store_secret_remove(st, "gen", "A", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_server_remove(st, "gen", "g1", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_tenant_remove(st, "gen", err, sizeof(err)) == 1);
+	UNIT_CHECK(store_generation(st, err, sizeof(err)) == g + 3);
+	json_decref(srv);
+}
+
+static void
 test_cleanup(void)
 {
 	char cmd[128];
@@ -523,6 +560,7 @@ test_mysql(void)
 	test_servers(st);
 	test_audit(st);
 	test_secrets(st);
+	test_generation(st);
 	store_close(&st);
 }
 
@@ -547,6 +585,7 @@ main(void)
 		test_servers(st);
 		test_audit(st);
 		test_secrets(st);
+		test_generation(st);
 		store_close(&st);
 	}
 	test_cleanup();
