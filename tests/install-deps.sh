@@ -4,7 +4,8 @@
 # socket, systemd for systemd-analyze, and dpkg-dev, debhelper and lintian
 # for `make deb` and its test, prometheus (about 96 MB) for promtool, which
 # checks a real /metrics scrape, mariadb-server for the store's MySQL
-# backend, which the tests run privately) and the real MCP peers the tests and the
+# backend, nginx and haproxy for the several-hosts test, all three run
+# privately by the tests) and the real MCP peers the tests and the
 # demo start (official SDK, server-everything, server-memory) from the
 # committed npm lockfile, into a world-readable directory a tenant UID can
 # read.
@@ -23,7 +24,7 @@ pkgs=(build-essential pkg-config clang make
       libseccomp-dev libcap-dev libssl-dev libmariadb-dev
       curl mandoc sqlite3 procps psmisc ca-certificates apache2-utils
       python3 systemd dpkg-dev debhelper lintian prometheus
-      mariadb-server mariadb-client)
+      mariadb-server mariadb-client nginx haproxy)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
