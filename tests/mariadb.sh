@@ -4,6 +4,9 @@
 #
 #   tests/mariadb.sh start DIR   prints the DATABASE_URL to use, e.g.
 #                                mysql://dataagent:PASS@127.0.0.1:PORT/dataagent
+#                                (TLS too: DIR/tls/ca.pem signed the
+#                                server's certificate, DIR/tls/other-ca.pem
+#                                did not)
 #   tests/mariadb.sh stop DIR    stops it and removes DIR
 #   tests/mariadb.sh restart DIR stops and starts it again on the same port
 #   tests/mariadb.sh down DIR    stops it, keeping its data (up starts it)
@@ -53,7 +56,9 @@ run_server() {
 	    --pid-file="$dir/pid" --bind-address=127.0.0.1 --port="$port" \
 	    --skip-name-resolve --innodb-buffer-pool-size=32M \
 	    --innodb-log-file-size=16M --log-error="$dir/log" \
-	    --max-connections=200 </dev/null >/dev/null 2>&1 &
+	    --max-connections=200 --ssl-ca="$dir/tls/ca.pem" \
+	    --ssl-cert="$dir/tls/server.pem" --ssl-key="$dir/tls/server.key" \
+	    </dev/null >/dev/null 2>&1 &
 	wait_up
 }
 
@@ -82,6 +87,25 @@ start)
 	"$install_db" --no-defaults --user=mysql --datadir="$dir/data" \
 	    --auth-root-authentication-method=socket --skip-test-db \
 	    >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; exit 1; }
+	# TLS for clients that ask (?ssl=...): a CA of its own in DIR/tls,
+	# and a server certificate for 127.0.0.1 and localhost.
+	install -d -m 0755 "$dir/tls"
+	(
+		cd "$dir/tls"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+		    -subj "/CN=dataagent test MariaDB CA" \
+		    -keyout ca.key -out ca.pem
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		    -keyout server.key -out server.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+		    -CAcreateserial -days 2 -extfile san.ext -out server.pem
+		# a second CA that signed nothing here: "the wrong CA"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+		    -subj "/CN=another CA" -keyout other-ca.key -out other-ca.pem
+		chown mysql:mysql server.key
+		chmod 0600 server.key ca.key other-ca.key
+	) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; exit 1; }
 	# A free loopback port: the kernel picks one, python gives it back.
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$dir/port"
 	run_server

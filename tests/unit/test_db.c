@@ -174,6 +174,50 @@ mysql_reconnect(struct db *db, const struct dburl *u)
 	UNIT_CHECK(count(db) == 4);
 }
 
+/* TLS to the server: verified with the CA that signed its certificate,
+ * refused with another one. */
+static void
+mysql_tls(const struct dburl *plain)
+{
+	const char *dir = getenv("DATAAGENT_TEST_MARIADB_DIR");
+	struct dburl u = *plain;
+	struct db *db = NULL;
+	struct db_stmt *st = NULL;
+	char err[512];
+	const char *cipher;
+
+	if (dir == NULL) {
+		unit_case_end();
+		printf("SKIP unit/test_db: mysql: TLS: "
+		    "DATAAGENT_TEST_MARIADB_DIR unset\n");
+		return;
+	}
+	UNIT_CASE("mysql: ssl=verify_identity with the server's CA: an "
+	    "encrypted session");
+	u.db_ssl = DBURL_SSL_VERIFY_IDENTITY;
+	snprintf(u.db_ssl_ca, sizeof(u.db_ssl_ca), "%s/tls/ca.pem", dir);
+	UNIT_CHECK(db_open(&db, &u, err, sizeof(err)) == 0);
+	if (db != NULL) {
+		UNIT_CHECK(db_prepare(db, "SHOW SESSION STATUS LIKE "
+		    "'Ssl_cipher'", &st, err, sizeof(err)) == 0);
+		UNIT_CHECK(st != NULL && db_step(st, err, sizeof(err)) ==
+		    DB_ROW);
+		cipher = st != NULL ? db_col_text(st, 1) : NULL;
+		UNIT_CHECK(cipher != NULL && cipher[0] != '\0');
+		db_finalize(&st);
+		db_close(&db);
+	}
+	UNIT_CASE("mysql: ssl=verify_identity with another CA is refused");
+	snprintf(u.db_ssl_ca, sizeof(u.db_ssl_ca), "%s/tls/other-ca.pem", dir);
+	UNIT_CHECK(db_open(&db, &u, err, sizeof(err)) == -1 && db == NULL);
+	UNIT_CASE("mysql: ssl=required encrypts without verifying");
+	u.db_ssl = DBURL_SSL_REQUIRED;
+	u.db_ssl_ca[0] = '\0';
+	UNIT_CHECK(db_open(&db, &u, err, sizeof(err)) == 0);
+	db_close(&db);
+	explicit_bzero(&u, sizeof(u));
+}
+
 int
 main(void)
 {
@@ -222,6 +266,7 @@ main(void)
 		mysql_reconnect(db, &u);
 		db_close(&db);
 	}
+	mysql_tls(&u);
 	UNIT_CASE("mysql: a wrong password is refused without echoing it");
 	snprintf(u.db_password, sizeof(u.db_password), "wrong-pw-xyzzy");
 	UNIT_CHECK(db_open(&db, &u, err, sizeof(err)) == -1 && db == NULL &&
