@@ -818,6 +818,66 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 	    "audit list", err, errlen);
 }
 
+/* ----------------------------------------------------- revoked tokens */
+
+int
+store_revoked_put(struct store *st, const char *jti, const char *tenant,
+    int64_t expires, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	/* A second revocation of one jti keeps the later expiry. */
+	if (store_prepare(st, "INSERT INTO revoked_tokens (jti, tenant, "
+	    "expires, revoked) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (jti) DO "
+	    "UPDATE SET tenant = ?2, expires = MAX(expires, ?3)", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, jti);
+	store_bind_text(stmt, 2, tenant);
+	sqlite3_bind_int64(stmt, 3, expires);
+	sqlite3_bind_int64(stmt, 4, now_wall());
+	return store_change(st, stmt, "revoke", err, errlen) == -1 ? -1 : 0;
+}
+
+static json_t *
+store_revoked_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:s,s:o,s:I,s:I}", "jti", store_col_text(stmt, 0),
+	    "tenant", store_col_json_string(stmt, 1),
+	    "expires", (json_int_t)sqlite3_column_int64(stmt, 2),
+	    "revoked", (json_int_t)sqlite3_column_int64(stmt, 3));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
+json_t *
+store_revoked_list(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "SELECT jti, tenant, expires, revoked FROM "
+	    "revoked_tokens ORDER BY revoked, jti", &stmt, err, errlen) == -1)
+		return NULL;
+	return store_rows_json(st, stmt, store_revoked_json_row, NULL,
+	    "revoked list", err, errlen);
+}
+
+int
+store_revoked_prune(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM revoked_tokens WHERE expires < ?",
+	    &stmt, err, errlen) == -1)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, now);
+	return store_change(st, stmt, "revoked prune", err, errlen);
+}
+
 /* ------------------------------------------------------------ secrets */
 
 int
