@@ -294,9 +294,10 @@ int jwt_keyset_add_pem_list(struct jwt_keyset *ks, const char *list,
  * key's pinned algorithm (so "none" never passes); "typ" is JWT, at+jwt
  * or absent; "crit" is refused. ES256 signatures are r||s (64 bytes).
  * The payload must carry a string sub (1..127 bytes) and a numeric exp;
- * jti, when present, a string of 1..127 bytes. iss must equal issuer and
- * aud (a string or an array) must contain audience when those are set
- * (non-NULL, non-empty). exp + leeway > now, nbf - leeway <= now.
+ * jti, when present, a string of 1..127 bytes. For a token a public key
+ * verified, iss must equal issuer and aud (a string or an array) must
+ * contain audience when those are set (non-NULL, non-empty); an HS256
+ * token is dataagent's own (token issue) and is not held to them. exp + leeway > now, nbf - leeway <= now.
  * Returns 0 with claims filled, or -1 with a short reason in *why
  * ("malformed", "alg", "kid", "signature", "claims", "issuer",
  * "audience", "expired", "not_yet_valid").

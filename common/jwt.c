@@ -10,7 +10,9 @@
  * header's "alg" must then equal the key's pinned algorithm, so "none",
  * an HS256 token "signed" with an RSA public key (the classic confusion
  * attack) and any algorithm we do not implement fail before a signature
- * is looked at. ES256 signatures are the JWS form, r || s in 64 bytes;
+ * is looked at. The configured issuer and audience bind the tokens that
+ * public keys verify (those of another issuer); an HS256 token is
+ * dataagent's own and carries neither. ES256 signatures are the JWS form, r || s in 64 bytes;
  * a DER-encoded one is refused.
  *
  * OpenSSL 3 does every primitive (HMAC, EVP_DigestVerify, base64, key
@@ -859,7 +861,7 @@ jwt_verify_keyset(const char *token, size_t toklen,
 {
 	const char *dot1, *dot2, *typ, *kid = NULL;
 	unsigned char sig[JWT_SIG_MAX];
-	const struct jwt_key *k;
+	const struct jwt_key *k = NULL;
 	json_t *hdr = NULL, *pl = NULL, *v;
 	enum jwt_alg alg;
 	size_t i, tried = 0, signed_len;
@@ -958,6 +960,10 @@ jwt_verify_keyset(const char *token, size_t toklen,
 	if (v != NULL && claim_string(v, claims->jc_jti,
 	    sizeof(claims->jc_jti)) == -1)
 		goto fail;
+	/* iss and aud are the other issuer's: a token our own HMAC key
+	 * verifies was signed by dataagent (token issue) and has neither. */
+	if (k->jk_alg == JWT_HS256)
+		issuer = audience = NULL;
 	if (issuer != NULL && issuer[0] != '\0') {
 		v = json_object_get(pl, "iss");
 		if (!json_is_string(v) || strcmp(json_string_value(v),

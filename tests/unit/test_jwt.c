@@ -272,7 +272,7 @@ test_public_keys(void)
 	}
 	free(t);
 
-	UNIT_CASE("iss and aud are checked when set; aud may be an array");
+	UNIT_CASE("iss and aud bind public-key tokens when set; aud may be an array");
 	t = make_pk("{\"alg\":\"RS256\",\"kid\":\"r1\"}",
 	    "{\"sub\":\"a\",\"exp\":1700000600,\"iss\":\"https://idp\","
 	    "\"aud\":[\"x\",\"dataagent\"]}", rsa, 0);
@@ -290,6 +290,10 @@ test_public_keys(void)
 	    &c, &why) == 0);
 	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp", NULL,
 	    NOW, &c, &why) == -1 && strcmp(why, "issuer") == 0);
+	free(t);
+	t = make("{\"alg\":\"HS256\"}", PL, key, KEYLEN);
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp",
+	    "dataagent", NOW, &c, &why) == 0);	/* our own token */
 	free(t);
 
 	UNIT_CASE("a token without kid is tried only on keys without one");
