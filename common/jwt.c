@@ -442,7 +442,8 @@ jwk_fromdata(const char *type, OSSL_PARAM_BLD *bld, char *err,
 static EVP_PKEY *
 jwk_rsa(const json_t *jwk, char *err, size_t errlen)
 {
-	unsigned char n[JWT_RSA_MAX_BITS / 8 + 1], e[16];
+	/* +3: the decoder wants room for a whole last quantum. */
+	unsigned char n[JWT_RSA_MAX_BITS / 8 + 4], e[16];
 	BIGNUM *bn = NULL, *be = NULL;
 	OSSL_PARAM_BLD *bld;
 	EVP_PKEY *pk = NULL;
@@ -860,7 +861,7 @@ jwt_verify_keyset(const char *token, size_t toklen,
     int64_t now, struct jwt_claims *claims, const char **why)
 {
 	const char *dot1, *dot2, *typ, *kid = NULL;
-	unsigned char sig[JWT_SIG_MAX];
+	unsigned char sig[JWT_SIG_MAX + 3];
 	const struct jwt_key *k = NULL;
 	json_t *hdr = NULL, *pl = NULL, *v;
 	enum jwt_alg alg;

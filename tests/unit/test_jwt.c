@@ -375,6 +375,39 @@ test_public_keys(void)
 	    NULL) == -1);		/* not on the curve */
 	UNIT_CHECK(add_jwks(kj, "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"AQAB\","
 	    "\"e\":\"AQAB\"}]}", NULL, NULL) == -1);	/* far too short */
+	{
+		/* An 8192-bit modulus (1024 bytes) fits; 8200 bits do not.
+		 * 2^8191 + k without small factors passes OpenSSL's public
+		 * key check (it need not be a real key to load). */
+		unsigned char nb[1025];
+		char nn[1400];
+		BIGNUM *bn = BN_new();
+		BN_ULONG w;
+		int small;
+
+		BN_set_bit(bn, 8191);
+		BN_add_word(bn, 1);
+		do {
+			BN_add_word(bn, 2);
+			small = 0;
+			for (w = 3; w < 2000 && !small; w += 2)
+				small = BN_mod_word(bn, w) == 0;
+		} while (small);
+		BN_bn2binpad(bn, nb, 1024);
+		BN_free(bn);
+		b64u(nb, 1024, nn);
+		snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"RSA\","
+		    "\"kid\":\"big\",\"n\":\"%s\",\"e\":\"AQAB\"}]}", nn);
+		UNIT_CHECK(add_jwks(kj, doc, &added, NULL) == 0 && added == 1);
+		jwt_keyset_free(&kj);
+		kj = jwt_keyset_new();
+		memmove(nb + 1, nb, 1024);
+		nb[0] = 0x01;
+		b64u(nb, 1025, nn);
+		snprintf(doc, sizeof(doc), "{\"keys\":[{\"kty\":\"RSA\","
+		    "\"kid\":\"big\",\"n\":\"%s\",\"e\":\"AQAB\"}]}", nn);
+		UNIT_CHECK(add_jwks(kj, doc, NULL, NULL) == -1);
+	}
 	UNIT_CHECK(add_jwks(kj, "{\"keys\":{}}", NULL, NULL) == -1);
 	UNIT_CHECK(add_jwks(kj, "[", NULL, NULL) == -1);
 	UNIT_CHECK(add_jwks(kj, "{\"keys\":[7]}", NULL, NULL) == -1);
