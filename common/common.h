@@ -6,8 +6,10 @@
  *   config_*  defaults < file < environment < flags
  *   dburl_*   DATABASE_URL parsing
  *   ipc_*     framed messages between supervisor and worker (imsg-like)
- *   jwt_*     HS256 bearer tokens (OpenSSL HMAC, jansson)
+ *   jwt_*     bearer tokens: HS256, RS256, ES256; key sets from PEM and
+ *             JWKS (OpenSSL EVP, jansson)
  *   httphead_* the request head the supervisor peeks at (http-parser)
+ *   host_*    Host and Origin against allowed_hosts (DNS rebinding)
  *   fd_*, rand_*, hex_*, now_*: small Linux helpers
  *
  * No process-specific logic lives here.
@@ -94,6 +96,12 @@ struct config {
 	int cf_max_body_size;			/* bytes, 1 MiB */
 	int cf_max_token_ttl;			/* seconds, 30 days */
 	int cf_drain_timeout;			/* seconds, 10 */
+	char cf_jwt_public_keys[CONFIG_STRLEN];	/* [kid[:ALG]=]PATH, ... */
+	char cf_jwt_jwks_file[CONFIG_STRLEN];	/* a JWK Set file */
+	char cf_jwt_issuer[CONFIG_STRLEN];	/* required iss, "" = any */
+	char cf_jwt_audience[CONFIG_STRLEN];	/* required aud, "" = any */
+	char cf_oauth_resource[CONFIG_STRLEN];	/* RFC 9728 resource URL */
+	char cf_oauth_authorization_servers[CONFIG_STRLEN];	/* URLs */
 };
 
 /* Fills every key with its default. */
@@ -247,25 +255,91 @@ json_t *ipc_payload_json(const struct ipc_msg *msg);
 /* ---------------------------------------------------------------- jwt */
 
 #define JWT_LEEWAY 30	/* seconds of clock skew accepted for exp/nbf */
+#define JWT_KID_MAX 128
+#define JWT_JTI_MAX 128
+
+enum jwt_alg {
+	JWT_HS256 = 1,
+	JWT_RS256,
+	JWT_ES256,
+};
 
 struct jwt_claims {
 	char jc_sub[128];
 	int64_t jc_exp;
 	int64_t jc_nbf;	/* 0 when absent */
 	int64_t jc_iat;	/* 0 when absent */
+	char jc_jti[JWT_JTI_MAX];	/* "" when absent */
+	enum jwt_alg jc_alg;	/* the algorithm that verified it */
 };
 
 /*
- * Verifies a compact JWS: header must be exactly alg HS256 (typ JWT or
- * absent), signature HMAC-SHA256 with key, compared in constant time;
- * payload must carry a string sub (1..127 bytes) and a numeric exp;
- * exp + leeway > now, nbf - leeway <= now. Returns 0 with claims filled,
- * or -1 with a short reason in *why ("malformed", "alg", "signature",
- * "expired", "not_yet_valid", "claims").
+ * The keys that verify tokens. Each has exactly one algorithm pinned
+ * when it is added (HMAC: HS256; RSA 2048..8192 bits: RS256; EC P-256:
+ * ES256) and an optional kid, unique in the set. At most 64 keys.
  */
+struct jwt_keyset;
+
+struct jwt_keyset *jwt_keyset_new(void);
+void jwt_keyset_free(struct jwt_keyset **ks);
+size_t jwt_keyset_count(const struct jwt_keyset *ks);
+/* [{"kid","alg"}] for logs and `dataagentd -t`. */
+json_t *jwt_keyset_json(const struct jwt_keyset *ks);
+const char *jwt_alg_name(enum jwt_alg alg);
+/* Adds an HS256 key (kid NULL or "" for none). Returns 0 or -1 with err. */
+int jwt_keyset_add_secret(struct jwt_keyset *ks, const char *kid,
+    const uint8_t *key, size_t keylen, char *err, size_t errlen);
+/*
+ * Adds a PEM public key (SubjectPublicKeyInfo, or the key of an X.509
+ * certificate); alg NULL/"" infers it from the key, else it must be the
+ * one the key can verify. A PEM holding a private key is refused.
+ * Returns 0 or -1 with err.
+ */
+int jwt_keyset_add_pem(struct jwt_keyset *ks, const char *kid,
+    const char *alg, const char *pem, size_t len, char *err, size_t errlen);
+/*
+ * Adds the keys of a JWK Set (RFC 7517): "kty":"RSA" (n, e) and "kty":
+ * "EC" with "crv":"P-256" (x, y). A key's "alg", when present, pins it
+ * and must fit its type; keys with "use" other than "sig", of other
+ * types, curves or algorithms are skipped (counted in *skipped_r); a key
+ * with private members ("d", ...) or a malformed supported key is an
+ * error, and then nothing of the document is added. Pure (fuzzed).
+ */
+int jwt_keyset_add_jwks(struct jwt_keyset *ks, const char *text, size_t len,
+    size_t *added_r, size_t *skipped_r, char *err, size_t errlen);
+int jwt_keyset_add_jwks_file(struct jwt_keyset *ks, const char *path,
+    size_t *added_r, size_t *skipped_r, char *err, size_t errlen);
+/*
+ * Adds each PEM file of a comma-separated list of PATH, kid=PATH or
+ * kid:ALG=PATH entries (PATH absolute). Returns 0 or -1 with err.
+ */
+int jwt_keyset_add_pem_list(struct jwt_keyset *ks, const char *list,
+    char *err, size_t errlen);
+
+/*
+ * Verifies a compact JWS against ks. The header's "kid" selects the key
+ * (absent: the keys without a kid are tried); its "alg" must be the
+ * key's pinned algorithm (so "none" never passes); "typ" is JWT, at+jwt
+ * or absent; "crit" is refused. ES256 signatures are r||s (64 bytes).
+ * The payload must carry a string sub (1..127 bytes) and a numeric exp;
+ * jti, when present, a string of 1..127 bytes. For a token a public key
+ * verified, iss must equal issuer and aud (a string or an array) must
+ * contain audience when those are set (non-NULL, non-empty); an HS256
+ * token is dataagent's own (token issue) and is not held to them. exp + leeway > now, nbf - leeway <= now.
+ * Returns 0 with claims filled, or -1 with a short reason in *why
+ * ("malformed", "alg", "kid", "signature", "claims", "issuer",
+ * "audience", "expired", "not_yet_valid").
+ */
+int jwt_verify_keyset(const char *token, size_t toklen,
+    const struct jwt_keyset *ks, const char *issuer, const char *audience,
+    int64_t now, struct jwt_claims *claims, const char **why);
+/* jwt_verify_keyset with one HS256 key and no iss/aud check. */
 int jwt_verify(const char *token, size_t toklen, const uint8_t *key,
     size_t keylen, int64_t now, struct jwt_claims *claims, const char **why);
-/* Signs {"sub","iat","exp"} with HS256. Returns a malloc'd token or NULL. */
+/* Signs {"sub","iat","exp"} (and "jti" when not NULL) with HS256.
+ * Returns a malloc'd token or NULL. */
+char *jwt_sign_jti(const char *sub, int64_t iat, int64_t exp, const char *jti,
+    const uint8_t *key, size_t keylen);
 char *jwt_sign(const char *sub, int64_t iat, int64_t exp, const uint8_t *key,
     size_t keylen);
 /* SHA-256 of the token, lowercase hex into out[65]. */
@@ -281,6 +355,9 @@ struct httphead {
 	char hh_authorization[4096];
 	int hh_has_authorization;
 	char hh_host[256];
+	int hh_has_host;
+	char hh_origin[512];
+	int hh_has_origin;
 	size_t hh_head_len;	/* bytes up to and including CRLFCRLF */
 	unsigned hh_http_major, hh_http_minor;
 };
@@ -310,6 +387,16 @@ int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 struct sockaddr_storage;
 /* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
 int addr_is_loopback(const struct sockaddr_storage *ss);
+
+/* hostcheck.c: the Host and Origin checks against allowed_hosts (the
+ * matching rules are in hostcheck.c and dataagent.conf(5)). */
+enum host_kind {
+	HOST_HEADER = 1,	/* "name[:port]", "[v6]:port"; IP literals pass */
+	HOST_ORIGIN,		/* "scheme://host[:port]"; "null" never passes */
+};
+/* 1 when value may be accepted, 0 when it is to be answered 403. */
+int host_allowed(const char *allowed_hosts, const char *value,
+    enum host_kind kind);
 
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);

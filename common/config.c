@@ -75,6 +75,12 @@ static const struct cfg_key cfg_keys[] = {
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
 	INT("max_token_ttl", cf_max_token_ttl, 60, 366 * 86400),
 	INT("drain_timeout", cf_drain_timeout, 0, 3600),
+	STR("jwt_public_keys", cf_jwt_public_keys),
+	STR("jwt_jwks_file", cf_jwt_jwks_file),
+	STR("jwt_issuer", cf_jwt_issuer),
+	STR("jwt_audience", cf_jwt_audience),
+	STR("oauth_resource", cf_oauth_resource),
+	STR("oauth_authorization_servers", cf_oauth_authorization_servers),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -347,6 +353,58 @@ config_load_env(struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * An http(s) URL that may stand inside a quoted header value: printable
+ * ASCII without blanks, quotes or backslashes, no query or fragment.
+ */
+static int
+config_url_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!((len > 7 && strncmp(s, "http://", 7) == 0) ||
+	    (len > 8 && strncmp(s, "https://", 8) == 0)))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\' || s[i] == '?' || s[i] == '#' || s[i] == ',')
+			return 0;
+	return 1;
+}
+
+static int
+config_validate_oauth(const struct config *cf, char *err, size_t errlen)
+{
+	const char *p = cf->cf_oauth_authorization_servers, *q;
+
+	if (cf->cf_oauth_resource[0] != '\0' && !config_url_valid(
+	    cf->cf_oauth_resource, strlen(cf->cf_oauth_resource))) {
+		snprintf(err, errlen, "oauth_resource must be an http:// or "
+		    "https:// URL without query, fragment, blanks or quotes");
+		return -1;
+	}
+	if (*p != '\0' && cf->cf_oauth_resource[0] == '\0') {
+		snprintf(err, errlen, "oauth_authorization_servers needs "
+		    "oauth_resource");
+		return -1;
+	}
+	for (; *p != '\0'; p = *q == ',' ? q + 1 : q) {
+		while (*p == ' ')
+			p++;
+		for (q = p; *q != '\0' && *q != ',' && *q != ' '; q++)
+			;
+		if (q > p && !config_url_valid(p, (size_t)(q - p))) {
+			snprintf(err, errlen, "oauth_authorization_servers: "
+			    "\"%.*s\" is not an http:// or https:// URL",
+			    (int)(q - p), p);
+			return -1;
+		}
+		while (*q == ' ')
+			q++;
+	}
+	return 0;
+}
+
 int
 config_validate(const struct config *cf, char *err, size_t errlen)
 {
@@ -354,7 +412,12 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	char e[256];
 	size_t klen = strlen(cf->cf_secret_key);
 
-	if (klen == 0) {
+	if (config_validate_oauth(cf, err, errlen) == -1)
+		return -1;
+	/* Without secret_key only tokens signed by a configured public
+	 * key are accepted (and dataagentctl token issue is refused). */
+	if (klen == 0 && cf->cf_jwt_public_keys[0] == '\0' &&
+	    cf->cf_jwt_jwks_file[0] == '\0') {
 		snprintf(err, errlen, "SECRET_KEY is not set: set it in the "
 		    "environment or as secret_key in the config file (at "
 		    "least %d random bytes, e.g. `openssl rand -hex 32`)",
@@ -367,7 +430,7 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 		    INSECURE_DEFAULT_KEY);
 		return -1;
 	}
-	if (klen < SECRET_KEY_MIN) {
+	if (klen > 0 && klen < SECRET_KEY_MIN) {
 		snprintf(err, errlen, "SECRET_KEY is %zu bytes, at least %d "
 		    "are required", klen, SECRET_KEY_MIN);
 		return -1;

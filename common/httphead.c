@@ -4,8 +4,8 @@
  * Only the head is parsed (http-parser, run over the bytes up to the
  * first blank line); the body, if any, stays in the socket for the
  * worker. Fields we act on are bounded: a too-long URL is 414, a
- * too-long Authorization or Host is 431, a repeated one is 400 (two
- * credentials on one request are ambiguous, so neither is trusted).
+ * too-long Authorization, Host or Origin is 431, a repeated one is 400
+ * (two credentials on one request are ambiguous, so neither is trusted).
  */
 #include <string.h>
 #include <strings.h>
@@ -18,6 +18,7 @@ enum hh_field {
 	HF_OTHER = 0,
 	HF_AUTHORIZATION,
 	HF_HOST,
+	HF_ORIGIN,
 };
 
 struct hh_parse {
@@ -103,17 +104,22 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 				hp->hp_field = HF_AUTHORIZATION;
 			else if (strcasecmp(hp->hp_name, "host") == 0)
 				hp->hp_field = HF_HOST;
+			else if (strcasecmp(hp->hp_name, "origin") == 0)
+				hp->hp_field = HF_ORIGIN;
 		}
 		if ((hp->hp_field == HF_AUTHORIZATION &&
 		    hh->hh_has_authorization) ||
-		    (hp->hp_field == HF_HOST && hp->hp_seen_host)) {
+		    (hp->hp_field == HF_HOST && hp->hp_seen_host) ||
+		    (hp->hp_field == HF_ORIGIN && hh->hh_has_origin)) {
 			hp->hp_status = 400;
 			return -1;
 		}
 		if (hp->hp_field == HF_AUTHORIZATION)
 			hh->hh_has_authorization = 1;
 		else if (hp->hp_field == HF_HOST)
-			hp->hp_seen_host = 1;
+			hp->hp_seen_host = hh->hh_has_host = 1;
+		else if (hp->hp_field == HF_ORIGIN)
+			hh->hh_has_origin = 1;
 	}
 	switch (hp->hp_field) {
 	case HF_AUTHORIZATION:
@@ -121,6 +127,9 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 		    sizeof(hh->hh_authorization), at, len);
 	case HF_HOST:
 		return hh_append(hp, hh->hh_host, sizeof(hh->hh_host), at,
+		    len);
+	case HF_ORIGIN:
+		return hh_append(hp, hh->hh_origin, sizeof(hh->hh_origin), at,
 		    len);
 	case HF_OTHER:
 		break;

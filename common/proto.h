@@ -46,7 +46,14 @@ enum ipc_type {
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
 	IPC_RATE_GRANT,		/* {"n","retry_after"} answer to IPC_RATE_REQ */
 	IPC_SLOT_GRANT,		/* peer=req id, {"ok"}|{"ok":false,"error"} */
-	IPC_REVOKE,		/* {"token_hash"} close connections using it */
+	IPC_REVOKE,		/* {"token_hash"}: a token was revoked (by its
+				 * jti, dataagentctl token revoke); hex
+				 * SHA-256 of the token as in IPC_CONN. The
+				 * worker closes every connection handed to
+				 * it with that token, aborting requests in
+				 * flight; a new connection with it gets 401
+				 * from the supervisor. Sent to the tenant's
+				 * active and retiring workers. */
 };
 
 /*
@@ -89,7 +96,9 @@ enum ipc_type {
  *   tenant.enable {id}, tenant.disable {id}, tenant.remove {id},
  *   server.add {tenant,name,command,args,env}, server.list {tenant},
  *   server.remove {tenant,name}, server.import {tenant,config (object)},
- *   token.issue {tenant,ttl}, status, reload,
+ *   token.issue {tenant,ttl} -> {token,expires,jti},
+ *   token.revoke {jti,tenant?} -> {jti,tenant,expires,seen},
+ *   token.revoked -> [{jti,tenant,expires,revoked}], status, reload,
  *   secret.set {tenant,name,value}, secret.list {tenant},
  *   secret.remove {tenant,name}, key.rotate.
  */

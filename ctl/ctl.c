@@ -44,6 +44,7 @@ struct ctl {
 	json_t *c_env;			/* --env K=V, NULL when none */
 	int c_disabled;			/* --disabled */
 	const char *c_ttl;		/* --ttl */
+	const char *c_tenant;		/* --tenant (token revoke) */
 	char **c_tail;			/* after "--" */
 	int c_ntail;
 	int c_has_tail;
@@ -68,7 +69,11 @@ static const char ctl_usage_text[] =
 "  server import TENANT FILE     import the stdio servers of a Claude\n"
 "                                Desktop or Cursor mcpServers file (- = stdin)\n"
 "  token issue TENANT [--ttl D]  print a bearer token valid for D (seconds,\n"
-"                                or N with s, m, h or d; default 1h)\n"
+"                                or N with s, m, h or d; default 1h); its\n"
+"                                jti goes to stderr\n"
+"  token revoke JTI [--tenant T] refuse the token with that jti from now on\n"
+"                                and close connections that use it\n"
+"  token revoked                 the revocations in force\n"
 "  secret set TENANT NAME        set a secret; the value is read from stdin\n"
 "                                (prompted without echo on a terminal)\n"
 "  secret list TENANT            a tenant's secret names and dates\n"
@@ -175,7 +180,7 @@ ctl_duration(const char *s, long long *secs_r)
 /*
  * Splits argv into options and words. Global options (-s, --json, -h,
  * -V) are accepted before or among the command words; --env,
- * --disabled and --ttl are collected here and checked per command.
+ * --disabled, --ttl and --tenant are collected here and checked per command.
  * Everything after "--" is the tail (server add's command line).
  * Returns -1 to go on, else an exit status.
  */
@@ -212,7 +217,8 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 			continue;
 		}
 		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0 ||
-		    strcmp(a, "--env") == 0 || strcmp(a, "--ttl") == 0) {
+		    strcmp(a, "--env") == 0 || strcmp(a, "--ttl") == 0 ||
+		    strcmp(a, "--tenant") == 0) {
 			if (i + 1 >= argc)
 				return ctl_usage_error("an option lacks its "
 				    "value");
@@ -229,6 +235,8 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 				a = "--env";
 			else if (strncmp(a, "--ttl=", 6) == 0)
 				a = "--ttl";
+			else if (strncmp(a, "--tenant=", 9) == 0)
+				a = "--tenant";
 			else {
 				fprintf(stderr, "dataagentctl: unknown option "
 				    "%s\n", a);
@@ -249,6 +257,8 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 			c->c_socket = v;
 		else if (strcmp(a, "--ttl") == 0)
 			c->c_ttl = v;
+		else if (strcmp(a, "--tenant") == 0)
+			c->c_tenant = v;
 		else {
 			eq = strchr(v, '=');
 			if (eq == NULL || eq == v) {
@@ -703,6 +713,26 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 			    ctl_str(v, "name"), ctl_time(ctl_int(v, "created"),
 			    t1), ctl_time(ctl_int(v, "updated"), t2));
 		}
+	} else if (strcmp(cmd, "token.revoke") == 0) {
+		char t1[32];
+		int has_t = json_is_string(json_object_get(r, "tenant"));
+
+		printf("token %s revoked%s%s until %s\n", ctl_str(r, "jti"),
+		    has_t ? " for tenant " : "", has_t ? ctl_str(r, "tenant") :
+		    "", ctl_time(ctl_int(r, "expires"), t1));
+	} else if (strcmp(cmd, "token.revoked") == 0) {
+		char t1[32], t2[32];
+
+		printf("%-34s %-16s %-20s %s\n", "JTI", "TENANT", "REVOKED",
+		    "EXPIRES");
+		for (i = 0; i < json_array_size(r); i++) {
+			v = json_array_get(r, i);
+			printf("%-34s %-16s %-20s %s\n", ctl_str(v, "jti"),
+			    json_is_string(json_object_get(v, "tenant")) ?
+			    ctl_str(v, "tenant") : "*",
+			    ctl_time(ctl_int(v, "revoked"), t1),
+			    ctl_time(ctl_int(v, "expires"), t2));
+		}
 	} else if (strcmp(cmd, "key.rotate") == 0)
 		printf("%lld secret%s re-encrypted; the new key is in %s\n",
 		    ctl_int(r, "secrets"), ctl_int(r, "secrets") == 1 ? "" :
@@ -893,7 +923,8 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	    (strcmp(w0, "server") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "remove") == 0 || strcmp(w1, "import") == 0)) ||
-	    (strcmp(w0, "token") == 0 && strcmp(w1, "issue") == 0) ||
+	    (strcmp(w0, "token") == 0 && (strcmp(w1, "issue") == 0 ||
+	    strcmp(w1, "revoke") == 0 || strcmp(w1, "revoked") == 0)) ||
 	    (strcmp(w0, "secret") == 0 &&
 	    (strcmp(w1, "set") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "rm") == 0)) ||
@@ -901,13 +932,15 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		snprintf(cmd, sizeof(cmd), "%s.%s", w0,
 		    strcmp(w1, "rm") == 0 ? "remove" : w1);
 		if (strcmp(cmd, "tenant.list") == 0 ||
-		    strcmp(cmd, "key.rotate") == 0)
+		    strcmp(cmd, "key.rotate") == 0 ||
+		    strcmp(cmd, "token.revoked") == 0)
 			want = 2;
 		else if (strcmp(cmd, "secret.list") == 0)
 			want = 3;
 		else if (strcmp(w0, "tenant") == 0 ||
 		    strcmp(cmd, "server.list") == 0 ||
-		    strcmp(cmd, "token.issue") == 0)
+		    strcmp(cmd, "token.issue") == 0 ||
+		    strcmp(cmd, "token.revoke") == 0)
 			want = 3;
 		else
 			want = 4;
@@ -933,9 +966,17 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		ctl_usage_error("--ttl belongs to token issue");
 		return NULL;
 	}
+	if (c->c_tenant != NULL && strcmp(cmd, "token.revoke") != 0) {
+		ctl_usage_error("--tenant belongs to token revoke");
+		return NULL;
+	}
 
-	if (want <= 2)		/* status, reload, tenant list, key rotate */
+	if (want <= 2)		/* status, reload, tenant list, key rotate,
+				 * token revoked */
 		args = json_object();
+	else if (strcmp(cmd, "token.revoke") == 0)
+		args = json_pack("{s:s,s:s?}", "jti", c->c_pos[2], "tenant",
+		    c->c_tenant);
 	else if (strcmp(cmd, "secret.list") == 0)
 		args = json_pack("{s:s}", "tenant", c->c_pos[2]);
 	else if (strcmp(cmd, "secret.remove") == 0)
@@ -1091,6 +1132,10 @@ main(int argc, char **argv)
 			return CTL_EXIT_REFUSED;
 		}
 		printf("%s\n", tok);
+		/* stdout stays the token alone: TOKEN=$(...) works. */
+		if (json_string_value(json_object_get(r, "jti")) != NULL)
+			fprintf(stderr, "jti %s\n", json_string_value(
+			    json_object_get(r, "jti")));
 	} else {
 		ctl_print(&c, cmd, r);
 	}

@@ -11,7 +11,9 @@
  * or disabled ones are stopped, the others get a fresh configuration
  * (the worker restarts only the servers whose spec or secrets differ).
  * So a change made on one host reaches the others within one interval,
- * without restarts. SQLite stores are one host's own: no polling.
+ * without restarts. Revocations are re-read too, so a token revoked on
+ * one host is refused by all (auth.c). SQLite stores are one host's
+ * own: no polling.
  *
  * A failing poll is logged once per outage (/health reports the store
  * itself).
@@ -51,6 +53,9 @@ cluster_poll(evutil_socket_t fd, short ev, void *arg)
 		log_debug("store: changed on another host", "{s:I,s:I}",
 		    "from", (json_int_t)cluster_gen, "to", (json_int_t)g);
 		workers_store_changed(sp);
+		if (auth_revocations_sync(sp, err, sizeof(err)) == -1)
+			log_warn("store: cannot re-read the revocations",
+			    "{s:s}", "error", err);
 	}
 	cluster_gen = g;
 }

@@ -785,7 +785,8 @@ cmd_token_issue(struct control *ctl, const json_t *args, char *err,
 	const json_t *jttl;
 	json_int_t ttl = 3600;
 	int64_t now, exp;
-	char *token;
+	uint8_t rnd[16];
+	char *token, jti[33];
 	json_t *res, *d;
 
 	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL)
@@ -810,28 +811,79 @@ cmd_token_issue(struct control *ctl, const json_t *args, char *err,
 		snprintf(err, errlen, "tenant %s is disabled", tenant);
 		return NULL;
 	}
+	if (cf->cf_secret_key[0] == '\0') {
+		snprintf(err, errlen, "no secret_key: this dataagentd verifies "
+		    "tokens of other issuers but signs none");
+		return NULL;
+	}
+	/* A random jti makes each token revocable on its own. */
+	if (rand_bytes(rnd, sizeof(rnd)) == -1) {
+		snprintf(err, errlen, "no random bytes");
+		return NULL;
+	}
+	hex_encode(rnd, sizeof(rnd), jti);
 	now = now_wall();
 	exp = now + (int64_t)ttl;
-	token = jwt_sign(tenant, now, exp, (const uint8_t *)cf->cf_secret_key,
-	    strlen(cf->cf_secret_key));
+	token = jwt_sign_jti(tenant, now, exp, jti,
+	    (const uint8_t *)cf->cf_secret_key, strlen(cf->cf_secret_key));
 	if (token == NULL) {
 		snprintf(err, errlen, "cannot sign a token");
 		return NULL;
 	}
-	res = json_pack("{s:s,s:I}", "token", token, "expires",
-	    (json_int_t)exp);
+	res = json_pack("{s:s,s:I,s:s}", "token", token, "expires",
+	    (json_int_t)exp, "jti", jti);
 	explicit_bzero(token, strlen(token));
 	free(token);
 	if (res == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	d = json_pack("{s:I,s:I}", "ttl", ttl, "exp", (json_int_t)exp);
+	d = json_pack("{s:I,s:I,s:s}", "ttl", ttl, "exp", (json_int_t)exp,
+	    "jti", jti);
 	control_audit(ctl, "token.issue", tenant, d);
 	json_decref(d);
-	log_info("control: token issued", "{s:s,s:I,s:I}", "tenant", tenant,
-	    "ttl", ttl, "exp", (json_int_t)exp);
+	log_info("control: token issued", "{s:s,s:I,s:I,s:s}", "tenant",
+	    tenant, "ttl", ttl, "exp", (json_int_t)exp, "jti", jti);
 	return res;
+}
+
+/*
+ * token.revoke {jti, tenant?}: the token with that jti (and, with a
+ * tenant, that sub) is refused from now on until it expires, and the
+ * connections already handed to a worker with it are closed. The tenant
+ * need not exist any more (its tokens may still be around).
+ */
+static json_t *
+cmd_token_revoke(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	const json_t *jt = json_object_get(args, "tenant");
+	const char *jti, *tenant = NULL;
+	json_t *res;
+
+	jti = control_json_str(json_object_get(args, "jti"), JWT_JTI_MAX - 1);
+	if (jti == NULL || jti[0] == '\0') {
+		snprintf(err, errlen, "jti must be a string of 1..%d bytes",
+		    JWT_JTI_MAX - 1);
+		return NULL;
+	}
+	if (jt != NULL && !json_is_null(jt) &&
+	    (tenant = arg_name(args, "tenant", err, errlen)) == NULL)
+		return NULL;
+	if ((res = auth_revoke(ctl->ctl_sup, jti, tenant, err, errlen)) == NULL)
+		return NULL;
+	control_audit(ctl, "token.revoke", tenant, res);
+	log_info("control: token revoked", "{s:s,s:s?,s:O}", "jti", jti,
+	    "tenant", tenant, "seen", json_object_get(res, "seen"));
+	return res;
+}
+
+/* token.revoked: the revocations still in force. */
+static json_t *
+cmd_token_revoked(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	return auth_revoked_json(ctl->ctl_sup, err, errlen);
 }
 
 static json_t *
@@ -961,6 +1013,8 @@ static const struct control_cmd control_cmds[] = {
 	{ "server.remove", cmd_server_remove },
 	{ "server.import", cmd_server_import },
 	{ "token.issue", cmd_token_issue },
+	{ "token.revoke", cmd_token_revoke },
+	{ "token.revoked", cmd_token_revoked },
 	{ "secret.set", cmd_secret_set },
 	{ "secret.list", cmd_secret_list },
 	{ "secret.remove", cmd_secret_remove },

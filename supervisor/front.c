@@ -79,7 +79,7 @@ static void
 front_answer(struct front_conn *fc, int status, const char *extra,
     json_t *body)
 {
-	char head[512], *s;
+	char head[2048], *s;
 	int n;
 
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -157,15 +157,37 @@ front_error(struct front_conn *fc, int status, const char *msg)
 	front_answer(fc, status, NULL, json_pack("{s:s}", "error", msg));
 }
 
+/* 401 with the challenge of RFC 6750 (and RFC 9728's resource_metadata
+ * when oauth_resource is set); `why` is a short reason without quotes. */
 static void
-front_unauthorized(struct front_conn *fc, const char *why)
+front_unauthorized(struct front_conn *fc, const char *path, const char *why)
 {
+	char challenge[1280];
+
 	log_info("authentication failed", "{s:s,s:s}", "remote",
 	    fc->fc_remote, "reason", why);
-	front_answer(fc, 401,
-	    "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
-	    json_pack("{s:s,s:s}", "error", "invalid_token",
-	    "error_description", why));
+	auth_challenge(fc->fc_sup, path, why, challenge, sizeof(challenge));
+	front_answer(fc, 401, challenge, json_pack("{s:s,s:s}", "error",
+	    "invalid_token", "error_description", why));
+}
+
+/* GET /.well-known/oauth-protected-resource[/api/v1/users/{id}/...]. */
+static void
+front_resource_metadata(struct front_conn *fc, const struct httphead *hh)
+{
+	json_t *md;
+
+	if ((md = auth_metadata(fc->fc_sup, hh->hh_path)) == NULL) {
+		front_error(fc, 404, "not found");
+		return;
+	}
+	if (hh->hh_method != HTTP_GET && hh->hh_method != HTTP_HEAD) {
+		json_decref(md);
+		front_answer(fc, 405, "Allow: GET\r\n",
+		    json_pack("{s:s}", "error", "method not allowed"));
+		return;
+	}
+	front_answer(fc, 200, NULL, md);
 }
 
 static void
@@ -220,6 +242,21 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	char id[128], hash[65], err[STORE_ERRLEN];
 	int m, r;
 
+	/* DNS rebinding: a name we do not serve under, or a page of a
+	 * foreign origin, gets nothing, not even health. */
+	if (!auth_host_ok(sp, hh, &why)) {
+		log_info("request for a host or from an origin not allowed",
+		    "{s:s,s:s,s:s}", "remote", fc->fc_remote, "header", why,
+		    "value", strcmp(why, "host") == 0 ? hh->hh_host :
+		    hh->hh_origin);
+		front_error(fc, 403, strcmp(why, "host") == 0 ? "host not "
+		    "allowed" : "origin not allowed");
+		return;
+	}
+	if (auth_metadata_path(hh->hh_path)) {
+		front_resource_metadata(fc, hh);
+		return;
+	}
 	if (strcmp(hh->hh_path, "/health") == 0 ||
 	    strcmp(hh->hh_path, "/health/detailed") == 0) {
 		if (hh->hh_method != HTTP_GET && hh->hh_method != HTTP_HEAD) {
@@ -247,12 +284,12 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	}
 	if (!hh->hh_has_authorization ||
 	    (tok = httphead_bearer(hh->hh_authorization, &toklen)) == NULL) {
-		front_unauthorized(fc, "a bearer token is required");
+		front_unauthorized(fc, hh->hh_path, "a bearer token is "
+		    "required");
 		return;
 	}
-	if (jwt_verify(tok, toklen, (const uint8_t *)sp->sp_cf.cf_secret_key,
-	    strlen(sp->sp_cf.cf_secret_key), now_wall(), &cl, &why) == -1) {
-		front_unauthorized(fc, why);
+	if (auth_verify(sp, tok, toklen, &cl, hash, &why) == -1) {
+		front_unauthorized(fc, hh->hh_path, why);
 		return;
 	}
 	if (m == -1 || strcmp(id, cl.jc_sub) != 0) {
@@ -274,7 +311,6 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_error(fc, 403, "tenant unknown or disabled");
 		return;
 	}
-	jwt_token_hash(tok, toklen, hash);
 	sp->sp_handoffs++;
 	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote,
 	    fc->fc_pre, fc->fc_prelen);

@@ -76,7 +76,8 @@ usage(FILE *f)
 "  -h, --help           this text\n"
 "  -V, --version        print the version\n"
 "\n"
-"Environment: SECRET_KEY (required, at least 32 bytes), DATABASE_URL,\n"
+"Environment: SECRET_KEY (at least 32 bytes; required unless public keys\n"
+"verify tokens: jwt_public_keys, jwt_jwks_file), DATABASE_URL,\n"
 "LOG_LEVEL, MCP_MAX_CONNECTIONS_PER_USER, MCP_MAX_TOTAL_CONNECTIONS,\n"
 "ALLOWED_HOSTS.\n", CONFIG_DEFAULT_PATH);
 }
@@ -473,6 +474,7 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	if (policies_load(sp, err, sizeof(err)) == -1)
 		log_error("reload: keeping the running seccomp policy", "{s:s}",
 		    "error", err);
+	auth_reload(sp);
 	sp->sp_nspare_target = (unsigned)sp->sp_cf.cf_workers;
 	tenants = store_tenant_list(sp->sp_store, err, sizeof(err));
 	json_array_foreach(tenants, i, t)
@@ -616,7 +618,16 @@ main(int argc, char **argv)
 		break;
 	}
 	if (test_only) {
+		struct jwt_keyset *ks = NULL;
+
 		explicit_bzero(&db, sizeof(db));
+		if (auth_keys_build(&sp.sp_cf, &ks, err, sizeof(err)) == -1) {
+			fprintf(stderr, "dataagentd: %s\n", err);
+			return 1;
+		}
+		printf("dataagentd: %zu token key%s loaded\n",
+		    jwt_keyset_count(ks), jwt_keyset_count(ks) == 1 ? "" : "s");
+		jwt_keyset_free(&ks);
 		printf("dataagentd: configuration %s is ok\n",
 		    explicit_cfg ? cfg_path : "(defaults, file and environment)");
 		return 0;
@@ -709,6 +720,12 @@ main(int argc, char **argv)
 	event_add(sp.sp_ev_sigint, NULL);
 	event_add(sp.sp_ev_sighup, NULL);
 
+	if (auth_start(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot load the token keys or revocations", "{s:s}",
+		    "error", err);
+		fprintf(stderr, "dataagentd: %s\n", err);
+		return 1;
+	}
 	if (control_open(&sp, err, sizeof(err)) == -1) {
 		log_error("cannot open the control socket", "{s:s,s:s}", "path",
 		    sp.sp_cf.cf_control_socket, "error", err);
@@ -743,6 +760,7 @@ main(int argc, char **argv)
 	tenants_forget_all(&sp);
 	cluster_stop();
 	control_close(&sp);
+	auth_free(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);
 	event_free(sp.sp_ev_sigchld);

@@ -974,6 +974,75 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 	    "audit list", err, errlen);
 }
 
+/* ----------------------------------------------------- revoked tokens */
+
+int
+store_revoked_put(struct store *st, const char *jti, const char *tenant,
+    int64_t expires, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	/* A second revocation of one jti keeps the later expiry. */
+	if (store_prepare(st, store_sql(st,
+	    "INSERT INTO revoked_tokens (jti, tenant, expires, revoked) "
+	    "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO UPDATE SET "
+	    "tenant = excluded.tenant, "
+	    "expires = MAX(expires, excluded.expires)",
+	    "INSERT INTO revoked_tokens (jti, tenant, expires, revoked) "
+	    "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+	    "tenant = VALUES(tenant), "
+	    "expires = GREATEST(expires, VALUES(expires))"), &stmt, err,
+	    errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, jti);
+	store_bind_text(stmt, 2, tenant);
+	db_bind_int(stmt, 3, expires);
+	db_bind_int(stmt, 4, now_wall());
+	if (store_change(st, stmt, "revoke", err, errlen) == -1)
+		return -1;
+	store_bump(st);
+	return 0;
+}
+
+static json_t *
+store_revoked_json_row(struct db_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:s,s:o,s:I,s:I}", "jti", store_col_text(stmt, 0),
+	    "tenant", store_col_json_string(stmt, 1),
+	    "expires", (json_int_t)db_col_int(stmt, 2),
+	    "revoked", (json_int_t)db_col_int(stmt, 3));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
+json_t *
+store_revoked_list(struct store *st, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	if (store_prepare(st, "SELECT jti, tenant, expires, revoked FROM "
+	    "revoked_tokens ORDER BY revoked, jti", &stmt, err, errlen) == -1)
+		return NULL;
+	return store_rows_json(st, stmt, store_revoked_json_row, NULL,
+	    "revoked list", err, errlen);
+}
+
+int
+store_revoked_prune(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM revoked_tokens WHERE expires < ?",
+	    &stmt, err, errlen) == -1)
+		return -1;
+	db_bind_int(stmt, 1, now);
+	return store_change(st, stmt, "revoked prune", err, errlen);
+}
+
 /* ------------------------------------------------------------ secrets */
 
 int

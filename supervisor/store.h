@@ -147,6 +147,20 @@ void store_secret_free_all(struct store_secret **rows, size_t n);
 /* The number of secrets of all tenants, or -1. */
 int store_secret_count(struct store *st, char *err, size_t errlen);
 
+/*
+ * Revoked tokens, by jti (tenant NULL: whatever the token's sub), kept
+ * until `expires` (when the token would have expired anyway).
+ * store_revoked_put inserts, or keeps the later expiry of a jti already
+ * there; store_revoked_list gives [{"jti","tenant","expires","revoked"}],
+ * oldest revocation first; store_revoked_prune deletes the rows that
+ * expired before now and returns how many, or -1.
+ */
+int store_revoked_put(struct store *st, const char *jti, const char *tenant,
+    int64_t expires, char *err, size_t errlen);
+json_t *store_revoked_list(struct store *st, char *err, size_t errlen);
+int store_revoked_prune(struct store *st, int64_t now, char *err,
+    size_t errlen);
+
 /* An explicit write transaction (BEGIN IMMEDIATE ... COMMIT); a failed
  * commit rolls back. */
 int store_begin(struct store *st, char *err, size_t errlen);

@@ -6,6 +6,8 @@
  *   workers.c  the worker table: spawn (fork+exec), spares, assign,
  *              IPC from workers, crash throttle, idle retire
  *   control.c  the control socket (dataagentctl) and its commands
+ *   auth.c     token keys, revocations, Host/Origin checks, OAuth
+ *              protected-resource metadata
  *   metrics.c  GET /metrics (Prometheus text format) and the tool-call
  *              counts workers report
  *   store.c    the store on SQLite or MySQL/MariaDB (store.h, db.h)
@@ -32,6 +34,9 @@ struct front_conn;
 struct control;
 struct metrics;
 struct evbuffer;
+struct auth;
+struct jwt_keyset;
+struct httphead;
 
 #define MAX_FLAGS 16
 
@@ -92,6 +97,7 @@ struct sup {
 	int64_t sp_started;
 	uint64_t sp_handoffs;
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
+	struct auth *sp_auth;		/* keys, revocations (auth.c) */
 };
 
 /* front.c */
@@ -108,6 +114,45 @@ json_t *sup_status_json(struct sup *sp);
  * nothing for SQLite or store_poll_interval = 0. */
 int cluster_start(struct sup *sp, char *err, size_t errlen);
 void cluster_stop(void);
+/* auth.c */
+/* The key set cf describes (secret_key, jwt_public_keys, jwt_jwks_file).
+ * Returns 0 with *ks_r, or -1 with err. Used by `dataagentd -t` too. */
+int auth_keys_build(const struct config *cf, struct jwt_keyset **ks_r,
+    char *err, size_t errlen);
+/* Keys, the revocations in the store, the prune timer. 0 or -1 with err. */
+int auth_start(struct sup *sp, char *err, size_t errlen);
+/* Re-reads the store's revocations (another host sharing it revoked a
+ * token); connections here using a newly revoked token are closed. */
+int auth_revocations_sync(struct sup *sp, char *err, size_t errlen);
+/* SIGHUP: a key set that does not build keeps the running one (logged). */
+void auth_reload(struct sup *sp);
+void auth_free(struct sup *sp);
+/*
+ * Verifies a bearer token (keys, iss, aud, times) and that its jti is
+ * not revoked. Returns 0 with *cl and hash (hex SHA-256 of the token)
+ * filled, or -1 with *why ("revoked" or jwt_verify_keyset's reasons).
+ */
+int auth_verify(struct sup *sp, const char *tok, size_t toklen,
+    struct jwt_claims *cl, char hash[65], const char **why);
+/* Revokes jti (for tokens of tenant only, when not NULL): store, memory,
+ * and the tenant's worker closes the connections that use it. Returns
+ * {"jti","tenant","expires","seen"} or NULL with err. */
+json_t *auth_revoke(struct sup *sp, const char *jti, const char *tenant,
+    char *err, size_t errlen);
+/* The unexpired revocations, as store_revoked_list. */
+json_t *auth_revoked_json(struct sup *sp, char *err, size_t errlen);
+/* Host and Origin of a request head against allowed_hosts; 0 with
+ * *what_r ("host", "origin") when one is not allowed. */
+int auth_host_ok(struct sup *sp, const struct httphead *hh,
+    const char **what_r);
+/* 1 for /.well-known/oauth-protected-resource[/...]. */
+int auth_metadata_path(const char *path);
+/* RFC 9728 metadata for that path, or NULL (not configured, or a
+ * suffix that is not a tenant path: 404). */
+json_t *auth_metadata(struct sup *sp, const char *path);
+/* The WWW-Authenticate header line (with CRLF) of a 401 for path. */
+void auth_challenge(struct sup *sp, const char *path, const char *why,
+    char *out, size_t outlen);
 
 /* workers.c */
 void workers_init(struct sup *sp);
@@ -128,6 +173,10 @@ void workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
     const uint8_t *pre, size_t prelen);
 /* The tenant's servers or state changed: push a fresh config. */
 void workers_tenant_changed(struct sup *sp, const char *tenant);
+/* A token was revoked: the tenant's workers close the connections
+ * that use it (IPC_REVOKE), and ones still waiting for a worker are
+ * answered 401. */
+void workers_revoke(struct sup *sp, const char *tenant, const char *hash);
 /* The tenant was disabled or removed: end its worker and processes. */
 void workers_tenant_stop(struct sup *sp, const char *tenant);
 /* The tenant is gone: kill what is left in its cgroup and remove it. */

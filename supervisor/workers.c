@@ -990,6 +990,41 @@ workers_store_changed(struct sup *sp)
 }
 
 void
+workers_revoke(struct sup *sp, const char *tenant, const char *hash)
+{
+	struct pending_conn *pc, **pp;
+	struct worker *wk;
+	json_t *v;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		if (strcmp(wk->wk_tenant, tenant) != 0)
+			continue;
+		for (pp = &wk->wk_pending; (pc = *pp) != NULL;) {
+			if (strcmp(pc->pc_hash, hash) != 0) {
+				pp = &pc->pc_next;
+				continue;
+			}
+			*pp = pc->pc_next;
+			if (wk->wk_pending_tail == &pc->pc_next)
+				wk->wk_pending_tail = pp;
+			wk->wk_npending--;
+			conn_refuse(&pc->pc_fd, 401, "token revoked");
+			free(pc->pc_pre);
+			free(pc);
+		}
+		if ((wk->wk_state != WK_ACTIVE &&
+		    wk->wk_state != WK_RETIRING) || wk->wk_ipc == NULL)
+			continue;
+		v = json_pack("{s:s}", "token_hash", hash);
+		if (v == NULL || ipc_send_json(wk->wk_ipc, IPC_REVOKE, 0, -1,
+		    v) == -1)
+			log_warn("cannot tell a worker of a revocation", "{s:s}",
+			    "tenant", tenant);
+		json_decref(v);
+	}
+}
+
+void
 workers_tenant_stop(struct sup *sp, const char *tenant)
 {
 	struct worker *wk;

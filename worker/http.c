@@ -407,6 +407,17 @@ dispatch(struct http_conn *c, struct http_req *r)
 		    "healthy"));
 		return;
 	}
+	/* The supervisor checked the first request's Host and Origin; the
+	 * ones after it on this connection come here directly. */
+	if ((http_header(r, "host") != NULL && !host_allowed(
+	    w->w_set.ws_allowed_hosts, http_header(r, "host"), HOST_HEADER)) ||
+	    (http_header(r, "origin") != NULL && !host_allowed(
+	    w->w_set.ws_allowed_hosts, http_header(r, "origin"),
+	    HOST_ORIGIN))) {
+		c->hc_close = 1;
+		http_reply_error(r, 403, "host or origin not allowed");
+		return;
+	}
 	if (!credential_ok(c, r)) {
 		c->hc_close = 1;
 		http_reply_json(r, 401,
@@ -741,6 +752,25 @@ http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
 		}
 		event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
 	}
+}
+
+void
+http_revoke(struct wrk *w, const char *token_hash)
+{
+	struct http_conn *c, *next;
+	unsigned n = 0;
+
+	/* A request in flight is aborted too: its token no longer
+	 * authorises anything. */
+	for (c = w->w_conns; c != NULL; c = next) {
+		next = c->hc_next;
+		if (ct_equal(c->hc_token_hash, token_hash, 64)) {
+			conn_free(c);
+			n++;
+		}
+	}
+	log_info("connections of a revoked token closed", "{s:s,s:i}",
+	    "tenant", w->w_tenant, "connections", (int)n);
 }
 
 void

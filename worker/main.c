@@ -440,6 +440,16 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		if (w->w_assigned)
 			rc = on_store_res(w, msg->im_hdr.ih_peer, v);
 		break;
+	case IPC_REVOKE: {
+		const char *hash;
+
+		if (json_unpack(v, "{s:s}", "token_hash", &hash) != 0 ||
+		    strlen(hash) != 64)
+			break;
+		http_revoke(w, hash);
+		rc = 0;
+		break;
+	}
 	case IPC_SHUTDOWN:
 		log_info("worker retiring", "{s:s}", "tenant", w->w_tenant);
 		json_decref(v);

@@ -122,64 +122,12 @@ mcp_reply_rpc_error(struct http_req *r, int status, const char *extra,
 	    mcp_error_obj(code, msg)));
 }
 
-/* Lowercase host of "scheme://host[:port]/..." or of a bare
- * "host[:port]", without IPv6 brackets. */
-static void
-mcp_host_of(const char *in, size_t len, char *out, size_t outlen)
-{
-	char buf[512], *s, *p, *c1;
-	size_t i;
-
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	memcpy(buf, in, len);
-	buf[len] = '\0';
-	s = buf;
-	if ((p = strstr(s, "://")) != NULL)
-		s = p + 3;
-	s[strcspn(s, "/?#")] = '\0';
-	if (*s == '[') {
-		s++;
-		s[strcspn(s, "]")] = '\0';
-	} else if ((c1 = strchr(s, ':')) != NULL && strchr(c1 + 1, ':') ==
-	    NULL) {
-		/* One ':' is a port; more is a bare IPv6 address. */
-		*c1 = '\0';
-	}
-	for (i = 0; s[i] != '\0' && i + 1 < outlen; i++)
-		out[i] = (char)tolower((unsigned char)s[i]);
-	out[i] = '\0';
-}
-
-/* An Origin is allowed when its host is loopback or in allowed_hosts. */
+/* An Origin is allowed when its host is loopback or in allowed_hosts
+ * (the supervisor applies the same rules: common/hostcheck.c). */
 static int
 mcp_origin_allowed(struct wrk *w, const char *origin)
 {
-	char host[256], entry[256];
-	const char *p, *q;
-
-	mcp_host_of(origin, strlen(origin), host, sizeof(host));
-	if (strcmp(host, "localhost") == 0 || strcmp(host, "127.0.0.1") == 0 ||
-	    strcmp(host, "::1") == 0)
-		return 1;
-	for (p = w->w_set.ws_allowed_hosts; *p != '\0'; p = q) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		for (q = p; *q != '\0' && *q != ','; q++)
-			;
-		if (q == p)
-			break;
-		while (q > p && q[-1] == ' ')
-			q--;
-		if (q - p == 1 && *p == '*')
-			return 1;
-		mcp_host_of(p, (size_t)(q - p), entry, sizeof(entry));
-		if (entry[0] != '\0' && strcmp(entry, host) == 0)
-			return 1;
-		while (*q == ' ')
-			q++;
-	}
-	return 0;
+	return host_allowed(w->w_set.ws_allowed_hosts, origin, HOST_ORIGIN);
 }
 
 /* ----------------------------------------------------------- sessions */

@@ -170,6 +170,8 @@ struct http_req {
 void http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
     const uint8_t *pre, size_t prelen);
 void http_conn_free_all(struct wrk *w);
+/* Closes every connection whose credential has this hash (IPC_REVOKE). */
+void http_revoke(struct wrk *w, const char *token_hash);
 /* Requests handed to a handler and not answered yet. */
 unsigned http_in_flight(struct wrk *w);
 /* Draining: closes idle connections; busy ones close after their answer. */

@@ -25,7 +25,7 @@ await d.start();
 async function misbehave(name) {
 	await d.ctlOk(['tenant', 'add', name]);
 	const tok = (await d.ctlOk(['token', 'issue', name])).trim();
-	const r = await d.raw(`GET /api/v1/users/${name}/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	const r = await d.raw(`GET /api/v1/users/${name}/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 10000 });
 	const v = await until(() => d.logs.find((l) => l.msg.startsWith('protocol violation') &&
 	    l.tenant === name), 10000, `a protocol violation logged for ${name}`);
@@ -69,7 +69,7 @@ test('compromised worker sends tool counts that do not add up: killed, only its 
 test('a worker that makes a call worker.policy refuses: the call is logged, the death counted as seccomp', async () => {
 	await d.ctlOk(['tenant', 'add', 'sigsys']);
 	const tok = (await d.ctlOk(['token', 'issue', 'sigsys'])).trim();
-	await d.raw(`GET /api/v1/users/sigsys/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	await d.raw(`GET /api/v1/users/sigsys/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 10000 });
 	const trap = await until(() => d.logs.find((l) => l.msg === 'seccomp: forbidden system call' &&
 	    l.proc === 'badworker'), 10000, 'the trap handler line');

@@ -156,7 +156,7 @@ test('tenant removal leaves no processes behind', async () => {
 	await d.ctlOk(['tenant', 'remove', 'beta']);
 	await until(() => processesOf(u).length === 0, 10000, 'beta processes to exit');
 	// (a fresh connection: the removed tenant's worker closed its own)
-	const r = await d.raw(`GET /api/v1/users/beta/tools HTTP/1.1\r\nHost: x\r\n` +
+	const r = await d.raw(`GET /api/v1/users/beta/tools HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${b}\r\n\r\n`);
 	eq(r.status, 403);
 	eq((await d.ctl(['tenant', 'show', 'beta'])).code, 1);

@@ -100,6 +100,22 @@ test('a tenant disabled on one host is refused by the other at once, and comes b
 	eq(r.status, 200);
 });
 
+test('a token revoked on one host is refused by the other within the poll interval', async () => {
+	if (skip)
+		return { skip };
+	const r = await A.ctl(['token', 'issue', 'acme']);
+	eq(r.code, 0, r.stderr);
+	const t2 = r.stdout.trim();
+	const jti = JSON.parse(Buffer.from(t2.split('.')[1], 'base64url')).jti;
+	assert(jti, 'issued tokens carry a jti');
+	eq((await B.fetch('/api/v1/users/acme/tools', { token: t2 })).status, 200);
+	await A.ctlOk(['token', 'revoke', jti]);
+	await until(async () => (await B.fetch('/api/v1/users/acme/tools',
+	    { token: t2 })).status === 401, 10000, 'B to refuse the revoked token');
+	eq((await B.fetch('/api/v1/users/acme/tools', { token })).status, 200,
+	    'other tokens still work');
+});
+
 test('MariaDB restart: admin commands fail cleanly while it is down, calls in flight go on, both hosts recover', async () => {
 	if (skip)
 		return { skip };

@@ -148,7 +148,7 @@ test('path not the token subject gets 403; unknown and disabled tenants 403', as
 	await d.ctlOk(['tenant', 'disable', 'carol']);
 	// Disabling ends carol's worker and with it her open connections, so
 	// ask on a fresh one.
-	const r = await d.raw(`GET /api/v1/users/carol/tools HTTP/1.1\r\nHost: x\r\n` +
+	const r = await d.raw(`GET /api/v1/users/carol/tools HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${carol}\r\n\r\n`);
 	eq(r.status, 403, 'carol disabled');
 	await d.ctlOk(['tenant', 'enable', 'carol']);
@@ -159,7 +159,7 @@ test('one keep-alive connection carries requests of two tenants and the supervis
 	// A pooling client or proxy reuses connections across tokens: the
 	// worker hands such a request back to the supervisor, which routes it.
 	const req = (tenant, tok, p) => `GET /api/v1/users/${tenant}${p} HTTP/1.1\r\n` +
-	    `Host: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
+	    `Host: localhost\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
 	const s = net.connect(d.port, '127.0.0.1');
 	await new Promise((r) => s.on('connect', r));
 	let buf = '';
@@ -196,7 +196,7 @@ test('one keep-alive connection carries requests of two tenants and the supervis
 	eq(r.body.servers.length, 2, 'alice, pipelined');
 	r = await answer();
 	eq(r.body.servers.length, 1, 'bob, pipelined');
-	s.write('GET /health/detailed HTTP/1.1\r\nHost: x\r\n\r\n');
+	s.write('GET /health/detailed HTTP/1.1\r\nHost: localhost\r\n\r\n');
 	r = await answer();
 	eq(r.status, 200);
 	assert(r.body.mcp, JSON.stringify(r.body));
@@ -204,10 +204,10 @@ test('one keep-alive connection carries requests of two tenants and the supervis
 });
 
 test('oversized head gets 431, stalled head 408', async () => {
-	const big = `GET /api/v1/users/alice/tools HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20000)}\r\n\r\n`;
+	const big = `GET /api/v1/users/alice/tools HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(20000)}\r\n\r\n`;
 	eq((await d.raw(big)).status, 431, 'oversized');
 	const t0 = Date.now();
-	const r = await d.raw('GET /api/v1/users/alice/tools HTTP/1.1\r\nHost: x\r\n', { ms: 10000 });
+	const r = await d.raw('GET /api/v1/users/alice/tools HTTP/1.1\r\nHost: localhost\r\n', { ms: 10000 });
 	eq(r.status, 408, 'stalled');
 	assert(Date.now() - t0 < 9000, 'stalled head held too long');
 	assert(r.closed, 'connection not closed after 408');
@@ -216,7 +216,7 @@ test('oversized head gets 431, stalled head 408', async () => {
 test('a chunked request body is read whole', async () => {
 	const body = JSON.stringify({ message: 'chunked' });
 	const a = body.slice(0, 7), b = body.slice(7);
-	const r = await d.raw(`POST /api/v1/users/alice/tools/everything/echo HTTP/1.1\r\nHost: x\r\n` +
+	const r = await d.raw(`POST /api/v1/users/alice/tools/everything/echo HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${alice}\r\nContent-Type: application/json\r\n` +
 	    `Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
 	    `${a.length.toString(16)}\r\n${a}\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`);
@@ -226,7 +226,7 @@ test('a chunked request body is read whole', async () => {
 
 test('oversized body gets 413', async () => {
 	const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(100000) } });
-	const r = await d.raw(`POST /api/v1/users/alice/mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\n` +
+	const r = await d.raw(`POST /api/v1/users/alice/mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${alice}\r\n` +
 	    `Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
 	eq(r.status, 413);
 });

@@ -97,6 +97,27 @@ main(void)
 	UNIT_CHECK(httphead_path_tenant("/api/v1/users/%zz", id, sizeof(id)) ==
 	    -1);
 
+	UNIT_CASE("Origin is kept; a second one is 400, a long one 431");
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\nHost: h\r\nOrigin: http://a.test"
+	    "\r\n\r\n", &hh, &st) == 1);
+	UNIT_CHECK(hh.hh_has_origin && hh.hh_has_host &&
+	    strcmp(hh.hh_origin, "http://a.test") == 0);
+	UNIT_CHECK(parse("GET / HTTP/1.0\r\n\r\n", &hh, &st) == 1 &&
+	    !hh.hh_has_host && !hh.hh_has_origin);
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\nOrigin: http://a\r\nOrigin: "
+	    "http://b\r\n\r\n", &hh, &st) == -1 && st == 400);
+	big = malloc(2048);
+	memset(big, 'a', 2047);
+	big[2047] = '\0';
+	{
+		char req[4096];
+
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nOrigin: http://%s"
+		    "\r\n\r\n", big + 1000);
+		UNIT_CHECK(parse(req, &hh, &st) == -1 && st == 431);
+	}
+	free(big);
+
 	UNIT_CASE("status texts");
 	UNIT_CHECK(strcmp(http_status_text(431),
 	    "Request Header Fields Too Large") == 0);
