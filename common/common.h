@@ -93,6 +93,10 @@ struct config {
 	int cf_max_body_size;			/* bytes, 1 MiB */
 	int cf_max_token_ttl;			/* seconds, 30 days */
 	int cf_drain_timeout;			/* seconds, 10 */
+	char cf_metrics_listen[CONFIG_STRLEN];	/* "" or host:port for /metrics */
+	char cf_audit_arguments[CONFIG_STRLEN];	/* on, off: argument values in
+						 * tool-call audit rows */
+	int cf_audit_retention;			/* days, 90; 0 = forever */
 };
 
 /* Fills every key with its default. */
@@ -352,5 +356,29 @@ size_t prom_label_escape(const char *s, char *out, size_t outlen);
 int prom_tool_name_valid(const char *s);
 /* The (non-cumulative) bucket index 0..PROM_NBUCKETS-1 of a duration. */
 int prom_duration_bucket(int64_t ms);
+/* mcp_connection_duration_seconds buckets: 1 s .. 1 day, then +Inf. */
+#define PROM_CONN_NBUCKETS 9
+#define PROM_CONN_BUCKET_LE { "1", "10", "60", "300", "900", "3600", \
+	"14400", "86400", "+Inf" }
+/* The (non-cumulative) bucket index of how long a connection lasted. */
+int prom_conn_bucket(int64_t ms);
+
+/* ------------------------------------------------------------- reqid */
+
+/* X-Request-Id: 1..64 of [A-Za-z0-9-_.:]. */
+#define REQUEST_ID_MAX 64
+int request_id_valid(const char *s);
+/* given when it is valid, else 32 random hex digits, into out. */
+void request_id_pick(const char *given, char out[REQUEST_ID_MAX + 1]);
+/* Route classes, the route label of dataagent_http_requests_total. */
+#define HTTP_NROUTES 9
+#define HTTP_ROUTE_NAMES { "health", "metrics", "mcp", "mcp_servers", \
+	"tools", "tool_call", "secrets", "api_other", "other" }
+/* The class of a request path (one of HTTP_ROUTE_NAMES, static). */
+const char *http_route_class(const char *path);
+/* Index of a route class name, -1 when it is not one. */
+int http_route_index(const char *name);
+/* The name of index i ("other" when out of range). */
+const char *http_route_name(int i);
 
 #endif

@@ -74,6 +74,9 @@ static const struct cfg_key cfg_keys[] = {
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
 	INT("max_token_ttl", cf_max_token_ttl, 60, 366 * 86400),
 	INT("drain_timeout", cf_drain_timeout, 0, 3600),
+	STR("metrics_listen", cf_metrics_listen),
+	CHOICE("audit_arguments", cf_audit_arguments, "off|on"),
+	INT("audit_retention", cf_audit_retention, 0, 36500),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -127,6 +130,9 @@ config_defaults(struct config *cf)
 	cf->cf_max_body_size = 1024 * 1024;
 	cf->cf_max_token_ttl = 30 * 86400;
 	cf->cf_drain_timeout = 10;
+	snprintf(cf->cf_audit_arguments, sizeof(cf->cf_audit_arguments),
+	    "off");
+	cf->cf_audit_retention = 90;
 }
 
 static const struct cfg_key *

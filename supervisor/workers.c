@@ -207,7 +207,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		}
 	}
 	json_decref(stored);
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -217,6 +217,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "allowed_hosts", cf->cf_allowed_hosts,
 	    "log_level", log_level_name(cf->cf_log_level),
 	    "drain_timeout", cf->cf_drain_timeout,
+	    "audit_arguments", strcmp(cf->cf_audit_arguments, "on") == 0,
 	    "servers", servers);
 }
 
