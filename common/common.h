@@ -257,6 +257,8 @@ struct httphead {
 	char hh_authorization[4096];
 	int hh_has_authorization;
 	char hh_host[256];
+	char hh_request_id[65];	/* X-Request-Id as sent ("" when longer
+				 * than 64 bytes or absent); not checked */
 	size_t hh_head_len;	/* bytes up to and including CRLFCRLF */
 	unsigned hh_http_major, hh_http_minor;
 };
@@ -286,6 +288,10 @@ int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 struct sockaddr_storage;
 /* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
 int addr_is_loopback(const struct sockaddr_storage *ss);
+/* Splits "host:port" or "[v6]:port" (port 0..65535, host non-empty) into
+ * host and port. Returns 0 or -1. */
+int addr_split_hostport(const char *s, char *host, size_t hostlen,
+    char *port, size_t portlen);
 
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);

@@ -18,6 +18,7 @@ enum hh_field {
 	HF_OTHER = 0,
 	HF_AUTHORIZATION,
 	HF_HOST,
+	HF_REQUEST_ID,
 };
 
 struct hh_parse {
@@ -103,6 +104,8 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 				hp->hp_field = HF_AUTHORIZATION;
 			else if (strcasecmp(hp->hp_name, "host") == 0)
 				hp->hp_field = HF_HOST;
+			else if (strcasecmp(hp->hp_name, "x-request-id") == 0)
+				hp->hp_field = HF_REQUEST_ID;
 		}
 		if ((hp->hp_field == HF_AUTHORIZATION &&
 		    hh->hh_has_authorization) ||
@@ -122,6 +125,15 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 	case HF_HOST:
 		return hh_append(hp, hh->hh_host, sizeof(hh->hh_host), at,
 		    len);
+	case HF_REQUEST_ID:
+		/* Too long is not an error: the id is replaced (reqid.c). */
+		if (hp->hp_valuelen + len >= sizeof(hh->hh_request_id)) {
+			hh->hh_request_id[0] = '\0';
+			hp->hp_field = HF_OTHER;
+			return 0;
+		}
+		return hh_append(hp, hh->hh_request_id,
+		    sizeof(hh->hh_request_id), at, len);
 	case HF_OTHER:
 		break;
 	}

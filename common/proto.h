@@ -112,6 +112,7 @@ enum ipc_type {
  * audit_arguments, and the supervisor drops it unless its own
  * configuration says so too; its JSON text at most IPC_AUDIT_ARGS_MAX
  * bytes (longer arguments are audited by size only).
+ * Any other worker event: {"action":"[a-z._]{1,64}","detail":any}.
  */
 #define IPC_AUDIT_ARGS_MAX 4096
 
@@ -125,7 +126,8 @@ enum ipc_type {
  *   server.remove {tenant,name}, server.import {tenant,config (object)},
  *   token.issue {tenant,ttl}, status, reload,
  *   secret.set {tenant,name,value}, secret.list {tenant},
- *   secret.remove {tenant,name}, key.rotate.
+ *   secret.remove {tenant,name}, key.rotate,
+ *   audit.list {tenant?,since?,limit?} (rows newest first).
  */
 #define CONTROL_MAX_LINE (1024 * 1024)
 

@@ -394,6 +394,7 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 		event_del(sm->sm_notify.nt_ev_watchdog);
 	front_close_all(sp);
 	control_close(sp);
+	audit_stop(sp);
 	workers_stop_all(sp);
 }
 
@@ -639,6 +640,7 @@ main(int argc, char **argv)
 		log_warn("cannot become a child subreaper", "{s:s}", "error",
 		    strerror(errno));
 	sp.sp_listen_fd = -1;
+	sp.sp_metrics_fd = -1;
 	sp.sp_started = now_wall();
 	sp.sp_nspare_target = (unsigned)sp.sp_cf.cf_workers;
 
@@ -707,6 +709,10 @@ main(int argc, char **argv)
 		    sp.sp_cf.cf_control_socket, "error", err);
 		return 1;
 	}
+	if (audit_init(&sp) == -1) {
+		log_error("cannot start the audit timers", NULL);
+		return 1;
+	}
 	workers_init(&sp);
 	workers_refill(&sp);
 	log_info("starting", "{s:s,s:s,s:s,s:i}", "version",
@@ -730,6 +736,7 @@ main(int argc, char **argv)
 	 * otherwise outlive the service). */
 	tenants_forget_all(&sp);
 	control_close(&sp);
+	audit_free(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);
 	event_free(sp.sp_ev_sigchld);

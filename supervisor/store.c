@@ -22,6 +22,7 @@
 
 struct store {
 	sqlite3 *st_db;
+	struct store_timing st_timing;	/* every statement's run time */
 };
 
 /*
@@ -261,6 +262,33 @@ store_file_create(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* SQLite reports each statement's run time (ns) when it ends. */
+static int
+store_on_profile(unsigned type, void *ctx, void *p, void *x)
+{
+	static const int64_t bound_ns[STORE_NBUCKETS - 1] = STORE_BUCKET_NS;
+	struct store_timing *tm = &((struct store *)ctx)->st_timing;
+	int64_t ns = *(const sqlite3_int64 *)x;
+	int i;
+
+	if (type != SQLITE_TRACE_PROFILE)
+		return 0;
+	if (ns < 0)
+		ns = 0;
+	for (i = 0; i < STORE_NBUCKETS - 1; i++)
+		if (ns <= bound_ns[i])
+			break;
+	tm->stt_buckets[i]++;
+	tm->stt_sum_ns += (uint64_t)ns;
+	return 0;
+}
+
+void
+store_timing_get(const struct store *st, struct store_timing *tm)
+{
+	*tm = st->st_timing;
+}
+
 int
 store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 {
@@ -280,6 +308,8 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_extended_result_codes(st->st_db, 1);
+	(void)sqlite3_trace_v2(st->st_db, SQLITE_TRACE_PROFILE,
+	    store_on_profile, st);
 	if (sqlite3_busy_timeout(st->st_db, 5000) != SQLITE_OK ||
 	    store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) == -1 ||
 	    /* WAL with NORMAL syncs at checkpoints, not on every commit: an
@@ -773,6 +803,45 @@ store_audit(struct store *st, const char *actor, const char *action,
 	return store_change(st, stmt, "audit", NULL, 0) == -1 ? -1 : 0;
 }
 
+int
+store_audit_call(struct store *st, const char *tenant,
+    const struct store_audit_row *row, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "INSERT INTO audit (ts, actor, action, tenant, "
+	    "detail, server, tool, status, duration_ms, arg_bytes, "
+	    "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, row->sar_ts);
+	store_bind_text(stmt, 2, row->sar_actor);
+	store_bind_text(stmt, 3, row->sar_action);
+	store_bind_text(stmt, 4, tenant);
+	store_bind_text(stmt, 5, row->sar_detail);
+	store_bind_text(stmt, 6, row->sar_server);
+	store_bind_text(stmt, 7, row->sar_tool);
+	store_bind_text(stmt, 8, row->sar_status);
+	sqlite3_bind_int64(stmt, 9, row->sar_duration_ms);
+	sqlite3_bind_int64(stmt, 10, row->sar_arg_bytes);
+	store_bind_text(stmt, 11, row->sar_request_id);
+	return store_change(st, stmt, "audit", err, errlen) == -1 ? -1 : 0;
+}
+
+int
+store_audit_prune(struct store *st, int64_t before, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM audit WHERE ts < ?", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, before);
+	if (store_change(st, stmt, "audit prune", err, errlen) == -1)
+		return -1;
+	return sqlite3_changes(st->st_db);
+}
+
 static json_t *
 store_col_json_string(sqlite3_stmt *stmt, int col)
 {
@@ -816,6 +885,56 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 	sqlite3_bind_int(stmt, 2, limit > 0 ? limit : -1);
 	return store_rows_json(st, stmt, store_audit_json_row, NULL,
 	    "audit list", err, errlen);
+}
+
+static json_t *
+store_col_json_int(sqlite3_stmt *stmt, int col)
+{
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+		return json_null();
+	return json_integer((json_int_t)sqlite3_column_int64(stmt, col));
+}
+
+static json_t *
+store_audit_query_row(sqlite3_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", (json_int_t)sqlite3_column_int64(stmt, 0),
+	    "ts", (json_int_t)sqlite3_column_int64(stmt, 1),
+	    "actor", store_col_json_string(stmt, 2),
+	    "action", store_col_json_string(stmt, 3),
+	    "tenant", store_col_json_string(stmt, 4),
+	    "detail", store_col_json_string(stmt, 5),
+	    "server", store_col_json_string(stmt, 6),
+	    "tool", store_col_json_string(stmt, 7),
+	    "status", store_col_json_string(stmt, 8),
+	    "duration_ms", store_col_json_int(stmt, 9),
+	    "arg_bytes", store_col_json_int(stmt, 10),
+	    "request_id", store_col_json_string(stmt, 11));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
+json_t *
+store_audit_query(struct store *st, const char *tenant, int64_t since,
+    int limit, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "SELECT id, ts, actor, action, tenant, detail, "
+	    "server, tool, status, duration_ms, arg_bytes, request_id "
+	    "FROM audit WHERE (?1 IS NULL OR tenant = ?1) AND ts >= ?2 "
+	    "ORDER BY id DESC LIMIT ?3", &stmt, err, errlen) == -1)
+		return NULL;
+	store_bind_text(stmt, 1, tenant);
+	sqlite3_bind_int64(stmt, 2, since);
+	sqlite3_bind_int(stmt, 3, limit > 0 ? limit : -1);
+	return store_rows_json(st, stmt, store_audit_query_row, NULL,
+	    "audit query", err, errlen);
 }
 
 /* ------------------------------------------------------------ secrets */
