@@ -470,7 +470,15 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		memcpy(sp->sp_cf.cf_secret_key, old.cf_secret_key,
 		    sizeof(old.cf_secret_key));
 	}
+	if (strcmp(old.cf_metrics_listen, sp->sp_cf.cf_metrics_listen) != 0) {
+		log_warn("reload: metrics_listen takes effect only after a "
+		    "restart", NULL);
+		memcpy(sp->sp_cf.cf_metrics_listen, old.cf_metrics_listen,
+		    sizeof(old.cf_metrics_listen));
+	}
 	log_set_level(sp->sp_cf.cf_log_level);
+	/* A shorter audit_retention applies at once. */
+	audit_prune(sp);
 	if (policies_load(sp, err, sizeof(err)) == -1)
 		log_error("reload: keeping the running seccomp policy", "{s:s}",
 		    "error", err);
