@@ -23,6 +23,7 @@
 struct store {
 	sqlite3 *st_db;
 	struct store_timing st_timing;	/* every statement's run time */
+	int64_t st_stmt_start_ns;	/* the running statement's start */
 };
 
 /*
@@ -262,17 +263,38 @@ store_file_create(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* SQLite reports each statement's run time (ns) when it ends. */
+static int64_t
+store_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * SQLite calls this when a statement starts running (TRACE_STMT) and when
+ * it ends (TRACE_PROFILE). The elapsed time it reports itself has only
+ * millisecond resolution, so the clock is read here. Statements run one
+ * at a time on this connection (no triggers, no interleaved steps).
+ */
 static int
-store_on_profile(unsigned type, void *ctx, void *p, void *x)
+store_on_trace(unsigned type, void *ctx, void *p, void *x)
 {
 	static const int64_t bound_ns[STORE_NBUCKETS - 1] = STORE_BUCKET_NS;
-	struct store_timing *tm = &((struct store *)ctx)->st_timing;
-	int64_t ns = *(const sqlite3_int64 *)x;
+	struct store *st = ctx;
+	struct store_timing *tm = &st->st_timing;
+	int64_t ns;
 	int i;
 
-	if (type != SQLITE_TRACE_PROFILE)
+	if (type == SQLITE_TRACE_STMT) {
+		st->st_stmt_start_ns = store_now_ns();
 		return 0;
+	}
+	if (type != SQLITE_TRACE_PROFILE || st->st_stmt_start_ns == 0)
+		return 0;
+	ns = store_now_ns() - st->st_stmt_start_ns;
+	st->st_stmt_start_ns = 0;
 	if (ns < 0)
 		ns = 0;
 	for (i = 0; i < STORE_NBUCKETS - 1; i++)
@@ -308,8 +330,8 @@ store_open(struct store **st_r, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_extended_result_codes(st->st_db, 1);
-	(void)sqlite3_trace_v2(st->st_db, SQLITE_TRACE_PROFILE,
-	    store_on_profile, st);
+	(void)sqlite3_trace_v2(st->st_db, SQLITE_TRACE_STMT |
+	    SQLITE_TRACE_PROFILE, store_on_trace, st);
 	if (sqlite3_busy_timeout(st->st_db, 5000) != SQLITE_OK ||
 	    store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) == -1 ||
 	    /* WAL with NORMAL syncs at checkpoints, not on every commit: an
