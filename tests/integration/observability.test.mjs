@@ -298,6 +298,24 @@ test('dataagentctl audit --json filters by tenant, time and count', async () => 
 	eq(bad3.code, 1, bad3.stderr);
 });
 
+test('dataagentctl audit: its --help, and bash completion of the word and its options', async () => {
+	const h = await d.ctl(['audit', '--help']);
+	eq(h.code, 0);
+	assert(h.stdout.includes('  audit [--tenant T] [--since TIME] [--limit N]') &&
+	    !h.stdout.includes('  tenant add'), h.stdout);
+	const complete = (words) => {
+		const script = `source ${ROOT}/packaging/bash-completion/dataagentctl
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
+_dataagentctl; printf '%s\\n' "\${COMPREPLY[@]}"`;
+		return execFileSync('bash', ['-c', script], { env: { PATH:
+		    `${path.join(ROOT, process.env.BUILD || 'build')}:${process.env.PATH}` } })
+		    .toString().split('\n').filter(Boolean).sort();
+	};
+	eq(complete(['dataagentctl', 'au']), ['audit']);
+	eq(complete(['dataagentctl', 'audit', '--s']), ['--since', '--socket']);
+	eq(complete(['dataagentctl', '-s', d.sock, 'audit', '--tenant', 'o']), ['ob']);
+});
+
 test('retention: rows older than audit_retention go on reload, newer stay', async () => {
 	const db = path.join(d.state, 'dataagent.db');
 	const old = now() - 91 * 86400, recent = now() - 89 * 86400;
