@@ -539,39 +539,31 @@ metrics_render_tools(struct sup *sp, struct evbuffer *out)
 		}
 }
 
+enum metrics_up_family {
+	MU_CONNECTIONS,
+	MU_DURATION,
+	MU_RESTARTS,
+};
+
+/* One family's samples of one (tenant, server). */
 static void
-metrics_render_upstreams(struct sup *sp, struct evbuffer *out)
+metrics_render_upstream(struct evbuffer *out, enum metrics_up_family f,
+    const char *u, const char *sv, const struct metrics_upstream *mu)
 {
 	static const char *const le[PROM_CONN_NBUCKETS] = PROM_CONN_BUCKET_LE;
-	struct metrics_tenant *mt;
-	struct metrics_upstream *mu;
-	char u[METRICS_LABEL_MAX], sv[METRICS_LABEL_MAX];
-	uint64_t cum;
-	unsigned i;
+	uint64_t cum = 0;
 	int j;
 
-#define FOREACH_UPSTREAM \
-	for (mt = sp->sp_metrics != NULL ? sp->sp_metrics->mx_tenants : NULL; \
-	    mt != NULL; mt = mt->mt_next) \
-		for (i = 0; i < mt->mt_nups && (mu = &mt->mt_ups[i], \
-		    metrics_lv(mt->mt_tenant, u), \
-		    metrics_lv(mu->mu_server, sv), 1); i++)
-	metrics_family(out, "mcp_connections_total", "counter",
-	    "Upstream MCP server connection attempts by outcome (a start "
-	    "that reached initialized, or not).");
-	FOREACH_UPSTREAM {
+	switch (f) {
+	case MU_CONNECTIONS:
 		evbuffer_add_printf(out, "mcp_connections_total{user_id=\"%s\","
 		    "server_name=\"%s\",status=\"success\"} %llu\n", u, sv,
 		    (unsigned long long)mu->mu_ok);
 		evbuffer_add_printf(out, "mcp_connections_total{user_id=\"%s\","
 		    "server_name=\"%s\",status=\"failed\"} %llu\n", u, sv,
 		    (unsigned long long)mu->mu_failed);
-	}
-	metrics_family(out, "mcp_connection_duration_seconds", "histogram",
-	    "How long upstream MCP server connections lasted, observed when "
-	    "they close.");
-	FOREACH_UPSTREAM {
-		cum = 0;
+		break;
+	case MU_DURATION:
 		for (j = 0; j < PROM_CONN_NBUCKETS; j++) {
 			cum += mu->mu_closed[j];
 			evbuffer_add_printf(out,
@@ -586,14 +578,51 @@ metrics_render_upstreams(struct sup *sp, struct evbuffer *out)
 		evbuffer_add_printf(out, "mcp_connection_duration_seconds_count"
 		    "{user_id=\"%s\",server_name=\"%s\"} %llu\n", u, sv,
 		    (unsigned long long)cum);
-	}
-	metrics_family(out, "dataagent_upstream_restarts_total", "counter",
-	    "Upstream MCP server starts after the server ended or failed.");
-	FOREACH_UPSTREAM
+		break;
+	case MU_RESTARTS:
 		evbuffer_add_printf(out, "dataagent_upstream_restarts_total"
 		    "{user_id=\"%s\",server_name=\"%s\"} %llu\n", u, sv,
 		    (unsigned long long)mu->mu_restarts);
-#undef FOREACH_UPSTREAM
+		break;
+	}
+}
+
+/* The upstream families (IPC_COUNTERS "servers"), per tenant and server. */
+static void
+metrics_render_upstreams(struct sup *sp, struct evbuffer *out)
+{
+	static const struct {
+		enum metrics_up_family mf_f;
+		const char *mf_name, *mf_type, *mf_help;
+	} fams[] = {
+		{ MU_CONNECTIONS, "mcp_connections_total", "counter",
+		    "Upstream MCP server connection attempts by outcome (a "
+		    "start that reached initialized, or not)." },
+		{ MU_DURATION, "mcp_connection_duration_seconds", "histogram",
+		    "How long upstream MCP server connections lasted, observed "
+		    "when they close." },
+		{ MU_RESTARTS, "dataagent_upstream_restarts_total", "counter",
+		    "Upstream MCP server starts after the server ended or "
+		    "failed." },
+	};
+	struct metrics_tenant *mt;
+	char u[METRICS_LABEL_MAX], sv[METRICS_LABEL_MAX];
+	size_t i;
+	unsigned k;
+
+	for (i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		metrics_family(out, fams[i].mf_name, fams[i].mf_type,
+		    fams[i].mf_help);
+		for (mt = sp->sp_metrics != NULL ?
+		    sp->sp_metrics->mx_tenants : NULL; mt != NULL;
+		    mt = mt->mt_next) {
+			metrics_lv(mt->mt_tenant, u);
+			for (k = 0; k < mt->mt_nups; k++)
+				metrics_render_upstream(out, fams[i].mf_f, u,
+				    metrics_lv(mt->mt_ups[k].mu_server, sv),
+				    &mt->mt_ups[k]);
+		}
+	}
 }
 
 /* The supervisor's and the workers' global counts. */
