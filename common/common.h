@@ -102,6 +102,10 @@ struct config {
 	char cf_jwt_audience[CONFIG_STRLEN];	/* required aud, "" = any */
 	char cf_oauth_resource[CONFIG_STRLEN];	/* RFC 9728 resource URL */
 	char cf_oauth_authorization_servers[CONFIG_STRLEN];	/* URLs */
+	char cf_metrics_listen[CONFIG_STRLEN];	/* "" or host:port for /metrics */
+	char cf_audit_arguments[CONFIG_STRLEN];	/* on, off: argument values in
+						 * tool-call audit rows */
+	int cf_audit_retention;			/* days, 90; 0 = forever */
 };
 
 /* Fills every key with its default. */
@@ -358,6 +362,8 @@ struct httphead {
 	int hh_has_host;
 	char hh_origin[512];
 	int hh_has_origin;
+	char hh_request_id[65];	/* X-Request-Id as sent ("" when longer
+				 * than 64 bytes or absent); not checked */
 	size_t hh_head_len;	/* bytes up to and including CRLFCRLF */
 	unsigned hh_http_major, hh_http_minor;
 };
@@ -387,6 +393,10 @@ int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 struct sockaddr_storage;
 /* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
 int addr_is_loopback(const struct sockaddr_storage *ss);
+/* Splits "host:port" or "[v6]:port" (port 0..65535, host non-empty) into
+ * host and port. Returns 0 or -1. */
+int addr_split_hostport(const char *s, char *host, size_t hostlen,
+    char *port, size_t portlen);
 
 /* hostcheck.c: the Host and Origin checks against allowed_hosts (the
  * matching rules are in hostcheck.c and dataagent.conf(5)). */
@@ -467,5 +477,29 @@ size_t prom_label_escape(const char *s, char *out, size_t outlen);
 int prom_tool_name_valid(const char *s);
 /* The (non-cumulative) bucket index 0..PROM_NBUCKETS-1 of a duration. */
 int prom_duration_bucket(int64_t ms);
+/* mcp_connection_duration_seconds buckets: 1 s .. 1 day, then +Inf. */
+#define PROM_CONN_NBUCKETS 9
+#define PROM_CONN_BUCKET_LE { "1", "10", "60", "300", "900", "3600", \
+	"14400", "86400", "+Inf" }
+/* The (non-cumulative) bucket index of how long a connection lasted. */
+int prom_conn_bucket(int64_t ms);
+
+/* ------------------------------------------------------------- reqid */
+
+/* X-Request-Id: 1..64 of [A-Za-z0-9-_.:]. */
+#define REQUEST_ID_MAX 64
+int request_id_valid(const char *s);
+/* given when it is valid, else 32 random hex digits, into out. */
+void request_id_pick(const char *given, char out[REQUEST_ID_MAX + 1]);
+/* Route classes, the route label of dataagent_http_requests_total. */
+#define HTTP_NROUTES 9
+#define HTTP_ROUTE_NAMES { "health", "metrics", "mcp", "mcp_servers", \
+	"tools", "tool_call", "secrets", "api_other", "other" }
+/* The class of a request path (one of HTTP_ROUTE_NAMES, static). */
+const char *http_route_class(const char *path);
+/* Index of a route class name, -1 when it is not one. */
+int http_route_index(const char *name);
+/* The name of index i ("other" when out of range). */
+const char *http_route_name(int i);
 
 #endif

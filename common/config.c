@@ -81,6 +81,9 @@ static const struct cfg_key cfg_keys[] = {
 	STR("jwt_audience", cf_jwt_audience),
 	STR("oauth_resource", cf_oauth_resource),
 	STR("oauth_authorization_servers", cf_oauth_authorization_servers),
+	STR("metrics_listen", cf_metrics_listen),
+	CHOICE("audit_arguments", cf_audit_arguments, "off|on"),
+	INT("audit_retention", cf_audit_retention, 0, 36500),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -135,6 +138,9 @@ config_defaults(struct config *cf)
 	cf->cf_max_body_size = 1024 * 1024;
 	cf->cf_max_token_ttl = 30 * 86400;
 	cf->cf_drain_timeout = 10;
+	snprintf(cf->cf_audit_arguments, sizeof(cf->cf_audit_arguments),
+	    "off");
+	cf->cf_audit_retention = 90;
 }
 
 static const struct cfg_key *

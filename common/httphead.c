@@ -19,6 +19,7 @@ enum hh_field {
 	HF_AUTHORIZATION,
 	HF_HOST,
 	HF_ORIGIN,
+	HF_REQUEST_ID,
 };
 
 struct hh_parse {
@@ -106,6 +107,8 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 				hp->hp_field = HF_HOST;
 			else if (strcasecmp(hp->hp_name, "origin") == 0)
 				hp->hp_field = HF_ORIGIN;
+			else if (strcasecmp(hp->hp_name, "x-request-id") == 0)
+				hp->hp_field = HF_REQUEST_ID;
 		}
 		if ((hp->hp_field == HF_AUTHORIZATION &&
 		    hh->hh_has_authorization) ||
@@ -131,6 +134,15 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 	case HF_ORIGIN:
 		return hh_append(hp, hh->hh_origin, sizeof(hh->hh_origin), at,
 		    len);
+	case HF_REQUEST_ID:
+		/* Too long is not an error: the id is replaced (reqid.c). */
+		if (hp->hp_valuelen + len >= sizeof(hh->hh_request_id)) {
+			hh->hh_request_id[0] = '\0';
+			hp->hp_field = HF_OTHER;
+			return 0;
+		}
+		return hh_append(hp, hh->hh_request_id,
+		    sizeof(hh->hh_request_id), at, len);
 	case HF_OTHER:
 		break;
 	}

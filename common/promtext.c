@@ -59,3 +59,17 @@ prom_duration_bucket(int64_t ms)
 			return i;
 	return PROM_NBUCKETS - 1;
 }
+
+int
+prom_conn_bucket(int64_t ms)
+{
+	static const int64_t bound_s[PROM_CONN_NBUCKETS - 1] = {
+		1, 10, 60, 300, 900, 3600, 14400, 86400,
+	};
+	int i;
+
+	for (i = 0; i < PROM_CONN_NBUCKETS - 1; i++)
+		if (ms <= bound_s[i] * 1000)
+			return i;
+	return PROM_CONN_NBUCKETS - 1;
+}

@@ -21,7 +21,7 @@ enum ipc_type {
 	IPC_STORE_REQ,		/* peer=req id, {"op", ...} see below */
 	IPC_STATS,		/* {"connections","upstreams","sessions"} */
 	IPC_IDLE,		/* {"received": n conns so far} asks to retire */
-	IPC_AUDIT,		/* {"action","detail"} tool calls etc. */
+	IPC_AUDIT,		/* a tool call's audit row, see below */
 	IPC_HANDBACK,		/* fd + {"pre"}: a request on this connection
 				 * is not this tenant's (another token, a
 				 * supervisor path): the supervisor takes the
@@ -30,8 +30,8 @@ enum ipc_type {
 				 * "count","sum_ms","buckets":[13]}]}: tool
 				 * calls since the last one (deltas), at most
 				 * IPC_TOOL_STATS_MAX entries; see /metrics */
-	IPC_COUNTERS,		/* {...} other counters since the last one
-				 * (HTTP requests, cache, upstream restarts) */
+	IPC_COUNTERS,		/* other counts since the last one (deltas),
+				 * at most once a second; see below */
 	IPC_RATE_REQ,		/* {"want"} keep-alive request tokens */
 	IPC_SLOT_REQ,		/* peer=req id, {"server"} an upstream
 				 * connection slot */
@@ -59,7 +59,7 @@ enum ipc_type {
 /*
  * IPC_CONFIG "settings": {"max_connections_per_user","connection_timeout",
  *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
- *   "log_level"}
+ *   "log_level","drain_timeout","audit_arguments"}
  * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
  *   "env":{..},"enabled":bool,"secrets"?:{NAME:value},
  *   "secrets_unusable"?:[NAME]}]: env and args keep their ${secret:NAME}
@@ -89,6 +89,41 @@ enum ipc_type {
 #define IPC_TOOL_STATS_MAX 64
 
 /*
+ * IPC_COUNTERS, every key required, nothing else:
+ *   {"http":[{"route","code","n"}],	route one of HTTP_ROUTE_NAMES,
+ *					code 100..599, n >= 1; at most
+ *					IPC_COUNTERS_HTTP_MAX entries
+ *    "cache":{"hit","miss"},		tool-list requests
+ *    "servers":[{"server","restarts","connects","connect_failures",
+ *                "closed","closed_sum_ms","closed_buckets":[9]}]}
+ *					per upstream server (a valid name;
+ *					at most IPC_COUNTERS_SERVERS_MAX):
+ *					starts after an end, starts that
+ *					reached initialized or not, and
+ *					ready connections that ended, with
+ *					their lifetimes (PROM_CONN_BUCKET_LE,
+ *					not cumulative, summing to closed)
+ * Counts are deltas, each at most 1000000. The supervisor counts them
+ * for the worker's own tenant; anything malformed is a protocol
+ * violation.
+ */
+#define IPC_COUNTERS_HTTP_MAX 64
+#define IPC_COUNTERS_SERVERS_MAX 64
+
+/*
+ * IPC_AUDIT (tenant implied: the worker's own):
+ *   {"action":"tool.call","server","tool","status":"success"|"error"|
+ *    "cancelled","duration_ms","arg_bytes","request_id","arguments"?}
+ * tool at most PROM_TOOL_NAME_MAX bytes, request_id as request_id_valid();
+ * "arguments" (the call's argument object) only when the settings say
+ * audit_arguments, and the supervisor drops it unless its own
+ * configuration says so too; its JSON text at most IPC_AUDIT_ARGS_MAX
+ * bytes (longer arguments are audited by size only).
+ * Any other worker event: {"action":"[a-z._]{1,64}","detail":any}.
+ */
+#define IPC_AUDIT_ARGS_MAX 4096
+
+/*
  * Control socket: one JSON object per line each way.
  *   request  {"cmd":"tenant.add","args":{...}}
  *   response {"ok":true,"result":...} | {"ok":false,"error":"..."}
@@ -100,7 +135,8 @@ enum ipc_type {
  *   token.revoke {jti,tenant?} -> {jti,tenant,expires,seen},
  *   token.revoked -> [{jti,tenant,expires,revoked}], status, reload,
  *   secret.set {tenant,name,value}, secret.list {tenant},
- *   secret.remove {tenant,name}, key.rotate.
+ *   secret.remove {tenant,name}, key.rotate,
+ *   audit.list {tenant?,since?,limit?} (rows newest first).
  */
 #define CONTROL_MAX_LINE (1024 * 1024)
 

@@ -44,7 +44,9 @@ struct ctl {
 	json_t *c_env;			/* --env K=V, NULL when none */
 	int c_disabled;			/* --disabled */
 	const char *c_ttl;		/* --ttl */
-	const char *c_tenant;		/* --tenant (token revoke) */
+	const char *c_tenant;		/* --tenant (token revoke, audit) */
+	const char *c_since;		/* --since (audit) */
+	const char *c_limit;		/* --limit (audit) */
 	char **c_tail;			/* after "--" */
 	int c_ntail;
 	int c_has_tail;
@@ -85,6 +87,11 @@ static const char ctl_usage_text[] =
 "  status                        workers, tenants and capacity\n"
 "  reload                        re-read the configuration and policies, as\n"
 "                                SIGHUP does (the outcome is in the log)\n"
+"  audit [--tenant T] [--since TIME] [--limit N]\n"
+"                                audit rows, newest first (default 100);\n"
+"                                TIME is a duration ago (30m, 2d), a date\n"
+"                                (2026-11-25 or 2026-11-25T10:00:00, UTC)\n"
+"                                or @UNIXTIME\n"
 "\n"
 "  -s SOCKET   control socket (default $DATAAGENT_CONTROL_SOCKET, else the\n"
 "              one below)\n"
@@ -178,6 +185,38 @@ ctl_duration(const char *s, long long *secs_r)
 }
 
 /*
+ * audit --since: a duration ago (ctl_duration), @UNIXTIME, or a UTC date
+ * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS. Returns 0 with *t_r, or -1.
+ */
+static int
+ctl_since(const char *s, long long *t_r)
+{
+	struct tm tm;
+	const char *end;
+	long long d;
+	char *e;
+
+	if (s[0] == '@') {
+		d = strtoll(s + 1, &e, 10);
+		if (s[1] == '\0' || *e != '\0' || d < 0)
+			return -1;
+		*t_r = d;
+		return 0;
+	}
+	if (ctl_duration(s, &d) == 0) {
+		*t_r = (long long)time(NULL) - d;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if (((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    *end != '\0') && (memset(&tm, 0, sizeof(tm)),
+	    (end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end != '\0'))
+		return -1;
+	*t_r = (long long)timegm(&tm);
+	return 0;
+}
+
+/*
  * Splits argv into options and words. Global options (-s, --json, -h,
  * -V) are accepted before or among the command words; --env,
  * --disabled, --ttl and --tenant are collected here and checked per command.
@@ -214,6 +253,20 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 		}
 		if (strcmp(a, "--disabled") == 0) {
 			c->c_disabled = 1;
+			continue;
+		}
+		if (strcmp(a, "--tenant") == 0 || strcmp(a, "--since") == 0 ||
+		    strcmp(a, "--limit") == 0) {
+			if (i + 1 >= argc)
+				return ctl_usage_error("an option lacks its "
+				    "value");
+			v = argv[++i];
+			if (strcmp(a, "--tenant") == 0)
+				c->c_tenant = v;
+			else if (strcmp(a, "--since") == 0)
+				c->c_since = v;
+			else
+				c->c_limit = v;
 			continue;
 		}
 		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0 ||
@@ -608,6 +661,32 @@ ctl_print_tenant(const json_t *t)
 	}
 }
 
+/* audit rows as a table: time, actor, tenant, action, then what the
+ * row says (a tool call's fields, or the detail). */
+static void
+ctl_print_audit(const json_t *rows)
+{
+	const json_t *a;
+	char tb[32];
+	size_t i;
+
+	printf("%-20s  %-8s  %-16s  %-16s  %s\n", "TIME", "ACTOR", "TENANT",
+	    "ACTION", "DETAIL");
+	json_array_foreach(rows, i, a) {
+		printf("%-20s  %-8s  %-16s  %-16s", ctl_time(ctl_int(a, "ts"), tb),
+		    ctl_str(a, "actor"), ctl_str(a, "tenant"),
+		    ctl_str(a, "action"));
+		if (json_is_string(json_object_get(a, "tool")))
+			printf("  %s/%s %s %lldms %lldB id=%s",
+			    ctl_str(a, "server"), ctl_str(a, "tool"),
+			    ctl_str(a, "status"), ctl_int(a, "duration_ms"),
+			    ctl_int(a, "arg_bytes"), ctl_str(a, "request_id"));
+		if (json_is_string(json_object_get(a, "detail")))
+			printf("  %s", ctl_str(a, "detail"));
+		putchar('\n');
+	}
+}
+
 static void
 ctl_print_duration(long long s)
 {
@@ -733,7 +812,9 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 			    ctl_time(ctl_int(v, "revoked"), t1),
 			    ctl_time(ctl_int(v, "expires"), t2));
 		}
-	} else if (strcmp(cmd, "key.rotate") == 0)
+	} else if (strcmp(cmd, "audit.list") == 0)
+		ctl_print_audit(r);
+	else if (strcmp(cmd, "key.rotate") == 0)
 		printf("%lld secret%s re-encrypted; the new key is in %s\n",
 		    ctl_int(r, "secrets"), ctl_int(r, "secrets") == 1 ? "" :
 		    "s", ctl_str(r, "path"));
@@ -906,6 +987,9 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	if (strcmp(w0, "status") == 0 || strcmp(w0, "reload") == 0) {
 		snprintf(cmd, sizeof(cmd), "%s", w0);
 		want = 1;
+	} else if (strcmp(w0, "audit") == 0) {
+		snprintf(cmd, sizeof(cmd), "audit.list");
+		want = 1;
 	} else if (strcmp(w0, "tenant") == 0 &&
 	    strcmp(w1, "set-limits") == 0) {
 		/* tenant set-limits ID KEY=VALUE ... */
@@ -966,9 +1050,43 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		ctl_usage_error("--ttl belongs to token issue");
 		return NULL;
 	}
-	if (c->c_tenant != NULL && strcmp(cmd, "token.revoke") != 0) {
-		ctl_usage_error("--tenant belongs to token revoke");
+	if (c->c_tenant != NULL && strcmp(cmd, "token.revoke") != 0 &&
+	    strcmp(cmd, "audit.list") != 0) {
+		ctl_usage_error("--tenant belongs to token revoke and audit");
 		return NULL;
+	}
+	if ((c->c_since != NULL || c->c_limit != NULL) &&
+	    strcmp(cmd, "audit.list") != 0) {
+		ctl_usage_error("--since and --limit belong to audit");
+		return NULL;
+	}
+	if (strcmp(cmd, "audit.list") == 0) {
+		long long since = 0, limit = 100;
+		char *e;
+
+		if (c->c_since != NULL && ctl_since(c->c_since, &since) == -1) {
+			fprintf(stderr, "dataagentctl: bad time %s\n",
+			    c->c_since);
+			ctl_usage_error(NULL);
+			return NULL;
+		}
+		if (c->c_limit != NULL && ((limit = strtoll(c->c_limit, &e,
+		    10)) < 1 || limit > 10000 || *e != '\0')) {
+			ctl_usage_error("--limit must be 1 to 10000");
+			return NULL;
+		}
+		args = json_pack("{s:I,s:I}", "since", (json_int_t)since,
+		    "limit", (json_int_t)limit);
+		if (args != NULL && c->c_tenant != NULL)
+			json_object_set_new(args, "tenant",
+			    json_string(c->c_tenant));
+		if (args == NULL) {
+			fprintf(stderr, "dataagentctl: arguments must be UTF-8 "
+			    "text\n");
+			return NULL;
+		}
+		*cmd_r = cmd;
+		return json_pack("{s:s,s:o}", "cmd", cmd, "args", args);
 	}
 
 	if (want <= 2)		/* status, reload, tenant list, key rotate,

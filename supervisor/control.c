@@ -47,6 +47,8 @@
 struct control_client {
 	struct control *cc_ctl;
 	struct bufferevent *cc_bev;
+	uid_t cc_uid;		/* SO_PEERCRED at accept */
+	pid_t cc_pid;
 	int cc_closing;		/* close once the reply is written */
 	int cc_paused;		/* reading stopped until output drains */
 	LIST_ENTRY(control_client) cc_entry;
@@ -61,6 +63,7 @@ struct control {
 	ino_t ctl_ino;
 	LIST_HEAD(, control_client) ctl_clients;
 	unsigned ctl_nclients;
+	const struct control_client *ctl_peer;	/* whose request runs now */
 };
 
 /* A command: returns a new result, or NULL with err filled. */
@@ -266,9 +269,22 @@ control_audit(struct control *ctl, const char *action, const char *tenant,
     const json_t *detail)
 {
 	char *d = NULL;
+	json_t *o;
 
-	if (detail != NULL)
-		d = json_dumps(detail, JSON_COMPACT | JSON_ENCODE_ANY);
+	/* Who asked: the client's uid and pid beside the detail. */
+	o = json_is_object(detail) ? json_copy((json_t *)detail) :
+	    json_object();
+	if (o != NULL && detail != NULL && !json_is_object(detail))
+		json_object_set(o, "detail", (json_t *)detail);
+	if (o != NULL && ctl->ctl_peer != NULL) {
+		json_object_set_new(o, "peer_uid",
+		    json_integer((json_int_t)ctl->ctl_peer->cc_uid));
+		json_object_set_new(o, "peer_pid",
+		    json_integer((json_int_t)ctl->ctl_peer->cc_pid));
+	}
+	if (o != NULL && json_object_size(o) > 0)
+		d = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
 	if (store_audit(ctl->ctl_sup->sp_store, "control", action, tenant,
 	    d) == -1)
 		log_warn("control: cannot write audit row", "{s:s,s:s}",
@@ -1000,6 +1016,44 @@ cmd_key_rotate(struct control *ctl, const json_t *args, char *err,
 	return res;
 }
 
+/*
+ * audit.list {tenant?, since?, limit?}: audit rows, newest first; since
+ * is a unix time (default 0), limit 1..10000 (default 100).
+ */
+static json_t *
+cmd_audit_list(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	const json_t *jt = json_object_get(args, "tenant");
+	const json_t *js = json_object_get(args, "since");
+	const json_t *jl = json_object_get(args, "limit");
+	const char *tenant = NULL;
+	json_int_t since = 0, limit = 100;
+
+	if (jt != NULL && !json_is_null(jt)) {
+		tenant = control_json_str(jt, 64);
+		if (tenant == NULL || !name_valid(tenant)) {
+			snprintf(err, errlen, "tenant must be a valid name");
+			return NULL;
+		}
+	}
+	if (js != NULL && (!json_is_integer(js) ||
+	    (since = json_integer_value(js)) < 0)) {
+		snprintf(err, errlen, "since must be a unix time");
+		return NULL;
+	}
+	if (jl != NULL && (!json_is_integer(jl) ||
+	    (limit = json_integer_value(jl)) < 1 || limit > 10000)) {
+		snprintf(err, errlen, "limit must be between 1 and 10000");
+		return NULL;
+	}
+	/* Rows still queued belong in the answer. */
+	audit_flush(sp);
+	return store_audit_query(sp->sp_store, tenant, (int64_t)since,
+	    (int)limit, err, errlen);
+}
+
 static const struct control_cmd control_cmds[] = {
 	{ "tenant.add", cmd_tenant_add },
 	{ "tenant.list", cmd_tenant_list },
@@ -1021,6 +1075,7 @@ static const struct control_cmd control_cmds[] = {
 	{ "key.rotate", cmd_key_rotate },
 	{ "status", cmd_status },
 	{ "reload", cmd_reload },
+	{ "audit.list", cmd_audit_list },
 };
 
 /* Runs one request line; returns the response object (never NULL unless
@@ -1159,7 +1214,9 @@ control_client_read(struct bufferevent *bev, void *arg)
 			control_client_fail(cc, "request line too long");
 			return;
 		}
+		cc->cc_ctl->ctl_peer = cc;
 		res = control_request(cc->cc_ctl, line, n);
+		cc->cc_ctl->ctl_peer = NULL;
 		/* The line may have carried a secret's value. */
 		OPENSSL_cleanse(line, n);
 		free(line);
@@ -1252,6 +1309,8 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 		return;
 	}
 	cc->cc_ctl = ctl;
+	cc->cc_uid = cred.uid;
+	cc->cc_pid = cred.pid;
 	cc->cc_bev = bufferevent_socket_new(ctl->ctl_sup->sp_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (cc->cc_bev == NULL) {

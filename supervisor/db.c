@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mysql.h>
@@ -46,12 +47,16 @@ struct db {
 	int db_my_broken;
 	int64_t db_my_retry_ms;		/* no reconnect before this */
 	struct dburl db_url;		/* mysql: to reconnect */
+	void (*db_timer)(void *, int64_t);
+	void *db_timer_arg;
 };
 
 struct db_stmt {
 	struct db *st_db;
 	sqlite3_stmt *st_sq;
 	int64_t st_changes;
+	int64_t st_run_ns;		/* time spent in its steps */
+	int st_stepped;
 	/* mysql */
 	MYSQL_STMT *st_my;
 	int st_executed;
@@ -68,6 +73,22 @@ struct db_stmt {
 
 /* Columns start with this much room; longer values are fetched again. */
 #define DB_COL_INITIAL 256
+
+static int64_t
+db_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+db_set_timer(struct db *db, void (*fn)(void *, int64_t), void *arg)
+{
+	db->db_timer = fn;
+	db->db_timer_arg = arg;
+}
 
 enum db_backend
 db_backend(const struct db *db)
@@ -530,8 +551,22 @@ db_close(struct db **dbp)
  * statements is run one statement at a time, split at ';' (our schema
  * has no ';' inside literals).
  */
+static int db_exec_run(struct db *, const char *, char *, size_t);
+
 int
 db_exec(struct db *db, const char *sql, char *err, size_t errlen)
+{
+	int64_t t0 = db_now_ns();
+	int rc;
+
+	rc = db_exec_run(db, sql, err, errlen);
+	if (db->db_timer != NULL)
+		db->db_timer(db->db_timer_arg, db_now_ns() - t0);
+	return rc;
+}
+
+static int
+db_exec_run(struct db *db, const char *sql, char *err, size_t errlen)
 {
 	const char *p, *end;
 	char *msg = NULL;
@@ -710,8 +745,22 @@ db_bind_null(struct db_stmt *st, int idx)
 	return 0;
 }
 
+static int db_step_run(struct db_stmt *, char *, size_t);
+
 int
 db_step(struct db_stmt *st, char *err, size_t errlen)
+{
+	int64_t t0 = db_now_ns();
+	int rc;
+
+	rc = db_step_run(st, err, errlen);
+	st->st_run_ns += db_now_ns() - t0;
+	st->st_stepped = 1;
+	return rc;
+}
+
+static int
+db_step_run(struct db_stmt *st, char *err, size_t errlen)
 {
 	int rc;
 
@@ -794,6 +843,8 @@ db_finalize(struct db_stmt **stp)
 
 	if (st == NULL)
 		return;
+	if (st->st_stepped && st->st_db->db_timer != NULL)
+		st->st_db->db_timer(st->st_db->db_timer_arg, st->st_run_ns);
 	if (st->st_sq != NULL)
 		sqlite3_finalize(st->st_sq);
 	if (st->st_my != NULL)

@@ -58,6 +58,10 @@ enum db_error db_last_error(const struct db *db);
  * no err buffer. */
 const char *db_errmsg(const struct db *db);
 
+/* fn(arg, ns) is told how long each statement ran: db_exec's, and a
+ * prepared statement's steps together, at its finalize. */
+void db_set_timer(struct db *db, void (*fn)(void *, int64_t), void *arg);
+
 /* Runs one statement with no parameters and no rows. */
 int db_exec(struct db *db, const char *sql, char *err, size_t errlen);
 int db_begin(struct db *db, char *err, size_t errlen);

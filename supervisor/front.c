@@ -40,6 +40,9 @@ struct front_conn {
 	struct event *fc_ev_write;
 	uint8_t *fc_pre;	/* bytes a worker already read (handback) */
 	size_t fc_prelen;
+	int fc_metrics_only;	/* came in on metrics_listen */
+	const char *fc_route;	/* route class, for /metrics */
+	char fc_request_id[REQUEST_ID_MAX + 1];
 };
 
 static void front_conn_free(struct front_conn **fcp, int close_fd);
@@ -75,6 +78,21 @@ front_linger(struct front_conn *fc)
 	event_add(fc->fc_timer, &tv);
 }
 
+/* An answer of our own: counted by route class and logged (warnings and
+ * errors at info, the rest at debug: probes and scrapes are frequent). */
+static void
+front_request_done(struct front_conn *fc, int status)
+{
+	if (fc->fc_request_id[0] == '\0')
+		request_id_pick(NULL, fc->fc_request_id);
+	if (fc->fc_route == NULL)
+		fc->fc_route = "other";
+	metrics_http_answer(fc->fc_sup, fc->fc_route, status);
+	log_write(status >= 400 ? LOG_LVL_INFO : LOG_LVL_DEBUG, "request",
+	    "{s:s,s:s,s:i,s:s}", "remote", fc->fc_remote, "route",
+	    fc->fc_route, "status", status, "request_id", fc->fc_request_id);
+}
+
 static void
 front_answer(struct front_conn *fc, int status, const char *extra,
     json_t *body)
@@ -84,11 +102,14 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	front_request_done(fc, status);
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "X-Request-Id: %s\r\n"
 	    "Connection: close\r\n%s\r\n", status, http_status_text(status),
-	    s != NULL ? strlen(s) : 0, extra != NULL ? extra : "");
+	    s != NULL ? strlen(s) : 0, fc->fc_request_id,
+	    extra != NULL ? extra : "");
 	/* A fresh socket's send buffer takes a few hundred bytes: a short
 	 * write here means the client is gone or hostile; drop it. */
 	if (n > 0 && (size_t)n < sizeof(head)) {
@@ -137,10 +158,13 @@ front_answer_long(struct front_conn *fc, int status, const char *type,
 	if (fc->fc_ev_write == NULL && (fc->fc_ev_write = event_new(sp->sp_base,
 	    fc->fc_fd, EV_WRITE | EV_PERSIST, front_on_write, fc)) == NULL)
 		goto fail;
+	front_request_done(fc, status);
 	if (evbuffer_add_printf(fc->fc_out, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n", status,
-	    http_status_text(status), type, evbuffer_get_length(body)) == -1 ||
+	    "Cache-Control: no-store\r\nX-Request-Id: %s\r\n"
+	    "Connection: close\r\n\r\n", status,
+	    http_status_text(status), type, evbuffer_get_length(body),
+	    fc->fc_request_id) == -1 ||
 	    evbuffer_add_buffer(fc->fc_out, body) == -1)
 		goto fail;
 	fc->fc_lingering = 1;	/* reads now drop what the client sends */
@@ -242,6 +266,13 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	char id[128], hash[65], err[STORE_ERRLEN];
 	int m, r;
 
+	fc->fc_route = http_route_class(hh->hh_path);
+	request_id_pick(hh->hh_request_id, fc->fc_request_id);
+	if (fc->fc_metrics_only && strcmp(fc->fc_route, "health") != 0 &&
+	    strcmp(fc->fc_route, "metrics") != 0) {
+		front_error(fc, 404, "not found");
+		return;
+	}
 	/* DNS rebinding: a name we do not serve under, or a page of a
 	 * foreign origin, gets nothing, not even health. */
 	if (!auth_host_ok(sp, hh, &why)) {
@@ -268,7 +299,8 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		return;
 	}
 	/* Not public: from elsewhere it is a path like any unknown one. */
-	if (strcmp(hh->hh_path, "/metrics") == 0 && fc->fc_loopback) {
+	if (strcmp(hh->hh_path, "/metrics") == 0 &&
+	    (fc->fc_loopback || fc->fc_metrics_only)) {
 		if (hh->hh_method != HTTP_GET) {
 			front_answer(fc, 405, "Allow: GET\r\n",
 			    json_pack("{s:s}", "error", "method not allowed"));
@@ -284,17 +316,20 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	}
 	if (!hh->hh_has_authorization ||
 	    (tok = httphead_bearer(hh->hh_authorization, &toklen)) == NULL) {
+		metrics_auth_failure(sp, "missing_token");
 		front_unauthorized(fc, hh->hh_path, "a bearer token is "
 		    "required");
 		return;
 	}
 	if (auth_verify(sp, tok, toklen, &cl, hash, &why) == -1) {
+		metrics_auth_failure(sp, why);
 		front_unauthorized(fc, hh->hh_path, why);
 		return;
 	}
 	if (m == -1 || strcmp(id, cl.jc_sub) != 0) {
 		log_info("token used for another tenant's path", "{s:s,s:s}",
 		    "remote", fc->fc_remote, "tenant", cl.jc_sub);
+		metrics_auth_failure(sp, "wrong_tenant");
 		front_error(fc, 403, "this token does not grant access to "
 		    "that tenant");
 		return;
@@ -308,6 +343,7 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	if (r == 0 || !t.st_enabled) {
 		log_info("token for an unknown or disabled tenant", "{s:s,s:s}",
 		    "remote", fc->fc_remote, "tenant", cl.jc_sub);
+		metrics_auth_failure(sp, "unknown_tenant");
 		front_error(fc, 403, "tenant unknown or disabled");
 		return;
 	}
@@ -527,6 +563,87 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 	}
 }
 
+/* metrics_listen: connections that may ask only for /metrics and
+ * /health, from any address. */
+static void
+front_on_accept_metrics(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct sup *sp = arg;
+	struct front_conn *fc;
+	int fd;
+
+	for (;;) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("accept failed", "{s:s}", "error",
+				    strerror(errno));
+			return;
+		}
+		if ((fc = front_conn_new(sp, fd)) != NULL)
+			fc->fc_metrics_only = 1;
+	}
+}
+
+static int
+front_metrics_listen(struct sup *sp, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	char host[CONFIG_STRLEN], port[16], nhost[INET6_ADDRSTRLEN], nport[16];
+	int fd, one = 1, rc;
+
+	sp->sp_metrics_fd = -1;
+	if (sp->sp_cf.cf_metrics_listen[0] == '\0')
+		return 0;
+	if (addr_split_hostport(sp->sp_cf.cf_metrics_listen, host,
+	    sizeof(host), port, sizeof(port)) == -1) {
+		snprintf(err, errlen, "metrics_listen '%s': not address:port",
+		    sp->sp_cf.cf_metrics_listen);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "metrics_listen '%s': %s",
+		    sp->sp_cf.cf_metrics_listen, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, 128) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
+		snprintf(err, errlen, "metrics_listen on %s: %s",
+		    sp->sp_cf.cf_metrics_listen, strerror(errno));
+		freeaddrinfo(res);
+		fd_close(&fd);
+		return -1;
+	}
+	freeaddrinfo(res);
+	sp->sp_metrics_fd = fd;
+	sp->sp_ev_metrics_accept = event_new(sp->sp_base, fd,
+	    EV_READ | EV_PERSIST, front_on_accept_metrics, sp);
+	if (sp->sp_ev_metrics_accept == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	event_add(sp->sp_ev_metrics_accept, NULL);
+	if (getnameinfo((struct sockaddr *)&ss, slen, nhost, sizeof(nhost),
+	    nport, sizeof(nport), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(nport, sizeof(nport), "%s", port);
+	log_info("listening for metrics", "{s:s,s:i}", "host", host, "port",
+	    atoi(nport));
+	return 0;
+}
+
 int
 front_listen(struct sup *sp, char *err, size_t errlen)
 {
@@ -572,6 +689,8 @@ front_listen(struct sup *sp, char *err, size_t errlen)
 		return -1;
 	}
 	event_add(sp->sp_ev_accept, NULL);
+	if (front_metrics_listen(sp, err, errlen) == -1)
+		return -1;
 	sp->sp_cf.cf_port = atoi(pbuf);
 	log_info("listening", "{s:s,s:i}", "host", sp->sp_cf.cf_host, "port",
 	    sp->sp_cf.cf_port);
@@ -587,6 +706,11 @@ front_close_all(struct sup *sp)
 		sp->sp_ev_accept = NULL;
 	}
 	fd_close(&sp->sp_listen_fd);
+	if (sp->sp_ev_metrics_accept != NULL) {
+		event_free(sp->sp_ev_metrics_accept);
+		sp->sp_ev_metrics_accept = NULL;
+	}
+	fd_close(&sp->sp_metrics_fd);
 	while (sp->sp_conns != NULL) {
 		struct front_conn *fc = sp->sp_conns;
 

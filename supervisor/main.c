@@ -395,6 +395,7 @@ on_sigterm(evutil_socket_t sig, short ev, void *arg)
 		event_del(sm->sm_notify.nt_ev_watchdog);
 	front_close_all(sp);
 	control_close(sp);
+	audit_stop(sp);
 	workers_stop_all(sp);
 }
 
@@ -470,7 +471,15 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		memcpy(sp->sp_cf.cf_secret_key, old.cf_secret_key,
 		    sizeof(old.cf_secret_key));
 	}
+	if (strcmp(old.cf_metrics_listen, sp->sp_cf.cf_metrics_listen) != 0) {
+		log_warn("reload: metrics_listen takes effect only after a "
+		    "restart", NULL);
+		memcpy(sp->sp_cf.cf_metrics_listen, old.cf_metrics_listen,
+		    sizeof(old.cf_metrics_listen));
+	}
 	log_set_level(sp->sp_cf.cf_log_level);
+	/* A shorter audit_retention applies at once. */
+	audit_prune(sp);
 	if (policies_load(sp, err, sizeof(err)) == -1)
 		log_error("reload: keeping the running seccomp policy", "{s:s}",
 		    "error", err);
@@ -654,6 +663,7 @@ main(int argc, char **argv)
 		log_warn("cannot become a child subreaper", "{s:s}", "error",
 		    strerror(errno));
 	sp.sp_listen_fd = -1;
+	sp.sp_metrics_fd = -1;
 	sp.sp_started = now_wall();
 	sp.sp_nspare_target = (unsigned)sp.sp_cf.cf_workers;
 
@@ -731,6 +741,10 @@ main(int argc, char **argv)
 		    sp.sp_cf.cf_control_socket, "error", err);
 		return 1;
 	}
+	if (audit_init(&sp) == -1) {
+		log_error("cannot start the audit timers", NULL);
+		return 1;
+	}
 	workers_init(&sp);
 	workers_refill(&sp);
 	if (cluster_start(&sp, err, sizeof(err)) == -1) {
@@ -761,6 +775,7 @@ main(int argc, char **argv)
 	cluster_stop();
 	control_close(&sp);
 	auth_free(&sp);
+	audit_free(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);
 	event_free(sp.sp_ev_sigchld);

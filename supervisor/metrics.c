@@ -7,6 +7,13 @@
  * Each tenant has at most METRICS_SERIES_MAX (server, tool) series; calls
  * beyond that count into tool_name="other" (and, past METRICS_SERIES_HARD,
  * into server_name="other" too), so a tenant cannot mint label values.
+ *
+ * IPC_COUNTERS (proto.h) adds the workers' other counts: HTTP answers by
+ * route class and code (global), tool-list cache results (global) and,
+ * per tenant and upstream server (at most METRICS_SERVERS_MAX, then
+ * server_name="other"), restarts, connection attempts and connection
+ * lifetimes. The supervisor's own counts (worker starts, authentication
+ * failures, its own HTTP answers, store statement times) join them here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +38,40 @@ struct metrics_series {
 	uint64_t ms_buckets[PROM_NBUCKETS];	/* not cumulative */
 };
 
+#define METRICS_SERVERS_MAX 64
+#define METRICS_HTTP_CODES 500		/* 100..599 */
+
+/* One upstream server of a tenant (IPC_COUNTERS "servers"). */
+struct metrics_upstream {
+	char mu_server[65];
+	uint64_t mu_restarts, mu_ok, mu_failed;
+	uint64_t mu_closed_sum_ms;
+	uint64_t mu_closed[PROM_CONN_NBUCKETS];	/* not cumulative */
+};
+
 struct metrics_tenant {
 	struct metrics_tenant *mt_next;
 	char mt_tenant[65];
 	struct metrics_series *mt_series;
 	unsigned mt_n, mt_cap;
+	struct metrics_upstream mt_ups[METRICS_SERVERS_MAX];
+	unsigned mt_nups;
 };
+
+static const char *const metrics_auth_reasons[] = {
+	"missing_token", "malformed", "alg", "signature", "expired",
+	"not_yet_valid", "claims", "revoked", "wrong_tenant",
+	"unknown_tenant", "other",
+};
+#define METRICS_NAUTH \
+	(sizeof(metrics_auth_reasons) / sizeof(metrics_auth_reasons[0]))
 
 struct metrics {
 	struct metrics_tenant *mx_tenants;
+	uint64_t mx_http[HTTP_NROUTES][METRICS_HTTP_CODES];
+	uint64_t mx_cache_hit, mx_cache_miss;
+	uint64_t mx_worker_starts;
+	uint64_t mx_auth[METRICS_NAUTH];
 };
 
 /* One validated entry of an IPC_TOOL_STATS message. */
@@ -50,14 +82,21 @@ struct metrics_delta {
 	uint64_t md_buckets[PROM_NBUCKETS];
 };
 
+static struct metrics *
+metrics_get(struct sup *sp)
+{
+	if (sp->sp_metrics == NULL)
+		sp->sp_metrics = calloc(1, sizeof(*sp->sp_metrics));
+	return sp->sp_metrics;
+}
+
 static struct metrics_tenant *
 metrics_tenant_get(struct sup *sp, const char *tenant, int create)
 {
 	struct metrics_tenant *mt;
 
 	if (sp->sp_metrics == NULL) {
-		if (!create ||
-		    (sp->sp_metrics = calloc(1, sizeof(*sp->sp_metrics))) == NULL)
+		if (!create || metrics_get(sp) == NULL)
 			return NULL;
 	}
 	for (mt = sp->sp_metrics->mx_tenants; mt != NULL; mt = mt->mt_next)
@@ -219,6 +258,177 @@ metrics_tool_stats(struct sup *sp, const char *tenant, json_t *v)
 	return 0;
 }
 
+/* ------------------------------------------------------ IPC_COUNTERS */
+
+/* One validated "servers" entry. */
+struct metrics_updelta {
+	const char *mud_server;
+	uint64_t mud_restarts, mud_ok, mud_failed, mud_closed_sum_ms;
+	uint64_t mud_closed[PROM_CONN_NBUCKETS];
+};
+
+static int
+metrics_counters_http(json_t *e, int *route, int *code, uint64_t *n)
+{
+	const char *r;
+	uint64_t c;
+
+	if (!json_is_object(e) || json_object_size(e) != 3 ||
+	    (r = json_string_value(json_object_get(e, "route"))) == NULL ||
+	    (*route = http_route_index(r)) == -1 ||
+	    metrics_uint(json_object_get(e, "code"), 599, &c) == -1 ||
+	    c < 100 ||
+	    metrics_uint(json_object_get(e, "n"), METRICS_COUNT_MAX, n) == -1)
+		return -1;
+	*code = (int)c;
+	return 0;
+}
+
+static int
+metrics_counters_server(json_t *e, struct metrics_updelta *d)
+{
+	json_t *b = json_object_get(e, "closed_buckets");
+	uint64_t closed, total = 0;
+	size_t i;
+
+	if (!json_is_object(e) || json_object_size(e) != 7 ||
+	    (d->mud_server = json_string_value(json_object_get(e,
+	    "server"))) == NULL || !name_valid(d->mud_server) ||
+	    metrics_uint(json_object_get(e, "restarts"), METRICS_COUNT_MAX,
+	    &d->mud_restarts) == -1 ||
+	    metrics_uint(json_object_get(e, "connects"), METRICS_COUNT_MAX,
+	    &d->mud_ok) == -1 ||
+	    metrics_uint(json_object_get(e, "connect_failures"),
+	    METRICS_COUNT_MAX, &d->mud_failed) == -1 ||
+	    metrics_uint(json_object_get(e, "closed"), METRICS_COUNT_MAX,
+	    &closed) == -1 ||
+	    metrics_uint(json_object_get(e, "closed_sum_ms"),
+	    METRICS_SUM_MS_MAX, &d->mud_closed_sum_ms) == -1 ||
+	    !json_is_array(b) || json_array_size(b) != PROM_CONN_NBUCKETS)
+		return -1;
+	for (i = 0; i < PROM_CONN_NBUCKETS; i++) {
+		if (metrics_uint(json_array_get(b, i), METRICS_COUNT_MAX,
+		    &d->mud_closed[i]) == -1)
+			return -1;
+		total += d->mud_closed[i];
+	}
+	return total == closed ? 0 : -1;
+}
+
+/* The tenant's entry for server, "other" once METRICS_SERVERS_MAX - 1
+ * servers have their own. */
+static struct metrics_upstream *
+metrics_upstream_get(struct metrics_tenant *mt, const char *server)
+{
+	struct metrics_upstream *mu;
+	unsigned i;
+
+	for (i = 0; i < mt->mt_nups; i++)
+		if (strcmp(mt->mt_ups[i].mu_server, server) == 0)
+			return &mt->mt_ups[i];
+	if (mt->mt_nups >= METRICS_SERVERS_MAX - 1 &&
+	    strcmp(server, "other") != 0)
+		return metrics_upstream_get(mt, "other");
+	mu = &mt->mt_ups[mt->mt_nups++];
+	memset(mu, 0, sizeof(*mu));
+	snprintf(mu->mu_server, sizeof(mu->mu_server), "%s", server);
+	return mu;
+}
+
+int
+metrics_counters(struct sup *sp, const char *tenant, json_t *v)
+{
+	struct metrics_updelta ud[IPC_COUNTERS_SERVERS_MAX];
+	struct {
+		int route, code;
+		uint64_t n;
+	} hd[IPC_COUNTERS_HTTP_MAX];
+	json_t *http = json_object_get(v, "http");
+	json_t *srv = json_object_get(v, "servers");
+	json_t *cache = json_object_get(v, "cache");
+	uint64_t hit, miss;
+	struct metrics *mx;
+	struct metrics_tenant *mt;
+	size_t i, nh, ns;
+	int j;
+
+	if (json_object_size(v) != 3 || !json_is_array(http) ||
+	    (nh = json_array_size(http)) > IPC_COUNTERS_HTTP_MAX ||
+	    !json_is_array(srv) ||
+	    (ns = json_array_size(srv)) > IPC_COUNTERS_SERVERS_MAX ||
+	    !json_is_object(cache) || json_object_size(cache) != 2 ||
+	    metrics_uint(json_object_get(cache, "hit"), METRICS_COUNT_MAX,
+	    &hit) == -1 ||
+	    metrics_uint(json_object_get(cache, "miss"), METRICS_COUNT_MAX,
+	    &miss) == -1)
+		return -1;
+	/* All or nothing, as for IPC_TOOL_STATS. */
+	for (i = 0; i < nh; i++)
+		if (metrics_counters_http(json_array_get(http, i),
+		    &hd[i].route, &hd[i].code, &hd[i].n) == -1)
+			return -1;
+	for (i = 0; i < ns; i++)
+		if (metrics_counters_server(json_array_get(srv, i), &ud[i]) ==
+		    -1)
+			return -1;
+	if ((mx = metrics_get(sp)) == NULL)
+		return 0;	/* out of memory: counts lost, not the worker */
+	for (i = 0; i < nh; i++)
+		mx->mx_http[hd[i].route][hd[i].code - 100] += hd[i].n;
+	mx->mx_cache_hit += hit;
+	mx->mx_cache_miss += miss;
+	if (ns == 0 || (mt = metrics_tenant_get(sp, tenant, 1)) == NULL)
+		return 0;
+	for (i = 0; i < ns; i++) {
+		struct metrics_upstream *mu = metrics_upstream_get(mt,
+		    ud[i].mud_server);
+
+		mu->mu_restarts += ud[i].mud_restarts;
+		mu->mu_ok += ud[i].mud_ok;
+		mu->mu_failed += ud[i].mud_failed;
+		mu->mu_closed_sum_ms += ud[i].mud_closed_sum_ms;
+		for (j = 0; j < PROM_CONN_NBUCKETS; j++)
+			mu->mu_closed[j] += ud[i].mud_closed[j];
+	}
+	return 0;
+}
+
+void
+metrics_worker_started(struct sup *sp)
+{
+	struct metrics *mx = metrics_get(sp);
+
+	if (mx != NULL)
+		mx->mx_worker_starts++;
+}
+
+void
+metrics_auth_failure(struct sup *sp, const char *reason)
+{
+	struct metrics *mx = metrics_get(sp);
+	size_t i;
+
+	if (mx == NULL)
+		return;
+	for (i = 0; i < METRICS_NAUTH - 1; i++)
+		if (strcmp(metrics_auth_reasons[i], reason) == 0)
+			break;
+	mx->mx_auth[i]++;
+}
+
+void
+metrics_http_answer(struct sup *sp, const char *route, int code)
+{
+	struct metrics *mx = metrics_get(sp);
+	int r = http_route_index(route);
+
+	if (mx == NULL || code < 100 || code > 599)
+		return;
+	if (r == -1)
+		r = http_route_index("other");
+	mx->mx_http[r][code - 100]++;
+}
+
 void
 metrics_tenant_forget(struct sup *sp, const char *tenant)
 {
@@ -329,6 +539,147 @@ metrics_render_tools(struct sup *sp, struct evbuffer *out)
 		}
 }
 
+enum metrics_up_family {
+	MU_CONNECTIONS,
+	MU_DURATION,
+	MU_RESTARTS,
+};
+
+/* One family's samples of one (tenant, server). */
+static void
+metrics_render_upstream(struct evbuffer *out, enum metrics_up_family f,
+    const char *u, const char *sv, const struct metrics_upstream *mu)
+{
+	static const char *const le[PROM_CONN_NBUCKETS] = PROM_CONN_BUCKET_LE;
+	uint64_t cum = 0;
+	int j;
+
+	switch (f) {
+	case MU_CONNECTIONS:
+		evbuffer_add_printf(out, "mcp_connections_total{user_id=\"%s\","
+		    "server_name=\"%s\",status=\"success\"} %llu\n", u, sv,
+		    (unsigned long long)mu->mu_ok);
+		evbuffer_add_printf(out, "mcp_connections_total{user_id=\"%s\","
+		    "server_name=\"%s\",status=\"failed\"} %llu\n", u, sv,
+		    (unsigned long long)mu->mu_failed);
+		break;
+	case MU_DURATION:
+		for (j = 0; j < PROM_CONN_NBUCKETS; j++) {
+			cum += mu->mu_closed[j];
+			evbuffer_add_printf(out,
+			    "mcp_connection_duration_seconds_bucket{user_id="
+			    "\"%s\",server_name=\"%s\",le=\"%s\"} %llu\n", u, sv,
+			    le[j], (unsigned long long)cum);
+		}
+		evbuffer_add_printf(out, "mcp_connection_duration_seconds_sum"
+		    "{user_id=\"%s\",server_name=\"%s\"} %llu.%03u\n", u, sv,
+		    (unsigned long long)(mu->mu_closed_sum_ms / 1000),
+		    (unsigned)(mu->mu_closed_sum_ms % 1000));
+		evbuffer_add_printf(out, "mcp_connection_duration_seconds_count"
+		    "{user_id=\"%s\",server_name=\"%s\"} %llu\n", u, sv,
+		    (unsigned long long)cum);
+		break;
+	case MU_RESTARTS:
+		evbuffer_add_printf(out, "dataagent_upstream_restarts_total"
+		    "{user_id=\"%s\",server_name=\"%s\"} %llu\n", u, sv,
+		    (unsigned long long)mu->mu_restarts);
+		break;
+	}
+}
+
+/* The upstream families (IPC_COUNTERS "servers"), per tenant and server. */
+static void
+metrics_render_upstreams(struct sup *sp, struct evbuffer *out)
+{
+	static const struct {
+		enum metrics_up_family mf_f;
+		const char *mf_name, *mf_type, *mf_help;
+	} fams[] = {
+		{ MU_CONNECTIONS, "mcp_connections_total", "counter",
+		    "Upstream MCP server connection attempts by outcome (a "
+		    "start that reached initialized, or not)." },
+		{ MU_DURATION, "mcp_connection_duration_seconds", "histogram",
+		    "How long upstream MCP server connections lasted, observed "
+		    "when they close." },
+		{ MU_RESTARTS, "dataagent_upstream_restarts_total", "counter",
+		    "Upstream MCP server starts after the server ended or "
+		    "failed." },
+	};
+	struct metrics_tenant *mt;
+	char u[METRICS_LABEL_MAX], sv[METRICS_LABEL_MAX];
+	size_t i;
+	unsigned k;
+
+	for (i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
+		metrics_family(out, fams[i].mf_name, fams[i].mf_type,
+		    fams[i].mf_help);
+		for (mt = sp->sp_metrics != NULL ?
+		    sp->sp_metrics->mx_tenants : NULL; mt != NULL;
+		    mt = mt->mt_next) {
+			metrics_lv(mt->mt_tenant, u);
+			for (k = 0; k < mt->mt_nups; k++)
+				metrics_render_upstream(out, fams[i].mf_f, u,
+				    metrics_lv(mt->mt_ups[k].mu_server, sv),
+				    &mt->mt_ups[k]);
+		}
+	}
+}
+
+/* The supervisor's and the workers' global counts. */
+static void
+metrics_render_global(struct sup *sp, struct evbuffer *out)
+{
+	static const char *const sle[STORE_NBUCKETS] = STORE_BUCKET_LE;
+	static struct metrics zero;
+	const struct metrics *mx = sp->sp_metrics != NULL ? sp->sp_metrics :
+	    &zero;
+	struct store_timing tm;
+	uint64_t cum = 0;
+	size_t i;
+	int r, c;
+
+	metrics_family(out, "dataagent_http_requests_total", "counter",
+	    "HTTP answers by route class and status code, from the "
+	    "supervisor and the workers.");
+	for (r = 0; r < HTTP_NROUTES; r++)
+		for (c = 0; c < METRICS_HTTP_CODES; c++)
+			if (mx->mx_http[r][c] > 0)
+				evbuffer_add_printf(out,
+				    "dataagent_http_requests_total{route=\"%s\","
+				    "code=\"%d\"} %llu\n", http_route_name(r),
+				    c + 100, (unsigned long long)mx->mx_http[r][c]);
+	metrics_family(out, "dataagent_auth_failures_total", "counter",
+	    "Requests refused with 401 or 403 by the supervisor, by reason.");
+	for (i = 0; i < METRICS_NAUTH; i++)
+		evbuffer_add_printf(out, "dataagent_auth_failures_total"
+		    "{reason=\"%s\"} %llu\n", metrics_auth_reasons[i],
+		    (unsigned long long)mx->mx_auth[i]);
+	metrics_family(out, "dataagent_cache_requests_total", "counter",
+	    "Tool-list requests answered from the cache (hit) or from the "
+	    "server (miss).");
+	evbuffer_add_printf(out, "dataagent_cache_requests_total{result=\"hit\"}"
+	    " %llu\n", (unsigned long long)mx->mx_cache_hit);
+	evbuffer_add_printf(out, "dataagent_cache_requests_total{result="
+	    "\"miss\"} %llu\n", (unsigned long long)mx->mx_cache_miss);
+	metrics_family(out, "dataagent_worker_starts_total", "counter",
+	    "Worker processes started (spares and workers for a tenant).");
+	evbuffer_add_printf(out, "dataagent_worker_starts_total %llu\n",
+	    (unsigned long long)mx->mx_worker_starts);
+	metrics_family(out, "dataagent_store_duration_seconds", "histogram",
+	    "Time each store statement took in the supervisor.");
+	store_timing_get(sp->sp_store, &tm);
+	for (i = 0; i < STORE_NBUCKETS; i++) {
+		cum += tm.stt_buckets[i];
+		evbuffer_add_printf(out, "dataagent_store_duration_seconds_bucket"
+		    "{le=\"%s\"} %llu\n", sle[i], (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "dataagent_store_duration_seconds_sum "
+	    "%llu.%09llu\n", (unsigned long long)(tm.stt_sum_ns / 1000000000),
+	    (unsigned long long)(tm.stt_sum_ns % 1000000000));
+	evbuffer_add_printf(out, "dataagent_store_duration_seconds_count %llu\n",
+	    (unsigned long long)cum);
+}
+
 /* What each tenant with a worker uses of its cgroup (nothing when
  * cgroups are off). */
 static void
@@ -395,6 +746,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 		    " %lld\n", metrics_lv(k, lv),
 		    (long long)json_integer_value(n));
 	metrics_render_tools(sp, out);
+	metrics_render_upstreams(sp, out);
 	metrics_render_cgroups(sp, conns, out);
 
 	metrics_family(out, "dataagent_workers", "gauge",
@@ -413,11 +765,16 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	    "Client connections handed to a tenant's worker.");
 	evbuffer_add_printf(out, "dataagent_handoffs_total %llu\n",
 	    (unsigned long long)sp->sp_handoffs);
+	/* Per tenant, with the labels of mcp_connections_active, so that
+	 * one can be divided by the other. */
 	metrics_family(out, "dataagent_tenant_max_connections", "gauge",
 	    "Upstream MCP server connections allowed per tenant "
-	    "(max_connections_per_user).");
-	evbuffer_add_printf(out, "dataagent_tenant_max_connections %d\n",
-	    sp->sp_cf.cf_max_connections_per_user);
+	    "(max_connections_per_user), for each tenant with a worker.");
+	json_object_foreach(conns, k, n)
+		evbuffer_add_printf(out, "dataagent_tenant_max_connections"
+		    "{user_id=\"%s\"} %d\n", metrics_lv(k, lv),
+		    sp->sp_cf.cf_max_connections_per_user);
+	metrics_render_global(sp, out);
 	metrics_family(out, "dataagent_build_info", "gauge",
 	    "The running dataagentd version.");
 	evbuffer_add_printf(out, "dataagent_build_info{version=\"%s\"} 1\n",

@@ -23,6 +23,7 @@
 
 struct store {
 	struct db *st_db;
+	struct store_timing st_timing;	/* every statement's run time */
 };
 
 /*
@@ -393,6 +394,30 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	return rc;
 }
 
+/* Each statement's run time (db.c measures it with the monotonic clock)
+ * into the dataagent_store_duration_seconds buckets. */
+static void
+store_on_time(void *arg, int64_t ns)
+{
+	static const int64_t bound_ns[STORE_NBUCKETS - 1] = STORE_BUCKET_NS;
+	struct store_timing *tm = &((struct store *)arg)->st_timing;
+	int i;
+
+	if (ns < 0)
+		ns = 0;
+	for (i = 0; i < STORE_NBUCKETS - 1; i++)
+		if (ns <= bound_ns[i])
+			break;
+	tm->stt_buckets[i]++;
+	tm->stt_sum_ns += (uint64_t)ns;
+}
+
+void
+store_timing_get(const struct store *st, struct store_timing *tm)
+{
+	*tm = st->st_timing;
+}
+
 int
 store_open_url(struct store **st_r, const struct dburl *u, char *err,
     size_t errlen)
@@ -404,8 +429,12 @@ store_open_url(struct store **st_r, const struct dburl *u, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (db_open(&st->st_db, u, err, errlen) == -1 ||
-	    store_migrate(st, err, errlen) == -1) {
+	if (db_open(&st->st_db, u, err, errlen) == -1) {
+		store_close(&st);
+		return -1;
+	}
+	db_set_timer(st->st_db, store_on_time, st);
+	if (store_migrate(st, err, errlen) == -1) {
 		store_close(&st);
 		return -1;
 	}
@@ -928,6 +957,43 @@ store_audit(struct store *st, const char *actor, const char *action,
 	return store_change(st, stmt, "audit", NULL, 0) == -1 ? -1 : 0;
 }
 
+int
+store_audit_call(struct store *st, const char *tenant,
+    const struct store_audit_row *row, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	if (store_prepare(st, "INSERT INTO audit (ts, actor, action, tenant, "
+	    "detail, server, tool, status, duration_ms, arg_bytes, "
+	    "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	db_bind_int(stmt, 1, row->sar_ts);
+	store_bind_text(stmt, 2, row->sar_actor);
+	store_bind_text(stmt, 3, row->sar_action);
+	store_bind_text(stmt, 4, tenant);
+	store_bind_text(stmt, 5, row->sar_detail);
+	store_bind_text(stmt, 6, row->sar_server);
+	store_bind_text(stmt, 7, row->sar_tool);
+	store_bind_text(stmt, 8, row->sar_status);
+	db_bind_int(stmt, 9, row->sar_duration_ms);
+	db_bind_int(stmt, 10, row->sar_arg_bytes);
+	store_bind_text(stmt, 11, row->sar_request_id);
+	return store_change(st, stmt, "audit", err, errlen) == -1 ? -1 : 0;
+}
+
+int
+store_audit_prune(struct store *st, int64_t before, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM audit WHERE ts < ?", &stmt, err,
+	    errlen) == -1)
+		return -1;
+	db_bind_int(stmt, 1, before);
+	return store_change(st, stmt, "audit prune", err, errlen);
+}
+
 static json_t *
 store_col_json_string(struct db_stmt *stmt, int col)
 {
@@ -972,6 +1038,63 @@ store_audit_list(struct store *st, const char *tenant, int limit, char *err,
 	    INT64_MAX);
 	return store_rows_json(st, stmt, store_audit_json_row, NULL,
 	    "audit list", err, errlen);
+}
+
+static json_t *
+store_col_json_int(struct db_stmt *stmt, int col)
+{
+	if (db_col_is_null(stmt, col))
+		return json_null();
+	return json_integer((json_int_t)db_col_int(stmt, col));
+}
+
+static json_t *
+store_audit_query_row(struct db_stmt *stmt, const void *arg, char *err,
+    size_t errlen)
+{
+	json_t *o;
+
+	o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "id", (json_int_t)db_col_int(stmt, 0),
+	    "ts", (json_int_t)db_col_int(stmt, 1),
+	    "actor", store_col_json_string(stmt, 2),
+	    "action", store_col_json_string(stmt, 3),
+	    "tenant", store_col_json_string(stmt, 4),
+	    "detail", store_col_json_string(stmt, 5),
+	    "server", store_col_json_string(stmt, 6),
+	    "tool", store_col_json_string(stmt, 7),
+	    "status", store_col_json_string(stmt, 8),
+	    "duration_ms", store_col_json_int(stmt, 9),
+	    "arg_bytes", store_col_json_int(stmt, 10),
+	    "request_id", store_col_json_string(stmt, 11));
+	if (o == NULL)
+		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
+json_t *
+store_audit_query(struct store *st, const char *tenant, int64_t since,
+    int limit, char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+
+	if (store_prepare(st, tenant != NULL ?
+	    "SELECT id, ts, actor, action, tenant, detail, "
+	    "server, tool, status, duration_ms, arg_bytes, request_id "
+	    "FROM audit WHERE tenant = ? AND ts >= ? "
+	    "ORDER BY id DESC LIMIT ?" :
+	    "SELECT id, ts, actor, action, tenant, detail, "
+	    "server, tool, status, duration_ms, arg_bytes, request_id "
+	    "FROM audit WHERE ts >= ? "
+	    "ORDER BY id DESC LIMIT ?", &stmt, err, errlen) == -1)
+		return NULL;
+	if (tenant != NULL)
+		store_bind_text(stmt, 1, tenant);
+	db_bind_int(stmt, tenant != NULL ? 2 : 1, since);
+	db_bind_int(stmt, tenant != NULL ? 3 : 2, limit > 0 ? limit :
+	    INT64_MAX);
+	return store_rows_json(st, stmt, store_audit_query_row, NULL,
+	    "audit query", err, errlen);
 }
 
 /* ----------------------------------------------------- revoked tokens */

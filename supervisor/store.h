@@ -106,6 +106,43 @@ int store_audit(struct store *st, const char *actor, const char *action,
 json_t *store_audit_list(struct store *st, const char *tenant, int limit,
     char *err, size_t errlen);
 
+/* A full audit row (migration 4's columns); NULL strings are SQL NULL. */
+struct store_audit_row {
+	int64_t sar_ts;
+	const char *sar_actor, *sar_action, *sar_detail;
+	const char *sar_server, *sar_tool, *sar_status, *sar_request_id;
+	int64_t sar_duration_ms, sar_arg_bytes;
+};
+int store_audit_call(struct store *st, const char *tenant,
+    const struct store_audit_row *row, char *err, size_t errlen);
+/* Deletes rows older than before (a ts). Returns how many, or -1. */
+int store_audit_prune(struct store *st, int64_t before, char *err,
+    size_t errlen);
+/*
+ * Rows of tenant (every tenant when NULL) with ts >= since, newest first,
+ * at most limit (every row when <= 0), as [{"id","ts","actor","action",
+ * "tenant","detail","server","tool","status","duration_ms","arg_bytes",
+ * "request_id"}] (null where a column is NULL).
+ */
+json_t *store_audit_query(struct store *st, const char *tenant,
+    int64_t since, int limit, char *err, size_t errlen);
+
+/*
+ * How long statements took (dataagent_store_duration_seconds): each run
+ * of a statement, from its first step to its reset, by SQLite's profile
+ * hook. Buckets are not cumulative.
+ */
+#define STORE_NBUCKETS 12
+#define STORE_BUCKET_LE { "0.0001", "0.00025", "0.0005", "0.001", "0.0025", \
+	"0.005", "0.01", "0.025", "0.05", "0.1", "1", "+Inf" }
+#define STORE_BUCKET_NS { 100000, 250000, 500000, 1000000, 2500000, \
+	5000000, 10000000, 25000000, 50000000, 100000000, 1000000000 }
+struct store_timing {
+	uint64_t stt_buckets[STORE_NBUCKETS];
+	uint64_t stt_sum_ns;
+};
+void store_timing_get(const struct store *st, struct store_timing *tm);
+
 /*
  * Secrets: rows of (tenant, name, nonce, ciphertext||tag, created,
  * updated). The store never sees a value: secrets.c seals and opens.

@@ -13,6 +13,7 @@
  *   store.c    the store on SQLite or MySQL/MariaDB (store.h, db.h)
  *   cluster.c  hosts sharing one MySQL store: polls it for changes
  *   secrets.c  tenant secrets under the master key (secrets.h)
+ *   audit.c    tool-call audit rows from workers (batched), retention
  */
 #ifndef DATAAGENT_SUPERVISOR_H
 #define DATAAGENT_SUPERVISOR_H
@@ -33,6 +34,7 @@ struct worker;
 struct front_conn;
 struct control;
 struct metrics;
+struct audit;
 struct evbuffer;
 struct auth;
 struct jwt_keyset;
@@ -98,6 +100,9 @@ struct sup {
 	uint64_t sp_handoffs;
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
 	struct auth *sp_auth;		/* keys, revocations (auth.c) */
+	struct audit *sp_audit;		/* tool-call rows not written yet */
+	int sp_metrics_fd;		/* metrics_listen socket, or -1 */
+	struct event *sp_ev_metrics_accept;
 };
 
 /* front.c */
@@ -206,11 +211,39 @@ json_t *workers_tenant_conns_json(struct sup *sp);
  * (then nothing is counted: a protocol violation).
  */
 int metrics_tool_stats(struct sup *sp, const char *tenant, json_t *v);
+/* The same for an IPC_COUNTERS payload. */
+int metrics_counters(struct sup *sp, const char *tenant, json_t *v);
+/* The supervisor's own counts. */
+void metrics_worker_started(struct sup *sp);
+/* A 401 or 403 from the front door; reason is one of missing_token,
+ * malformed, alg, signature, expired, not_yet_valid, claims, revoked,
+ * wrong_tenant, unknown_tenant (anything else counts as "other"). */
+void metrics_auth_failure(struct sup *sp, const char *reason);
+/* An answer of the supervisor itself, by route class. */
+void metrics_http_answer(struct sup *sp, const char *route, int code);
 /* The tenant is gone: drop its counts. */
 void metrics_tenant_forget(struct sup *sp, const char *tenant);
 /* Appends the whole exposition to out. Returns 0 or -1 (out of memory). */
 int metrics_render(struct sup *sp, struct evbuffer *out);
 void metrics_free(struct sup *sp);
+
+/* audit.c */
+/* Starts the retention timer and prunes once. Returns 0 or -1. */
+int audit_init(struct sup *sp);
+/*
+ * Queues the audit row of an IPC_AUDIT payload from the tenant's own
+ * worker. Returns 0, or -1 when it is malformed (nothing queued: a
+ * protocol violation).
+ */
+int audit_tool_call(struct sup *sp, const char *tenant, json_t *v);
+/* Writes the queued rows now (one transaction). */
+void audit_flush(struct sup *sp);
+/* Deletes rows older than audit_retention days (0: none). */
+void audit_prune(struct sup *sp);
+/* Stopping: no more pruning (rows still queue until audit_free). */
+void audit_stop(struct sup *sp);
+/* Writes what is queued and frees everything. */
+void audit_free(struct sup *sp);
 
 /* control.c */
 /* Opens the control socket (0600, parent dir 0755 created). */

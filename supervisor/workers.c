@@ -207,7 +207,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		}
 	}
 	json_decref(stored);
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -217,6 +217,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "allowed_hosts", cf->cf_allowed_hosts,
 	    "log_level", log_level_name(cf->cf_log_level),
 	    "drain_timeout", cf->cf_drain_timeout,
+	    "audit_arguments", strcmp(cf->cf_audit_arguments, "on") == 0,
 	    "servers", servers);
 }
 
@@ -527,27 +528,17 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		msg->im_fd = -1;
 		break;
 	}
-	case IPC_AUDIT: {
-		const char *action;
-		json_t *detail;
-		char *d;
-
+	case IPC_AUDIT:
 		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
 			break;
-		if (json_unpack(v, "{s:s,s:o}", "action", &action, "detail",
-		    &detail) != 0 || strlen(action) > 64 ||
-		    strspn(action, "abcdefghijklmnopqrstuvwxyz._") !=
-		    strlen(action))
-			break;
-		rc = 0;
-		d = json_dumps(detail, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (d != NULL && strlen(d) > 4096)
-			d[4096] = '\0';
-		(void)store_audit(sp->sp_store, "worker", action,
-		    wk->wk_tenant, d);
-		free(d);
+		/* Written for the worker's own tenant, whatever it says. */
+		rc = audit_tool_call(sp, wk->wk_tenant, v);
 		break;
-	}
+	case IPC_COUNTERS:
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			break;
+		rc = metrics_counters(sp, wk->wk_tenant, v);
+		break;
 	default:
 		break;
 	}
@@ -676,6 +667,7 @@ worker_spawn(struct sup *sp)
 	if (wk->wk_ipc == NULL || wk->wk_ev_kill == NULL)
 		worker_kill(wk, "out of memory");
 	log_debug("worker spawned", "{s:i}", "worker_pid", (int)pid);
+	metrics_worker_started(sp);
 	return wk;
 }
 

@@ -59,6 +59,8 @@ static void conn_free(struct http_conn *c);
 static void conn_process(struct http_conn *c);
 static int conn_keepalive_s(const struct http_conn *c);
 static void conn_idle_arm(struct http_conn *c);
+static void http_request_done(struct wrk *w, const char *path, int status,
+    int64_t start_ms, const char *request_id);
 
 static void
 req_free(struct http_req **rp)
@@ -83,12 +85,13 @@ http_header(const struct http_req *r, const char *lname)
 /* Queues the status line, headers and body. */
 static void
 conn_write(struct http_conn *c, int status, const char *extra,
-    const char *ctype, const void *body, size_t len)
+    const char *ctype, const void *body, size_t len, const char *request_id)
 {
 	struct evbuffer *out = bufferevent_get_output(c->hc_bev);
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    http_status_text(status));
+	evbuffer_add_printf(out, "X-Request-Id: %s\r\n", request_id);
 	if (ctype != NULL)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
 	if (status != 204)
@@ -116,7 +119,12 @@ http_reply(struct http_req *r, int status, const char *extra_headers,
 
 	if (!c->hc_keepalive || c->hc_wrk->w_draining)
 		c->hc_close = 1;
-	conn_write(c, status, extra_headers, ctype, body, len);
+	if (r->hr_request_id[0] == '\0')
+		request_id_pick(NULL, r->hr_request_id);
+	conn_write(c, status, extra_headers, ctype, body, len,
+	    r->hr_request_id);
+	http_request_done(c->hc_wrk, r->hr_path, status, r->hr_start_ms,
+	    r->hr_request_id);
 	if (c->hc_active == r)
 		c->hc_active = NULL;
 	req_free(&r);
@@ -164,15 +172,35 @@ conn_fail(struct http_conn *c, int status, const char *extra,
 	char *s;
 	json_t *body;
 
+	char rid[REQUEST_ID_MAX + 1];
+
 	c->hc_close = 1;
 	body = json_pack("{s:s}", "error", msg);
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	request_id_pick(c->hc_req != NULL ? http_header(c->hc_req,
+	    "x-request-id") : NULL, rid);
 	conn_write(c, status, extra, "application/json", s != NULL ? s : "",
-	    s != NULL ? strlen(s) : 0);
+	    s != NULL ? strlen(s) : 0, rid);
+	http_request_done(c->hc_wrk, c->hc_req != NULL ? c->hc_req->hr_path :
+	    "", status, now_mono_ms(), rid);
 	free(s);
 	req_free(&c->hc_req);
 	bufferevent_disable(c->hc_bev, EV_READ);
+}
+
+/* Counts an answer for /metrics and logs it (one line per request). */
+static void
+http_request_done(struct wrk *w, const char *path, int status,
+    int64_t start_ms, const char *request_id)
+{
+	const char *route = http_route_class(path);
+
+	counters_http(w, route, status);
+	log_info("request", "{s:s,s:s,s:i,s:I,s:s}", "tenant", w->w_tenant,
+	    "route", route, "status", status, "duration_ms",
+	    (json_int_t)(start_ms > 0 ? now_mono_ms() - start_ms : 0),
+	    "request_id", request_id);
 }
 
 /* ---------------------------------------------------------- parser cbs */
@@ -394,6 +422,8 @@ dispatch(struct http_conn *c, struct http_req *r)
 	size_t plen;
 	int m;
 
+	r->hr_start_ms = now_mono_ms();
+	request_id_pick(http_header(r, "x-request-id"), r->hr_request_id);
 	if (r->hr_body == NULL) {
 		r->hr_body = strdup("");
 		if (r->hr_body == NULL) {

@@ -342,6 +342,8 @@ settings_apply(struct wrk *w, json_t *s)
 		    "%s", str);
 	if (json_unpack(s, "{s:I}", "drain_timeout", &i) == 0 && i >= 0)
 		ws->ws_drain_timeout_s = (int)i;
+	ws->ws_audit_arguments = json_is_true(json_object_get(s,
+	    "audit_arguments"));
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
@@ -487,6 +489,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	wrk_drain_check(w);
 	wrk_stats(w);
 	toolstats_flush(w);
+	counters_flush(w);
 	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
 	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
 		return;
@@ -589,6 +592,8 @@ wrk_exit(struct wrk *w, int code)
 	wrk_reap_children(500);
 	toolstats_flush(w);
 	toolstats_free(w);
+	counters_flush(w);
+	counters_free(w);
 	if (w->w_ipc != NULL) {
 		ipc_flush(w->w_ipc);
 		ipc_chan_free(&w->w_ipc);

@@ -66,6 +66,7 @@ struct mcp_op {
 	char op_server[65];
 	char *op_tool;
 	int64_t op_start_ms;
+	json_t *op_args;		/* for the audit row */
 };
 
 struct mcp_xchg {
@@ -74,6 +75,7 @@ struct mcp_xchg {
 	int x_sse;			/* answer as text/event-stream */
 	int x_batch;			/* answer as an array */
 	char x_headers[MCP_SESSION_HDR_LEN];
+	char x_request_id[REQUEST_ID_MAX + 1];	/* outlives x_req */
 	struct mcp_op *x_ops;
 	size_t x_nops;
 	size_t x_waiting;		/* ops still in flight */
@@ -220,13 +222,10 @@ mcp_op_audit(struct mcp_op *op, int ok, int cancelled)
 {
 	struct wrk *w = op->op_x->x_wrk;
 
-	toolstats_record(w, op->op_server, op->op_tool != NULL ? op->op_tool :
-	    "", ok, now_mono_ms() - op->op_start_ms);
-	wrk_audit(w, "tool.call", json_pack("{s:s,s:s,s:b,s:I,s:b}",
-	    "server", op->op_server, "tool", op->op_tool != NULL ?
-	    op->op_tool : "", "ok", ok, "duration_ms",
-	    (json_int_t)(now_mono_ms() - op->op_start_ms), "cancelled",
-	    cancelled));
+	toolstats_call_done(w, op->op_server, op->op_tool != NULL ?
+	    op->op_tool : "", cancelled ? "cancelled" : ok ? "success" :
+	    "error", now_mono_ms() - op->op_start_ms, op->op_args,
+	    op->op_x->x_request_id);
 }
 
 static void
@@ -247,6 +246,7 @@ mcp_xchg_free(struct mcp_xchg **xp)
 		agg_tools_cancel(&op->op_agg);
 		json_decref(op->op_id);
 		json_decref(op->op_response);
+		json_decref(op->op_args);
 		free(op->op_tool);
 	}
 	free(x->x_ops);
@@ -412,8 +412,10 @@ mcp_tools_call(struct mcp_xchg *x, struct mcp_op *op, json_t *params)
 		    mcp_error_obj(RPC_INTERNAL_ERROR, "out of memory"));
 		return 0;
 	}
-	if (args != NULL && json_is_object(args))
+	if (args != NULL && json_is_object(args)) {
 		json_object_set(fwd, "arguments", args);
+		op->op_args = json_incref(args);
+	}
 	if ((meta = json_object_get(params, "_meta")) != NULL)
 		json_object_set(fwd, "_meta", meta);
 	op->op_start_ms = now_mono_ms();
@@ -683,6 +685,8 @@ mcp_post(struct wrk *w, struct http_req *r)
 	}
 	x->x_wrk = w;
 	x->x_req = r;
+	snprintf(x->x_request_id, sizeof(x->x_request_id), "%s",
+	    r->hr_request_id);
 	x->x_sse = sse;
 	x->x_batch = batch;
 	snprintf(x->x_headers, sizeof(x->x_headers), "Mcp-Session-Id: %s\r\n",

@@ -44,6 +44,8 @@ struct rest_call {
 	char rc_server[65];
 	char *rc_tool;
 	int64_t rc_start_ms;
+	json_t *rc_args;		/* for the audit row */
+	char rc_request_id[REQUEST_ID_MAX + 1];
 };
 
 struct rest_tools {
@@ -446,6 +448,7 @@ rest_call_free(struct rest_call **rcp)
 		return;
 	upstream_call_cancel(&rc->rc_call);
 	free(rc->rc_tool);
+	json_decref(rc->rc_args);
 	free(rc);
 	*rcp = NULL;
 }
@@ -453,12 +456,9 @@ rest_call_free(struct rest_call **rcp)
 static void
 rest_call_audit(struct rest_call *rc, int ok, int cancelled)
 {
-	toolstats_record(rc->rc_wrk, rc->rc_server, rc->rc_tool, ok,
-	    now_mono_ms() - rc->rc_start_ms);
-	wrk_audit(rc->rc_wrk, "tool.call", json_pack("{s:s,s:s,s:b,s:I,s:b}",
-	    "server", rc->rc_server, "tool", rc->rc_tool, "ok", ok,
-	    "duration_ms", (json_int_t)(now_mono_ms() - rc->rc_start_ms),
-	    "cancelled", cancelled));
+	toolstats_call_done(rc->rc_wrk, rc->rc_server, rc->rc_tool,
+	    cancelled ? "cancelled" : ok ? "success" : "error",
+	    now_mono_ms() - rc->rc_start_ms, rc->rc_args, rc->rc_request_id);
 }
 
 static void
@@ -514,16 +514,21 @@ rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
 	    json_is_object(json_object_get(body, "arguments")))
 		args = json_object_get(body, "arguments");
 	params = json_pack("{s:s,s:O}", "name", tool, "arguments", args);
+	json_incref(args);
 	json_decref(body);
 	if (params == NULL || (rc = calloc(1, sizeof(*rc))) == NULL ||
 	    (rc->rc_tool = strdup(tool)) == NULL) {
 		free(rc);
+		json_decref(args);
 		json_decref(params);
 		http_reply_error(r, 500, "out of memory");
 		return;
 	}
 	rc->rc_wrk = w;
 	rc->rc_req = r;
+	rc->rc_args = args;
+	snprintf(rc->rc_request_id, sizeof(rc->rc_request_id), "%s",
+	    r->hr_request_id);
 	snprintf(rc->rc_server, sizeof(rc->rc_server), "%.64s", server);
 	rc->rc_start_ms = now_mono_ms();
 	rc->rc_call = upstream_request(u, "tools/call", params, 0, rest_on_call,

@@ -108,3 +108,42 @@ toolstats_free(struct wrk *w)
 	free(w->w_toolstats);
 	w->w_toolstats = NULL;
 }
+
+void
+toolstats_call_done(struct wrk *w, const char *server, const char *tool,
+    const char *status, int64_t ms, const json_t *args,
+    const char *request_id)
+{
+	json_t *v;
+	char *a = NULL;
+	size_t arg_bytes = 0;
+	char rid[REQUEST_ID_MAX + 1];
+
+	if (ms < 0)
+		ms = 0;
+	toolstats_record(w, server, tool, strcmp(status, "success") == 0, ms);
+	if (args != NULL && (a = json_dumps(args, JSON_COMPACT |
+	    JSON_ENCODE_ANY)) != NULL)
+		arg_bytes = strlen(a);
+	free(a);
+	/* The supervisor refuses what it would not store: bound it here. */
+	if (strlen(tool) > PROM_TOOL_NAME_MAX)
+		tool = "other";
+	request_id_pick(request_id, rid);
+	log_info("tool call", "{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "tenant",
+	    w->w_tenant, "server", server, "tool", tool, "status", status,
+	    "duration_ms", (json_int_t)ms, "arg_bytes", (json_int_t)arg_bytes,
+	    "request_id", rid);
+	if (w->w_ipc == NULL)
+		return;
+	v = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "action", "tool.call",
+	    "server", server, "tool", tool, "status", status,
+	    "duration_ms", (json_int_t)ms, "arg_bytes", (json_int_t)arg_bytes,
+	    "request_id", rid);
+	if (v != NULL && w->w_set.ws_audit_arguments && args != NULL &&
+	    arg_bytes <= TOOLSTATS_AUDIT_ARGS_MAX)
+		json_object_set(v, "arguments", (json_t *)args);
+	if (v != NULL)
+		ipc_send_json(w->w_ipc, IPC_AUDIT, 0, -1, v);
+	json_decref(v);
+}

@@ -384,6 +384,12 @@ up_proc_close(struct upstream *u)
 {
 	struct upstream_call *c, *next;
 
+	/* A ready connection ends here, whatever ends it (/metrics). */
+	if (u->u_state == UP_READY && u->u_started_ms > 0)
+		counters_upstream(u->u_wrk, u->u_name, CN_CLOSED,
+		    now_mono_ms() - u->u_started_ms);
+	else if (u->u_state == UP_STARTING)
+		counters_upstream(u->u_wrk, u->u_name, CN_CONNECT_FAILED, 0);
 	if (u->u_in != NULL)
 		bufferevent_free(u->u_in);
 	if (u->u_out != NULL)
@@ -1161,6 +1167,9 @@ fail:
 	fd_close(&err_r);
 	up_strv_free(argv);
 	up_strv_free(envp);
+	/* (up_proc_close already counted a start that got as far) */
+	if (u->u_state != UP_STARTING)
+		counters_upstream(w, u->u_name, CN_CONNECT_FAILED, 0);
 	u->u_state = UP_FAILED;
 	u->u_started_ms = 0;
 	up_schedule_retry(u, now_mono_ms());
@@ -1225,6 +1234,7 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 	json_decref(m);
 	u->u_state = UP_READY;
 	u->u_last_error[0] = '\0';
+	counters_upstream(u->u_wrk, u->u_name, CN_CONNECTED, 0);
 	log_info("upstream ready", "{s:s,s:s,s:O}", "tenant",
 	    u->u_wrk->w_tenant, "server", u->u_name, "serverInfo",
 	    json_object_get(result, "serverInfo") != NULL ?
@@ -1323,6 +1333,9 @@ up_ensure_started(struct upstream *u, json_t **error_r)
 		}
 		up_stop(lru, "making room for another server");
 	}
+	/* A start after the server ended or failed is a restart. */
+	if (u->u_state == UP_BACKOFF || u->u_state == UP_FAILED)
+		counters_upstream(w, u->u_name, CN_RESTART, 0);
 	if (up_spawn(u) == -1) {
 		*error_r = up_error(UP_ERR_GONE, "upstream %s failed: %s",
 		    u->u_name, u->u_last_error);
@@ -1783,9 +1796,11 @@ upstream_tools(struct upstream *u, upstream_cb cb, void *arg)
 	TAILQ_INSERT_TAIL(&u->u_fetches, c, c_link);
 	if (u->u_tools != NULL && ttl > 0 &&
 	    now_mono_ms() - u->u_tools_at < (int64_t)ttl * 1000) {
+		counters_cache(u->u_wrk, 1);
 		call_finish(c, json_incref(u->u_tools), NULL);
 		return c;
 	}
+	counters_cache(u->u_wrk, 0);
 	up_tools_next(c, NULL);
 	return c;
 }

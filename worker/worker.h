@@ -35,6 +35,7 @@ struct store_call;
 struct scprog;
 struct launcher;
 struct toolstats;
+struct counters;
 
 /* Settings pushed by the supervisor in IPC_CONFIG. */
 struct wrk_settings {
@@ -45,6 +46,7 @@ struct wrk_settings {
 	size_t ws_max_body;		/* max_body_size */
 	char ws_allowed_hosts[CONFIG_STRLEN];
 	int ws_drain_timeout_s;		/* drain_timeout */
+	int ws_audit_arguments;		/* audit_arguments = on */
 };
 
 /* The one struct of process state. */
@@ -79,6 +81,7 @@ struct wrk {
 	int64_t w_drain_deadline_ms;
 	unsigned w_stats_sent_conns, w_stats_sent_ups;
 	struct toolstats *w_toolstats;	/* calls not yet reported */
+	struct counters *w_counters;	/* other counts not yet reported */
 };
 
 /* main.c */
@@ -163,6 +166,9 @@ struct http_req {
 	 * touched again. */
 	http_abort_cb hr_on_abort;
 	void *hr_abort_arg;
+	char hr_request_id[REQUEST_ID_MAX + 1];	/* X-Request-Id, ours or
+						 * the client's */
+	int64_t hr_start_ms;		/* the request was complete */
 };
 
 /* Takes ownership of fd (a handed-off client socket); pre/prelen
@@ -283,11 +289,43 @@ int upstream_busy(struct wrk *w);
 /* toolstats.c */
 /* Most keys in one IPC_TOOL_STATS message (the supervisor refuses more). */
 #define TOOLSTATS_MAX IPC_TOOL_STATS_MAX
+/* Argument values longer than this (JSON) are not audited, only sized. */
+#define TOOLSTATS_AUDIT_ARGS_MAX IPC_AUDIT_ARGS_MAX
 /* Counts one finished tool call (ok: 1 success, 0 error or cancelled). */
 void toolstats_record(struct wrk *w, const char *server, const char *tool,
     int ok, int64_t ms);
 /* Sends what was counted since the last flush as IPC_TOOL_STATS. */
 void toolstats_flush(struct wrk *w);
 void toolstats_free(struct wrk *w);
+/*
+ * A finished tools/call (MCP or REST): counts it (toolstats_record), logs
+ * one line and sends its audit row (IPC_AUDIT). status is "success",
+ * "error" or "cancelled"; args (borrowed, may be NULL) are the call's
+ * arguments: their size is always audited, their values only with
+ * audit_arguments = on.
+ */
+void toolstats_call_done(struct wrk *w, const char *server, const char *tool,
+    const char *status, int64_t ms, const json_t *args,
+    const char *request_id);
+
+/* counters.c */
+/* Most entries of each table in one IPC_COUNTERS message. */
+#define COUNTERS_HTTP_MAX IPC_COUNTERS_HTTP_MAX
+#define COUNTERS_SERVERS_MAX IPC_COUNTERS_SERVERS_MAX
+enum counters_event {
+	CN_RESTART,		/* a server started again after it ended */
+	CN_CONNECTED,		/* a start that reached initialized */
+	CN_CONNECT_FAILED,	/* a start that did not */
+	CN_CLOSED,		/* a ready connection ended after ms */
+};
+/* An HTTP answer by route class (http_route_class) and status. */
+void counters_http(struct wrk *w, const char *route, int code);
+/* A tool-list request answered from the cache (hit) or not. */
+void counters_cache(struct wrk *w, int hit);
+void counters_upstream(struct wrk *w, const char *server,
+    enum counters_event ev, int64_t ms);
+/* Sends what was counted since the last flush as IPC_COUNTERS. */
+void counters_flush(struct wrk *w);
+void counters_free(struct wrk *w);
 
 #endif

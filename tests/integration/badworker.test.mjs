@@ -66,6 +66,26 @@ test('compromised worker sends tool counts that do not add up: killed, only its 
 	eq(lines.filter((l) => l.includes('spoof2')), [], 'the malformed report');
 });
 
+test('compromised worker sends a counters report with an unknown route: killed, only its valid report counted', async () => {
+	await misbehave('badcounters');
+	const text = await (await d.fetch('/metrics')).text();
+	eq(text.split('\n').filter((l) => l.includes('user_id="badcounters"') &&
+	    l.startsWith('dataagent_upstream_restarts_total')),
+	    ['dataagent_upstream_restarts_total{user_id="badcounters",server_name="s"} 3'],
+	    'the valid report');
+	assert(!text.includes('server_name="s2"') && !text.includes('route="evil"') &&
+	    !text.includes('code="298"'), 'the malformed report');
+	assert(text.includes('dataagent_http_requests_total{route="mcp",code="299"} 5'), 'its http count');
+});
+
+test('compromised worker sends an audit row with a bad request id: killed, only the valid row written', async () => {
+	await misbehave('badaudit');
+	const rows = JSON.parse(await d.ctlOk(['--json', 'audit', '--tenant', 'badaudit']))
+	    .filter((r) => r.action === 'tool.call');
+	eq(rows.map((r) => [r.actor, r.server, r.tool, r.request_id]),
+	    [['worker', 's', 't', 'good-1']]);
+});
+
 test('a worker that makes a call worker.policy refuses: the call is logged, the death counted as seccomp', async () => {
 	await d.ctlOk(['tenant', 'add', 'sigsys']);
 	const tok = (await d.ctlOk(['token', 'issue', 'sigsys'])).trim();
@@ -82,7 +102,7 @@ test('a worker that makes a call worker.policy refuses: the call is logged, the 
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');
-	assert(st.worker_deaths.killed >= 6, JSON.stringify(st.worker_deaths));
+	assert(st.worker_deaths.killed >= 8, JSON.stringify(st.worker_deaths));
 });
 
 const failed = await run(import.meta.url);

@@ -69,7 +69,9 @@ test('a scrape has HELP and TYPE for every family and the right content type', a
 	}
 	const version = JSON.parse(await d.ctlOk(['--json', 'status'])).version;
 	eq(value(m, 'dataagent_build_info', { version }), 1, 'build_info');
-	eq(value(m, 'dataagent_tenant_max_connections', {}), 10, 'max connections default');
+	// per tenant with a worker, labelled like mcp_connections_active
+	assert(m.samples.filter((x) => x.name === 'dataagent_tenant_max_connections')
+	    .every((x) => Object.keys(x.labels).join() === 'user_id'), 'limit labels');
 	for (const cause of ['clean', 'exit', 'signal', 'seccomp', 'oom', 'killed'])
 		assert(typeof value(m, 'dataagent_worker_deaths_total', { cause }) === 'number', cause);
 	assert(value(m, 'dataagent_workers', { state: 'spare' }) >= 0, 'workers by state');
@@ -118,6 +120,8 @@ test('tool calls are counted exactly: success, error, histogram', async () => {
 	assert(value(m, 'dataagent_workers', { state: 'active' }) >= 1, 'an active worker');
 	assert(typeof value(m, 'mcp_connections_active', { user_id: 'mt' }) === 'number',
 	    'mcp_connections_active for the tenant');
+	eq(value(m, 'dataagent_tenant_max_connections', { user_id: 'mt' }), 10,
+	    'max connections default, for the tenant');
 });
 
 test('a tool name that cannot be a label value is counted as "other"', async () => {

@@ -12,6 +12,11 @@
  *   badtoolstats an honest ack, one valid tool-stats report (tool
  *                "spoof", count 1), then one whose buckets do not add up
  *                to its count
+ *   badcounters  an honest ack, one valid IPC_COUNTERS report (server
+ *                "s" restarted 3 times), then one with a route that is
+ *                not one of ours
+ *   badaudit     an honest ack, one valid tool-call audit row (request
+ *                id "good-1"), then one whose request id has a newline
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
@@ -145,6 +150,26 @@ main(void)
 		send_json(9, "{\"tools\":[{\"server\":\"s\",\"tool\":"
 		    "\"spoof2\",\"status\":\"success\",\"count\":1000,"
 		    "\"sum_ms\":1,\"buckets\":[1,0,0,0,0,0,0,0,0,0,0,0,0]}]}");
+	} else if (strcmp(tenant, "badcounters") == 0) {
+		send_json(2, ack);
+		send_json(10, "{\"http\":[{\"route\":\"mcp\",\"code\":299,"
+		    "\"n\":5}],\"cache\":{\"hit\":0,\"miss\":0},\"servers\":"
+		    "[{\"server\":\"s\",\"restarts\":3,\"connects\":0,"
+		    "\"connect_failures\":0,\"closed\":0,\"closed_sum_ms\":0,"
+		    "\"closed_buckets\":[0,0,0,0,0,0,0,0,0]}]}");
+		send_json(10, "{\"http\":[{\"route\":\"evil\",\"code\":298,"
+		    "\"n\":5}],\"cache\":{\"hit\":0,\"miss\":0},\"servers\":"
+		    "[{\"server\":\"s2\",\"restarts\":1000,\"connects\":0,"
+		    "\"connect_failures\":0,\"closed\":0,\"closed_sum_ms\":0,"
+		    "\"closed_buckets\":[0,0,0,0,0,0,0,0,0]}]}");
+	} else if (strcmp(tenant, "badaudit") == 0) {
+		send_json(2, ack);
+		send_json(7, "{\"action\":\"tool.call\",\"server\":\"s\","
+		    "\"tool\":\"t\",\"status\":\"success\",\"duration_ms\":1,"
+		    "\"arg_bytes\":2,\"request_id\":\"good-1\"}");
+		send_json(7, "{\"action\":\"tool.call\",\"server\":\"s\","
+		    "\"tool\":\"t\",\"status\":\"success\",\"duration_ms\":1,"
+		    "\"arg_bytes\":2,\"request_id\":\"bad\\nid\"}");
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)

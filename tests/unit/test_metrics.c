@@ -1,6 +1,8 @@
 /*
  * test_metrics.c: the pure parts of /metrics (common/promtext.c): label
- * value escaping, which tool names may be label values, duration buckets.
+ * value escaping, which tool names may be label values, duration buckets;
+ * request ids and route classes (common/reqid.c); metrics_listen
+ * addresses (common/addr.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -97,5 +99,96 @@ main(void)
 	UNIT_CHECK(prom_duration_bucket(30000) == 11);
 	UNIT_CHECK(prom_duration_bucket(30001) == PROM_NBUCKETS - 1);
 	UNIT_CHECK(prom_duration_bucket(INT64_MAX) == PROM_NBUCKETS - 1);
+
+	UNIT_CASE("connection lifetimes fall in their buckets");
+	UNIT_CHECK(prom_conn_bucket(0) == 0);
+	UNIT_CHECK(prom_conn_bucket(1000) == 0);
+	UNIT_CHECK(prom_conn_bucket(1001) == 1);
+	UNIT_CHECK(prom_conn_bucket(3600 * 1000) == 5);
+	UNIT_CHECK(prom_conn_bucket(86400 * 1000LL) == 7);
+	UNIT_CHECK(prom_conn_bucket(86400 * 1000LL + 1) ==
+	    PROM_CONN_NBUCKETS - 1);
+	UNIT_CHECK(prom_conn_bucket(INT64_MAX) == PROM_CONN_NBUCKETS - 1);
+
+	UNIT_CASE("request ids: 1..64 safe characters, else a fresh one");
+	{
+		char rid[REQUEST_ID_MAX + 1], rid2[REQUEST_ID_MAX + 1];
+		char long_id[REQUEST_ID_MAX + 2];
+
+		UNIT_CHECK(request_id_valid("abc-DEF_1.2:3"));
+		UNIT_CHECK(!request_id_valid(""));
+		UNIT_CHECK(!request_id_valid("a b"));
+		UNIT_CHECK(!request_id_valid("a\nb"));
+		UNIT_CHECK(!request_id_valid("a\"b"));
+		UNIT_CHECK(!request_id_valid("caf\xc3\xa9"));
+		memset(long_id, 'x', REQUEST_ID_MAX);
+		long_id[REQUEST_ID_MAX] = '\0';
+		UNIT_CHECK(request_id_valid(long_id));
+		long_id[REQUEST_ID_MAX] = 'x';
+		long_id[REQUEST_ID_MAX + 1] = '\0';
+		UNIT_CHECK(!request_id_valid(long_id));
+		request_id_pick("given-1", rid);
+		UNIT_CHECK(strcmp(rid, "given-1") == 0);
+		request_id_pick("bad id", rid);
+		request_id_pick(NULL, rid2);
+		UNIT_CHECK(strlen(rid) == 32 && strlen(rid2) == 32 &&
+		    strspn(rid, "0123456789abcdef") == 32 &&
+		    strcmp(rid, rid2) != 0);
+		request_id_pick(long_id, rid);
+		UNIT_CHECK(strlen(rid) == 32);
+	}
+
+	UNIT_CASE("route classes of request paths");
+	UNIT_CHECK(strcmp(http_route_class("/health"), "health") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/health/detailed"), "health") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/healthz"), "other") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/metrics"), "metrics") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/mcp"), "mcp") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/mcp/srv"),
+	    "mcp") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/mcpx"),
+	    "api_other") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/mcp-servers/x"),
+	    "mcp_servers") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/tools"),
+	    "tools") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/tools/s/t"),
+	    "tool_call") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a/secrets/K"),
+	    "secrets") == 0);
+	UNIT_CHECK(strcmp(http_route_class("/api/v1/users/a"),
+	    "api_other") == 0);
+	UNIT_CHECK(strcmp(http_route_class(""), "other") == 0);
+	UNIT_CHECK(http_route_index("tool_call") >= 0 &&
+	    strcmp(http_route_name(http_route_index("tool_call")),
+	    "tool_call") == 0);
+	UNIT_CHECK(http_route_index("evil") == -1);
+	UNIT_CHECK(strcmp(http_route_name(99), "other") == 0);
+
+	UNIT_CASE("metrics_listen addresses: host:port and [v6]:port");
+	{
+		char h[64], p[16];
+
+		UNIT_CHECK(addr_split_hostport("10.0.0.5:9100", h, sizeof(h), p,
+		    sizeof(p)) == 0 && strcmp(h, "10.0.0.5") == 0 &&
+		    strcmp(p, "9100") == 0);
+		UNIT_CHECK(addr_split_hostport("[::1]:0", h, sizeof(h), p,
+		    sizeof(p)) == 0 && strcmp(h, "::1") == 0 &&
+		    strcmp(p, "0") == 0);
+		UNIT_CHECK(addr_split_hostport("::1:80", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport("host", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport(":80", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport("h:", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport("h:65536", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport("h:8x", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+		UNIT_CHECK(addr_split_hostport("[::1]80", h, sizeof(h), p,
+		    sizeof(p)) == -1);
+	}
 	return unit_done();
 }

@@ -411,6 +411,87 @@ test_audit(struct store *st)
 	json_decref(list);
 }
 
+/* Tool-call rows with migration 4's columns, the query's filters,
+ * retention and statement timing. */
+static void
+test_audit_calls(struct store *st)
+{
+	struct store_audit_row row;
+	struct store_timing tm0, tm1;
+	char err[STORE_ERRLEN];
+	json_t *list, *o;
+	int64_t t = now_wall();
+	uint64_t n0 = 0, n1 = 0;
+	int i;
+
+	UNIT_CASE("tool-call audit rows keep every column");
+	store_timing_get(st, &tm0);
+	memset(&row, 0, sizeof(row));
+	row.sar_actor = "worker";
+	row.sar_action = "tool.call";
+	row.sar_server = "everything";
+	row.sar_tool = "echo";
+	row.sar_status = "success";
+	row.sar_request_id = "rid-1";
+	row.sar_duration_ms = 12;
+	row.sar_arg_bytes = 34;
+	row.sar_ts = t - 100 * 86400;	/* older than 90 days */
+	UNIT_CHECK(store_audit_call(st, "dave", &row, err, sizeof(err)) == 0);
+	row.sar_ts = t - 10;
+	row.sar_request_id = "rid-2";
+	row.sar_detail = "{\"arguments\":{}}";
+	UNIT_CHECK(store_audit_call(st, "dave", &row, err, sizeof(err)) == 0);
+	list = store_audit_query(st, "dave", 0, 0, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 2);
+	o = json_array_get(list, 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "request_id")),
+	    "rid-2") == 0);
+	UNIT_CHECK(strcmp(json_string_value(json_object_get(o, "server")),
+	    "everything") == 0 &&
+	    strcmp(json_string_value(json_object_get(o, "tool")), "echo") == 0 &&
+	    strcmp(json_string_value(json_object_get(o, "status")),
+	    "success") == 0);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "duration_ms")) == 12 &&
+	    json_integer_value(json_object_get(o, "arg_bytes")) == 34);
+	UNIT_CHECK(json_integer_value(json_object_get(o, "id")) >
+	    json_integer_value(json_object_get(json_array_get(list, 1), "id")));
+	json_decref(list);
+
+	UNIT_CASE("audit query: since, limit, every tenant; NULL columns");
+	list = store_audit_query(st, "dave", t - 3600, 0, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 1);
+	json_decref(list);
+	list = store_audit_query(st, NULL, 0, 3, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 3);
+	json_decref(list);
+	list = store_audit_query(st, "alice", 0, 0, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 3);
+	o = json_array_get(list, 0);
+	UNIT_CHECK(json_is_null(json_object_get(o, "tool")) &&
+	    json_is_null(json_object_get(o, "duration_ms")));
+	json_decref(list);
+
+	UNIT_CASE("retention deletes only rows older than the cut");
+	UNIT_CHECK(store_audit_prune(st, t - 90 * 86400, err,
+	    sizeof(err)) == 1);
+	list = store_audit_query(st, "dave", 0, 0, err, sizeof(err));
+	UNIT_CHECK(json_array_size(list) == 1 && strcmp(json_string_value(
+	    json_object_get(json_array_get(list, 0), "request_id")),
+	    "rid-2") == 0);
+	json_decref(list);
+	UNIT_CHECK(store_audit_prune(st, t - 90 * 86400, err,
+	    sizeof(err)) == 0);
+
+	UNIT_CASE("every statement is timed");
+	store_timing_get(st, &tm1);
+	for (i = 0; i < STORE_NBUCKETS; i++) {
+		n0 += tm0.stt_buckets[i];
+		n1 += tm1.stt_buckets[i];
+	}
+	UNIT_CHECK(n1 >= n0 + 8);
+	UNIT_CHECK(tm1.stt_sum_ns > tm0.stt_sum_ns);
+}
+
 static void
 test_generation(struct store *st)
 {
@@ -584,6 +665,7 @@ main(void)
 		test_tenants(st);
 		test_servers(st);
 		test_audit(st);
+		test_audit_calls(st);
 		test_secrets(st);
 		test_generation(st);
 		store_close(&st);
