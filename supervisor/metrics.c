@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "supervisor.h"
+#include "ratelimit.h"
 
 #define METRICS_SERIES_MAX 200
 #define METRICS_SERIES_HARD 256
@@ -418,6 +419,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	    "(max_connections_per_user).");
 	evbuffer_add_printf(out, "dataagent_tenant_max_connections %d\n",
 	    sp->sp_cf.cf_max_connections_per_user);
+	ratelimit_metrics(sp, out);
 	metrics_family(out, "dataagent_build_info", "gauge",
 	    "The running dataagentd version.");
 	evbuffer_add_printf(out, "dataagent_build_info{version=\"%s\"} 1\n",

@@ -8,6 +8,9 @@
  *   control.c  the control socket (dataagentctl) and its commands
  *   metrics.c  GET /metrics (Prometheus text format) and the tool-call
  *              counts workers report
+ *   ratelimit.c per-tenant request rates, per-address connection rates
+ *              and authentication back-off (ratelimit.h)
+ *   tls.c      the TLS listener: handshake, head, relay to the worker
  *   store.c    SQLite store (store.h)
  *   secrets.c  tenant secrets under the master key (secrets.h)
  */
@@ -31,6 +34,8 @@ struct front_conn;
 struct control;
 struct metrics;
 struct evbuffer;
+struct ratelimit;
+struct tls;
 
 #define MAX_FLAGS 16
 
@@ -91,6 +96,8 @@ struct sup {
 	int64_t sp_started;
 	uint64_t sp_handoffs;
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
+	struct ratelimit *sp_ratelimit;	/* buckets (ratelimit.c) */
+	struct tls *sp_tls;		/* the TLS listener, or NULL (tls.c) */
 };
 
 /* front.c */
@@ -99,6 +106,8 @@ void front_close_all(struct sup *sp);
 /* Takes back a client socket from a worker (IPC_HANDBACK): pre (owned,
  * may be NULL) holds bytes the worker already read from it. */
 void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
+/* Answers 429 on a connection over its address's rate and closes it. */
+void front_refuse_rate(int *fd);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
 
@@ -132,7 +141,7 @@ json_t *workers_status_json(struct sup *sp);
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
 /* The tenant's effective limits {"memory_max","swap_max","pids_max",
- * "cpu_weight"} (-1: no limit). */
+ * "cpu_weight","rate_per_minute"} (-1: no limit; rate 0: no limit). */
 json_t *workers_limits_json(struct sup *sp, const char *tenant);
 /* {"clean":n,"exit":n,"signal":n,"seccomp":n,"oom":n,"killed":n} */
 json_t *workers_deaths_json(struct sup *sp);

@@ -342,6 +342,8 @@ settings_apply(struct wrk *w, json_t *s)
 		    "%s", str);
 	if (json_unpack(s, "{s:I}", "drain_timeout", &i) == 0 && i >= 0)
 		ws->ws_drain_timeout_s = (int)i;
+	if (json_unpack(s, "{s:I}", "rate_limit", &i) == 0 && i >= 0)
+		ws->ws_rate_limit = (int)i;
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
@@ -440,6 +442,17 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		if (w->w_assigned)
 			rc = on_store_res(w, msg->im_hdr.ih_peer, v);
 		break;
+	case IPC_RATE_GRANT: {
+		json_int_t n, retry;
+
+		if (!w->w_assigned || json_unpack(v, "{s:I,s:I}", "n", &n,
+		    "retry_after", &retry) != 0 || n < 0 || retry < 0)
+			break;
+		rc = 0;
+		http_rate_grant(w, n > RATE_WANT_MAX ? RATE_WANT_MAX : (int)n,
+		    retry > 86400 ? 86400 : (int)retry);
+		break;
+	}
 	case IPC_SHUTDOWN:
 		log_info("worker retiring", "{s:s}", "tenant", w->w_tenant);
 		json_decref(v);

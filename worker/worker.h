@@ -45,6 +45,7 @@ struct wrk_settings {
 	size_t ws_max_body;		/* max_body_size */
 	char ws_allowed_hosts[CONFIG_STRLEN];
 	int ws_drain_timeout_s;		/* drain_timeout */
+	int ws_rate_limit;		/* the tenant's requests/minute, 0 off */
 };
 
 /* The one struct of process state. */
@@ -79,6 +80,8 @@ struct wrk {
 	int64_t w_drain_deadline_ms;
 	unsigned w_stats_sent_conns, w_stats_sent_ups;
 	struct toolstats *w_toolstats;	/* calls not yet reported */
+	struct http_conn *w_rate_wait;	/* requests waiting for a token */
+	int w_rate_asked;		/* tokens asked for, not yet answered */
 };
 
 /* main.c */
@@ -174,6 +177,9 @@ void http_conn_free_all(struct wrk *w);
 unsigned http_in_flight(struct wrk *w);
 /* Draining: closes idle connections; busy ones close after their answer. */
 void http_drain(struct wrk *w);
+/* IPC_RATE_GRANT: n tokens for the requests waiting, the rest of those
+ * asked for get 429 with Retry-After: retry_after. */
+void http_rate_grant(struct wrk *w, int n, int retry_after);
 /* Value of a header (name lowercase), or NULL. */
 const char *http_header(const struct http_req *r, const char *lname);
 /*

@@ -107,6 +107,10 @@ export class Daemon {
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
 			master_key: this.keyPath,
+			// The suite sends far more than a tenant's default 100
+			// requests a minute; ratelimit.test.mjs tests the limit.
+			// The per-address limits keep their defaults.
+			rate_limit: 0,
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
