@@ -114,7 +114,9 @@ export class Daemon {
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
+		// A key given as null is left out: the built-in default.
 		fs.writeFileSync(this.confPath, Object.entries(conf)
+		    .filter(([, v]) => v !== null)
 		    .map(([k, v]) => `${k} = ${v}\n`).join(''));
 		return this.launch();
 	}

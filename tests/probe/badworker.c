@@ -12,6 +12,7 @@
  *   badtoolstats an honest ack, one valid tool-stats report (tool
  *                "spoof", count 1), then one whose buckets do not add up
  *                to its count
+ *   ratehog      an honest ack, then IPC_RATE_REQ for a billion tokens
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
@@ -145,6 +146,9 @@ main(void)
 		send_json(9, "{\"tools\":[{\"server\":\"s\",\"tool\":"
 		    "\"spoof2\",\"status\":\"success\",\"count\":1000,"
 		    "\"sum_ms\":1,\"buckets\":[1,0,0,0,0,0,0,0,0,0,0,0,0]}]}");
+	} else if (strcmp(tenant, "ratehog") == 0) {
+		send_json(2, ack);
+		send_json(11, "{\"want\":1000000000}");	/* IPC_RATE_REQ */
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)
