@@ -648,7 +648,7 @@ front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
  * closed, without a slot in the front. What the client already sent is
  * read first so that the close does not reset the answer away.
  */
-void
+static void
 front_refuse_rate(int *fd)
 {
 	static const char msg[] = "HTTP/1.1 429 Too Many Requests\r\n"

@@ -106,8 +106,6 @@ void front_close_all(struct sup *sp);
 /* Takes back a client socket from a worker (IPC_HANDBACK): pre (owned,
  * may be NULL) holds bytes the worker already read from it. */
 void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
-/* Answers 429 on a connection over its address's rate and closes it. */
-void front_refuse_rate(int *fd);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
 

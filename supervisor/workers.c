@@ -486,7 +486,8 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 
 		/* Tokens for keep-alive requests the worker holds; more than
 		 * RATE_WANT_MAX at once is not a worker we wrote. */
-		if (wk->wk_state != WK_ACTIVE ||
+		if ((wk->wk_state != WK_ACTIVE &&
+		    wk->wk_state != WK_RETIRING) ||
 		    json_unpack(v, "{s:I}", "want", &want) != 0 || want < 1 ||
 		    want > RATE_WANT_MAX)
 			break;
