@@ -88,10 +88,11 @@ $(BUILD)/dataagent-worker: $(call obj,$(WRK_SRC)) $(LIBPOLICY) $(LIBCOMMON)
 $(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# Unit tests may also link the supervisor's store and secrets (pure
-# modules but for the store).
+# Unit tests may also link the supervisor's store, secrets and rate
+# limits (pure modules but for the store).
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o \
-    $(BUILD)/obj/supervisor/secrets.o $(LIBPOLICY) $(LIBCOMMON)
+    $(BUILD)/obj/supervisor/secrets.o $(BUILD)/obj/supervisor/ratelimit.o \
+    $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
