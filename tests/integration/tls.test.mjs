@@ -261,6 +261,40 @@ test('keep-alive over TLS: one connection, many requests, then a handback', asyn
 	s.destroy();
 });
 
+// The worker's count of the tenant's client connections.
+async function workerConns() {
+	const t = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'tt']));
+	return t.worker ? t.worker.connections : -1;
+}
+
+test('closing either side closes the other', async () => {
+	await until(async () => (await workerConns()) === 0, 10000, 'no connections left');
+	// the client goes away: the worker's end closes
+	const s = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca });
+	await new Promise((res, rej) => { s.on('secureConnect', res); s.on('error', rej); });
+	let buf = '';
+	s.on('data', (x) => { buf += x.toString('latin1'); });
+	s.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`);
+	await until(() => /HTTP\/1\.1 200/.test(buf), 10000, 'the answer');
+	await until(async () => (await workerConns()) === 1, 10000, 'the worker holds it');
+	s.destroy();
+	await until(async () => (await workerConns()) === 0, 10000,
+	    'the worker\'s end closed after the client');
+	// the worker closes (Connection: close): the client sees the end
+	const c = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca });
+	await new Promise((res, rej) => { c.on('secureConnect', res); c.on('error', rej); });
+	let got = '';
+	c.on('data', (x) => { got += x.toString('latin1'); });
+	const ended = new Promise((r) => c.on('end', r));
+	c.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`);
+	const t = await Promise.race([ended.then(() => 'ended'), sleep(10000).then(() => 'open')]);
+	eq(t, 'ended', 'the client saw the close');
+	assert(/^HTTP\/1\.1 200[^]*Connection: close/.test(got), got.slice(0, 200));
+	c.destroy();
+});
+
 test('a large body goes through the relay both ways (backpressure)', async () => {
 	// 600 KiB of arguments: more than the relay's buffer each way.
 	const big = 'x'.repeat(600 * 1024);
