@@ -652,7 +652,7 @@ static void
 front_refuse_rate(int *fd)
 {
 	static const char msg[] = "HTTP/1.1 429 Too Many Requests\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 48\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 50\r\n"
 	    "Retry-After: 1\r\nConnection: close\r\n\r\n"
 	    "{\"error\":\"too many connections from this address\"}";
 	char junk[4096];
