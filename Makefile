@@ -41,7 +41,7 @@ HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
 CC ?= cc
-PKGS = libevent jansson sqlite3 openssl libseccomp libcap libmariadb
+PKGS = libevent libevent_openssl jansson sqlite3 openssl libseccomp libcap libmariadb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -88,10 +88,11 @@ $(BUILD)/dataagent-worker: $(call obj,$(WRK_SRC)) $(LIBPOLICY) $(LIBCOMMON)
 $(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# Unit tests may also link the supervisor's store and secrets (pure
-# modules but for the store).
+# Unit tests may also link the supervisor's store, secrets and rate
+# limits (pure modules but for the store).
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/supervisor/store.o \
-    $(BUILD)/obj/supervisor/db.o $(BUILD)/obj/supervisor/secrets.o $(LIBPOLICY) $(LIBCOMMON)
+    $(BUILD)/obj/supervisor/db.o $(BUILD)/obj/supervisor/secrets.o \
+    $(BUILD)/obj/supervisor/ratelimit.o $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -106,6 +106,17 @@ struct config {
 	char cf_audit_arguments[CONFIG_STRLEN];	/* on, off: argument values in
 						 * tool-call audit rows */
 	int cf_audit_retention;			/* days, 90; 0 = forever */
+	int cf_rate_limit;			/* requests/minute/tenant, 100 */
+	int cf_rate_limit_burst;		/* 0 = rate_limit */
+	int cf_ip_connection_rate;		/* connections/minute/IP, 6000 */
+	int cf_ip_connection_burst;		/* 500 */
+	int cf_auth_fail_limit;			/* failures before back-off, 30 */
+	int cf_auth_fail_block;			/* first back-off, seconds, 10 */
+	char cf_rate_limit_exempt[CONFIG_STRLEN]; /* addresses/CIDRs, "" */
+	int cf_tls_port;			/* 0 = no TLS listener */
+	char cf_tls_host[CONFIG_STRLEN];	/* "" = host */
+	char cf_tls_cert_file[CONFIG_STRLEN];	/* PEM chain */
+	char cf_tls_key_file[CONFIG_STRLEN];	/* PEM private key */
 };
 
 /* Fills every key with its default. */

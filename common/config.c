@@ -84,6 +84,17 @@ static const struct cfg_key cfg_keys[] = {
 	STR("metrics_listen", cf_metrics_listen),
 	CHOICE("audit_arguments", cf_audit_arguments, "off|on"),
 	INT("audit_retention", cf_audit_retention, 0, 36500),
+	INT("rate_limit", cf_rate_limit, 0, 1000000),
+	INT("rate_limit_burst", cf_rate_limit_burst, 0, 1000000),
+	INT("ip_connection_rate", cf_ip_connection_rate, 0, 1000000),
+	INT("ip_connection_burst", cf_ip_connection_burst, 0, 1000000),
+	INT("auth_fail_limit", cf_auth_fail_limit, 0, 1000000),
+	INT("auth_fail_block", cf_auth_fail_block, 1, 86400),
+	STR("rate_limit_exempt", cf_rate_limit_exempt),
+	INT("tls_port", cf_tls_port, 0, 65535),
+	STR("tls_host", cf_tls_host),
+	STR("tls_cert_file", cf_tls_cert_file),
+	STR("tls_key_file", cf_tls_key_file),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -141,6 +152,11 @@ config_defaults(struct config *cf)
 	snprintf(cf->cf_audit_arguments, sizeof(cf->cf_audit_arguments),
 	    "off");
 	cf->cf_audit_retention = 90;
+	cf->cf_rate_limit = 100;
+	cf->cf_ip_connection_rate = 6000;
+	cf->cf_ip_connection_burst = 500;
+	cf->cf_auth_fail_limit = 30;
+	cf->cf_auth_fail_block = 10;
 }
 
 static const struct cfg_key *
@@ -460,6 +476,18 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 		    "than max_total_connections (%d)",
 		    cf->cf_max_connections_per_user,
 		    cf->cf_max_total_connections);
+		return -1;
+	}
+	if (cf->cf_tls_port != 0 && (cf->cf_tls_cert_file[0] == '\0' ||
+	    cf->cf_tls_key_file[0] == '\0')) {
+		snprintf(err, errlen, "tls_port is set: tls_cert_file and "
+		    "tls_key_file are required");
+		return -1;
+	}
+	if (cf->cf_tls_port != 0 && cf->cf_tls_port == cf->cf_port &&
+	    (cf->cf_tls_host[0] == '\0' ||
+	    strcmp(cf->cf_tls_host, cf->cf_host) == 0)) {
+		snprintf(err, errlen, "tls_port is the same as port");
 		return -1;
 	}
 	if (dburl_parse(cf->cf_database_url, cf->cf_state_dir, &db, e,

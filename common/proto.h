@@ -32,7 +32,8 @@ enum ipc_type {
 				 * IPC_TOOL_STATS_MAX entries; see /metrics */
 	IPC_COUNTERS,		/* other counts since the last one (deltas),
 				 * at most once a second; see below */
-	IPC_RATE_REQ,		/* {"want"} keep-alive request tokens */
+	IPC_RATE_REQ,		/* {"want"} keep-alive request tokens, see
+				 * below */
 	IPC_SLOT_REQ,		/* peer=req id, {"server"} an upstream
 				 * connection slot */
 	IPC_SLOT_RELEASE,	/* {"n"} slots given back */
@@ -44,7 +45,8 @@ enum ipc_type {
 	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
-	IPC_RATE_GRANT,		/* {"n","retry_after"} answer to IPC_RATE_REQ */
+	IPC_RATE_GRANT,		/* {"n","retry_after"} answer to IPC_RATE_REQ,
+				 * see below */
 	IPC_SLOT_GRANT,		/* peer=req id, {"ok"}|{"ok":false,"error"} */
 	IPC_REVOKE,		/* {"token_hash"}: a token was revoked (by its
 				 * jti, dataagentctl token revoke); hex
@@ -59,7 +61,7 @@ enum ipc_type {
 /*
  * IPC_CONFIG "settings": {"max_connections_per_user","connection_timeout",
  *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
- *   "log_level","drain_timeout","audit_arguments"}
+ *   "log_level","drain_timeout","audit_arguments","rate_limit"}
  * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
  *   "env":{..},"enabled":bool,"secrets"?:{NAME:value},
  *   "secrets_unusable"?:[NAME]}]: env and args keep their ${secret:NAME}
@@ -77,6 +79,26 @@ enum ipc_type {
  * Each is answered by IPC_STORE_RES with the same peer; on success the
  * supervisor also sends a fresh IPC_CONFIG.
  */
+
+/*
+ * Request rate (rate_limit, per tenant; the supervisor owns the bucket).
+ * The supervisor charges the first request of each connection before
+ * handing it off; the worker charges every later request it reads on
+ * that connection (keep-alive, pipelined) by asking first:
+ *   IPC_RATE_REQ   {"want": n}  1 <= n <= RATE_WANT_MAX: tokens for n
+ *                  requests the worker holds now. Only one request is
+ *                  outstanding at a time. A worker asking for fewer than
+ *                  1 or more than RATE_WANT_MAX is killed.
+ *   IPC_RATE_GRANT {"n": k, "retry_after": s}  0 <= k <= n tokens were
+ *                  taken from the tenant's bucket; the worker serves k of
+ *                  the waiting requests in order and answers the other
+ *                  n - k with 429 and Retry-After: s (seconds, >= 1).
+ * The lease is the grant: a worker holds tokens only for requests it
+ * already has, so none are stranded and the limit is exact. A tenant
+ * whose rate is 0 (IPC_CONFIG "rate_limit") is not limited: its worker
+ * does not ask.
+ */
+#define RATE_WANT_MAX 64
 
 /*
  * "pre" (IPC_CONN, IPC_HANDBACK) is base64 of bytes already read from

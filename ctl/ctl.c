@@ -63,7 +63,8 @@ static const char ctl_usage_text[] =
 "  tenant set-limits ID KEY=VALUE ...\n"
 "                                memory_max, swap_max (sizes: 256M, max),\n"
 "                                pids_max (a count, max), cpu_weight\n"
-"                                (1..10000); default resets one\n"
+"                                (1..10000), rate (requests per minute,\n"
+"                                0 = no limit); default resets one\n"
 "  server add TENANT NAME [--env KEY=VALUE]... [--disabled] -- COMMAND [ARG ...]\n"
 "                                add or replace a stdio MCP server\n"
 "  server list TENANT            list a tenant's servers\n"
@@ -618,10 +619,18 @@ ctl_print_limits(const char *prefix, const json_t *l)
 	long long pids = ctl_int(l, "pids_max");
 
 	snprintf(b3, sizeof(b3), "%lld", pids);
-	printf("%smemory %s, swap %s, pids %s, cpu weight %lld\n", prefix,
+	printf("%smemory %s, swap %s, pids %s, cpu weight %lld", prefix,
 	    ctl_size(ctl_int(l, "memory_max"), b1, sizeof(b1)),
 	    ctl_size(ctl_int(l, "swap_max"), b2, sizeof(b2)),
 	    pids < 0 ? "max" : b3, ctl_int(l, "cpu_weight"));
+	if (json_is_integer(json_object_get(l, "rate_per_minute"))) {
+		if (ctl_int(l, "rate_per_minute") == 0)
+			printf(", rate unlimited");
+		else
+			printf(", rate %lld/min", ctl_int(l,
+			    "rate_per_minute"));
+	}
+	putchar('\n');
 }
 
 static void

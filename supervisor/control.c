@@ -30,6 +30,7 @@
 #include <openssl/crypto.h>
 
 #include "supervisor.h"
+#include "ratelimit.h"
 #include "secrets.h"
 
 #define CONTROL_MAX_CLIENTS 32
@@ -412,6 +413,16 @@ limit_parse(const char *key, const json_t *v, int64_t *out, char *err,
 		*out = STORE_LIMIT_DEFAULT;
 		return 0;
 	}
+	if (strcmp(key, "rate") == 0) {
+		char *end;
+		long long r = strtoll(s, &end, 10);
+
+		/* requests per minute, 0 = no limit */
+		if (s[0] < '0' || s[0] > '9' || *end != '\0' || r > 1000000)
+			goto bad;
+		*out = r;
+		return 0;
+	}
 	if (config_size_parse(s, out) == -1)
 		goto bad;
 	if (strcmp(key, "cpu_weight") == 0) {
@@ -428,7 +439,8 @@ limit_parse(const char *key, const json_t *v, int64_t *out, char *err,
 bad:
 	snprintf(err, errlen, "%s: \"%.40s\" is not a valid value (memory_max: "
 	    "a size of at least 4M or max; swap_max: a size or max; "
-	    "pids_max: a count or max; cpu_weight: 1..10000; any: default)",
+	    "pids_max: a count or max; cpu_weight: 1..10000; rate: requests "
+	    "per minute 0..1000000, 0 = no limit; any: default)",
 	    key, s);
 	return -1;
 }
@@ -438,11 +450,11 @@ cmd_tenant_set_limits(struct control *ctl, const json_t *args, char *err,
     size_t errlen)
 {
 	static const char *const keys[] = { "memory_max", "swap_max",
-	    "pids_max", "cpu_weight" };
+	    "pids_max", "cpu_weight", "rate" };
 	struct sup *sp = ctl->ctl_sup;
 	struct store_tenant t;
 	struct store_limits l;
-	int64_t *slot[4];
+	int64_t *slot[5];
 	const char *id, *k;
 	json_t *v, *d;
 	size_t i, n = 0;
@@ -455,15 +467,16 @@ cmd_tenant_set_limits(struct control *ctl, const json_t *args, char *err,
 	slot[1] = &l.sl_swap_max;
 	slot[2] = &l.sl_pids_max;
 	slot[3] = &l.sl_cpu_weight;
+	slot[4] = &l.sl_rate_per_minute;
 	json_object_foreach((json_t *)args, k, v) {
 		if (strcmp(k, "id") == 0)
 			continue;
-		for (i = 0; i < 4; i++)
+		for (i = 0; i < 5; i++)
 			if (strcmp(k, keys[i]) == 0)
 				break;
-		if (i == 4) {
+		if (i == 5) {
 			snprintf(err, errlen, "unknown limit \"%.40s\" (memory_max, "
-			    "swap_max, pids_max, cpu_weight)", k);
+			    "swap_max, pids_max, cpu_weight, rate)", k);
 			return NULL;
 		}
 		if (limit_parse(k, v, slot[i], err, errlen) == -1)
@@ -476,7 +489,9 @@ cmd_tenant_set_limits(struct control *ctl, const json_t *args, char *err,
 	}
 	if (store_tenant_limits_set(sp->sp_store, id, &l, err, errlen) != 1)
 		return NULL;
-	/* Applied to the running worker's cgroup at once. */
+	/* Applied to the running worker's cgroup and the tenant's request
+	 * rate at once. */
+	ratelimit_tenant_changed(sp, id);
 	workers_tenant_changed(sp, id);
 	d = workers_limits_json(sp, id);
 	control_audit(ctl, "tenant.set-limits", id, d);

@@ -22,6 +22,8 @@
 
 #include "cgroup.h"
 #include "supervisor.h"
+#include "ratelimit.h"
+#include "tls.h"
 
 #define FRONT_MAX_CONNS 4096
 #define FRONT_LINGER_S 2
@@ -43,9 +45,30 @@ struct front_conn {
 	int fc_metrics_only;	/* came in on metrics_listen */
 	const char *fc_route;	/* route class, for /metrics */
 	char fc_request_id[REQUEST_ID_MAX + 1];
+	struct sockaddr_storage fc_addr;	/* the client's address */
+	const char *fc_peek;	/* the bytes being routed (front_route) */
+	size_t fc_peeklen;
+	struct tls_conn *fc_tls;	/* a TLS client: fc_fd is -1 */
 };
 
 static void front_conn_free(struct front_conn **fcp, int close_fd);
+
+/* A TLS client's answer (out owned; NULL: out of memory): written by
+ * tls.c, which closes the connection after it; fc is freed. */
+static void
+front_tls_answer(struct front_conn *fc, struct evbuffer *out)
+{
+	struct tls_conn *tc = fc->fc_tls;
+
+	fc->fc_tls = NULL;
+	if (out == NULL)
+		tls_conn_free(&tc);
+	else {
+		tls_conn_answer(tc, out);
+		evbuffer_free(out);
+	}
+	front_conn_free(&fc, 0);
+}
 
 static void
 front_remote(const struct sockaddr_storage *ss, char *out, size_t outlen)
@@ -103,6 +126,21 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	front_request_done(fc, status);
+	if (fc->fc_tls != NULL) {
+		struct evbuffer *b = evbuffer_new();
+
+		if (b != NULL)
+			evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: "
+			    "application/json\r\nContent-Length: %zu\r\n"
+			    "Cache-Control: no-store\r\nX-Request-Id: %s\r\n"
+			    "Connection: close\r\n%s\r\n%s", status,
+			    http_status_text(status), s != NULL ? strlen(s) : 0,
+			    fc->fc_request_id, extra != NULL ? extra : "",
+			    s != NULL ? s : "");
+		free(s);
+		front_tls_answer(fc, b);
+		return;
+	}
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
@@ -153,6 +191,21 @@ front_answer_long(struct front_conn *fc, int status, const char *type,
 	struct timeval tv = { FRONT_WRITE_TIMEOUT_S, 0 };
 	struct sup *sp = fc->fc_sup;
 
+	if (fc->fc_tls != NULL) {
+		struct evbuffer *b = evbuffer_new();
+
+		if (b != NULL && (evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n"
+		    "Content-Type: %s\r\nContent-Length: %zu\r\n"
+		    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+		    status, http_status_text(status), type,
+		    evbuffer_get_length(body)) == -1 ||
+		    evbuffer_add_buffer(b, body) == -1)) {
+			evbuffer_free(b);
+			b = NULL;
+		}
+		front_tls_answer(fc, b);
+		return;
+	}
 	if (fc->fc_out == NULL && (fc->fc_out = evbuffer_new()) == NULL)
 		goto fail;
 	if (fc->fc_ev_write == NULL && (fc->fc_ev_write = event_new(sp->sp_base,
@@ -190,6 +243,7 @@ front_unauthorized(struct front_conn *fc, const char *path, const char *why)
 
 	log_info("authentication failed", "{s:s,s:s}", "remote",
 	    fc->fc_remote, "reason", why);
+	ratelimit_auth_failed(fc->fc_sup, &fc->fc_addr);
 	auth_challenge(fc->fc_sup, path, why, challenge, sizeof(challenge));
 	front_answer(fc, 401, challenge, json_pack("{s:s,s:s}", "error",
 	    "invalid_token", "error_description", why));
@@ -254,6 +308,69 @@ front_metrics(struct front_conn *fc)
 	evbuffer_free(body);
 }
 
+/*
+ * 429 with Retry-After. On an MCP route (POST /api/v1/users/{id}/mcp...)
+ * the body is a JSON-RPC error carrying the request's id when the body
+ * is among the bytes at hand (else null); elsewhere a JSON error.
+ */
+static void
+front_rate_limited(struct front_conn *fc, const struct httphead *hh,
+    int retry_after, const char *why)
+{
+	char extra[64], id[128];
+	const char *rest;
+	json_t *req = NULL, *rid = NULL, *body;
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry_after);
+	log_info("rate limited", "{s:s,s:s,s:i}", "remote", fc->fc_remote,
+	    "scope", why, "retry_after", retry_after);
+	rest = strncmp(hh->hh_path, "/api/v1/users/", 14) == 0 ?
+	    strchr(hh->hh_path + 14, '/') : NULL;
+	if (hh->hh_method == HTTP_POST && rest != NULL &&
+	    httphead_path_tenant(hh->hh_path, id, sizeof(id)) == 1 &&
+	    (strcmp(rest, "/mcp") == 0 || strncmp(rest, "/mcp/", 5) == 0)) {
+		if (fc->fc_peek != NULL && hh->hh_head_len < fc->fc_peeklen)
+			req = json_loadb(fc->fc_peek + hh->hh_head_len,
+			    fc->fc_peeklen - hh->hh_head_len, 0, NULL);
+		rid = json_object_get(req, "id");
+		if (!json_is_string(rid) && !json_is_number(rid))
+			rid = NULL;
+		body = json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:i}}}", "jsonrpc",
+		    "2.0", "id", rid, "error", "code", -32000, "message",
+		    "rate limit exceeded", "data", "retry_after", retry_after);
+		json_decref(req);
+	} else
+		body = json_pack("{s:s,s:i}", "error", "rate limit exceeded",
+		    "retry_after", retry_after);
+	front_answer(fc, 429, extra, body);
+}
+
+/*
+ * A TLS client is about to be handed off: the relay starts and fc_fd
+ * becomes the worker's end of its socketpair, fc_pre the bytes read so
+ * far. Returns 0, or -1 with fc freed.
+ */
+static int
+front_tls_handoff(struct front_conn *fc)
+{
+	struct tls_conn *tc = fc->fc_tls;
+	uint8_t *pre;
+	size_t prelen;
+	int fd;
+
+	fc->fc_tls = NULL;
+	fc->fc_peek = NULL;	/* it pointed into the input just taken */
+	if ((fd = tls_conn_handoff(tc, &pre, &prelen)) == -1) {
+		front_conn_free(&fc, 0);
+		return -1;
+	}
+	free(fc->fc_pre);
+	fc->fc_pre = pre;
+	fc->fc_prelen = prelen;
+	fc->fc_fd = fd;
+	return 0;
+}
+
 /* The whole head is here: decide. */
 static void
 front_route(struct front_conn *fc, const struct httphead *hh)
@@ -264,7 +381,7 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	const char *tok, *why;
 	size_t toklen;
 	char id[128], hash[65], err[STORE_ERRLEN];
-	int m, r;
+	int m, r, retry;
 
 	fc->fc_route = http_route_class(hh->hh_path);
 	request_id_pick(hh->hh_request_id, fc->fc_request_id);
@@ -314,6 +431,10 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_error(fc, 404, "not found");
 		return;
 	}
+	if (ratelimit_auth_blocked(sp, &fc->fc_addr, &retry)) {
+		front_rate_limited(fc, hh, retry, "auth");
+		return;
+	}
 	if (!hh->hh_has_authorization ||
 	    (tok = httphead_bearer(hh->hh_authorization, &toklen)) == NULL) {
 		metrics_auth_failure(sp, "missing_token");
@@ -347,6 +468,13 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_error(fc, 403, "tenant unknown or disabled");
 		return;
 	}
+	if (ratelimit_tenant_take(sp, t.st_id, 1, &retry) == 0) {
+		front_rate_limited(fc, hh, retry, "tenant");
+		return;
+	}
+	/* A TLS client: the worker gets a socketpair end instead. */
+	if (fc->fc_tls != NULL && front_tls_handoff(fc) == -1)
+		return;
 	sp->sp_handoffs++;
 	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote,
 	    fc->fc_pre, fc->fc_prelen);
@@ -355,6 +483,7 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 }
 
 static void front_peek(struct front_conn *);
+static void front_peek_tls(struct front_conn *);
 
 static void
 front_on_read(evutil_socket_t fd, short ev, void *arg)
@@ -385,6 +514,40 @@ front_on_read(evutil_socket_t fd, short ev, void *arg)
 	front_peek(fc);
 }
 
+/* A TLS client's head is in the decrypted input (tls.c reads at most
+ * about max_header_size into it while in the front). */
+static void
+front_peek_tls(struct front_conn *fc)
+{
+	struct evbuffer *in = tls_conn_input(fc->fc_tls);
+	size_t max = (size_t)fc->fc_sup->sp_cf.cf_max_header_size, n;
+	struct httphead hh;
+	char *buf;
+	int r, status = 400;
+
+	n = evbuffer_get_length(in);
+	if (n > max)
+		n = max;
+	if (n == 0 || (buf = (char *)evbuffer_pullup(in, (ev_ssize_t)n)) ==
+	    NULL)
+		return;
+	r = httphead_parse(buf, n, &hh, &status);
+	if (r == 1) {
+		event_del(fc->fc_timer);
+		fc->fc_peek = buf;
+		fc->fc_peeklen = n;
+		front_route(fc, &hh);	/* may free fc */
+		return;
+	}
+	if (r == 0 && n < max)
+		return;
+	if (r == 0)
+		status = 431;
+	event_del(fc->fc_timer);
+	front_error(fc, status, status == 431 ? "request header fields too "
+	    "large" : status == 414 ? "URI too long" : "malformed request");
+}
+
 /* Looks at what a worker already read (fc_pre) followed by what is in
  * the socket, without consuming anything, and routes a complete head. */
 static void
@@ -397,6 +560,10 @@ front_peek(struct front_conn *fc)
 	ssize_t n = 0;
 	int r, status = 400;
 
+	if (fc->fc_tls != NULL) {
+		front_peek_tls(fc);
+		return;
+	}
 	pre = fc->fc_prelen < max ? fc->fc_prelen : max;
 	buf = malloc(max);
 	if (buf == NULL)
@@ -419,12 +586,15 @@ front_peek(struct front_conn *fc)
 		return;
 	}
 	r = httphead_parse(buf, (size_t)n, &hh, &status);
-	free(buf);
 	if (r == 1) {
 		event_del(fc->fc_timer);
-		front_route(fc, &hh);
+		fc->fc_peek = buf;
+		fc->fc_peeklen = (size_t)n;
+		front_route(fc, &hh);	/* may free fc */
+		free(buf);
 		return;
 	}
+	free(buf);
 	if (r == 0 && (size_t)n < max)
 		return;		/* more to come; EV_ET wakes us on new bytes */
 	if (r == 0)
@@ -472,8 +642,10 @@ front_conn_free(struct front_conn **fcp, int close_fd)
 		event_free(fc->fc_ev_write);
 	if (fc->fc_out != NULL)
 		evbuffer_free(fc->fc_out);
-	if (close_fd)
+	if (close_fd) {
 		fd_close(&fc->fc_fd);
+		tls_conn_free(&fc->fc_tls);
+	}
 	free(fc->fc_pre);
 	free(fc);
 	*fcp = NULL;
@@ -505,6 +677,7 @@ front_conn_new(struct sup *sp, int fd)
 	if (getpeername(fd, (struct sockaddr *)&ss, &slen) == 0) {
 		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
 		fc->fc_loopback = addr_is_loopback(&ss);
+		fc->fc_addr = ss;
 	} else
 		snprintf(fc->fc_remote, sizeof(fc->fc_remote), "unknown");
 	fc->fc_ev = event_new(sp->sp_base, fd,
@@ -543,14 +716,89 @@ front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 	front_peek(fc);
 }
 
+/*
+ * A connection over its address's rate: answered 429 at once and
+ * closed, without a slot in the front. What the client already sent is
+ * read first so that the close does not reset the answer away.
+ */
+static void
+front_refuse_rate(int *fd)
+{
+	static const char msg[] = "HTTP/1.1 429 Too Many Requests\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 50\r\n"
+	    "Retry-After: 1\r\nConnection: close\r\n\r\n"
+	    "{\"error\":\"too many connections from this address\"}";
+	char junk[4096];
+	int i;
+
+	for (i = 0; i < 4 && recv(*fd, junk, sizeof(junk), 0) > 0; i++)
+		;
+	if (send(*fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
+		log_debug("cannot answer a refused connection", NULL);
+	shutdown(*fd, SHUT_WR);
+	fd_close(fd);
+}
+
+struct front_conn *
+front_tls_new(struct sup *sp, struct tls_conn *tc,
+    const struct sockaddr_storage *ss)
+{
+	struct front_conn *fc;
+	struct timeval tv;
+
+	if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS ||
+	    (fc = calloc(1, sizeof(*fc))) == NULL)
+		return NULL;
+	fc->fc_sup = sp;
+	fc->fc_fd = -1;
+	fc->fc_tls = tc;
+	fc->fc_addr = *ss;
+	front_remote(ss, fc->fc_remote, sizeof(fc->fc_remote));
+	fc->fc_loopback = addr_is_loopback(ss);
+	fc->fc_next = sp->sp_conns;
+	if (sp->sp_conns != NULL)
+		sp->sp_conns->fc_prev = fc;
+	sp->sp_conns = fc;
+	sp->sp_nconns++;
+	if ((fc->fc_timer = evtimer_new(sp->sp_base, front_on_timer, fc)) ==
+	    NULL) {
+		fc->fc_tls = NULL;	/* the caller frees tc */
+		front_conn_free(&fc, 0);
+		return NULL;
+	}
+	tv.tv_sec = sp->sp_cf.cf_header_timeout;
+	tv.tv_usec = 0;
+	event_add(fc->fc_timer, &tv);
+	return fc;
+}
+
+void
+front_tls_input(struct front_conn *fc)
+{
+	if (fc != NULL && fc->fc_tls != NULL && !fc->fc_lingering)
+		front_peek_tls(fc);
+}
+
+void
+front_tls_gone(struct front_conn *fc)
+{
+	fc->fc_tls = NULL;
+	front_conn_free(&fc, 0);
+}
+
 static void
 front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct sup *sp = arg;
+	struct sockaddr_storage ss;
+	socklen_t slen;
 	int fd;
 
 	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		slen = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		fd = accept4(lfd, (struct sockaddr *)&ss, &slen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -558,6 +806,10 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 				log_warn("accept failed", "{s:s}", "error",
 				    strerror(errno));
 			return;
+		}
+		if (!ratelimit_ip_connect(sp, &ss)) {
+			front_refuse_rate(&fd);
+			continue;
 		}
 		(void)front_conn_new(sp, fd);
 	}
@@ -711,6 +963,7 @@ front_close_all(struct sup *sp)
 		sp->sp_ev_metrics_accept = NULL;
 	}
 	fd_close(&sp->sp_metrics_fd);
+	tls_stop_accepting(sp);
 	while (sp->sp_conns != NULL) {
 		struct front_conn *fc = sp->sp_conns;
 

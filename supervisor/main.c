@@ -32,6 +32,8 @@
 #include "scpolicy.h"
 #include "supervisor.h"
 #include "secrets.h"
+#include "ratelimit.h"
+#include "tls.h"
 
 /* The service manager's notification socket ($NOTIFY_SOCKET). */
 struct notify {
@@ -446,11 +448,16 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 	    strcmp(old.cf_cgroups, sp->sp_cf.cf_cgroups) != 0 ||
 	    strcmp(old.cf_cgroup_name, sp->sp_cf.cf_cgroup_name) != 0 ||
 	    strcmp(old.cf_secret_key, sp->sp_cf.cf_secret_key) != 0 ||
-	    strcmp(old.cf_master_key, sp->sp_cf.cf_master_key) != 0) {
-		log_warn("reload: host, port, state_dir, database_url, "
-		    "control_socket, worker_path, cgroups, cgroup_name, "
-		    "secret_key and master_key take effect only after a "
-		    "restart", NULL);
+	    strcmp(old.cf_master_key, sp->sp_cf.cf_master_key) != 0 ||
+	    old.cf_tls_port != sp->sp_cf.cf_tls_port ||
+	    strcmp(old.cf_tls_host, sp->sp_cf.cf_tls_host) != 0) {
+		log_warn("reload: host, port, tls_host, tls_port, state_dir, "
+		    "database_url, control_socket, worker_path, cgroups, "
+		    "cgroup_name, secret_key and master_key take effect only "
+		    "after a restart", NULL);
+		sp->sp_cf.cf_tls_port = old.cf_tls_port;
+		memcpy(sp->sp_cf.cf_tls_host, old.cf_tls_host,
+		    sizeof(old.cf_tls_host));
 		memcpy(sp->sp_cf.cf_master_key, old.cf_master_key,
 		    sizeof(old.cf_master_key));
 		memcpy(sp->sp_cf.cf_cgroups, old.cf_cgroups,
@@ -485,6 +492,8 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		    "error", err);
 	auth_reload(sp);
 	sp->sp_nspare_target = (unsigned)sp->sp_cf.cf_workers;
+	ratelimit_tenant_changed(sp, NULL);
+	tls_reload(sp);
 	tenants = store_tenant_list(sp->sp_store, err, sizeof(err));
 	json_array_foreach(tenants, i, t)
 		workers_tenant_changed(sp, json_string_value(json_object_get(t,
@@ -626,6 +635,12 @@ main(int argc, char **argv)
 		sp.sp_have_key = 1;
 		break;
 	}
+	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1) {
+		if (test_only)
+			fprintf(stderr, "dataagentd: %s\n", err);
+		log_error("configuration error", "{s:s}", "error", err);
+		return 1;
+	}
 	if (test_only) {
 		struct jwt_keyset *ks = NULL;
 
@@ -745,6 +760,10 @@ main(int argc, char **argv)
 		log_error("cannot start the audit timers", NULL);
 		return 1;
 	}
+	if (ratelimit_init(&sp) == -1) {
+		log_error("out of memory", NULL);
+		return 1;
+	}
 	workers_init(&sp);
 	workers_refill(&sp);
 	if (cluster_start(&sp, err, sizeof(err)) == -1) {
@@ -755,7 +774,8 @@ main(int argc, char **argv)
 	log_info("starting", "{s:s,s:s,s:s,s:i}", "version",
 	    DATAAGENT_VERSION, "database_url", redacted, "worker",
 	    sp.sp_worker_path, "spares", sp.sp_cf.cf_workers);
-	if (front_listen(&sp, err, sizeof(err)) == -1) {
+	if (front_listen(&sp, err, sizeof(err)) == -1 ||
+	    tls_open(&sp, err, sizeof(err)) == -1) {
 		log_error("cannot listen", "{s:s}", "error", err);
 		workers_stop_all(&sp);
 		return 1;
@@ -778,6 +798,8 @@ main(int argc, char **argv)
 	audit_free(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);
+	tls_free(&sp);
+	ratelimit_free(&sp);
 	event_free(sp.sp_ev_sigchld);
 	event_free(sp.sp_ev_sigterm);
 	event_free(sp.sp_ev_sigint);

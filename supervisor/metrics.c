@@ -23,6 +23,7 @@
 
 #include "cgroup.h"
 #include "supervisor.h"
+#include "ratelimit.h"
 
 #define METRICS_SERIES_MAX 200
 #define METRICS_SERIES_HARD 256
@@ -775,6 +776,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 		    "{user_id=\"%s\"} %d\n", metrics_lv(k, lv),
 		    sp->sp_cf.cf_max_connections_per_user);
 	metrics_render_global(sp, out);
+	ratelimit_metrics(sp, out);
 	metrics_family(out, "dataagent_build_info", "gauge",
 	    "The running dataagentd version.");
 	evbuffer_add_printf(out, "dataagent_build_info{version=\"%s\"} 1\n",

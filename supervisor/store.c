@@ -626,9 +626,10 @@ store_tenant_limits_get(struct store *st, const char *id,
 	int rc, r = 0;
 
 	l->sl_memory_max = l->sl_swap_max = l->sl_pids_max =
-	    l->sl_cpu_weight = STORE_LIMIT_DEFAULT;
+	    l->sl_cpu_weight = l->sl_rate_per_minute = STORE_LIMIT_DEFAULT;
 	if (store_prepare(st, "SELECT memory_max, swap_max, pids_max, "
-	    "cpu_weight FROM tenant_limits WHERE tenant = ?", &stmt, err,
+	    "cpu_weight, rate_per_minute FROM tenant_limits WHERE tenant = ?",
+	    &stmt, err,
 	    errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, id);
@@ -638,6 +639,7 @@ store_tenant_limits_get(struct store *st, const char *id,
 		l->sl_swap_max = store_limit_col(stmt, 1);
 		l->sl_pids_max = store_limit_col(stmt, 2);
 		l->sl_cpu_weight = store_limit_col(stmt, 3);
+		l->sl_rate_per_minute = store_limit_col(stmt, 4);
 		r = 1;
 	} else if (rc != DB_DONE) {
 		store_seterr(err, errlen, "tenant limits", st);
@@ -658,14 +660,15 @@ store_tenant_limits_set(struct store *st, const char *id,
 	if ((r = store_tenant_get(st, id, &t, err, errlen)) != 1)
 		return r;
 	if (store_prepare(st, "REPLACE INTO tenant_limits (tenant, "
-	    "memory_max, swap_max, pids_max, cpu_weight) VALUES (?, ?, ?, ?, "
-	    "?)", &stmt, err, errlen) == -1)
+	    "memory_max, swap_max, pids_max, cpu_weight, rate_per_minute) "
+	    "VALUES (?, ?, ?, ?, ?, ?)", &stmt, err, errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, id);
 	store_limit_bind(stmt, 2, l->sl_memory_max);
 	store_limit_bind(stmt, 3, l->sl_swap_max);
 	store_limit_bind(stmt, 4, l->sl_pids_max);
 	store_limit_bind(stmt, 5, l->sl_cpu_weight);
+	store_limit_bind(stmt, 6, l->sl_rate_per_minute);
 	r = db_step(stmt, NULL, 0) == DB_DONE ? 1 : -1;
 	if (r == -1)
 		store_seterr(err, errlen, "tenant limits", st);

@@ -55,7 +55,7 @@ int store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
     char *err, size_t errlen);
 /*
  * Per-tenant overrides of the configured limits (tenant_memory_max,
- * tenant_swap_max, tenant_pids_max, tenant_cpu_weight):
+ * tenant_swap_max, tenant_pids_max, tenant_cpu_weight, rate_limit):
  * STORE_LIMIT_DEFAULT means "the configured value", -1 "no limit".
  */
 #define STORE_LIMIT_DEFAULT INT64_MIN
@@ -64,6 +64,7 @@ struct store_limits {
 	int64_t sl_swap_max;
 	int64_t sl_pids_max;
 	int64_t sl_cpu_weight;
+	int64_t sl_rate_per_minute;	/* requests/minute, 0 = no limit */
 };
 /* Fills *l (all default when the tenant has no overrides). Returns 1
  * with overrides, 0 without, -1 on error. */

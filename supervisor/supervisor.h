@@ -12,6 +12,9 @@
  *              counts workers report
  *   store.c    the store on SQLite or MySQL/MariaDB (store.h, db.h)
  *   cluster.c  hosts sharing one MySQL store: polls it for changes
+ *   ratelimit.c per-tenant request rates, per-address connection rates
+ *              and authentication back-off (ratelimit.h)
+ *   tls.c      the TLS listener: handshake, head, relay to the worker
  *   secrets.c  tenant secrets under the master key (secrets.h)
  *   audit.c    tool-call audit rows from workers (batched), retention
  */
@@ -39,6 +42,8 @@ struct evbuffer;
 struct auth;
 struct jwt_keyset;
 struct httphead;
+struct ratelimit;
+struct tls;
 
 #define MAX_FLAGS 16
 
@@ -103,6 +108,8 @@ struct sup {
 	struct audit *sp_audit;		/* tool-call rows not written yet */
 	int sp_metrics_fd;		/* metrics_listen socket, or -1 */
 	struct event *sp_ev_metrics_accept;
+	struct ratelimit *sp_ratelimit;	/* buckets (ratelimit.c) */
+	struct tls *sp_tls;		/* the TLS listener, or NULL (tls.c) */
 };
 
 /* front.c */
@@ -196,7 +203,7 @@ json_t *workers_status_json(struct sup *sp);
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
 /* The tenant's effective limits {"memory_max","swap_max","pids_max",
- * "cpu_weight"} (-1: no limit). */
+ * "cpu_weight","rate_per_minute"} (-1: no limit; rate 0: no limit). */
 json_t *workers_limits_json(struct sup *sp, const char *tenant);
 /* {"clean":n,"exit":n,"signal":n,"seccomp":n,"oom":n,"killed":n} */
 json_t *workers_deaths_json(struct sup *sp);

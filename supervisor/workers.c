@@ -32,6 +32,8 @@
 #include "scpolicy.h"
 #include "supervisor.h"
 #include "secrets.h"
+#include "ratelimit.h"
+#include "tls.h"
 
 #define PENDING_MAX 256
 #define SPAWN_BACKOFF_MIN_MS 1000
@@ -207,7 +209,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		}
 	}
 	json_decref(stored);
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b,s:i},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -218,6 +220,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "log_level", log_level_name(cf->cf_log_level),
 	    "drain_timeout", cf->cf_drain_timeout,
 	    "audit_arguments", strcmp(cf->cf_audit_arguments, "on") == 0,
+	    "rate_limit", ratelimit_tenant_rate(sp, tenant),
 	    "servers", servers);
 }
 
@@ -477,6 +480,30 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		/* Counted for the worker's own tenant, whatever it says. */
 		rc = metrics_tool_stats(sp, wk->wk_tenant, v);
 		break;
+	case IPC_RATE_REQ: {
+		json_int_t want;
+		int n, retry = 1;
+		json_t *g;
+
+		/* Tokens for keep-alive requests the worker holds; more than
+		 * RATE_WANT_MAX at once is not a worker we wrote. */
+		if ((wk->wk_state != WK_ACTIVE &&
+		    wk->wk_state != WK_RETIRING) ||
+		    json_unpack(v, "{s:I}", "want", &want) != 0 || want < 1 ||
+		    want > RATE_WANT_MAX)
+			break;
+		rc = 0;
+		n = ratelimit_tenant_take(sp, wk->wk_tenant, (int)want, &retry);
+		if (n < want)
+			log_info("rate limited", "{s:s,s:s,s:i,s:i}", "tenant",
+			    wk->wk_tenant, "scope", "tenant", "refused",
+			    (int)(want - n), "retry_after", retry);
+		g = json_pack("{s:i,s:i}", "n", n, "retry_after", retry);
+		if (g != NULL)
+			ipc_send_json(wk->wk_ipc, IPC_RATE_GRANT, 0, -1, g);
+		json_decref(g);
+		break;
+	}
 	case IPC_IDLE: {
 		json_int_t got;
 
@@ -517,8 +544,14 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		    (pre64 != NULL && b64_decode(pre64, IPC_PRE_MAX, &pre,
 		    &prelen) == -1))
 			break;
+		/* A TLS client's socketpair end goes back to its relay. */
 		if (!fd_is_tcp_socket(msg->im_fd)) {
-			free(pre);
+			if (tls_adopt(sp, msg->im_fd, pre, prelen) == -1) {
+				free(pre);
+				break;
+			}
+			rc = 0;
+			msg->im_fd = -1;
 			break;
 		}
 		rc = 0;
@@ -761,10 +794,11 @@ workers_limits_json(struct sup *sp, const char *tenant)
 	struct cg_limits lim;
 
 	tenant_limits(sp, tenant, &lim);
-	return json_pack("{s:I,s:I,s:I,s:i}", "memory_max",
+	return json_pack("{s:I,s:I,s:I,s:i,s:i}", "memory_max",
 	    (json_int_t)lim.cl_memory_max, "swap_max",
 	    (json_int_t)lim.cl_swap_max, "pids_max",
-	    (json_int_t)lim.cl_pids_max, "cpu_weight", lim.cl_cpu_weight);
+	    (json_int_t)lim.cl_pids_max, "cpu_weight", lim.cl_cpu_weight,
+	    "rate_per_minute", ratelimit_tenant_rate(sp, tenant));
 }
 
 static int
@@ -789,6 +823,7 @@ workers_tenant_forget(struct sup *sp, const char *tenant)
 	char err[512];
 
 	metrics_tenant_forget(sp, tenant);
+	ratelimit_tenant_forget(sp, tenant);
 	if (cg_tenant_remove(sp->sp_cg, tenant, err, sizeof(err)) == -1)
 		log_warn("cannot remove the tenant's cgroup", "{s:s,s:s}",
 		    "tenant", tenant, "error", err);
@@ -1200,7 +1235,8 @@ workers_reap(struct sup *sp)
 		}
 	}
 	workers_refill(sp);
-	if (sp->sp_stopping && sp->sp_workers == NULL)
+	/* TLS relays end when their workers' ends close (tls.c). */
+	if (sp->sp_stopping && sp->sp_workers == NULL && tls_relays(sp) == 0)
 		event_base_loopexit(sp->sp_base, NULL);
 }
 
@@ -1219,7 +1255,7 @@ workers_stop_all(struct sup *sp)
 			kill(wk->wk_pid, SIGTERM);
 		event_add(wk->wk_ev_kill, &tv);
 	}
-	if (sp->sp_workers == NULL)
+	if (sp->sp_workers == NULL && tls_relays(sp) == 0)
 		event_base_loopexit(sp->sp_base, NULL);
 }
 

@@ -22,7 +22,7 @@ fi
 pkgs=(build-essential pkg-config clang make
       libevent-dev libjansson-dev libhttp-parser-dev libsqlite3-dev
       libseccomp-dev libcap-dev libssl-dev libmariadb-dev
-      curl mandoc sqlite3 procps psmisc ca-certificates apache2-utils
+      curl openssl mandoc sqlite3 procps psmisc ca-certificates apache2-utils
       python3 systemd dpkg-dev debhelper lintian prometheus
       mariadb-server mariadb-client nginx haproxy)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

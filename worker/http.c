@@ -51,6 +51,10 @@ struct http_conn {
 	int hc_close;			/* close once the output drained */
 	int hc_keepalive;		/* this request allows keep-alive */
 	int hc_handback;		/* hand back once output drained */
+	int hc_prepaid;			/* the supervisor charged the first
+					 * request (handoff) */
+	struct http_conn *hc_rate_next;	/* in w_rate_wait */
+	int hc_rate_waiting;
 };
 
 static http_parser_settings parser_settings;
@@ -537,6 +541,133 @@ conn_check_head(struct http_conn *c)
 	return -1;
 }
 
+/* ---------------------------------------------------------- rate limit */
+
+/* The request's route is the MCP endpoint (POST): its errors are
+ * JSON-RPC. */
+static int
+req_is_mcp_post(const struct http_req *r)
+{
+	const char *rest;
+
+	if (r->hr_method != HTTP_POST ||
+	    strncmp(r->hr_path, "/api/v1/users/", 14) != 0 ||
+	    (rest = strchr(r->hr_path + 14, '/')) == NULL)
+		return 0;
+	return strcmp(rest, "/mcp") == 0 || strncmp(rest, "/mcp/", 5) == 0;
+}
+
+/* 429 for a request over the tenant's rate; the connection goes on. */
+static void
+rate_refuse(struct http_req *r, int retry_after)
+{
+	char extra[64];
+	json_t *req, *id, *body;
+
+	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+	    retry_after > 0 ? retry_after : 1);
+	if (req_is_mcp_post(r)) {
+		req = json_loadb(r->hr_body != NULL ? r->hr_body : "",
+		    r->hr_body_len, 0, NULL);
+		id = json_object_get(req, "id");
+		if (!json_is_string(id) && !json_is_number(id))
+			id = NULL;
+		body = json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:i}}}", "jsonrpc",
+		    "2.0", "id", id, "error", "code", -32000, "message",
+		    "rate limit exceeded", "data", "retry_after", retry_after);
+		json_decref(req);
+	} else
+		body = json_pack("{s:s,s:i}", "error", "rate limit exceeded",
+		    "retry_after", retry_after);
+	http_reply_json(r, 429, extra, body);
+}
+
+/* Asks the supervisor for tokens for the requests waiting, when no
+ * question is outstanding. */
+static void
+rate_ask(struct wrk *w)
+{
+	struct http_conn *c;
+	json_t *v;
+	int n = 0;
+
+	if (w->w_rate_asked > 0 || w->w_ipc == NULL)
+		return;
+	for (c = w->w_rate_wait; c != NULL && n < RATE_WANT_MAX;
+	    c = c->hc_rate_next)
+		n++;
+	if (n == 0)
+		return;
+	v = json_pack("{s:i}", "want", n);
+	if (v != NULL && ipc_send_json(w->w_ipc, IPC_RATE_REQ, 0, -1, v) == 0)
+		w->w_rate_asked = n;
+	json_decref(v);
+}
+
+static void
+rate_unwait(struct http_conn *c)
+{
+	struct http_conn **pp;
+
+	if (!c->hc_rate_waiting)
+		return;
+	for (pp = &c->hc_wrk->w_rate_wait; *pp != NULL;
+	    pp = &(*pp)->hc_rate_next)
+		if (*pp == c) {
+			*pp = c->hc_rate_next;
+			break;
+		}
+	c->hc_rate_waiting = 0;
+	c->hc_rate_next = NULL;
+}
+
+/*
+ * A complete request: served at once when the supervisor already paid
+ * for it (the first of a handed-off connection), when the tenant has no
+ * rate, or when it will be refused anyway (no valid credential); else it
+ * waits for a token (IPC_RATE_REQ).
+ */
+static void
+conn_admit(struct http_conn *c, struct http_req *r)
+{
+	struct wrk *w = c->hc_wrk;
+	struct http_conn **pp;
+
+	if (c->hc_prepaid || w->w_set.ws_rate_limit == 0 ||
+	    strcmp(r->hr_path, "/health") == 0 || !credential_ok(c, r)) {
+		c->hc_prepaid = 0;
+		dispatch(c, r);
+		return;
+	}
+	for (pp = &w->w_rate_wait; *pp != NULL; pp = &(*pp)->hc_rate_next)
+		;
+	*pp = c;
+	c->hc_rate_next = NULL;
+	c->hc_rate_waiting = 1;
+	rate_ask(w);
+}
+
+void
+http_rate_grant(struct wrk *w, int n, int retry_after)
+{
+	struct http_conn *c;
+	int asked = w->w_rate_asked, i;
+
+	w->w_rate_asked = 0;
+	if (n > asked)
+		n = asked;
+	for (i = 0; i < asked && (c = w->w_rate_wait) != NULL; i++) {
+		rate_unwait(c);
+		if (c->hc_active == NULL)
+			continue;
+		if (i < n)
+			dispatch(c, c->hc_active);
+		else
+			rate_refuse(c->hc_active, retry_after);
+	}
+	rate_ask(w);
+}
+
 /* Parses what is buffered; dispatches one complete request at a time. */
 static void
 conn_process(struct http_conn *c)
@@ -568,7 +699,7 @@ conn_process(struct http_conn *c)
 
 				event_del(c->hc_ev_idle);
 				wrk_touch(c->hc_wrk);
-				dispatch(c, r);
+				conn_admit(c, r);
 				/* The handler may have answered already; the
 				 * resume event continues parsing then. */
 				return;
@@ -676,6 +807,7 @@ conn_free(struct http_conn *c)
 		req_free(&r);
 	}
 	req_free(&c->hc_req);
+	rate_unwait(c);
 	if (c->hc_prev != NULL)
 		c->hc_prev->hc_next = c->hc_next;
 	else
@@ -741,6 +873,7 @@ http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
 	c->hc_wrk = w;
 	snprintf(c->hc_token_hash, sizeof(c->hc_token_hash), "%s", token_hash);
 	c->hc_exp = exp;
+	c->hc_prepaid = 1;
 	http_parser_init(&c->hc_parser, HTTP_REQUEST);
 	c->hc_parser.data = c;
 	fd_nonblock(fd);

@@ -344,6 +344,8 @@ settings_apply(struct wrk *w, json_t *s)
 		ws->ws_drain_timeout_s = (int)i;
 	ws->ws_audit_arguments = json_is_true(json_object_get(s,
 	    "audit_arguments"));
+	if (json_unpack(s, "{s:I}", "rate_limit", &i) == 0 && i >= 0)
+		ws->ws_rate_limit = (int)i;
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
@@ -450,6 +452,17 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 			break;
 		http_revoke(w, hash);
 		rc = 0;
+		break;
+	}
+	case IPC_RATE_GRANT: {
+		json_int_t n, retry;
+
+		if (!w->w_assigned || json_unpack(v, "{s:I,s:I}", "n", &n,
+		    "retry_after", &retry) != 0 || n < 0 || retry < 0)
+			break;
+		rc = 0;
+		http_rate_grant(w, n > RATE_WANT_MAX ? RATE_WANT_MAX : (int)n,
+		    retry > 86400 ? 86400 : (int)retry);
 		break;
 	}
 	case IPC_SHUTDOWN:

@@ -47,6 +47,7 @@ struct wrk_settings {
 	char ws_allowed_hosts[CONFIG_STRLEN];
 	int ws_drain_timeout_s;		/* drain_timeout */
 	int ws_audit_arguments;		/* audit_arguments = on */
+	int ws_rate_limit;		/* the tenant's requests/minute, 0 off */
 };
 
 /* The one struct of process state. */
@@ -82,6 +83,8 @@ struct wrk {
 	unsigned w_stats_sent_conns, w_stats_sent_ups;
 	struct toolstats *w_toolstats;	/* calls not yet reported */
 	struct counters *w_counters;	/* other counts not yet reported */
+	struct http_conn *w_rate_wait;	/* requests waiting for a token */
+	int w_rate_asked;		/* tokens asked for, not yet answered */
 };
 
 /* main.c */
@@ -182,6 +185,9 @@ void http_revoke(struct wrk *w, const char *token_hash);
 unsigned http_in_flight(struct wrk *w);
 /* Draining: closes idle connections; busy ones close after their answer. */
 void http_drain(struct wrk *w);
+/* IPC_RATE_GRANT: n tokens for the requests waiting, the rest of those
+ * asked for get 429 with Retry-After: retry_after. */
+void http_rate_grant(struct wrk *w, int n, int retry_after);
 /* Value of a header (name lowercase), or NULL. */
 const char *http_header(const struct http_req *r, const char *lname);
 /*

@@ -49,6 +49,7 @@ for (const [name, what] of [
 	['fdpass', 'an fd with a message that carries none'],
 	['othertenant', "an ack for another tenant's id"],
 	['flood', '50000 messages, then a bad one'],
+	['ratehog', 'a request for a billion rate tokens'],
 ]) {
 	test(`compromised worker sends ${what}: killed, logged, supervisor serves on`, async () => {
 		await misbehave(name);
@@ -102,7 +103,7 @@ test('a worker that makes a call worker.policy refuses: the call is logged, the 
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');
-	assert(st.worker_deaths.killed >= 8, JSON.stringify(st.worker_deaths));
+	assert(st.worker_deaths.killed >= 9, JSON.stringify(st.worker_deaths));
 });
 
 const failed = await run(import.meta.url);

@@ -107,10 +107,16 @@ export class Daemon {
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
 			master_key: this.keyPath,
+			// The suite sends far more than a tenant's default 100
+			// requests a minute; ratelimit.test.mjs tests the limit.
+			// The per-address limits keep their defaults.
+			rate_limit: 0,
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
+		// A key given as null is left out: the built-in default.
 		fs.writeFileSync(this.confPath, Object.entries(conf)
+		    .filter(([, v]) => v !== null)
 		    .map(([k, v]) => `${k} = ${v}\n`).join(''));
 		return this.launch();
 	}

@@ -115,7 +115,9 @@ test('tenant set-limits reaches the running worker\'s cgroup; default resets', a
 	eq(r.code, 0, r.stderr);
 	assert(/memory 300M, swap 0, pids 77, cpu weight 50/.test(r.stdout), r.stdout);
 	const show = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'alpha']));
-	eq(show.limits, { memory_max: 300 * 1024 * 1024, swap_max: 0, pids_max: 77, cpu_weight: 50 });
+	// rate_per_minute 0: the test harness turns tenants' rates off
+	eq(show.limits, { memory_max: 300 * 1024 * 1024, swap_max: 0, pids_max: 77, cpu_weight: 50,
+	    rate_per_minute: 0 });
 	if (health.cgroups === 'v1') {
 		const base = `/sys/fs/cgroup/%s/${d.cgroupName}/alpha`;
 		const rd = (c, f) => fs.readFileSync(`${base.replace('%s', c)}/${f}`, 'utf8').trim();

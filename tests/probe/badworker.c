@@ -17,6 +17,7 @@
  *                not one of ours
  *   badaudit     an honest ack, one valid tool-call audit row (request
  *                id "good-1"), then one whose request id has a newline
+ *   ratehog      an honest ack, then IPC_RATE_REQ for a billion tokens
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
@@ -170,6 +171,9 @@ main(void)
 		send_json(7, "{\"action\":\"tool.call\",\"server\":\"s\","
 		    "\"tool\":\"t\",\"status\":\"success\",\"duration_ms\":1,"
 		    "\"arg_bytes\":2,\"request_id\":\"bad\\nid\"}");
+	} else if (strcmp(tenant, "ratehog") == 0) {
+		send_json(2, ack);
+		send_json(11, "{\"want\":1000000000}");	/* IPC_RATE_REQ */
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)

@@ -226,13 +226,14 @@ test_tenants(struct store *st)
 		l.sl_swap_max = -1;
 		l.sl_pids_max = STORE_LIMIT_DEFAULT;
 		l.sl_cpu_weight = 50;
+		l.sl_rate_per_minute = 6;
 		UNIT_CHECK(store_tenant_limits_set(st, "alice", &l, err,
 		    sizeof(err)) == 1);
 		UNIT_CHECK(store_tenant_limits_get(st, "alice", &g, err,
 		    sizeof(err)) == 1);
 		UNIT_CHECK(g.sl_memory_max == 256LL << 20 &&
 		    g.sl_swap_max == -1 && g.sl_pids_max == STORE_LIMIT_DEFAULT &&
-		    g.sl_cpu_weight == 50);
+		    g.sl_cpu_weight == 50 && g.sl_rate_per_minute == 6);
 		UNIT_CHECK(store_tenant_limits_set(st, "nobody", &l, err,
 		    sizeof(err)) == 0);
 		UNIT_CHECK(store_tenant_add(st, "limited", 61000, NULL, err,
@@ -498,7 +499,7 @@ test_generation(struct store *st)
 	char err[STORE_ERRLEN];
 	const uint8_t nonce[12] = { 1 }, ct[20] = { 2 };
 	struct store_limits l = { STORE_LIMIT_DEFAULT, STORE_LIMIT_DEFAULT,
-	    STORE_LIMIT_DEFAULT, 100 };
+	    STORE_LIMIT_DEFAULT, 100, STORE_LIMIT_DEFAULT };
 	json_t *srv = test_server("g1", "/bin/true", "x", 1);
 	int64_t g0, g;
 
