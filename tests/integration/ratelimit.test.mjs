@@ -131,7 +131,7 @@ test('rate=6: the 7th request is 429 on both paths; MCP gets a JSON-RPC error wi
 	assert(Number(mk.headers['retry-after']) >= 1, 'Retry-After');
 	// MCP on a new connection, head and body in one write: the
 	// supervisor has the body at hand.
-	const raw = await d.raw(`POST /api/v1/users/rb/mcp HTTP/1.1\r\nHost: x\r\n` +
+	const raw = await d.raw(`POST /api/v1/users/rb/mcp HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${tokB}\r\nContent-Type: application/json\r\n` +
 	    `Accept: application/json, text/event-stream\r\n` +
 	    `Content-Length: ${Buffer.byteLength(initBody(42))}\r\n\r\n${initBody(42)}`);
@@ -186,7 +186,7 @@ test('rate=0 lifts the limit; rate=default restores it; bad values are refused',
 test('keep-alive requests in a burst: exactly the tokens there are, in order', async () => {
 	await d.ctlOk(['tenant', 'set-limits', 'rc', 'rate=10']);
 	// pipelined on one connection: 15 requests in one write
-	const q = `GET /api/v1/users/rc/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	const q = `GET /api/v1/users/rc/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${tokC}\r\n\r\n`;
 	const s = net.connect(d.port, '127.0.0.1');
 	await new Promise((r) => s.on('connect', r));
@@ -209,8 +209,8 @@ await e.start();
 const tokE = await e.tenant('re', {});
 
 const eraw = (bytes) => e.raw(bytes, { ms: 3000 });
-const ehealth = () => eraw('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
-const etools = (tok) => eraw(`GET /api/v1/users/re/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+const ehealth = () => eraw('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n');
+const etools = (tok) => eraw(`GET /api/v1/users/re/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
     `Authorization: Bearer ${tok}\r\n\r\n`);
 
 test('connections per address: the burst passes, the next is 429, tokens come back', async () => {

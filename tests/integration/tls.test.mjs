@@ -188,7 +188,7 @@ test('plain HTTP on the TLS port fails cleanly', async () => {
 		s.on('close', () => { clearTimeout(t); resolve(true); });
 		s.on('error', () => {});
 		s.on('connect', () => s.write(`GET /api/v1/users/tt/tools HTTP/1.1\r\n` +
-		    `Host: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`));
+		    `Host: localhost\r\nAuthorization: Bearer ${tok}\r\n\r\n`));
 	});
 	s.destroy();
 	assert(closed, 'the connection was closed');
@@ -250,7 +250,7 @@ test('keep-alive over TLS: one connection, many requests, then a handback', asyn
 	await new Promise((res, rej) => { s.on('secureConnect', res); s.on('error', rej); });
 	let buf = '';
 	s.on('data', (x) => { buf += x.toString('latin1'); });
-	const q = (t, k) => `GET /api/v1/users/${t}/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	const q = (t, k) => `GET /api/v1/users/${t}/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${k}\r\n\r\n`;
 	s.write(q('tt', tok) + q('tu', tok2) + q('tt', tok));
 	await until(() => (buf.match(/HTTP\/1\.1 200/g) || []).length === 3, 10000,
@@ -274,7 +274,7 @@ test('closing either side closes the other', async () => {
 	await new Promise((res, rej) => { s.on('secureConnect', res); s.on('error', rej); });
 	let buf = '';
 	s.on('data', (x) => { buf += x.toString('latin1'); });
-	s.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: x\r\n` +
+	s.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
 	    `Authorization: Bearer ${tok}\r\n\r\n`);
 	await until(() => /HTTP\/1\.1 200/.test(buf), 10000, 'the answer');
 	await until(async () => (await workerConns()) === 1, 10000, 'the worker holds it');
@@ -287,7 +287,7 @@ test('closing either side closes the other', async () => {
 	let got = '';
 	c.on('data', (x) => { got += x.toString('latin1'); });
 	const ended = new Promise((r) => c.on('end', r));
-	c.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+	c.write(`GET /api/v1/users/tt/mcp-servers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n` +
 	    `Authorization: Bearer ${tok}\r\n\r\n`);
 	const t = await Promise.race([ended.then(() => 'ended'), sleep(10000).then(() => 'open')]);
 	eq(t, 'ended', 'the client saw the close');
@@ -313,7 +313,7 @@ test('a stalled head over TLS gets 408', async () => {
 	let buf = '';
 	s.on('data', (x) => { buf += x.toString('latin1'); });
 	const closed = new Promise((r) => s.on('close', r));
-	s.write('GET /api/v1/users/tt/tools HTTP/1.1\r\nHost: x\r\n');
+	s.write('GET /api/v1/users/tt/tools HTTP/1.1\r\nHost: localhost\r\n');
 	await Promise.race([closed, sleep(10000)]);
 	assert(/^HTTP\/1\.1 408/.test(buf), `got ${JSON.stringify(buf.slice(0, 80))}`);
 	s.destroy();
