@@ -307,10 +307,10 @@ agg_cursor_decode(const unsigned char *key, const char *cursor,
 	if (m != NULL && strcmp(m, method) == 0 && s != NULL &&
 	    strlen(s) < server_len && i >= 0 &&
 	    json_is_integer(json_object_get(j, "i")) &&
-	    (c == NULL || json_is_string(c))) {
+	    (c == NULL || json_is_null(c) || json_is_string(c))) {
 		*index_r = (size_t)i;
 		strcpy(server, s);
-		if (c != NULL && (*upstream_cursor_r =
+		if (json_is_string(c) && (*upstream_cursor_r =
 		    strdup(json_string_value(c))) == NULL)
 			goto out;
 		rc = 0;

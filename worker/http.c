@@ -51,6 +51,7 @@ struct http_conn {
 	int hc_close;			/* close once the output drained */
 	int hc_keepalive;		/* this request allows keep-alive */
 	int hc_handback;		/* hand back once output drained */
+	int hc_streaming;		/* an answer is being streamed */
 };
 
 static http_parser_settings parser_settings;
@@ -144,6 +145,7 @@ http_stream_begin(struct http_req *r, int status, const char *extra_headers,
 
 	if (!c->hc_keepalive || c->hc_wrk->w_draining)
 		c->hc_close = 1;
+	c->hc_streaming = 1;
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    http_status_text(status));
 	evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
@@ -175,6 +177,7 @@ http_stream_end(struct http_req *r)
 {
 	struct http_conn *c = r->hr_conn;
 
+	c->hc_streaming = 0;
 	evbuffer_add(bufferevent_get_output(c->hc_bev), "0\r\n\r\n", 5);
 	if (c->hc_active == r)
 		c->hc_active = NULL;
@@ -628,7 +631,8 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    c->hc_streaming)
 		return;
 	if (c->hc_close)
 		conn_free(c);

@@ -138,7 +138,8 @@ struct mcp_xchg {
 	struct mcp_xchg *x_next, *x_prev;	/* in st_xchgs */
 	struct wrk *x_wrk;
 	struct http_req *x_req;
-	int x_sse;			/* answer as text/event-stream */
+	int x_sse;			/* may answer as text/event-stream */
+	int x_json;			/* may answer as application/json */
 	int x_streaming;		/* SSE head sent already */
 	int x_batch;			/* answer as an array */
 	int x_modern;			/* 2026-07-28 */
@@ -631,7 +632,7 @@ mcp_xchg_reply(struct mcp_xchg *x)
 		return;
 	}
 	x->x_req = NULL;
-	if (!x->x_sse) {
+	if (x->x_json) {
 		if (x->x_batch) {
 			arr = json_array();
 			for (i = 0; i < x->x_nops; i++)
@@ -1346,20 +1347,27 @@ mcp_classify(const json_t *m)
 	return MSG_INVALID;
 }
 
-/* What the Accept header lets us answer: 0 JSON, 1 SSE, -1 neither. */
+#define ACCEPT_JSON	1
+#define ACCEPT_SSE	2
+
+/* What the Accept header lets us answer (ACCEPT_*), -1 for neither. A
+ * client that takes both gets JSON unless something must go out before
+ * the answer (progress, a relayed request): then the answer streams. */
 static int
 mcp_accept(const struct http_req *r)
 {
 	const char *a = http_header(r, "accept");
+	int f = 0;
 
-	if (a == NULL || strcasestr(a, "application/json") != NULL ||
-	    strstr(a, "*/*") != NULL || strcasestr(a, "application/*") != NULL)
-		return strcasestr(a != NULL ? a : "", "text/event-stream") !=
-		    NULL ? 1 : 0;
+	if (a == NULL)
+		return ACCEPT_JSON;
+	if (strcasestr(a, "application/json") != NULL ||
+	    strcasestr(a, "application/*") != NULL || strstr(a, "*/*") != NULL)
+		f |= ACCEPT_JSON;
 	if (strcasestr(a, "text/event-stream") != NULL ||
-	    strcasestr(a, "text/*") != NULL)
-		return 1;
-	return -1;
+	    strcasestr(a, "text/*") != NULL || strstr(a, "*/*") != NULL)
+		f |= ACCEPT_SSE;
+	return f != 0 ? f : -1;
 }
 
 static struct mcp_xchg *
@@ -1375,7 +1383,8 @@ mcp_xchg_new(struct wrk *w, struct http_req *r, size_t nops, int sse,
 	}
 	x->x_wrk = w;
 	x->x_req = r;
-	x->x_sse = sse;
+	x->x_sse = (sse & ACCEPT_SSE) != 0;
+	x->x_json = (sse & ACCEPT_JSON) != 0;
 	snprintf(x->x_server, sizeof(x->x_server), "%s", server);
 	mcp_xchg_link(w, x);
 	return x;
@@ -1400,7 +1409,7 @@ mcp_initialize_reply(struct http_req *r, const char *hdr, json_t *resp,
 	char *str, *body;
 	int n;
 
-	if (!sse) {
+	if (sse & ACCEPT_JSON) {
 		http_reply_json(r, 200, hdr, resp);
 		return;
 	}
