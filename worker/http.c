@@ -834,6 +834,17 @@ http_drain(struct wrk *w)
 
 	for (c = w->w_conns; c != NULL; c = next) {
 		next = c->hc_next;
+		if (c->hc_active != NULL && c->hc_active->hr_endless &&
+		    c->hc_streaming) {
+			struct http_req *r = c->hc_active;
+
+			if (r->hr_on_abort != NULL)
+				r->hr_on_abort(r, r->hr_abort_arg);
+			r->hr_on_abort = NULL;
+			c->hc_close = 1;
+			http_stream_end(r);
+			continue;
+		}
 		if (c->hc_active == NULL && evbuffer_get_length(
 		    bufferevent_get_output(c->hc_bev)) == 0 &&
 		    c->hc_req == NULL)

@@ -62,6 +62,7 @@
 #define MCP_META_CAPS		MCP_META_PREFIX "clientCapabilities"
 #define MCP_META_SERVERINFO	MCP_META_PREFIX "serverInfo"
 #define MCP_LIST_TTL_MS		0	/* lists may change at any time */
+#define MCP_MAX_RELAYS		256	/* server requests awaiting clients */
 
 /* JSON-RPC error codes. */
 #define RPC_PARSE_ERROR		-32700
@@ -84,6 +85,7 @@ static const char *const mcp_versions[] = {
 struct mcp_state {
 	struct mcp_xchg *st_xchgs;	/* exchanges in flight */
 	struct mcp_relay *st_relays;	/* server requests relayed */
+	unsigned st_nrelays;
 	uint64_t st_next;		/* progress tokens, relay ids */
 	unsigned char st_cursor_key[AGG_CURSOR_KEY_LEN];
 };
@@ -403,6 +405,7 @@ mcp_sessions_free(struct wrk *w)
 			struct mcp_relay *rl = w->w_mcp->st_relays;
 
 			w->w_mcp->st_relays = rl->rl_next;
+			w->w_mcp->st_nrelays--;
 			json_decref(rl->rl_up_id);
 			free(rl);
 		}
@@ -948,8 +951,19 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 			    json_object());
 			return 0;
 		}
-		if (x->x_modern && strcmp(method, "server/discover") == 0)
-			goto discover;
+		if (x->x_modern && strcmp(method, "server/discover") == 0) {
+			json_t *res = mcp_discover_result();
+			json_t *info = upstream_server_info(u);
+
+			/* What the server itself said it can do, once known. */
+			if (res != NULL && json_is_object(json_object_get(info,
+			    "capabilities")))
+				json_object_set_new(res, "capabilities",
+				    json_deep_copy(json_object_get(info,
+				    "capabilities")));
+			op->op_response = mcp_result_response(op->op_id, res);
+			return 0;
+		}
 		if (strcmp(method, "tools/call") == 0) {
 			const char *n = json_string_value(json_object_get(
 			    params, "name"));
@@ -964,7 +978,6 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 		return 0;
 	}
 	if (x->x_modern && strcmp(method, "server/discover") == 0) {
-discover:
 		op->op_response = mcp_result_response(op->op_id,
 		    mcp_discover_result());
 		return 0;
@@ -1177,7 +1190,7 @@ mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg)
 	json_t *fwd;
 	int score, best_score = 0;
 
-	if (cap == NULL || st == NULL)
+	if (cap == NULL || st == NULL || st->st_nrelays >= MCP_MAX_RELAYS)
 		return 0;
 	/*
 	 * Who is asked: a stateful client that declared the capability and
@@ -1222,6 +1235,7 @@ mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg)
 	json_decref(fwd);
 	rl->rl_next = st->st_relays;
 	st->st_relays = rl;
+	st->st_nrelays++;
 	log_debug("server request relayed to a client", "{s:s,s:s,s:s}",
 	    "tenant", w->w_tenant, "server", upstream_name(u), "method",
 	    method);
@@ -1241,6 +1255,7 @@ mcp_relay_drop_session(struct wrk *w, const char *session)
 			continue;
 		}
 		*pp = rl->rl_next;
+		w->w_mcp->st_nrelays--;
 		if ((u = upstream_find(w, rl->rl_server)) != NULL)
 			(void)upstream_respond(u, rl->rl_up_id, NULL,
 			    mcp_error_obj(RPC_INTERNAL_ERROR, "the client "
@@ -1269,6 +1284,7 @@ mcp_client_response(struct wrk *w, struct mcp_session *s, json_t *m)
 	if (rl == NULL)
 		return;
 	*pp = rl->rl_next;
+	w->w_mcp->st_nrelays--;
 	if ((u = upstream_find(w, rl->rl_server)) != NULL)
 		(void)upstream_respond(u, rl->rl_up_id, error != NULL ? NULL :
 		    json_incref(json_object_get(m, "result")), error != NULL ?
@@ -1954,6 +1970,7 @@ mcp_get(struct wrk *w, struct http_req *r, const char *server)
 	s->ms_stream = r;
 	r->hr_on_abort = mcp_stream_abort;
 	r->hr_abort_arg = NULL;
+	r->hr_endless = 1;
 }
 
 /* ------------------------------------------------------------- DELETE */

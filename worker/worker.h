@@ -165,6 +165,10 @@ struct http_req {
 	 * touched again. */
 	http_abort_cb hr_on_abort;
 	void *hr_abort_arg;
+	/* A streamed answer with no end of its own (an MCP GET stream):
+	 * a draining worker ends it (hr_on_abort first) instead of
+	 * waiting for it. */
+	int hr_endless;
 };
 
 /* Takes ownership of fd (a handed-off client socket); pre/prelen

@@ -217,6 +217,38 @@ test('sampling: relayed to a client that declared it, refused to the server othe
 	await plain.close();
 });
 
+test('elicitation: relayed to the client on the call\'s own stream, its answer back', async () => {
+	const c = await client({ capabilities: { elicitation: {} } });
+	let asked = null;
+	c.setRequestHandler(types.ElicitRequestSchema, async (req) => {
+		asked = req.params;
+		return { action: 'decline' };
+	});
+	const r = await c.callTool({ name: 'ev__trigger-elicitation-request', arguments: {} },
+	    undefined, { timeout: 20000 });
+	assert(asked && asked.requestedSchema, 'the client was asked with a form');
+	assert(JSON.stringify(r.content).includes('declined'), `result: ${JSON.stringify(r.content)}`);
+	await c.close();
+});
+
+test('resource subscriptions: updates arrive with the namespaced URI', async () => {
+	const c = await client();
+	const updated = [];
+	c.setNotificationHandler(types.ResourceUpdatedNotificationSchema, (n) => updated.push(n.params.uri));
+	await sleep(300);
+	const uri = 'ev__demo://resource/static/document/features.md';
+	await c.subscribeResource({ uri });
+	await c.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
+	try {
+		await until(() => updated.length > 0, 15000, 'notifications/resources/updated');
+		assert(updated.includes(uri), `updated: ${updated}`);
+	} finally {
+		await c.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
+		await c.unsubscribeResource({ uri });
+	}
+	await c.close();
+});
+
 // ------------------------------------------------------------- 2026-07-28
 
 const V = '2026-07-28';
