@@ -951,6 +951,17 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 			    json_object());
 			return 0;
 		}
+		if (strcmp(method, "initialize") == 0) {
+			/* The server's session is ours; a client's initialize
+			 * is only ever answered here, alone. */
+			if (x->x_modern)
+				x->x_status = 404;
+			op->op_response = mcp_error_response(op->op_id,
+			    mcp_error_obj(x->x_modern ? RPC_METHOD_NOT_FOUND :
+			    RPC_INVALID_REQUEST, x->x_modern ? "Method not "
+			    "found" : "initialize must not be part of a batch"));
+			return 0;
+		}
 		if (x->x_modern && strcmp(method, "server/discover") == 0) {
 			json_t *res = mcp_discover_result();
 			json_t *info = upstream_server_info(u);

@@ -419,6 +419,16 @@ test('SDK v2 client negotiating (versionNegotiation auto) speaks 2026-07-28 stat
 	assert(seen.every((x) => x.session === null), 'no session header ever');
 	assert(seen.filter((x) => x.method === 'tools/call').every((x) => x.version === V), 'headers');
 	await c.close();
+
+	// The passthrough endpoint too: the server's own names, statelessly.
+	const p2 = new v2.Client({ name: 'v2-auto-pass', version: '1.0.0' },
+	    { versionNegotiation: { mode: 'auto' } });
+	await p2.connect(new v2.StreamableHTTPClientTransport(new URL(d.url('proto', '/mcp/ev2')),
+	    { requestInit: { headers: auth } }));
+	eq(p2.getNegotiatedProtocolVersion(), V, 'negotiated on the passthrough');
+	const e = await p2.callTool({ name: 'echo', arguments: { message: 'pass' } });
+	eq(e.content[0].text, 'Echo: pass');
+	await p2.close();
 });
 
 test('SDK v1 client: tools listed and called across servers', async () => {
