@@ -85,6 +85,7 @@ static const char *const mcp_versions[] = {
 struct mcp_state {
 	struct mcp_xchg *st_xchgs;	/* exchanges in flight */
 	struct mcp_relay *st_relays;	/* server requests relayed */
+	struct mcp_listener *st_listeners;	/* subscriptions/listen */
 	unsigned st_nrelays;
 	uint64_t st_next;		/* progress tokens, relay ids */
 	unsigned char st_cursor_key[AGG_CURSOR_KEY_LEN];
@@ -109,6 +110,17 @@ struct mcp_relay {
 	char rl_server[65];
 	json_t *rl_up_id;		/* the upstream's own id */
 	int64_t rl_start_ms;
+};
+
+/* A 2026-07-28 subscriptions/listen stream. */
+struct mcp_listener {
+	struct mcp_listener *li_next;
+	struct wrk *li_wrk;
+	struct http_req *li_req;
+	json_t *li_id;			/* the listen request's id */
+	char li_server[65];		/* passthrough server, "" aggregated */
+	int li_tools, li_prompts, li_resources;
+	json_t *li_uris;		/* resourceSubscriptions, as given */
 };
 
 struct mcp_xchg;
@@ -409,8 +421,10 @@ mcp_sessions_free(struct wrk *w)
 			json_decref(rl->rl_up_id);
 			free(rl);
 		}
-		/* Exchanges belong to their connections (freed with them). */
-		if (w->w_mcp->st_xchgs == NULL) {
+		/* Exchanges and listeners belong to their connections (freed
+		 * with them). */
+		if (w->w_mcp->st_xchgs == NULL &&
+		    w->w_mcp->st_listeners == NULL) {
 			free(w->w_mcp);
 			w->w_mcp = NULL;
 		}
@@ -461,6 +475,57 @@ mcp_broadcast(struct wrk *w, struct upstream *u, const json_t *msg,
 	}
 }
 
+/*
+ * Sends a change notification (method; uri for resources/updated, as the
+ * listener names it) to every listen stream that asked for it and hears
+ * upstream u (NULL: the gateway's own change, heard by all).
+ */
+static void
+mcp_listeners_notify(struct wrk *w, struct upstream *u, const char *method,
+    const char *agg_uri, const char *own_uri)
+{
+	struct mcp_listener *li;
+	json_t *m, *v;
+	const char *uri;
+	size_t i;
+	int want;
+
+	if (w->w_mcp == NULL)
+		return;
+	for (li = w->w_mcp->st_listeners; li != NULL; li = li->li_next) {
+		if (u != NULL && li->li_server[0] != '\0' &&
+		    strcmp(li->li_server, upstream_name(u)) != 0)
+			continue;
+		uri = li->li_server[0] == '\0' ? agg_uri : own_uri;
+		want = 0;
+		if (strcmp(method, "notifications/tools/list_changed") == 0)
+			want = li->li_tools;
+		else if (strcmp(method, "notifications/prompts/list_changed")
+		    == 0)
+			want = li->li_prompts;
+		else if (strcmp(method,
+		    "notifications/resources/list_changed") == 0)
+			want = li->li_resources;
+		else if (uri != NULL)
+			json_array_foreach(li->li_uris, i, v)
+				if (json_is_string(v) &&
+				    strcmp(json_string_value(v), uri) == 0)
+					want = 1;
+		if (!want)
+			continue;
+		m = json_pack("{s:s,s:s,s:{s:{s:O}}}", "jsonrpc", "2.0",
+		    "method", method, "params", "_meta",
+		    MCP_META_PREFIX "subscriptionId", li->li_id);
+		if (m != NULL && uri != NULL && strcmp(method,
+		    "notifications/resources/updated") == 0)
+			json_object_set_new(json_object_get(m, "params"), "uri",
+			    json_string(uri));
+		if (m != NULL)
+			mcp_stream_event(li->li_req, m);
+		json_decref(m);
+	}
+}
+
 void
 mcp_tools_changed(struct wrk *w, struct upstream *u)
 {
@@ -476,6 +541,8 @@ mcp_tools_changed(struct wrk *w, struct upstream *u)
 	if (m != NULL)
 		mcp_broadcast(w, NULL, m, NULL);
 	json_decref(m);
+	mcp_listeners_notify(w, NULL, "notifications/tools/list_changed",
+	    NULL, NULL);
 }
 
 /* ---------------------------------------------------------- exchanges */
@@ -1122,6 +1189,8 @@ mcp_upstream_notification(struct wrk *w, struct upstream *u, json_t *msg)
 	    strcmp(method, "notifications/message") == 0) {
 		/* Aggregated sessions hear every server's changes and logs. */
 		mcp_broadcast(w, u, msg, NULL);
+		if (strcmp(method, "notifications/message") != 0)
+			mcp_listeners_notify(w, u, method, NULL, NULL);
 		return;
 	}
 	if (strcmp(method, "notifications/resources/updated") == 0) {
@@ -1138,6 +1207,9 @@ mcp_upstream_notification(struct wrk *w, struct upstream *u, json_t *msg)
 			free(full);
 		}
 		mcp_broadcast(w, u, msg, copy);
+		mcp_listeners_notify(w, u, method, json_string_value(
+		    json_object_get(json_object_get(copy, "params"), "uri")),
+		    uri);
 		json_decref(copy);
 		return;
 	}
@@ -1660,6 +1732,7 @@ mcp_modern_method(const char *m)
 		"server/discover", "tools/list", "tools/call",
 		"resources/list", "resources/read", "resources/templates/list",
 		"prompts/list", "prompts/get", "completion/complete",
+		"subscriptions/listen",
 	};
 	size_t i;
 
@@ -1667,6 +1740,140 @@ mcp_modern_method(const char *m)
 		if (strcmp(m, ms[i]) == 0)
 			return 1;
 	return 0;
+}
+
+static void
+mcp_listener_free(struct mcp_listener **lp)
+{
+	struct mcp_listener *li = *lp, **pp;
+	struct wrk *w;
+
+	if (li == NULL)
+		return;
+	w = li->li_wrk;
+	if (w->w_mcp != NULL)
+		for (pp = &w->w_mcp->st_listeners; *pp != NULL;
+		    pp = &(*pp)->li_next)
+			if (*pp == li) {
+				*pp = li->li_next;
+				break;
+			}
+	json_decref(li->li_id);
+	json_decref(li->li_uris);
+	free(li);
+	*lp = NULL;
+}
+
+/* The stream ends: the client closed it (that is its cancellation), or
+ * the worker drains, when a graceful completion goes out first. */
+static void
+mcp_listener_abort(struct http_req *r, void *arg)
+{
+	struct mcp_listener *li = arg;
+	json_t *m;
+
+	m = json_pack("{s:s,s:O,s:{s:s,s:{s:O}}}", "jsonrpc", "2.0", "id",
+	    li->li_id, "result", "resultType", "complete", "_meta",
+	    MCP_META_PREFIX "subscriptionId", li->li_id);
+	if (m != NULL)
+		mcp_stream_event(r, m);
+	json_decref(m);
+	mcp_listener_free(&li);
+}
+
+static void
+mcp_on_subscribe(json_t *result, json_t *error, void *arg)
+{
+	/* Fire and forget: updates flow if the server agreed. */
+}
+
+/*
+ * subscriptions/listen: the answer is a stream that stays open; its first
+ * event acknowledges what we honour, later ones are the changes asked for.
+ */
+static void
+mcp_listen(struct wrk *w, struct http_req *r, json_t *id, json_t *params,
+    int sse, const char *server)
+{
+	struct mcp_state *st = mcp_state(w);
+	json_t *filter = json_object_get(params, "notifications"), *v, *ack;
+	struct mcp_listener *li;
+	struct upstream *u;
+	char srv[65];
+	const char *own;
+	size_t i;
+
+	if (!(sse & ACCEPT_SSE)) {
+		mcp_reply_rpc_error_id(r, 406, NULL, id, RPC_SERVER_ERROR,
+		    "Not Acceptable: subscriptions/listen answers with "
+		    "text/event-stream");
+		return;
+	}
+	if (st == NULL || (li = calloc(1, sizeof(*li))) == NULL) {
+		mcp_reply_rpc_error_id(r, 500, NULL, id, RPC_INTERNAL_ERROR,
+		    "out of memory");
+		return;
+	}
+	li->li_wrk = w;
+	li->li_req = r;
+	li->li_id = json_incref(id);
+	snprintf(li->li_server, sizeof(li->li_server), "%s", server);
+	li->li_tools = json_is_true(json_object_get(filter,
+	    "toolsListChanged"));
+	li->li_prompts = json_is_true(json_object_get(filter,
+	    "promptsListChanged"));
+	li->li_resources = json_is_true(json_object_get(filter,
+	    "resourcesListChanged"));
+	li->li_uris = json_array();
+	json_array_foreach(json_object_get(filter, "resourceSubscriptions"),
+	    i, v) {
+		const char *uri = json_string_value(v);
+
+		if (uri == NULL || json_array_size(li->li_uris) >= 256)
+			continue;
+		/* The server sends updates only for what it was asked. */
+		if (server[0] != '\0') {
+			u = upstream_find(w, server);
+			own = uri;
+		} else if (agg_split_name(uri, srv, sizeof(srv), &own) == 0) {
+			u = upstream_find(w, srv);
+		} else {
+			u = NULL;
+		}
+		if (u == NULL)
+			continue;
+		(void)upstream_request(u, "resources/subscribe", json_pack(
+		    "{s:s}", "uri", own), 0, mcp_on_subscribe, NULL);
+		json_array_append(li->li_uris, v);
+	}
+	li->li_next = st->st_listeners;
+	st->st_listeners = li;
+	ack = json_pack("{s:s,s:s,s:{s:{s:O},s:{}}}", "jsonrpc", "2.0",
+	    "method", "notifications/subscriptions/acknowledged", "params",
+	    "_meta", MCP_META_PREFIX "subscriptionId", id, "notifications");
+	if (ack != NULL) {
+		json_t *n = json_object_get(json_object_get(ack, "params"),
+		    "notifications");
+
+		if (li->li_tools)
+			json_object_set_new(n, "toolsListChanged", json_true());
+		if (li->li_prompts)
+			json_object_set_new(n, "promptsListChanged",
+			    json_true());
+		if (li->li_resources)
+			json_object_set_new(n, "resourcesListChanged",
+			    json_true());
+		if (json_array_size(li->li_uris) > 0)
+			json_object_set(n, "resourceSubscriptions",
+			    li->li_uris);
+	}
+	http_stream_begin(r, 200, NULL, "text/event-stream");
+	if (ack != NULL)
+		mcp_stream_event(r, ack);
+	json_decref(ack);
+	r->hr_on_abort = mcp_listener_abort;
+	r->hr_abort_arg = li;
+	r->hr_endless = 1;
 }
 
 /*
@@ -1762,6 +1969,10 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 	if (!json_is_object(json_object_get(meta, MCP_META_CAPS))) {
 		mcp_reply_rpc_error_id(r, 400, NULL, id, RPC_INVALID_PARAMS,
 		    "Invalid params: _meta." MCP_META_CAPS " is required");
+		goto out;
+	}
+	if (strcmp(method, "subscriptions/listen") == 0) {
+		mcp_listen(w, r, id, params, sse, server);
 		goto out;
 	}
 	if ((x = mcp_xchg_new(w, r, 1, sse, server)) == NULL) {

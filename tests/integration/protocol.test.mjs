@@ -14,13 +14,27 @@ const d = new Daemon({ workers: 1, uid_base: 74000 });
 await d.start();
 
 // A shim in front of one server-everything that reports on its stderr
-// (logged by the worker) every tools/call and cancellation it receives,
-// with the ids the server sees.
+// (logged by the worker) every tools/call, tools/list and cancellation it
+// receives, with the ids the server sees; an echo of "emit:METHOD" makes
+// it send notification METHOD as the server (server-everything has no
+// way to announce list changes of its own).
 // (Given with -e: the servers' view of the filesystem has no test dir.)
 const shim = `
 const { spawn } = require('child_process');
 const p = spawn(process.execPath, ${JSON.stringify(EVERYTHING.slice(1))},
-    { stdio: ['pipe', 'inherit', 'inherit'] });
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+const pending = [];
+let obuf = '';
+p.stdout.on('data', (d) => {
+	obuf += d;
+	let i;
+	while ((i = obuf.indexOf('\\n')) >= 0) {
+		process.stdout.write(obuf.slice(0, i + 1));
+		obuf = obuf.slice(i + 1);
+		while (pending.length)
+			process.stdout.write(pending.shift());
+	}
+});
 let buf = '';
 process.stdin.on('data', (d) => {
 	buf += d;
@@ -31,6 +45,11 @@ process.stdin.on('data', (d) => {
 			const m = JSON.parse(line);
 			if (m.method === 'tools/call')
 				process.stderr.write('SHIM call ' + JSON.stringify({ id: m.id, name: m.params.name, token: m.params._meta && m.params._meta.progressToken }) + '\\n');
+			if (m.method === 'tools/list')
+				process.stderr.write('SHIM list ' + JSON.stringify({ id: m.id }) + '\\n');
+			const msg = m.method === 'tools/call' && m.params.arguments && m.params.arguments.message;
+			if (typeof msg === 'string' && msg.startsWith('emit:'))
+				pending.push(JSON.stringify({ jsonrpc: '2.0', method: msg.slice(5) }) + '\\n');
 			if (m.method === 'notifications/cancelled')
 				process.stderr.write('SHIM cancel ' + JSON.stringify(m.params) + '\\n');
 		} catch {}
@@ -193,6 +212,26 @@ test('the GET stream: a configuration change sends tools/list_changed, server lo
 		await c.callTool({ name: 'ev__toggle-simulated-logging', arguments: {} });
 	}
 	await d.ctlOk(['server', 'remove', 'proto', 'mem2']);
+	await c.close();
+});
+
+test('list_changed from an upstream: caches dropped, forwarded to GET streams', async () => {
+	const c = await client();
+	const seen = { tools: 0, prompts: 0, resources: 0 };
+	c.setNotificationHandler(types.ToolListChangedNotificationSchema, () => seen.tools++);
+	c.setNotificationHandler(types.PromptListChangedNotificationSchema, () => seen.prompts++);
+	c.setNotificationHandler(types.ResourceListChangedNotificationSchema, () => seen.resources++);
+	await sleep(300);
+	await c.listTools();
+	const lists = shimLines('list').length;
+	await c.listTools();
+	eq(shimLines('list').length, lists, 'the second tools/list came from the cache');
+	for (const kind of ['tools', 'prompts', 'resources'])
+		await c.callTool({ name: 'ev__echo', arguments: { message: `emit:notifications/${kind}/list_changed` } });
+	await until(() => seen.tools && seen.prompts && seen.resources, 10000,
+	    `all three list changes (${JSON.stringify(seen)})`);
+	await c.listTools();
+	await until(() => shimLines('list').length > lists, 5000, 'tools/list to reach the server again');
 	await c.close();
 });
 
@@ -419,6 +458,20 @@ test('SDK v2 client negotiating (versionNegotiation auto) speaks 2026-07-28 stat
 	assert(seen.every((x) => x.session === null), 'no session header ever');
 	assert(seen.filter((x) => x.method === 'tools/call').every((x) => x.version === V), 'headers');
 	await c.close();
+
+	// subscriptions/listen: change notifications on a stream of their own.
+	const l = new v2.Client({ name: 'v2-listen', version: '1.0.0' },
+	    { versionNegotiation: { mode: 'auto' } });
+	await l.connect(new v2.StreamableHTTPClientTransport(new URL(d.url('proto', '/mcp')),
+	    { requestInit: { headers: auth } }));
+	let changes = 0;
+	l.setNotificationHandler('notifications/prompts/list_changed', () => changes++);
+	const sub = await l.listen({ promptsListChanged: true });
+	eq(sub.honoredFilter, { promptsListChanged: true }, 'acknowledged filter');
+	await l.callTool({ name: 'ev__echo', arguments: { message: 'emit:notifications/prompts/list_changed' } });
+	await until(() => changes > 0, 10000, 'prompts/list_changed on the listen stream');
+	await sub.close();
+	await l.close();
 
 	// The passthrough endpoint too: the server's own names, statelessly.
 	const p2 = new v2.Client({ name: 'v2-auto-pass', version: '1.0.0' },
