@@ -18,7 +18,8 @@
  *    carries its version, client info and capabilities in params._meta
  *    ("io.modelcontextprotocol/..."), mirrored by the MCP-Protocol-Version,
  *    Mcp-Method and Mcp-Name headers, which must agree with the body (400
- *    and -32020 otherwise). server/discover says what we serve. A request
+ *    and -32020 otherwise). server/discover says what we serve, and
+ *    subscriptions/listen opens a stream of the changes asked for. A request
  *    is of this era when its MCP-Protocol-Version header says so, or when
  *    it has no session header and its _meta names a protocol version.
  *
