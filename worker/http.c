@@ -55,6 +55,7 @@ struct http_conn {
 					 * request (handoff) */
 	struct http_conn *hc_rate_next;	/* in w_rate_wait */
 	int hc_rate_waiting;
+	int hc_streaming;		/* an answer is being streamed */
 };
 
 static http_parser_settings parser_settings;
@@ -135,6 +136,66 @@ http_reply(struct http_req *r, int status, const char *extra_headers,
 	wrk_touch(c->hc_wrk);
 	if (c->hc_close) {
 		/* Stop reading; free once the answer is out (write cb). */
+		bufferevent_disable(c->hc_bev, EV_READ);
+		return;
+	}
+	http_parser_pause(&c->hc_parser, 0);
+	event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+}
+
+/*
+ * Streamed answers (Server-Sent Events): the head goes out at once with
+ * chunked transfer encoding, each http_stream_write is one chunk, and
+ * http_stream_end sends the last chunk and frees r like http_reply.
+ */
+void
+http_stream_begin(struct http_req *r, int status, const char *extra_headers,
+    const char *ctype)
+{
+	struct http_conn *c = r->hr_conn;
+	struct evbuffer *out = bufferevent_get_output(c->hc_bev);
+
+	if (!c->hc_keepalive || c->hc_wrk->w_draining)
+		c->hc_close = 1;
+	c->hc_streaming = 1;
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
+	    http_status_text(status));
+	evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
+	evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	evbuffer_add_printf(out, "Cache-Control: no-store\r\n");
+	evbuffer_add_printf(out, "X-Accel-Buffering: no\r\n");
+	evbuffer_add_printf(out, "Connection: %s\r\n",
+	    c->hc_close ? "close" : "keep-alive");
+	if (extra_headers != NULL)
+		evbuffer_add(out, extra_headers, strlen(extra_headers));
+	evbuffer_add(out, "\r\n", 2);
+	wrk_touch(c->hc_wrk);
+}
+
+void
+http_stream_write(struct http_req *r, const void *data, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(r->hr_conn->hc_bev);
+
+	if (len == 0)
+		return;
+	evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, data, len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+http_stream_end(struct http_req *r)
+{
+	struct http_conn *c = r->hr_conn;
+
+	c->hc_streaming = 0;
+	evbuffer_add(bufferevent_get_output(c->hc_bev), "0\r\n\r\n", 5);
+	if (c->hc_active == r)
+		c->hc_active = NULL;
+	req_free(&r);
+	wrk_touch(c->hc_wrk);
+	if (c->hc_close) {
 		bufferevent_disable(c->hc_bev, EV_READ);
 		return;
 	}
@@ -478,6 +539,8 @@ dispatch(struct http_conn *c, struct http_req *r)
 		rest = "";
 	if (strcmp(rest, "/mcp") == 0 || strcmp(rest, "/mcp/") == 0)
 		mcp_handle(w, r);
+	else if (strncmp(rest, "/mcp/", 5) == 0)
+		mcp_handle_server(w, r, rest + 5);
 	else
 		rest_handle(w, r, rest);
 }
@@ -740,7 +803,8 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    c->hc_streaming)
 		return;
 	if (c->hc_close)
 		conn_free(c);
@@ -963,6 +1027,17 @@ http_drain(struct wrk *w)
 
 	for (c = w->w_conns; c != NULL; c = next) {
 		next = c->hc_next;
+		if (c->hc_active != NULL && c->hc_active->hr_endless &&
+		    c->hc_streaming) {
+			struct http_req *r = c->hc_active;
+
+			if (r->hr_on_abort != NULL)
+				r->hr_on_abort(r, r->hr_abort_arg);
+			r->hr_on_abort = NULL;
+			c->hc_close = 1;
+			http_stream_end(r);
+			continue;
+		}
 		if (c->hc_active == NULL && evbuffer_get_length(
 		    bufferevent_get_output(c->hc_bev)) == 0 &&
 		    c->hc_req == NULL)

@@ -561,6 +561,8 @@ up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 	if (strcmp(method, "ping") == 0)
 		reply = json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id,
 		    "result");
+	else if (mcp_upstream_request(u->u_wrk, u, msg))
+		return;		/* relayed to a client, answered later */
 	else
 		reply = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0",
 		    "id", id, "error", "code", -32601, "message",
@@ -571,7 +573,7 @@ up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 }
 
 static void
-up_on_notification(struct upstream *u, const char *method)
+up_on_notification(struct upstream *u, const char *method, json_t *msg)
 {
 	if (strcmp(method, "notifications/tools/list_changed") == 0) {
 		log_debug("upstream tools changed", "{s:s}", "server",
@@ -579,7 +581,8 @@ up_on_notification(struct upstream *u, const char *method)
 		upstream_tools_invalidate(u);
 		mcp_tools_changed(u->u_wrk, u);
 	}
-	/* Logging, progress, resources...: nothing to forward to yet. */
+	/* Progress, logging, list changes: to the clients they concern. */
+	mcp_upstream_notification(u->u_wrk, u, msg);
 }
 
 /* One JSON-RPC message, in whatever order the server sends them
@@ -599,7 +602,7 @@ up_on_message(struct upstream *u, json_t *msg)
 		if (idv != NULL && !json_is_null(idv))
 			up_on_server_request(u, msg, method);
 		else
-			up_on_notification(u, method);
+			up_on_notification(u, method, msg);
 		return;
 	}
 	if (idv != NULL)
@@ -1136,8 +1139,11 @@ up_spawn(struct upstream *u)
 	/* initialize goes out at once; callers' requests wait for it. */
 	if ((c = call_new(w, CALL_RPC, up_init_cb, u)) == NULL ||
 	    (c->c_method = strdup("initialize")) == NULL ||
-	    (c->c_params = json_pack("{s:s,s:{},s:{s:s,s:s}}",
+	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
 	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
+	    /* Relayed to a client that has them (mcp_upstream_request),
+	     * else answered with an error. */
+	    "sampling", "elicitation",
 	    "clientInfo", "name", "dataagent", "version",
 	    DATAAGENT_VERSION)) == NULL) {
 		call_free(&c);
@@ -1715,6 +1721,53 @@ upstream_call_cancel(struct upstream_call **cp)
 		up_send_cancelled(u, c->c_id, "client disconnected");
 	call_unlink(c);
 	call_free(&c);
+}
+
+int
+upstream_notify(struct upstream *u, const char *method, json_t *params)
+{
+	json_t *m;
+	int rc;
+
+	if (u->u_state != UP_READY) {
+		json_decref(params);
+		return -1;
+	}
+	m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
+	if (m != NULL && params != NULL)
+		json_object_set(m, "params", params);
+	json_decref(params);
+	rc = m != NULL ? up_write(u, m) : -1;
+	json_decref(m);
+	return rc;
+}
+
+int
+upstream_respond(struct upstream *u, const json_t *id, json_t *result,
+    json_t *error)
+{
+	json_t *m;
+	int rc;
+
+	if (u->u_state != UP_READY || id == NULL) {
+		json_decref(result);
+		json_decref(error);
+		return -1;
+	}
+	m = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
+	if (m != NULL)
+		json_object_set_new(m, error != NULL ? "error" : "result",
+		    error != NULL ? error : result != NULL ? result :
+		    json_object());
+	else {
+		json_decref(result);
+		json_decref(error);
+	}
+	if (m != NULL && error != NULL)
+		json_decref(result);
+	rc = m != NULL ? up_write(u, m) : -1;
+	json_decref(m);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- tools */

@@ -31,6 +31,7 @@ struct ipc_chan;
 struct http_conn;
 struct upstream;
 struct mcp_session;
+struct mcp_state;
 struct store_call;
 struct scprog;
 struct launcher;
@@ -85,6 +86,7 @@ struct wrk {
 	struct counters *w_counters;	/* other counts not yet reported */
 	struct http_conn *w_rate_wait;	/* requests waiting for a token */
 	int w_rate_asked;		/* tokens asked for, not yet answered */
+	struct mcp_state *w_mcp;	/* mcp.c: exchanges, streams, relays */
 };
 
 /* main.c */
@@ -172,6 +174,10 @@ struct http_req {
 	char hr_request_id[REQUEST_ID_MAX + 1];	/* X-Request-Id, ours or
 						 * the client's */
 	int64_t hr_start_ms;		/* the request was complete */
+	/* A streamed answer with no end of its own (an MCP GET stream):
+	 * a draining worker ends it (hr_on_abort first) instead of
+	 * waiting for it. */
+	int hr_endless;
 };
 
 /* Takes ownership of fd (a handed-off client socket); pre/prelen
@@ -197,6 +203,13 @@ const char *http_header(const struct http_req *r, const char *lname);
  */
 void http_reply(struct http_req *r, int status, const char *extra_headers,
     const char *ctype, const void *body, size_t len);
+/* A streamed answer (chunked; for text/event-stream): begin sends the
+ * head, write one chunk, end the last chunk; end frees r like
+ * http_reply. hr_on_abort still applies until end. */
+void http_stream_begin(struct http_req *r, int status,
+    const char *extra_headers, const char *ctype);
+void http_stream_write(struct http_req *r, const void *data, size_t len);
+void http_stream_end(struct http_req *r);
 /* JSON body (stolen), Content-Type application/json. */
 void http_reply_json(struct http_req *r, int status,
     const char *extra_headers, json_t *body);
@@ -210,6 +223,17 @@ void mcp_handle(struct wrk *w, struct http_req *r);
 void mcp_sessions_free(struct wrk *w);
 /* An upstream's tool list changed (cache already dropped). */
 void mcp_tools_changed(struct wrk *w, struct upstream *u);
+/* /api/v1/users/{id}/mcp/{server}: one upstream passed through
+ * unchanged; server is what follows "/mcp/" in the path. */
+void mcp_handle_server(struct wrk *w, struct http_req *r, const char *server);
+/* A notification from upstream u (msg borrowed): progress, logging,
+ * list changes are forwarded to the clients they concern. */
+void mcp_upstream_notification(struct wrk *w, struct upstream *u,
+    json_t *msg);
+/* A request from upstream u (sampling, elicitation, ...; msg borrowed).
+ * Returns 1 when it was relayed to a client (the answer goes back later
+ * with upstream_respond), 0 when the caller should answer it itself. */
+int mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg);
 
 /* ---------------------------------------------------------------- rest */
 
@@ -279,6 +303,13 @@ void upstream_call_cancel(struct upstream_call **c);
  */
 struct upstream_call *upstream_tools(struct upstream *u, upstream_cb cb,
     void *arg);
+/* Sends a notification (params stolen, may be NULL) to a running
+ * upstream. Returns 0, or -1 when it is not running. */
+int upstream_notify(struct upstream *u, const char *method, json_t *params);
+/* Answers a request the upstream sent us (id borrowed; exactly one of
+ * result / error, stolen). Returns 0, or -1 when it is not running. */
+int upstream_respond(struct upstream *u, const json_t *id, json_t *result,
+    json_t *error);
 /* Drops u's cached tools (config change or list_changed). */
 void upstream_tools_invalidate(struct upstream *u);
 /* Number of cached tools, -1 when unknown. */
