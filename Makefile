@@ -41,7 +41,7 @@ HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
 CC ?= cc
-PKGS = libevent jansson sqlite3 openssl libseccomp libcap
+PKGS = libevent libevent_openssl jansson sqlite3 openssl libseccomp libcap
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -634,8 +634,9 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
     char *err, size_t errlen)
 {
 	const char *name, *transport, *command;
-	const json_t *args, *env, *en;
-	char *args_s = NULL, *env_s = NULL;
+	const json_t *args, *env, *en, *hdrs, *opts;
+	char *args_s = NULL, *env_s = NULL, *hdrs_s = NULL, *opts_s = NULL;
+	const char *url;
 	sqlite3_stmt *stmt;
 	int rc, r = -1;
 
@@ -656,16 +657,28 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	}
 	args_s = args != NULL ? json_dumps(args, JSON_COMPACT) : strdup("[]");
 	env_s = env != NULL ? json_dumps(env, JSON_COMPACT) : strdup("{}");
-	if (args_s == NULL || env_s == NULL) {
+	/* Remote servers (migration 4): url, headers, options. */
+	url = json_string_value(json_object_get(srv, "url"));
+	hdrs = json_object_get(srv, "headers");
+	opts = json_object_get(srv, "options");
+	hdrs_s = json_is_object(hdrs) ? json_dumps(hdrs, JSON_COMPACT) :
+	    strdup("{}");
+	opts_s = json_is_object(opts) ? json_dumps(opts, JSON_COMPACT) :
+	    strdup("{}");
+	if (args_s == NULL || env_s == NULL || hdrs_s == NULL ||
+	    opts_s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	if (store_prepare(st, "INSERT INTO servers (tenant, name, transport, "
-	    "command, args, env, enabled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "command, args, env, enabled, url, headers, options) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (tenant, name) DO UPDATE SET "
 	    "transport = excluded.transport, command = excluded.command, "
 	    "args = excluded.args, env = excluded.env, "
-	    "enabled = excluded.enabled", &stmt, err, errlen) == -1)
+	    "enabled = excluded.enabled, url = excluded.url, "
+	    "headers = excluded.headers, options = excluded.options",
+	    &stmt, err, errlen) == -1)
 		goto out;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
@@ -674,6 +687,9 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	store_bind_text(stmt, 5, args_s);
 	store_bind_text(stmt, 6, env_s);
 	sqlite3_bind_int(stmt, 7, en == NULL || json_is_true(en));
+	store_bind_text(stmt, 8, url != NULL ? url : "");
+	store_bind_text(stmt, 9, hdrs_s);
+	store_bind_text(stmt, 10, opts_s);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE)
 		r = 0;
@@ -686,6 +702,8 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 out:
 	free(args_s);
 	free(env_s);
+	free(hdrs_s);
+	free(opts_s);
 	return r;
 }
 
@@ -734,8 +752,28 @@ store_server_json_row(sqlite3_stmt *stmt, const void *arg, char *err,
 	    "transport", store_col_text(stmt, 1), "command",
 	    store_col_text(stmt, 2), "args", args, "env", env,
 	    "enabled", sqlite3_column_int(stmt, 5) != 0);
-	if (o == NULL)
+	if (o == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* A remote server carries its url, headers and options. */
+	if (strcmp(store_col_text(stmt, 1), "stdio") != 0) {
+		json_t *h = json_loads(store_col_text(stmt, 7), 0, NULL);
+		json_t *op = json_loads(store_col_text(stmt, 8), 0, NULL);
+
+		if (!json_is_object(h) || !json_is_object(op)) {
+			snprintf(err, errlen, "server %s/%s: corrupt headers "
+			    "or options in the store", tenant, name);
+			json_decref(h);
+			json_decref(op);
+			json_decref(o);
+			return NULL;
+		}
+		json_object_set_new(o, "url", json_string(store_col_text(stmt,
+		    6)));
+		json_object_set_new(o, "headers", h);
+		json_object_set_new(o, "options", op);
+	}
 	return o;
 }
 
@@ -746,7 +784,8 @@ store_server_list(struct store *st, const char *tenant, char *err,
 	sqlite3_stmt *stmt;
 
 	if (store_prepare(st, "SELECT name, transport, command, args, env, "
-	    "enabled FROM servers WHERE tenant = ? ORDER BY name", &stmt, err,
+	    "enabled, url, headers, options FROM servers WHERE tenant = ? "
+	    "ORDER BY name", &stmt, err,
 	    errlen) == -1)
 		return NULL;
 	store_bind_text(stmt, 1, tenant);
