@@ -28,6 +28,8 @@ struct httpresp {
 	int p_in_value;		/* the last callback was a value piece */
 	size_t p_headbytes;
 	int p_interim;		/* a 1xx: no on_head, no on_done */
+	int p_head_done;	/* on_headers_complete was reached */
+	size_t p_rawhead;	/* bytes fed while the head was open */
 	int p_started;		/* bytes of this response seen */
 	int p_done;		/* on_done was called: pause */
 	int p_stopped;		/* a callback returned -1 */
@@ -166,6 +168,12 @@ httpresp_on_headers_complete(http_parser *hp)
 	if (p->p_in_value && httpresp_commit(p) == -1)
 		return -1;
 	p->p_in_value = 0;
+	p->p_head_done = 1;
+	if (status < 100) {
+		snprintf(p->p_err, sizeof(p->p_err), "malformed status %d",
+		    status);
+		return -1;
+	}
 	if (status >= 100 && status < 200) {
 		/* 100 Continue and friends: the real answer follows. A 101
 		 * switch is nothing we asked for. */
@@ -210,6 +218,8 @@ httpresp_on_complete(http_parser *hp)
 		json_object_clear(p->p_headers);
 		p->p_interim = 0;
 		p->p_headbytes = 0;
+		p->p_head_done = 0;
+		p->p_rawhead = 0;
 		return 0;
 	}
 	p->p_done = 1;
@@ -253,6 +263,8 @@ httpresp_reset(struct httpresp *p)
 	p->p_value = NULL;
 	p->p_valuelen = p->p_fieldlen = p->p_headbytes = 0;
 	p->p_in_value = p->p_interim = p->p_started = p->p_done = 0;
+	p->p_head_done = 0;
+	p->p_rawhead = 0;
 	p->p_stopped = 0;
 	p->p_err[0] = '\0';
 }
@@ -289,6 +301,16 @@ httpresp_feed(struct httpresp *p, const char *data, size_t len, char *err,
 	e = HTTP_PARSER_ERRNO(&p->p_parser);
 	if (p->p_done)
 		return (ssize_t)n;
+	/* The whole head, line ends and all, within the limit (the
+	 * callbacks only see names and values). */
+	if (!p->p_head_done && e == HPE_OK) {
+		p->p_rawhead += n;
+		if (p->p_rawhead > HTTPRESP_MAX_HEAD) {
+			snprintf(err, errlen, "response head larger than %d "
+			    "bytes", HTTPRESP_MAX_HEAD);
+			return -1;
+		}
+	}
 	if (e != HPE_OK) {
 		snprintf(err, errlen, "%s", p->p_err[0] != '\0' ? p->p_err :
 		    http_errno_description(e));
