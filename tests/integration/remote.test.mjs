@@ -19,6 +19,9 @@ let d, token, tmp;
 const ports = {};
 const seenHeaders = [];
 const servers = {};
+// expireSession: the next POST with a session id gets 404 (the server
+// "lost" it), as the spec has a server say so.
+const proxyMode = { expireSession: false };
 
 function freePort() {
 	return new Promise((resolve, reject) => {
@@ -85,7 +88,17 @@ async function stopKid(p) {
 // A proxy that records each request's headers and forwards to target.
 function headerProxy(port, target) {
 	const srv = http.createServer((req, res) => {
-		seenHeaders.push({ method: req.method, headers: req.headers });
+		seenHeaders.push({ method: req.method, headers: req.headers,
+		    socket: req.socket.remotePort });
+		if (proxyMode.expireSession && req.method === 'POST' &&
+		    req.headers['mcp-session-id']) {
+			proxyMode.expireSession = false;
+			req.resume();
+			res.writeHead(404, { 'Content-Type': 'application/json' });
+			res.end('{"jsonrpc":"2.0","error":{"code":-32001,' +
+			    '"message":"Session not found"},"id":null}');
+			return;
+		}
 		const up = http.request({ host: '127.0.0.1', port: target,
 		    path: req.url, method: req.method, headers: req.headers },
 		    (ur) => {
@@ -190,6 +203,67 @@ test('a header with ${secret:NAME} reaches the upstream with the value', async (
 	assert(later.every((p) => p.headers['mcp-session-id']), 'Mcp-Session-Id');
 	assert(later.every((p) => /^\d{4}-\d{2}-\d{2}$/.test(
 	    p.headers['mcp-protocol-version'])), 'MCP-Protocol-Version');
+});
+
+test('keep-alive: concurrent calls share at most 4 connections', async () => {
+	const before = seenHeaders.length;
+	const rs = await Promise.all([...Array(10).keys()].map((i) =>
+	    d.fetch(d.url('rt', '/tools/hdr/get-sum'), { token, method: 'POST',
+		body: { a: i, b: 1 } })));
+	for (const [i, r] of rs.entries()) {
+		const t = await r.text();
+		eq(r.status, 200, t);
+		assert(t.includes(String(i + 1)), t);
+	}
+	const socks = new Set(seenHeaders.slice(before).map((h) => h.socket));
+	assert(socks.size >= 1 && socks.size <= 4,
+	    `${socks.size} connections for 10 calls`);
+	// the GET event stream was opened (server-initiated messages)
+	assert(seenHeaders.some((h) => h.method === 'GET' &&
+	    /text\/event-stream/.test(h.headers.accept) &&
+	    h.headers['mcp-session-id']), 'no GET stream');
+});
+
+test('a 404 for the session: a new session, the call sent again', async () => {
+	const inits = () => seenHeaders.filter((h) => h.method === 'POST' &&
+	    !h.headers['mcp-session-id']).length;
+	const before = inits();
+	proxyMode.expireSession = true;
+	const r = await d.fetch(d.url('rt', '/tools/hdr/echo'), { token,
+	    method: 'POST', body: { message: 'after 404' } });
+	const t = await r.text();
+	eq(r.status, 200, t);
+	assert(t.includes('after 404'), t);
+	eq(inits(), before + 1, 'initialize again');
+});
+
+test('removing a server DELETEs its session', async () => {
+	const sid = seenHeaders.filter((h) => h.method === 'POST' &&
+	    h.headers['mcp-session-id']).pop().headers['mcp-session-id'];
+	await d.ctlOk(['server', 'remove', 'rt', 'hdr']);
+	await until(() => seenHeaders.some((h) => h.method === 'DELETE' &&
+	    h.headers['mcp-session-id'] === sid &&
+	    h.headers.authorization === `Bearer ${CANARY}`), 10000, 'DELETE');
+});
+
+test('server import takes url entries (Streamable HTTP and sse)', async () => {
+	const cfg = { mcpServers: {
+	    imp: { url: `http://127.0.0.1:${ports.proxy}/mcp`,
+		headers: { 'X-Imported': '${secret:CANARY}' } },
+	    impsse: { type: 'sse', url: `http://127.0.0.1:${ports.sse}/sse` },
+	} };
+	const out = await d.ctlOk(['--json', 'server', 'import', 'rt', '-'],
+	    JSON.stringify(cfg));
+	eq(JSON.parse(out).imported.sort(), ['imp', 'impsse'], out);
+	for (const s of ['imp', 'impsse']) {
+		const r = await d.fetch(d.url('rt', `/tools/${s}/echo`), { token,
+		    method: 'POST', body: { message: `imported ${s}` } });
+		const t = await r.text();
+		eq(r.status, 200, t);
+	}
+	eq((await serverState('impsse')).transport, 'sse');
+	assert(seenHeaders.some((h) => h.headers['x-imported'] === CANARY),
+	    'imported header with a secret');
 });
 
 test('url, header and option checks refuse bad servers', async () => {
