@@ -3,7 +3,8 @@
 # the build's packages from apt (with python3 for the sd_notify test's
 # socket, systemd for systemd-analyze, and dpkg-dev, debhelper and lintian
 # for `make deb` and its test, prometheus (about 96 MB) for promtool, which
-# checks a real /metrics scrape) and the real MCP peers the tests and the
+# checks a real /metrics scrape, socat for the TLS front of the remote
+# upstream test) and the real MCP peers the tests and the
 # demo start (official SDK, server-everything, server-memory) from the
 # committed npm lockfile, into a world-readable directory a tenant UID can
 # read.
@@ -21,7 +22,7 @@ pkgs=(build-essential pkg-config clang make
       libevent-dev libjansson-dev libhttp-parser-dev libsqlite3-dev
       libseccomp-dev libcap-dev libssl-dev
       curl mandoc sqlite3 procps psmisc ca-certificates apache2-utils
-      python3 systemd dpkg-dev debhelper lintian prometheus)
+      python3 systemd dpkg-dev debhelper lintian prometheus socat)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
