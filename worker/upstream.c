@@ -1,5 +1,5 @@
 /*
- * upstream.c: the tenant's stdio MCP servers.
+ * upstream.c: the tenant's MCP servers, stdio and remote.
  *
  * One struct upstream per configured server. Its process is started on
  * first use (fork + exec, own process group, a minimal environment, the
@@ -19,6 +19,13 @@
  * up more than UP_STABLE_MS, else after a back-off doubling from 1 s to
  * 60 s; while backing off, calls fail at once with a message saying when
  * the next attempt is.
+ *
+ * A remote server (transport "http" or "sse", see the "remote" section)
+ * has no process: the same calls, ids and handshake travel over HTTP
+ * (httpc.c) instead of pipes, and every message it sends ends in the
+ * same up_on_line / up_on_message as a stdio server's line. One that
+ * cannot be reached is FAILED (calls fail at once) and is tried again by
+ * itself when the back-off is over.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1972,7 +1979,7 @@ up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 
 	/* A remote server that went away is tried again by itself, calls
 	 * or not, so it is back as soon as the server is. */
-	if (u->u_remote && u->u_state == UP_FAILED &&
+	if (u->u_remote && u->u_state == UP_FAILED && u->u_enabled &&
 	    u->u_config_error[0] == '\0') {
 		if (up_ensure_started(u, &err) == -1) {
 			up_fail_calls(u, err);

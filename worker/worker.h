@@ -11,8 +11,11 @@
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
  *   toolstats.c tool-call counts sent to the supervisor for /metrics
- *   upstream.c  stdio MCP servers: process, handshake, id rewriting,
- *               timeouts, restart with back-off, tool cache
+ *   upstream.c  MCP servers: process, handshake, id rewriting,
+ *               timeouts, restart with back-off, tool cache; remote
+ *               ones over Streamable HTTP or HTTP+SSE
+ *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
+ *               TLS), dialled through the launcher
  */
 #ifndef DATAAGENT_WORKER_H
 #define DATAAGENT_WORKER_H
@@ -237,7 +240,9 @@ enum upstream_state {
 typedef void (*upstream_cb)(json_t *result, json_t *error, void *arg);
 struct upstream_call;
 
-/* spec: {"name","command","args","env","enabled"} (borrowed, copied). */
+/* spec: {"name","command","args","env","enabled"}, or for a remote
+ * server {"name","transport":"http"|"sse","url","headers","options",
+ * "enabled"} (borrowed, copied). */
 struct upstream *upstream_new(struct wrk *w, const json_t *spec);
 /* Kills the process group, fails pending calls (their cb is called with
  * an error), frees u and unlinks it from w->w_upstreams. */
