@@ -582,6 +582,13 @@ ctl_print_servers(const json_t *list, const char *indent)
 	json_array_foreach(list, i, s) {
 		printf("%s%-*s  %-7s  ", indent, (int)w, ctl_str(s, "name"),
 		    ctl_yesno(s, "enabled"));
+		if (json_object_get(s, "url") != NULL) {
+			/* a remote server: transport and url */
+			printf("%s ", ctl_str(s, "transport"));
+			ctl_print_word(stdout, ctl_str(s, "url"));
+			putchar('\n');
+			continue;
+		}
 		ctl_print_word(stdout, ctl_str(s, "command"));
 		if (json_array_size(json_object_get(s, "args")) > 0) {
 			putchar(' ');

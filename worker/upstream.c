@@ -193,6 +193,7 @@ static void up_on_response(struct upstream *u, json_t *msg);
 static void up_remote_close(struct upstream *u);
 static void up_remote_failed(struct upstream *u, const char *why);
 static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
+static void up_arm_retry(struct upstream *u);
 static int up_remote_start(struct upstream *u);
 
 /* ------------------------------------------------------------- helpers */
@@ -1780,6 +1781,20 @@ up_remote_close(struct upstream *u)
 	u->u_hdrs_len = 0;
 }
 
+/* A remote server's next attempt, by itself, at u_retry_at_ms. */
+static void
+up_arm_retry(struct upstream *u)
+{
+	int64_t ms = u->u_retry_at_ms - now_mono_ms();
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(u->u_ev_retry, &tv);
+}
+
 /* The server cannot be reached (or broke the protocol): failed, with
  * why; calls fail at once until the next attempt, which comes by
  * itself after a back-off. */
@@ -1788,8 +1803,6 @@ up_remote_failed(struct upstream *u, const char *why)
 {
 	json_t *err;
 	int64_t now = now_mono_ms();
-	struct timeval tv;
-	int64_t ms;
 
 	if (u->u_state == UP_FAILED || u->u_state == UP_STOPPED)
 		return;
@@ -1799,10 +1812,7 @@ up_remote_failed(struct upstream *u, const char *why)
 	up_proc_close(u);
 	u->u_state = UP_FAILED;
 	up_schedule_retry(u, now);
-	ms = u->u_retry_at_ms - now;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	event_add(u->u_ev_retry, &tv);
+	up_arm_retry(u);
 	err = up_error(UP_ERR_GONE, "upstream %s is unreachable: %s",
 	    u->u_name, why);
 	up_fail_calls(u, err);
@@ -1960,6 +1970,7 @@ fail:
 	u->u_state = UP_FAILED;
 	u->u_started_ms = 0;
 	up_schedule_retry(u, now_mono_ms());
+	up_arm_retry(u);
 	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
 	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
 	return -1;
@@ -1981,9 +1992,12 @@ up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 	 * or not, so it is back as soon as the server is. */
 	if (u->u_remote && u->u_state == UP_FAILED && u->u_enabled &&
 	    u->u_config_error[0] == '\0') {
+		/* The timer may fire a hair before u_retry_at_ms. */
+		u->u_retry_at_ms = now_mono_ms();
 		if (up_ensure_started(u, &err) == -1) {
 			up_fail_calls(u, err);
 			json_decref(err);
+			up_arm_retry(u);
 		}
 		return;
 	}

@@ -266,6 +266,31 @@ test('server import takes url entries (Streamable HTTP and sse)', async () => {
 	    'imported header with a secret');
 });
 
+test('REST: a remote server is created, shown and listed by the CLI', async () => {
+	let r = await d.fetch(d.url('rt', '/mcp-servers'), { token, method: 'POST',
+	    body: { name: 'viarest', transport: 'http',
+		url: `http://127.0.0.1:${ports.http}/mcp`,
+		headers: { 'X-Rest': 'rest-header-value' }, options: { timeout: 15 } } });
+	let t = await r.text();
+	eq(r.status, 201, t);
+	assert(!t.includes('rest-header-value'), `answer shows a value: ${t}`);
+	r = await d.fetch(d.url('rt', '/mcp-servers/viarest'), { token });
+	t = await r.text();
+	const j = JSON.parse(t);
+	eq([j.transport, j.url, j.header_names], ['http',
+	    `http://127.0.0.1:${ports.http}/mcp`, ['X-Rest']]);
+	assert(!t.includes('rest-header-value'), t);
+	r = await d.fetch(d.url('rt', '/tools/viarest/echo'), { token,
+	    method: 'POST', body: { message: 'via rest' } });
+	eq(r.status, 200, await r.text());
+	const list = await d.ctlOk(['server', 'list', 'rt']);
+	assert(list.includes(`http http://127.0.0.1:${ports.http}/mcp`), list);
+	assert(!list.includes('rest-header-value'), list);
+	const audit = await d.ctlOk(['--json', 'tenant', 'show', 'rt']);
+	assert(!audit.includes('rest-header-value') &&
+	    !audit.includes('static-header-value'), 'audit shows a header value');
+});
+
 test('url, header and option checks refuse bad servers', async () => {
 	const bad = [
 	    ['--url', 'ftp://127.0.0.1/x'],
