@@ -56,7 +56,7 @@ test_open(void)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 3);
+	UNIT_CHECK(store_schema_version(st) == 4);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -76,7 +76,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 3);
+	UNIT_CHECK(store_schema_version(st) == 4);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
