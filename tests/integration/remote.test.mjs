@@ -291,6 +291,65 @@ test('REST: a remote server is created, shown and listed by the CLI', async () =
 	    !audit.includes('static-header-value'), 'audit shows a header value');
 });
 
+// A server that answers each connection with `reply` (raw bytes), or
+// not at all when reply is null.
+function rawServer(reply) {
+	const socks = new Set();
+	const srv = net.createServer((c) => {
+		socks.add(c);
+		c.on('close', () => socks.delete(c));
+		c.on('error', () => {});
+		c.once('data', () => {
+			if (reply !== null)
+				c.end(reply);
+		});
+	});
+	srv.closeAll = () => { for (const c of socks) c.destroy(); srv.close(); };
+	return new Promise((r) => srv.listen(0, '127.0.0.1', () => r(srv)));
+}
+
+test('broken servers: failed with the reason, calls answered in time', async () => {
+	const garbage = await rawServer('HTTP/1.1 200 OK\r\nTransfer-Encoding: ' +
+	    'chunked\r\nContent-Type: application/json\r\n\r\nzz\r\n');
+	const silent = await rawServer(null);
+	const sseEvil = http.createServer((req, res) => {
+		res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+		res.write('event: endpoint\ndata: http://evil.example:1/steal\n\n');
+	});
+	await new Promise((r) => sseEvil.listen(0, '127.0.0.1', r));
+	try {
+		await d.ctlOk(['server', 'add', 'rt', 'garbage', '--url',
+		    `http://127.0.0.1:${garbage.address().port}/mcp`]);
+		await d.ctlOk(['server', 'add', 'rt', 'silent', '--timeout', '2',
+		    '--url', `http://127.0.0.1:${silent.address().port}/mcp`]);
+		await d.ctlOk(['server', 'add', 'rt', 'evilsse', '--transport', 'sse',
+		    '--url', `http://127.0.0.1:${sseEvil.address().port}/sse`]);
+		const expect = { garbage: /malformed response/,
+		    silent: /timed out/, evilsse: /another origin/ };
+		await Promise.all(Object.entries(expect).map(async ([s, re]) => {
+			const t0 = Date.now();
+			const r = await d.fetch(d.url('rt', `/tools/${s}/echo`), { token,
+			    method: 'POST', body: { message: 'x' } });
+			assert(r.status >= 400, `${s}: ${r.status}`);
+			assert(Date.now() - t0 < 8000, `${s} took ${Date.now() - t0} ms`);
+			const st = await serverState(s);
+			eq(st.state, 'failed', `${s} state`);
+			assert(re.test(st.last_error), `${s}: ${st.last_error}`);
+		}));
+		// The others keep working.
+		const r = await d.fetch(d.url('rt', '/tools/local/echo'), { token,
+		    method: 'POST', body: { message: 'still' } });
+		eq(r.status, 200);
+		for (const s of Object.keys(expect))
+			await d.ctlOk(['server', 'remove', 'rt', s]);
+	} finally {
+		garbage.closeAll();
+		silent.closeAll();
+		sseEvil.closeAllConnections();
+		sseEvil.close();
+	}
+});
+
 test('url, header and option checks refuse bad servers', async () => {
 	const bad = [
 	    ['--url', 'ftp://127.0.0.1/x'],
@@ -325,20 +384,36 @@ test('TLS: verified with ca_file, refused without, tls_verify off warns', async 
 	    'srv.csr', '-subj', '/CN=localhost']);
 	o(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
 	    '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
+	// a client certificate from the same CA, for the mutual-TLS front
+	o(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'cli.key', '-out',
+	    'cli.csr', '-subj', '/CN=dataagent client']);
+	o(['x509', '-req', '-in', 'cli.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+	    '-CAcreateserial', '-out', 'cli.pem', '-days', '2']);
 	for (const f of fs.readdirSync(dir))
 		fs.chmodSync(path.join(dir, f), 0o644);
+	ports.mtls = await freePort();
+	servers.mtls = startKid('socat', [
+	    `OPENSSL-LISTEN:${ports.mtls},bind=127.0.0.1,reuseaddr,fork,` +
+	    `cert=${dir}/srv.pem,key=${dir}/srv.key,cafile=${dir}/ca.pem,verify=1`,
+	    `TCP:127.0.0.1:${ports.http}`]);
 	servers.tls = startKid('socat', [
 	    `OPENSSL-LISTEN:${ports.tls},bind=127.0.0.1,reuseaddr,fork,` +
 	    `cert=${dir}/srv.pem,key=${dir}/srv.key,verify=0`,
 	    `TCP:127.0.0.1:${ports.http}`]);
 	await until(() => portOpen(ports.tls), 10000, 'socat TLS front');
+	await until(() => portOpen(ports.mtls), 10000, 'socat mutual-TLS front');
 	const url = `https://localhost:${ports.tls}/mcp`;
 	await d.ctlOk(['server', 'add', 'rt', 'tlsok', '--url', url,
 	    '--ca-file', `${dir}/ca.pem`]);
 	await d.ctlOk(['server', 'add', 'rt', 'tlsbad', '--url', url]);
 	await d.ctlOk(['server', 'add', 'rt', 'tlsoff', '--url',
 	    `https://127.0.0.1:${ports.tls}/mcp`, '--tls-verify', 'off']);
-	for (const s of ['tlsok', 'tlsoff']) {
+	await d.ctlOk(['server', 'add', 'rt', 'mtls', '--url',
+	    `https://localhost:${ports.mtls}/mcp`, '--ca-file', `${dir}/ca.pem`,
+	    '--client-cert', `${dir}/cli.pem`, '--client-key', `${dir}/cli.key`]);
+	await d.ctlOk(['server', 'add', 'rt', 'mtlsnocert', '--url',
+	    `https://localhost:${ports.mtls}/mcp`, '--ca-file', `${dir}/ca.pem`]);
+	for (const s of ['tlsok', 'tlsoff', 'mtls']) {
 		const r = await d.fetch(d.url('rt', `/tools/${s}/echo`), { token,
 		    method: 'POST', body: { message: `over ${s}` } });
 		const t = await r.text();
@@ -352,6 +427,10 @@ test('TLS: verified with ca_file, refused without, tls_verify off warns', async 
 	eq(st.state, 'failed');
 	assert(/certificate verification failed/.test(st.last_error),
 	    `last_error: ${st.last_error}`);
+	const nc = await d.fetch(d.url('rt', '/tools/mtlsnocert/echo'), { token,
+	    method: 'POST', body: { message: 'never' } });
+	assert(nc.status >= 400, `mtlsnocert answered ${nc.status}`);
+	eq((await serverState('mtlsnocert')).state, 'failed');
 	assert(d.logs.some((l) => l.msg === 'upstream TLS certificate verification is off' &&
 	    l.level === 'warn' && l.server === 'tlsoff'), 'no warning for tls_verify off');
 });
