@@ -1559,8 +1559,9 @@ post_on_done(struct httpc_req *r, const char *error, void *arg)
 		goto out;
 	}
 	if (p->p_get) {
-		if (p->p_status == 405 || p->p_status == 404 ||
-		    p->p_status == 400) {
+		if (u->u_remote == 1 && (p->p_status == 405 ||
+		    p->p_status == 404 || p->p_status == 400 ||
+		    (p->p_status < 300 && p->p_mode != 2))) {
 			/* No stream offered: fine, answers come on POSTs. */
 			u->u_get_refused = 1;
 		} else if (p->p_status >= 300 || u->u_remote == 2) {
