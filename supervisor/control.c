@@ -761,6 +761,17 @@ cmd_server_add(struct control *ctl, const json_t *args, char *err,
 	log_info("control: server added", "{s:s,s:s}", "tenant", tenant,
 	    "server", json_string_value(json_object_get(srv, "name")));
 	workers_tenant_changed(sp, tenant);
+	/* The answer shows header names, as server.list does. */
+	if (json_object_get(srv, "headers") != NULL) {
+		json_t *one = json_pack("[O]", srv);
+
+		if (one != NULL) {
+			servers_redact(one);
+			json_decref(srv);
+			srv = json_incref(json_array_get(one, 0));
+			json_decref(one);
+		}
+	}
 	return srv;
 }
 

@@ -137,10 +137,12 @@ test('setup: three kinds of upstream behind one tenant', async () => {
 	    `http://127.0.0.1:${ports.http}/mcp`]);
 	await d.ctlOk(['server', 'add', 'rt', 'legacy', '--transport', 'sse',
 	    '--url', `http://localhost:${ports.sse}/sse`]);
-	await d.ctlOk(['server', 'add', 'rt', 'hdr', '--url',
-	    `http://127.0.0.1:${ports.proxy}/mcp`, '--header',
+	const added = await d.ctlOk(['--json', 'server', 'add', 'rt', 'hdr',
+	    '--url', `http://127.0.0.1:${ports.proxy}/mcp`, '--header',
 	    'Authorization: Bearer ${secret:CANARY}', '--header',
 	    'X-Static: static-header-value', '--timeout', '20']);
+	assert(!added.includes('static-header-value') &&
+	    added.includes('X-Static'), `server add answered ${added}`);
 });
 
 test('tools of stdio, Streamable HTTP and HTTP+SSE servers are aggregated and callable', async () => {
