@@ -68,9 +68,17 @@ enum ipc_type {
  *   text; "secrets" holds the values of the names that server refers to
  *   (sent only to an active, confined worker), "secrets_unusable" those
  *   that do not decrypt.
+ *   A remote server has "transport":"http" (Streamable HTTP) or "sse"
+ *   (HTTP+SSE, 2024-11-05), "command":"", and also "url", "headers":
+ *   {Name: value} (values keep their ${secret:NAME} text, resolved by
+ *   the worker like env values) and "options": {"tls_verify"?:false,
+ *   "ca_file"?, "client_cert"?, "client_key"? (absolute paths, read as
+ *   the tenant), "timeout"? (seconds)}.
  *
  * IPC_STORE_REQ ops (tenant is implied: the worker's own):
  *   {"op":"server_put","server":{"name","command","args","env","enabled"}}
+ *     or a remote one {"name","transport","url","headers","options",
+ *     "enabled"}; the answer's "server" shows "header_names", not values
  *   {"op":"server_delete","name"}
  *   {"op":"secret_put","name","value"}   answer {"ok","secret":{"name"}}
  *   {"op":"secret_list"}                 answer {"ok","secrets":[{"name",
@@ -151,7 +159,8 @@ enum ipc_type {
  *   response {"ok":true,"result":...} | {"ok":false,"error":"..."}
  * Commands: tenant.add {id}, tenant.list, tenant.show {id},
  *   tenant.enable {id}, tenant.disable {id}, tenant.remove {id},
- *   server.add {tenant,name,command,args,env}, server.list {tenant},
+ *   server.add {tenant,name,command,args,env} or {tenant,name,transport,
+ *     url,headers,options}, server.list {tenant} (header names only),
  *   server.remove {tenant,name}, server.import {tenant,config (object)},
  *   token.issue {tenant,ttl} -> {token,expires,jti},
  *   token.revoke {jti,tenant?} -> {jti,tenant,expires,seen},

@@ -87,6 +87,11 @@ secretref_server_names(const json_t *srv, json_t *names)
 		if (json_is_string(v) &&
 		    secretref_names(json_string_value(v), names) == -1)
 			return -1;
+	/* A remote server's header values (Authorization: Bearer ...). */
+	json_object_foreach(json_object_get(srv, "headers"), k, v)
+		if (json_is_string(v) &&
+		    secretref_names(json_string_value(v), names) == -1)
+			return -1;
 	return 0;
 }
 

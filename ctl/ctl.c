@@ -47,6 +47,11 @@ struct ctl {
 	const char *c_tenant;		/* --tenant (token revoke, audit) */
 	const char *c_since;		/* --since (audit) */
 	const char *c_limit;		/* --limit (audit) */
+	/* server add of a remote server */
+	const char *c_url;		/* --url */
+	const char *c_transport;	/* --transport http|sse */
+	json_t *c_headers;		/* --header 'K: V', NULL when none */
+	json_t *c_options;		/* --ca-file, --tls-verify, ... */
 	char **c_tail;			/* after "--" */
 	int c_ntail;
 	int c_has_tail;
@@ -67,6 +72,9 @@ static const char ctl_usage_text[] =
 "                                0 = no limit); default resets one\n"
 "  server add TENANT NAME [--env KEY=VALUE]... [--disabled] -- COMMAND [ARG ...]\n"
 "                                add or replace a stdio MCP server\n"
+"  server add TENANT NAME --url URL [--transport http|sse] [--header 'K: V']...\n"
+"      [--ca-file F] [--client-cert F --client-key F] [--tls-verify off]\n"
+"      [--timeout S] [--disabled]  add or replace a remote MCP server\n"
 "  server list TENANT            list a tenant's servers\n"
 "  server remove TENANT NAME     remove a server\n"
 "  server import TENANT FILE     import the stdio servers of a Claude\n"
@@ -185,6 +193,67 @@ ctl_duration(const char *s, long long *secs_r)
 	return 0;
 }
 
+/* One option of a remote server add. Returns 0, or -1 (said why). */
+static int
+ctl_parse_remote(struct ctl *c, const char *a, const char *v)
+{
+	const char *colon;
+	char *k, *end;
+	long n;
+
+	if (c->c_options == NULL && (c->c_options = json_object()) == NULL)
+		return -1;
+	if (strcmp(a, "--url") == 0) {
+		c->c_url = v;
+	} else if (strcmp(a, "--transport") == 0) {
+		if (strcmp(v, "http") != 0 && strcmp(v, "sse") != 0) {
+			ctl_usage_error("--transport is http or sse");
+			return -1;
+		}
+		c->c_transport = v;
+	} else if (strcmp(a, "--header") == 0) {
+		if ((colon = strchr(v, ':')) == NULL || colon == v) {
+			fprintf(stderr, "dataagentctl: --header wants "
+			    "'Name: value'\n");
+			ctl_usage_error(NULL);
+			return -1;
+		}
+		if (c->c_headers == NULL &&
+		    (c->c_headers = json_object()) == NULL)
+			return -1;
+		colon++;
+		while (*colon == ' ' || *colon == '\t')
+			colon++;
+		k = strndup(v, (size_t)(strchr(v, ':') - v));
+		if (k == NULL || json_object_set_new(c->c_headers, k,
+		    json_string(colon)) == -1) {
+			free(k);
+			fprintf(stderr, "dataagentctl: bad --header\n");
+			return -1;
+		}
+		free(k);
+	} else if (strcmp(a, "--tls-verify") == 0) {
+		if (strcmp(v, "off") != 0 && strcmp(v, "on") != 0) {
+			ctl_usage_error("--tls-verify is on or off");
+			return -1;
+		}
+		json_object_set_new(c->c_options, "tls_verify",
+		    json_boolean(strcmp(v, "on") == 0));
+	} else if (strcmp(a, "--timeout") == 0) {
+		n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || n < 1 || n > 3600) {
+			ctl_usage_error("--timeout is 1 to 3600 seconds");
+			return -1;
+		}
+		json_object_set_new(c->c_options, "timeout", json_integer(n));
+	} else {
+		json_object_set_new(c->c_options, strcmp(a, "--ca-file") == 0 ?
+		    "ca_file" : strcmp(a, "--client-cert") == 0 ?
+		    "client_cert" : "client_key", json_string(v));
+	}
+	return 0;
+}
+
 /*
  * audit --since: a duration ago (ctl_duration), @UNIXTIME, or a UTC date
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS. Returns 0 with *t_r, or -1.
@@ -268,6 +337,19 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 				c->c_since = v;
 			else
 				c->c_limit = v;
+			continue;
+		}
+		if (strcmp(a, "--url") == 0 || strcmp(a, "--transport") == 0 ||
+		    strcmp(a, "--header") == 0 || strcmp(a, "--ca-file") == 0 ||
+		    strcmp(a, "--tls-verify") == 0 ||
+		    strcmp(a, "--timeout") == 0 ||
+		    strcmp(a, "--client-cert") == 0 ||
+		    strcmp(a, "--client-key") == 0) {
+			if (i + 1 >= argc)
+				return ctl_usage_error("an option lacks its "
+				    "value");
+			if (ctl_parse_remote(c, a, argv[++i]) == -1)
+				return CTL_EXIT_USAGE;
 			continue;
 		}
 		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0 ||
@@ -564,6 +646,13 @@ ctl_print_servers(const json_t *list, const char *indent)
 	json_array_foreach(list, i, s) {
 		printf("%s%-*s  %-7s  ", indent, (int)w, ctl_str(s, "name"),
 		    ctl_yesno(s, "enabled"));
+		if (json_object_get(s, "url") != NULL) {
+			/* a remote server: transport and url */
+			printf("%s ", ctl_str(s, "transport"));
+			ctl_print_word(stdout, ctl_str(s, "url"));
+			putchar('\n');
+			continue;
+		}
 		ctl_print_word(stdout, ctl_str(s, "command"));
 		if (json_array_size(json_object_get(s, "args")) > 0) {
 			putchar(' ');
@@ -1049,7 +1138,9 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		ctl_usage_error(NULL);
 		return NULL;
 	}
-	if ((c->c_env != NULL || c->c_disabled || c->c_has_tail) &&
+	if ((c->c_env != NULL || c->c_disabled || c->c_has_tail ||
+	    c->c_url != NULL || c->c_options != NULL ||
+	    c->c_headers != NULL || c->c_transport != NULL) &&
 	    strcmp(cmd, "server.add") != 0) {
 		ctl_usage_error("--env, --disabled and -- belong to server "
 		    "add");
@@ -1150,7 +1241,31 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	else if (strcmp(cmd, "server.remove") == 0)
 		args = json_pack("{s:s,s:s}", "tenant", c->c_pos[2], "name",
 		    c->c_pos[3]);
-	else if (strcmp(cmd, "server.add") == 0) {
+	else if (strcmp(cmd, "server.add") == 0 && c->c_url != NULL) {
+		if (c->c_has_tail || c->c_env != NULL) {
+			ctl_usage_error("server add --url takes no -- COMMAND "
+			    "and no --env");
+			return NULL;
+		}
+		args = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:b}", "tenant",
+		    c->c_pos[2], "name", c->c_pos[3], "transport",
+		    c->c_transport != NULL ? c->c_transport : "http", "url",
+		    c->c_url, "headers", c->c_headers != NULL ?
+		    json_incref(c->c_headers) : json_object(), "options",
+		    c->c_options != NULL ? json_incref(c->c_options) :
+		    json_object(), "enabled", !c->c_disabled);
+		if (args == NULL) {
+			fprintf(stderr, "dataagentctl: arguments must be "
+			    "UTF-8 text\n");
+			return NULL;
+		}
+	} else if (strcmp(cmd, "server.add") == 0) {
+		if (c->c_options != NULL || c->c_headers != NULL ||
+		    c->c_transport != NULL) {
+			ctl_usage_error("--transport, --header and the TLS "
+			    "options need --url");
+			return NULL;
+		}
 		if (!c->c_has_tail || c->c_ntail < 1) {
 			ctl_usage_error("server add needs -- COMMAND "
 			    "[ARG ...]");
@@ -1212,12 +1327,16 @@ main(int argc, char **argv)
 	c.c_socket = env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_SOCKET;
 	if ((status = ctl_parse(&c, argc, argv)) != -1) {
 		json_decref(c.c_env);
+		json_decref(c.c_headers);
+		json_decref(c.c_options);
 		return status;
 	}
 	/* key generate runs here: the daemon is not needed (nor asked). */
 	if (c.c_npos >= 2 && strcmp(c.c_pos[0], "key") == 0 &&
 	    strcmp(c.c_pos[1], "generate") == 0) {
 		json_decref(c.c_env);
+		json_decref(c.c_headers);
+		json_decref(c.c_options);
 		if (c.c_npos > 3)
 			return ctl_usage_error("key generate takes at most "
 			    "one PATH");
@@ -1226,6 +1345,8 @@ main(int argc, char **argv)
 	}
 	req = ctl_request(&c, &cmd, &status);
 	json_decref(c.c_env);
+	json_decref(c.c_headers);
+	json_decref(c.c_options);
 	if (req == NULL)
 		return status;
 	res = ctl_call(c.c_socket, req, &status);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -32,6 +33,7 @@
 #include "supervisor.h"
 #include "ratelimit.h"
 #include "secrets.h"
+#include "remote.h"
 
 #define CONTROL_MAX_CLIENTS 32
 #define CONTROL_IDLE_TIMEOUT 60		/* seconds without a request */
@@ -44,6 +46,7 @@
 #define SERVER_MAX_ENV 128
 #define SERVER_MAX_ENV_NAME 256
 #define SERVER_MAX_ENV_VALUE 8192
+#define SERVER_MAX_HEADERS 32
 
 struct control_client {
 	struct control *cc_ctl;
@@ -108,6 +111,128 @@ env_name_valid(const char *s)
 }
 
 /*
+ * The remote part of a server object (transport http or sse): url,
+ * headers (names are tokens, values without CR/LF, none of the headers
+ * the transport itself sets) and options (tls_verify, ca_file,
+ * client_cert, client_key, timeout). Sets them into out. Returns 0, or
+ * -1 with err.
+ */
+static int
+server_remote_check(const char *name, const json_t *in, json_t *out,
+    char *err, size_t errlen)
+{
+	static const char *const reserved[] = { "host", "content-length",
+	    "transfer-encoding", "connection", "content-type", "accept",
+	    "mcp-session-id", "mcp-protocol-version", "upgrade", "te",
+	    "trailer", "keep-alive", NULL };
+	const json_t *hv, *ov, *v;
+	json_t *nh = NULL, *no = NULL;
+	const char *url, *k;
+	struct url u;
+	char uerr[128];
+	size_t i;
+
+	url = control_json_str(json_object_get(in, "url"), URL_MAX);
+	if (url == NULL || url_parse(url, &u, uerr, sizeof(uerr)) == -1) {
+		snprintf(err, errlen, "server %s: %s", name, url == NULL ?
+		    "url must be a string of at most 2048 bytes" : uerr);
+		return -1;
+	}
+	if ((nh = json_object()) == NULL || (no = json_object()) == NULL)
+		goto oom;
+	hv = json_object_get(in, "headers");
+	if (hv != NULL && !json_is_null(hv)) {
+		if (!json_is_object(hv) ||
+		    json_object_size(hv) > SERVER_MAX_HEADERS) {
+			snprintf(err, errlen, "server %s: headers must be an "
+			    "object of at most %d strings", name,
+			    SERVER_MAX_HEADERS);
+			goto fail;
+		}
+		json_object_foreach((json_t *)hv, k, v) {
+			const char *val = control_json_str(v, 8192);
+
+			if (!http_header_name_valid(k)) {
+				snprintf(err, errlen, "server %s: a header "
+				    "name is not a valid HTTP token", name);
+				goto fail;
+			}
+			for (i = 0; reserved[i] != NULL; i++)
+				if (strcasecmp(k, reserved[i]) == 0) {
+					snprintf(err, errlen, "server %s: "
+					    "header %s is set by dataagent",
+					    name, k);
+					goto fail;
+				}
+			if (val == NULL || !http_header_value_valid(val)) {
+				snprintf(err, errlen, "server %s: header %s "
+				    "must be a string without line breaks",
+				    name, k);
+				goto fail;
+			}
+			if (json_object_set_new(nh, k, json_string(val)) == -1)
+				goto oom;
+		}
+	}
+	ov = json_object_get(in, "options");
+	if (ov != NULL && !json_is_null(ov) && !json_is_object(ov)) {
+		snprintf(err, errlen, "server %s: options must be an object",
+		    name);
+		goto fail;
+	}
+	v = json_object_get(ov, "tls_verify");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_boolean(v)) {
+			snprintf(err, errlen, "server %s: options.tls_verify "
+			    "must be true or false", name);
+			goto fail;
+		}
+		if (json_is_false(v))
+			json_object_set_new(no, "tls_verify", json_false());
+	}
+	for (i = 0; i < 3; i++) {
+		static const char *const files[] = { "ca_file",
+		    "client_cert", "client_key" };
+		const char *f;
+
+		v = json_object_get(ov, files[i]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		f = control_json_str(v, 4095);
+		if (f == NULL || f[0] != '/') {
+			snprintf(err, errlen, "server %s: options.%s must be "
+			    "an absolute path", name, files[i]);
+			goto fail;
+		}
+		json_object_set_new(no, files[i], json_string(f));
+	}
+	v = json_object_get(ov, "timeout");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 3600) {
+			snprintf(err, errlen, "server %s: options.timeout "
+			    "must be 1 to 3600 seconds", name);
+			goto fail;
+		}
+		json_object_set_new(no, "timeout", json_integer(
+		    json_integer_value(v)));
+	}
+	if (json_object_set_new(out, "url", json_string(url)) == -1 ||
+	    json_object_set_new(out, "headers", nh) == -1 ||
+	    json_object_set_new(out, "options", no) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	json_decref(nh);
+	json_decref(no);
+	return -1;
+}
+
+/*
  * Validates an untrusted server object and returns a new normalised one
  * {name,transport,command,args,env,enabled} (defaults: transport "stdio",
  * args [], env {}, enabled true). Keys other than these are ignored.
@@ -138,11 +263,38 @@ server_spec_check(const json_t *in, char *err, size_t errlen)
 			    "a short string", name);
 			return NULL;
 		}
-		if (strcmp(transport, "stdio") != 0) {
-			snprintf(err, errlen, "server %s: transport %s is "
-			    "not supported yet", name, transport);
+		if (strcmp(transport, "streamable-http") == 0 ||
+		    strcmp(transport, "streamableHttp") == 0)
+			transport = "http";
+		if (strcmp(transport, "stdio") != 0 &&
+		    strcmp(transport, "http") != 0 &&
+		    strcmp(transport, "sse") != 0) {
+			snprintf(err, errlen, "server %s: transport must be "
+			    "stdio, http or sse", name);
 			return NULL;
 		}
+	}
+	if (strcmp(transport, "stdio") != 0) {
+		/* A remote server: url, headers, options; no process. */
+		en = json_object_get(in, "enabled");
+		if (en != NULL && !json_is_null(en) && !json_is_boolean(en)) {
+			snprintf(err, errlen, "server %s: enabled must be "
+			    "true or false", name);
+			return NULL;
+		}
+		out = json_pack("{s:s,s:s,s:s,s:[],s:{},s:b}", "name", name,
+		    "transport", transport, "command", "", "args", "env",
+		    "enabled", en == NULL || json_is_null(en) ||
+		    json_is_true(en));
+		if (out == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		if (server_remote_check(name, in, out, err, errlen) == -1) {
+			json_decref(out);
+			return NULL;
+		}
+		return out;
 	}
 	command = control_json_str(json_object_get(in, "command"),
 	    SERVER_MAX_COMMAND);
@@ -300,13 +452,47 @@ server_audit_json(const json_t *srv)
 	json_t *keys = json_array(), *v;
 	const char *k;
 
+	json_t *o, *hk;
+
 	json_object_foreach(json_object_get(srv, "env"), k, v)
 		json_array_append_new(keys, json_string(k));
-	return json_pack("{s:O,s:O,s:O,s:o,s:O}", "name",
+	o = json_pack("{s:O,s:O,s:O,s:o,s:O}", "name",
 	    json_object_get(srv, "name"), "command",
 	    json_object_get(srv, "command"), "args",
 	    json_object_get(srv, "args"), "env_keys", keys, "enabled",
 	    json_object_get(srv, "enabled"));
+	/* A remote server: its url and header names, never their values. */
+	if (o != NULL && json_object_get(srv, "url") != NULL) {
+		hk = json_array();
+		json_object_foreach(json_object_get(srv, "headers"), k, v)
+			json_array_append_new(hk, json_string(k));
+		json_object_set(o, "transport", json_object_get(srv,
+		    "transport"));
+		json_object_set(o, "url", json_object_get(srv, "url"));
+		json_object_set_new(o, "header_names", hk);
+	}
+	return o;
+}
+
+/* A server list as shown to an operator: header values (tokens, often)
+ * become their names only. Takes and returns list. */
+static json_t *
+servers_redact(json_t *list)
+{
+	json_t *srv, *names, *v;
+	const char *k;
+	size_t i;
+
+	json_array_foreach(list, i, srv) {
+		if (json_object_get(srv, "headers") == NULL)
+			continue;
+		names = json_array();
+		json_object_foreach(json_object_get(srv, "headers"), k, v)
+			json_array_append_new(names, json_string(k));
+		json_object_del(srv, "headers");
+		json_object_set_new(srv, "header_names", names);
+	}
+	return list;
 }
 
 /* ------------------------------------------------------------ tenants */
@@ -366,8 +552,8 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 	if ((id = arg_name(args, "id", err, errlen)) == NULL ||
 	    control_tenant(ctl, id, &t, err, errlen) != 1)
 		return NULL;
-	if ((servers = store_server_list(sp->sp_store, id, err,
-	    errlen)) == NULL)
+	if ((servers = servers_redact(store_server_list(sp->sp_store, id, err,
+	    errlen))) == NULL)
 		return NULL;
 	if ((audit = store_audit_list(sp->sp_store, id, CONTROL_AUDIT_ROWS,
 	    err, errlen)) == NULL) {
@@ -606,6 +792,17 @@ cmd_server_add(struct control *ctl, const json_t *args, char *err,
 	log_info("control: server added", "{s:s,s:s}", "tenant", tenant,
 	    "server", json_string_value(json_object_get(srv, "name")));
 	workers_tenant_changed(sp, tenant);
+	/* The answer shows header names, as server.list does. */
+	if (json_object_get(srv, "headers") != NULL) {
+		json_t *one = json_pack("[O]", srv);
+
+		if (one != NULL) {
+			servers_redact(one);
+			json_decref(srv);
+			srv = json_incref(json_array_get(one, 0));
+			json_decref(one);
+		}
+	}
 	return srv;
 }
 
@@ -618,7 +815,8 @@ cmd_server_list(struct control *ctl, const json_t *args, char *err,
 
 	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL)
 		return NULL;
-	return store_server_list(ctl->ctl_sup->sp_store, tenant, err, errlen);
+	return servers_redact(store_server_list(ctl->ctl_sup->sp_store, tenant,
+	    err, errlen));
 }
 
 /*
@@ -694,8 +892,27 @@ import_entry(const char *name, const json_t *e, json_t **srv_r,
 	type = json_string_value(json_object_get(e, "type"));
 	if (json_object_get(e, "command") == NULL &&
 	    json_object_get(e, "url") != NULL) {
-		*reason_r = "remote server (url): not supported yet";
-		return 0;
+		dis = json_object_get(e, "disabled");
+		if (dis != NULL && !json_is_boolean(dis)) {
+			snprintf(err, errlen, "mcpServers entry: disabled "
+			    "must be true or false");
+			return -1;
+		}
+		/* "type": "sse" is the 2024-11-05 transport; "http",
+		 * "streamable-http" or none, Streamable HTTP. */
+		in = json_pack("{s:s,s:s,s:O,s:O?,s:O?,s:b}", "name", name,
+		    "transport", type != NULL && strcmp(type, "sse") == 0 ?
+		    "sse" : "http", "url", json_object_get(e, "url"),
+		    "headers", json_object_get(e, "headers"), "options",
+		    json_object_get(e, "options"), "enabled",
+		    !json_is_true(dis));
+		if (in == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		*srv_r = server_spec_check(in, err, errlen);
+		json_decref(in);
+		return *srv_r != NULL ? 1 : -1;
 	}
 	if (type != NULL && strcmp(type, "stdio") != 0) {
 		*reason_r = "transport is not supported yet";

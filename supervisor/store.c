@@ -812,8 +812,9 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
     char *err, size_t errlen)
 {
 	const char *name, *transport, *command;
-	const json_t *args, *env, *en;
-	char *args_s = NULL, *env_s = NULL;
+	const json_t *args, *env, *en, *hdrs, *opts;
+	char *args_s = NULL, *env_s = NULL, *hdrs_s = NULL, *opts_s = NULL;
+	const char *url;
 	struct db_stmt *stmt;
 	int rc, r = -1;
 
@@ -834,23 +835,37 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	}
 	args_s = args != NULL ? json_dumps(args, JSON_COMPACT) : strdup("[]");
 	env_s = env != NULL ? json_dumps(env, JSON_COMPACT) : strdup("{}");
-	if (args_s == NULL || env_s == NULL) {
+	/* Remote servers (migration 4): url, headers, options. */
+	url = json_string_value(json_object_get(srv, "url"));
+	hdrs = json_object_get(srv, "headers");
+	opts = json_object_get(srv, "options");
+	hdrs_s = json_is_object(hdrs) ? json_dumps(hdrs, JSON_COMPACT) :
+	    strdup("{}");
+	opts_s = json_is_object(opts) ? json_dumps(opts, JSON_COMPACT) :
+	    strdup("{}");
+	if (args_s == NULL || env_s == NULL || hdrs_s == NULL ||
+	    opts_s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	if (store_prepare(st, store_sql(st,
 	    "INSERT INTO servers (tenant, name, transport, "
-	    "command, args, env, enabled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "command, args, env, enabled, url, headers, options) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (tenant, name) DO UPDATE SET "
 	    "transport = excluded.transport, command = excluded.command, "
 	    "args = excluded.args, env = excluded.env, "
-	    "enabled = excluded.enabled",
+	    "enabled = excluded.enabled, url = excluded.url, "
+	    "headers = excluded.headers, options = excluded.options",
 	    "INSERT INTO servers (tenant, name, transport, "
-	    "command, args, env, enabled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+	    "command, args, env, enabled, url, headers, options) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON DUPLICATE KEY UPDATE "
 	    "transport = VALUES(transport), command = VALUES(command), "
 	    "args = VALUES(args), env = VALUES(env), "
-	    "enabled = VALUES(enabled)"), &stmt, err, errlen) == -1)
+	    "enabled = VALUES(enabled), url = VALUES(url), "
+	    "headers = VALUES(headers), options = VALUES(options)"),
+	    &stmt, err, errlen) == -1)
 		goto out;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
@@ -859,6 +874,9 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	store_bind_text(stmt, 5, args_s);
 	store_bind_text(stmt, 6, env_s);
 	db_bind_int(stmt, 7, en == NULL || json_is_true(en));
+	store_bind_text(stmt, 8, url != NULL ? url : "");
+	store_bind_text(stmt, 9, hdrs_s);
+	store_bind_text(stmt, 10, opts_s);
 	rc = db_step(stmt, NULL, 0);
 	if (rc == DB_DONE) {
 		r = 0;
@@ -871,6 +889,8 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 out:
 	free(args_s);
 	free(env_s);
+	free(hdrs_s);
+	free(opts_s);
 	return r;
 }
 
@@ -921,8 +941,28 @@ store_server_json_row(struct db_stmt *stmt, const void *arg, char *err,
 	    "transport", store_col_text(stmt, 1), "command",
 	    store_col_text(stmt, 2), "args", args, "env", env,
 	    "enabled", db_col_int(stmt, 5) != 0);
-	if (o == NULL)
+	if (o == NULL) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	/* A remote server carries its url, headers and options. */
+	if (strcmp(store_col_text(stmt, 1), "stdio") != 0) {
+		json_t *h = json_loads(store_col_text(stmt, 7), 0, NULL);
+		json_t *op = json_loads(store_col_text(stmt, 8), 0, NULL);
+
+		if (!json_is_object(h) || !json_is_object(op)) {
+			snprintf(err, errlen, "server %s/%s: corrupt headers "
+			    "or options in the store", tenant, name);
+			json_decref(h);
+			json_decref(op);
+			json_decref(o);
+			return NULL;
+		}
+		json_object_set_new(o, "url", json_string(store_col_text(stmt,
+		    6)));
+		json_object_set_new(o, "headers", h);
+		json_object_set_new(o, "options", op);
+	}
 	return o;
 }
 
@@ -933,7 +973,8 @@ store_server_list(struct store *st, const char *tenant, char *err,
 	struct db_stmt *stmt;
 
 	if (store_prepare(st, "SELECT name, transport, command, args, env, "
-	    "enabled FROM servers WHERE tenant = ? ORDER BY name", &stmt, err,
+	    "enabled, url, headers, options FROM servers WHERE tenant = ? "
+	    "ORDER BY name", &stmt, err,
 	    errlen) == -1)
 		return NULL;
 	store_bind_text(stmt, 1, tenant);

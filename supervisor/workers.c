@@ -306,6 +306,18 @@ on_store_req(struct worker *wk, uint32_t id, json_t *v)
 			json_object_foreach(json_object_get(srv, "env"), k, val)
 				json_array_append_new(keys, json_string(k));
 			json_object_set_new(det, "env", keys);
+			/* header values too (Authorization: ...) */
+			if (json_object_get(srv, "headers") != NULL) {
+				keys = json_array();
+				json_object_foreach(json_object_get(srv,
+				    "headers"), k, val)
+					json_array_append_new(keys,
+					    json_string(k));
+				json_object_del(det, "headers");
+				json_object_set_new(det, "header_names", keys);
+				json_object_del(srv, "headers");
+				json_object_set(srv, "header_names", keys);
+			}
 			d = json_dumps(det, JSON_COMPACT);
 			json_decref(det);
 			(void)store_audit(sp->sp_store, actor, "server.put",

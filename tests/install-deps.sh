@@ -5,7 +5,8 @@
 # for `make deb` and its test, prometheus (about 96 MB) for promtool, which
 # checks a real /metrics scrape, mariadb-server for the store's MySQL
 # backend, nginx and haproxy for the several-hosts test, all three run
-# privately by the tests) and the real MCP peers the tests and the demo
+# privately by the tests, socat for the TLS front of the remote upstream
+# test) and the real MCP peers the tests and the demo
 # start (official SDK v1 and the v2 client, server-everything,
 # server-memory, the conformance suite, MCP Inspector) from the committed
 # npm lockfile, into a world-readable directory a tenant UID can read. The
@@ -27,7 +28,7 @@ pkgs=(build-essential pkg-config clang make
       libseccomp-dev libcap-dev libssl-dev libmariadb-dev
       curl openssl mandoc sqlite3 procps psmisc ca-certificates apache2-utils
       python3 systemd dpkg-dev debhelper lintian prometheus
-      mariadb-server mariadb-client nginx haproxy)
+      mariadb-server mariadb-client nginx haproxy socat)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

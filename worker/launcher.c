@@ -11,8 +11,25 @@
  * under the upstream filter installed right before exec, hands the
  * worker the three pipe ends, and reports every exit.
  *
+ * Remote MCP servers need outbound TCP connections, and the worker's
+ * filter has neither socket() nor connect() (nor any open()): a worker
+ * that can dial out could reach whatever the host reaches for a tenant
+ * that compromises it, and would need the resolver's files as well. So
+ * the launcher, which already runs as the tenant under the broader
+ * upstream policy, resolves the name (getaddrinfo), starts a
+ * non-blocking connect to one of the addresses and passes the socket
+ * back with SCM_RIGHTS; the worker waits for it to become writable and
+ * asks for the next address when it fails. It also opens the CA bundle
+ * and client certificate files a TLS upstream names, as the tenant, so
+ * the tenant's own file permissions decide what it can use. The worker
+ * only gains connected sockets and read-only files, never the power to
+ * make new ones; its filter stays as it was.
+ *
  * Worker and launcher talk over a SOCK_SEQPACKET pair: one request, one
- * answer, in order; exits arrive whenever they happen. The launcher ends
+ * answer, in order; exits arrive whenever they happen. Spawns and file
+ * opens are waited for; connects are not (getaddrinfo may take a
+ * while): their answers are matched, in order, to a queue of pending
+ * connects and delivered from the event loop. The launcher ends
  * when the worker closes its end (and, through PR_SET_PDEATHSIG, when
  * the worker dies), taking every server with it.
  */
@@ -25,8 +42,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,7 +65,19 @@ enum lm_type {
 	LM_SPAWNED = 1,	/* + 3 fds: stdin (write), stdout, stderr (read) */
 	LM_FAILED,
 	LM_EXITED,
+	LM_CONNECTING,	/* + 1 fd: a socket, connect in progress;
+			 * lm_status 1 when more addresses follow */
+	LM_CONNECT_FAILED,	/* lm_errno, or lm_stage = a getaddrinfo
+				 * error; lm_status as above */
+	LM_OPENED,	/* + 1 fd: a regular file, read-only */
+	LM_OPEN_FAILED,	/* lm_errno */
 };
+
+/* The first 4 bytes of a request that is not a spawn (whose first 4
+ * bytes are argc, at most 4096). */
+#define LAUNCH_REQ_CONNECT	0xc0000001u	/* index, host, port */
+#define LAUNCH_REQ_OPEN		0xc0000002u	/* path */
+#define LAUNCH_CONNECT_MAX_ADDRS 16
 
 struct lmsg {
 	uint32_t lm_type;
@@ -59,8 +93,23 @@ struct launch_exit {
 	int64_t le_when_ms;
 };
 
+/* A connect whose answer has not been delivered yet. */
+struct launcher_conn {
+	TAILQ_ENTRY(launcher_conn) lc_link;
+	struct launcher *lc_la;
+	launcher_connect_cb lc_cb;	/* NULL once cancelled */
+	void *lc_arg;
+	struct event *lc_ev;		/* delivery */
+	int lc_answered;
+	int lc_fd;
+	int lc_more;
+	int lc_errno;
+	int lc_gai;
+};
+
 /* The worker's side. */
 struct launcher {
+	TAILQ_HEAD(, launcher_conn) la_conns;	/* sent, not answered */
 	int la_fd;
 	pid_t la_pid;
 	struct event *la_ev;
@@ -263,6 +312,98 @@ answer:
 	free(envp);
 }
 
+/* A connect request: [magic][index][host\0][port\0]. */
+static void
+launch_connect(int sock, const char *req, size_t len)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	const char *host, *port;
+	uint32_t index;
+	struct lmsg m;
+	unsigned n = 0;
+	int fd = -1, one = 1, r;
+
+	memset(&m, 0, sizeof(m));
+	m.lm_type = LM_CONNECT_FAILED;
+	m.lm_errno = EINVAL;
+	if (len < 10 || req[len - 1] != '\0')
+		goto answer;
+	memcpy(&index, req + 4, 4);
+	host = req + 8;
+	port = host + strlen(host) + 1;
+	if (port >= req + len || port + strlen(port) + 1 != req + len ||
+	    host[0] == '\0')
+		goto answer;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		m.lm_stage = r;
+		m.lm_errno = r == EAI_SYSTEM ? errno : 0;
+		goto answer;
+	}
+	for (ai = res; ai != NULL && n < index; ai = ai->ai_next)
+		n++;
+	if (ai == NULL) {
+		m.lm_errno = ENOENT;
+		goto answer;
+	}
+	m.lm_status = ai->ai_next != NULL &&
+	    index + 1 < LAUNCH_CONNECT_MAX_ADDRS;
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		m.lm_errno = errno;
+		goto answer;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 &&
+	    errno != EINPROGRESS) {
+		m.lm_errno = errno;
+		fd_close(&fd);
+		goto answer;
+	}
+	m.lm_type = LM_CONNECTING;
+	m.lm_errno = 0;
+answer:
+	if (res != NULL)
+		freeaddrinfo(res);
+	(void)send_lmsg(sock, &m, &fd, fd >= 0 ? 1 : 0);
+	fd_close(&fd);
+}
+
+/* An open request: [magic][path\0]. Regular files only, read-only. */
+static void
+launch_open(int sock, const char *req, size_t len)
+{
+	struct lmsg m;
+	struct stat st;
+	int fd = -1;
+
+	memset(&m, 0, sizeof(m));
+	m.lm_type = LM_OPEN_FAILED;
+	m.lm_errno = EINVAL;
+	if (len < 6 || req[len - 1] != '\0' || strlen(req + 4) + 5 != len ||
+	    req[4] != '/')
+		goto answer;
+	if ((fd = open(req + 4, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
+		m.lm_errno = errno;
+		goto answer;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		m.lm_errno = EISDIR;
+		fd_close(&fd);
+		goto answer;
+	}
+	m.lm_type = LM_OPENED;
+	m.lm_errno = 0;
+answer:
+	(void)send_lmsg(sock, &m, &fd, fd >= 0 ? 1 : 0);
+	fd_close(&fd);
+}
+
 /* Reaps what exited and tells the worker. */
 static void
 reap_kids(int sock, pid_t *kids, unsigned *nkids)
@@ -354,10 +495,20 @@ launcher_main(int sock, pid_t worker, const struct scprog *filter)
 			reap_kids(sock, kids, &nkids);
 		}
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			uint32_t magic = 0;
+
 			n = recv(sock, req, sizeof(req), MSG_TRUNC);
 			if (n <= 0 || (size_t)n > sizeof(req))
 				launcher_end(kids, nkids);
-			launch_one(sock, filter, req, (size_t)n, kids, &nkids);
+			if (n >= 4)
+				memcpy(&magic, req, 4);
+			if (magic == LAUNCH_REQ_CONNECT)
+				launch_connect(sock, req, (size_t)n);
+			else if (magic == LAUNCH_REQ_OPEN)
+				launch_open(sock, req, (size_t)n);
+			else
+				launch_one(sock, filter, req, (size_t)n, kids,
+				    &nkids);
 			explicit_bzero(req, (size_t)n);
 		}
 	}
@@ -365,27 +516,249 @@ launcher_main(int sock, pid_t worker, const struct scprog *filter)
 
 /* ------------------------------------------------------- worker side */
 
+/*
+ * Receives one message and up to 3 fds (*nfds_r of them, close-on-exec).
+ * Returns 1, 0 when nothing waits (flags has MSG_DONTWAIT), or -1 on
+ * EOF, error or a malformed message (fds that came with it are closed).
+ */
+static int
+la_recv(struct launcher *la, int flags, struct lmsg *m, int fds[3],
+    int *nfds_r)
+{
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	ssize_t n;
+	int i, nfds = 0;
+
+	*nfds_r = 0;
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = m;
+		iov.iov_len = sizeof(*m);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(la->la_fd, &mh, flags | MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (n == -1 && errno == EAGAIN)
+		return 0;
+	for (cm = CMSG_FIRSTHDR(&mh); n > 0 && cm != NULL;
+	    cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) /
+		    sizeof(int)); i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			    sizeof(int));
+			if (nfds < 3)
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n != (ssize_t)sizeof(*m) || (mh.msg_flags & MSG_CTRUNC)) {
+		for (i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n == -1)
+			return -1;
+		errno = EPROTO;
+		return -1;
+	}
+	*nfds_r = nfds;
+	return 1;
+}
+
+static void
+la_close_fds(int *fds, int nfds)
+{
+	int i;
+
+	for (i = 0; i < nfds; i++)
+		fd_close(&fds[i]);
+}
+
+/*
+ * Handles a message nobody waits for synchronously: an exit, or the
+ * answer to the oldest pending connect. Returns 1 when m was one of
+ * those (its fds taken), 0 when it is not (a spawn or open answer).
+ */
+static int
+la_dispatch(struct launcher *la, const struct lmsg *m, int *fds, int nfds)
+{
+	struct launcher_conn *lc;
+
+	if (m->lm_type == LM_EXITED) {
+		la_close_fds(fds, nfds);
+		launcher_note_exit(la, m->lm_pid, m->lm_status);
+		return 1;
+	}
+	if (m->lm_type != LM_CONNECTING && m->lm_type != LM_CONNECT_FAILED)
+		return 0;
+	if ((lc = TAILQ_FIRST(&la->la_conns)) == NULL) {
+		la_close_fds(fds, nfds);
+		return 1;
+	}
+	TAILQ_REMOVE(&la->la_conns, lc, lc_link);
+	lc->lc_answered = 1;
+	lc->lc_more = m->lm_status != 0;
+	if (m->lm_type == LM_CONNECTING && nfds == 1) {
+		lc->lc_fd = fds[0];
+	} else {
+		la_close_fds(fds, nfds);
+		lc->lc_errno = m->lm_type == LM_CONNECTING ? EPROTO :
+		    m->lm_errno;
+		lc->lc_gai = m->lm_type == LM_CONNECTING ? 0 : m->lm_stage;
+	}
+	event_active(lc->lc_ev, EV_TIMEOUT, 0);
+	return 1;
+}
+
 static void
 launcher_on_read(evutil_socket_t fd, short ev, void *arg)
 {
 	struct wrk *w = arg;
 	struct launcher *la = w->w_launcher;
 	struct lmsg m;
-	ssize_t n;
+	int fds[3], nfds, r;
 
 	for (;;) {
-		n = recv(la->la_fd, &m, sizeof(m), MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		r = la_recv(la, MSG_DONTWAIT, &m, fds, &nfds);
+		if (r == 0)
 			break;
-		if (n != (ssize_t)sizeof(m) || m.lm_type != LM_EXITED) {
+		if (r == -1 || !la_dispatch(la, &m, fds, nfds)) {
 			/* EOF, or an answer nobody asked for: the launcher is
 			 * gone or broken; the SIGCHLD path ends the worker. */
+			if (r == 1)
+				la_close_fds(fds, nfds);
 			event_del(la->la_ev);
 			break;
 		}
-		launcher_note_exit(la, m.lm_pid, m.lm_status);
 	}
 	upstream_reap(w);
+}
+
+static void
+launcher_conn_free(struct launcher_conn *lc)
+{
+	fd_close(&lc->lc_fd);
+	if (lc->lc_ev != NULL)
+		event_free(lc->lc_ev);
+	free(lc);
+}
+
+static void
+launcher_conn_deliver(evutil_socket_t fd, short ev, void *arg)
+{
+	struct launcher_conn *lc = arg;
+	int cfd = lc->lc_fd;
+
+	lc->lc_fd = -1;
+	if (lc->lc_cb != NULL)
+		lc->lc_cb(cfd, lc->lc_more, lc->lc_errno,
+		    lc->lc_gai != 0 ? gai_strerror(lc->lc_gai) : NULL,
+		    lc->lc_arg);
+	else
+		fd_close(&cfd);
+	launcher_conn_free(lc);
+}
+
+struct launcher_conn *
+launcher_connect(struct wrk *w, const char *host, const char *port,
+    unsigned index, launcher_connect_cb cb, void *arg)
+{
+	struct launcher *la = w->w_launcher;
+	struct launcher_conn *lc;
+	uint32_t magic = LAUNCH_REQ_CONNECT, idx = index;
+	char buf[8 + 256 + 1 + 8];
+	size_t hl = strlen(host), pl = strlen(port);
+
+	if ((lc = calloc(1, sizeof(*lc))) == NULL)
+		return NULL;
+	lc->lc_fd = -1;
+	lc->lc_cb = cb;
+	lc->lc_arg = arg;
+	if ((lc->lc_ev = event_new(w->w_base, -1, 0, launcher_conn_deliver,
+	    lc)) == NULL) {
+		free(lc);
+		return NULL;
+	}
+	if (la == NULL || la->la_fd == -1 || hl == 0 || hl > 255 || pl == 0 ||
+	    pl > 7) {
+		lc->lc_answered = 1;
+		lc->lc_errno = la == NULL || la->la_fd == -1 ? ECHILD : EINVAL;
+		event_active(lc->lc_ev, EV_TIMEOUT, 0);
+		return lc;
+	}
+	memcpy(buf, &magic, 4);
+	memcpy(buf + 4, &idx, 4);
+	memcpy(buf + 8, host, hl + 1);
+	memcpy(buf + 8 + hl + 1, port, pl + 1);
+	if (send(la->la_fd, buf, 8 + hl + 1 + pl + 1, MSG_NOSIGNAL) == -1) {
+		lc->lc_answered = 1;
+		lc->lc_errno = errno;
+		event_active(lc->lc_ev, EV_TIMEOUT, 0);
+		return lc;
+	}
+	lc->lc_la = la;
+	TAILQ_INSERT_TAIL(&la->la_conns, lc, lc_link);
+	return lc;
+}
+
+void
+launcher_connect_cancel(struct launcher_conn **lcp)
+{
+	struct launcher_conn *lc = *lcp;
+
+	if (lc == NULL)
+		return;
+	*lcp = NULL;
+	if (!lc->lc_answered) {
+		/* Its answer still comes, in order: freed then. */
+		lc->lc_cb = NULL;
+		return;
+	}
+	launcher_conn_free(lc);
+}
+
+int
+launcher_open(struct wrk *w, const char *path, int *fd_r)
+{
+	struct launcher *la = w->w_launcher;
+	uint32_t magic = LAUNCH_REQ_OPEN;
+	char buf[4 + 4096];
+	size_t pl = strlen(path);
+	struct lmsg m;
+	int fds[3], nfds, r;
+
+	*fd_r = -1;
+	if (la == NULL || la->la_fd == -1)
+		return ECHILD;
+	if (pl == 0 || pl >= 4096 || path[0] != '/')
+		return EINVAL;
+	memcpy(buf, &magic, 4);
+	memcpy(buf + 4, path, pl + 1);
+	if (send(la->la_fd, buf, 4 + pl + 1, MSG_NOSIGNAL) == -1)
+		return errno;
+	for (;;) {
+		if ((r = la_recv(la, 0, &m, fds, &nfds)) != 1)
+			return errno != 0 ? errno : EPIPE;
+		if (la_dispatch(la, &m, fds, nfds))
+			continue;
+		if (m.lm_type == LM_OPENED && nfds == 1) {
+			*fd_r = fds[0];
+			return 0;
+		}
+		la_close_fds(fds, nfds);
+		return m.lm_type == LM_OPEN_FAILED ? m.lm_errno : EPROTO;
+	}
 }
 
 void
@@ -423,6 +796,7 @@ launcher_start(struct wrk *w, char *err, size_t errlen)
 		snprintf(err, errlen, "launcher: out of memory");
 		return -1;
 	}
+	TAILQ_INIT(&la->la_conns);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		snprintf(err, errlen, "launcher: socketpair: %s",
 		    strerror(errno));
@@ -480,15 +854,10 @@ launcher_spawn(struct wrk *w, char *const argv[], char *const envp[],
     const char *cwd, struct launch_result *lr)
 {
 	struct launcher *la = w->w_launcher;
-	char *buf, cbuf[CMSG_SPACE(3 * sizeof(int))];
+	char *buf;
 	uint32_t argc = 0, envc = 0;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	struct iovec iov;
 	struct lmsg m;
 	size_t off = 8;
-	ssize_t n;
-	int i;
 
 	memset(lr, 0, sizeof(*lr));
 	lr->lr_in = lr->lr_out = lr->lr_err = -1;
@@ -520,52 +889,28 @@ launcher_spawn(struct wrk *w, char *const argv[], char *const envp[],
 	/* The environment may carry secrets' values. */
 	explicit_bzero(buf, off);
 	free(buf);
-	/* The answer comes next; exits reported meanwhile are noted. */
+	/* The answer comes next; exits and connect answers reported
+	 * meanwhile are dispatched. */
 	for (;;) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &m;
-		iov.iov_len = sizeof(m);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		n = recvmsg(la->la_fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(m)) {
-			lr->lr_errno = n == -1 ? errno : EPIPE;
+		int fds[3], nfds;
+
+		if (la_recv(la, 0, &m, fds, &nfds) != 1) {
+			lr->lr_errno = errno != 0 ? errno : EPIPE;
 			return -1;
 		}
-		if (m.lm_type == LM_EXITED) {
-			launcher_note_exit(la, m.lm_pid, m.lm_status);
+		if (la_dispatch(la, &m, fds, nfds))
 			continue;
+		if (m.lm_type == LM_SPAWNED && nfds == 3) {
+			lr->lr_pid = m.lm_pid;
+			lr->lr_in = fds[0];
+			lr->lr_out = fds[1];
+			lr->lr_err = fds[2];
+			lr->lr_stage = 0;
+			return 0;
 		}
+		la_close_fds(fds, nfds);
 		break;
 	}
-	cm = CMSG_FIRSTHDR(&mh);
-	if (m.lm_type == LM_SPAWNED && cm != NULL &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(3 * sizeof(int)) &&
-	    !(mh.msg_flags & MSG_CTRUNC)) {
-		int fds[3];
-
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
-		lr->lr_pid = m.lm_pid;
-		lr->lr_in = fds[0];
-		lr->lr_out = fds[1];
-		lr->lr_err = fds[2];
-		lr->lr_stage = 0;
-		return 0;
-	}
-	if (cm != NULL && cm->cmsg_type == SCM_RIGHTS)
-		for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) /
-		    sizeof(int)); i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
-			    sizeof(int));
-			close(fd);
-		}
 	lr->lr_stage = m.lm_type == LM_FAILED ? m.lm_stage :
 	    LAUNCH_STAGE_REQUEST;
 	lr->lr_errno = m.lm_type == LM_FAILED ? m.lm_errno : EPROTO;
@@ -619,11 +964,23 @@ launcher_stop(struct wrk *w, int ms)
 	struct launcher *la = w->w_launcher;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	int64_t deadline = now_mono_ms() + ms;
+	struct launcher_conn *lc;
 
 	if (la == NULL)
 		return;
 	if (la->la_ev != NULL)
 		event_free(la->la_ev);
+	/* Connects still waiting fail from the event loop (or are freed
+	 * there when cancelled). */
+	while ((lc = TAILQ_FIRST(&la->la_conns)) != NULL) {
+		TAILQ_REMOVE(&la->la_conns, lc, lc_link);
+		lc->lc_answered = 1;
+		lc->lc_errno = ECHILD;
+		if (lc->lc_cb == NULL)
+			launcher_conn_free(lc);
+		else
+			event_active(lc->lc_ev, EV_TIMEOUT, 0);
+	}
 	/* EOF tells it to end every server and exit. */
 	fd_close(&la->la_fd);
 	while (la->la_pid > 0) {

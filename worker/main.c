@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "scpolicy.h"
 #include "worker.h"
@@ -238,6 +239,10 @@ worker_filter_install(struct scprog *prog, char *err, size_t errlen)
 	unsigned char b[16];
 
 	tzset();
+	/* libssl for remote upstreams over TLS: its configuration and error
+	 * strings are loaded now. */
+	(void)OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_LOAD_CONFIG, NULL);
 	if (RAND_bytes(b, sizeof(b)) != 1) {
 		snprintf(err, errlen, "RAND_bytes failed");
 		return -1;

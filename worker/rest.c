@@ -129,7 +129,10 @@ rest_server_json(const struct upstream *u)
 	pid_t pid = upstream_pid(u);
 	int ntools = upstream_tools_count(u);
 
-	return json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:o,s:o,s:o}",
+	json_t *o, *names, *v;
+	const char *k;
+
+	o = json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s,s:o,s:o,s:o}",
 	    "name", json_object_get(spec, "name"),
 	    "transport", json_object_get(spec, "transport"),
 	    "command", json_object_get(spec, "command"),
@@ -140,6 +143,18 @@ rest_server_json(const struct upstream *u)
 	    "last_error", err != NULL ? json_string(err) : json_null(),
 	    "pid", pid > 0 ? json_integer(pid) : json_null(),
 	    "tools", ntools >= 0 ? json_integer(ntools) : json_null());
+	/* A remote server: its url and the names of its headers, never
+	 * their values. */
+	if (o != NULL && json_string_length(json_object_get(spec, "url")) > 0) {
+		names = json_array();
+		json_object_foreach(json_object_get(spec, "headers"), k, v)
+			json_array_append_new(names, json_string(k));
+		json_object_set(o, "url", json_object_get(spec, "url"));
+		json_object_set_new(o, "header_names", names);
+		json_object_set(o, "options", json_object_get(spec,
+		    "options"));
+	}
+	return o;
 }
 
 static void
@@ -176,9 +191,19 @@ rest_server_from_body(const json_t *body, const char *name, char *err,
 		    "starting with a letter or digit, without \"__\"");
 		return NULL;
 	}
-	if (transport != NULL && (!json_is_string(transport) ||
-	    strcmp(json_string_value(transport), "stdio") != 0)) {
-		snprintf(err, errlen, "only the stdio transport is supported");
+	if (json_is_string(transport) &&
+	    strcmp(json_string_value(transport), "stdio") != 0) {
+		/* A remote server: the supervisor checks url, headers and
+		 * options (server_spec_check) before it stores anything. */
+		enabled = json_object_get(body, "enabled");
+		return json_pack("{s:s,s:O,s:O?,s:O?,s:O?,s:b}", "name", name,
+		    "transport", transport, "url", json_object_get(body, "url"),
+		    "headers", json_object_get(body, "headers"), "options",
+		    json_object_get(body, "options"), "enabled",
+		    enabled == NULL || json_is_true(enabled));
+	}
+	if (transport != NULL && !json_is_string(transport)) {
+		snprintf(err, errlen, "transport must be stdio, http or sse");
 		return NULL;
 	}
 	if (!json_is_string(cmd) || json_string_length(cmd) == 0) {

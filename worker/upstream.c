@@ -1,5 +1,5 @@
 /*
- * upstream.c: the tenant's stdio MCP servers.
+ * upstream.c: the tenant's MCP servers, stdio and remote.
  *
  * One struct upstream per configured server. Its process is started on
  * first use (fork + exec, own process group, a minimal environment, the
@@ -19,6 +19,13 @@
  * up more than UP_STABLE_MS, else after a back-off doubling from 1 s to
  * 60 s; while backing off, calls fail at once with a message saying when
  * the next attempt is.
+ *
+ * A remote server (transport "http" or "sse", see the "remote" section)
+ * has no process: the same calls, ids and handshake travel over HTTP
+ * (httpc.c) instead of pipes, and every message it sends ends in the
+ * same up_on_line / up_on_message as a stdio server's line. One that
+ * cannot be reached is FAILED (calls fail at once) and is tried again by
+ * itself when the back-off is over.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +47,8 @@
 #include "scpolicy.h"
 #include "worker.h"
 #include "aggregate.h"
+#include "httpc.h"
+#include "remote.h"
 
 #define UP_PROTOCOL_VERSION	"2025-06-18"
 #define UP_MAX_LINE		(16u * 1024 * 1024)
@@ -52,6 +61,9 @@
 #define UP_TOOLS_MAX_PAGES	100
 #define UP_EOF_GRACE_MS		500	/* stdout EOF to SIGCHLD */
 #define UP_PATH			"/usr/local/bin:/usr/bin:/bin"
+#define UP_HTTP_CONNS		4	/* connections per remote upstream */
+#define UP_DELETE_MS		2000	/* DELETE of a session on close */
+#define UP_GET_RETRY_MS		1000	/* the GET stream ended: reopen */
 
 /* JSON-RPC error codes of our own (server error range). */
 #define UP_ERR_TIMEOUT		-32001
@@ -89,6 +101,23 @@ struct upstream_call {
 };
 
 TAILQ_HEAD(call_list, upstream_call);
+
+/* One HTTP exchange of a remote upstream: a POSTed message, or the GET
+ * event stream. Freed only when no callback of its own is running. */
+struct up_post {
+	TAILQ_ENTRY(up_post) p_link;
+	struct upstream *p_up;		/* NULL once detached */
+	struct httpc_req *p_req;
+	int64_t p_id;			/* the request it carries, or 0 */
+	int p_get;			/* the GET stream */
+	int p_status;
+	int p_mode;			/* 0 nothing, 1 JSON, 2 SSE */
+	struct evbuffer *p_body;	/* JSON body */
+	struct sse *p_sse;
+	int p_busy, p_dead;
+};
+
+TAILQ_HEAD(post_list, up_post);
 
 struct upstream {
 	struct upstream *u_next;
@@ -133,6 +162,22 @@ struct upstream {
 
 	int64_t u_err_window_ms;
 	unsigned u_err_lines;
+
+	/* Remote upstreams (transport "http" or "sse"). */
+	int u_remote;			/* 0 stdio, 1 http, 2 sse */
+	struct url u_url;
+	struct url u_post_url;		/* sse: the endpoint; http: u_url */
+	int u_have_endpoint;
+	int u_timeout_ms;		/* per-server "timeout", or 0 */
+	struct httpc *u_http;
+	char *u_hdrs;			/* resolved header lines */
+	size_t u_hdrs_len;
+	char u_session[256];		/* Mcp-Session-Id, or "" */
+	char u_proto[32];		/* negotiated protocol version */
+	struct post_list u_posts;
+	struct up_post *u_get;		/* the event stream, or NULL */
+	int u_get_refused;		/* the server answered 405 */
+	struct event *u_ev_get;		/* reopen the GET stream */
 };
 
 
@@ -143,6 +188,13 @@ static void call_finish(struct upstream_call *c, json_t *result,
 static void up_died(struct upstream *u, const char *why);
 static void up_proc_close(struct upstream *u);
 static int up_send_call(struct upstream *u, struct upstream_call *c);
+static void up_on_line(struct upstream *u, const char *line, size_t len);
+static void up_on_response(struct upstream *u, json_t *msg);
+static void up_remote_close(struct upstream *u);
+static void up_remote_failed(struct upstream *u, const char *why);
+static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
+static void up_arm_retry(struct upstream *u);
+static int up_remote_start(struct upstream *u);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -184,12 +236,17 @@ up_timeout_ms(const struct upstream *u, int timeout_ms)
 {
 	if (timeout_ms > 0)
 		return timeout_ms;
+	if (u->u_timeout_ms > 0)
+		return u->u_timeout_ms;
 	if (u->u_wrk->w_set.ws_call_timeout_ms > 0)
 		return u->u_wrk->w_set.ws_call_timeout_ms;
 	return 30000;
 }
 
-/* Writes one JSON-RPC message (not stolen) as a line to the upstream. */
+static int up_http_send(struct upstream *u, const json_t *msg);
+
+/* Writes one JSON-RPC message (not stolen) as a line to the upstream, or
+ * POSTs it to a remote one. */
 static int
 up_write(struct upstream *u, const json_t *msg)
 {
@@ -197,6 +254,8 @@ up_write(struct upstream *u, const json_t *msg)
 	char *s;
 	int rc;
 
+	if (u->u_remote)
+		return up_http_send(u, msg);
 	if (u->u_in == NULL)
 		return -1;
 	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
@@ -397,6 +456,7 @@ up_proc_close(struct upstream *u)
 	if (u->u_err != NULL)
 		bufferevent_free(u->u_err);
 	u->u_in = u->u_out = u->u_err = NULL;
+	up_remote_close(u);
 	if (u->u_ev_eof != NULL)
 		event_del(u->u_ev_eof);
 	/* Whatever the server started lives in its group: end it too, even
@@ -1070,6 +1130,8 @@ up_spawn(struct upstream *u)
 	pid_t pid;
 	int r;
 
+	if (u->u_remote)
+		return up_remote_start(u);
 	cmd = json_string_value(json_object_get(u->u_spec, "command"));
 	argv = up_build_argv(u, u->u_spec);
 	envp = up_build_envp(u, u->u_spec, w->w_home);
@@ -1200,10 +1262,15 @@ up_send_call(struct upstream *u, struct upstream_call *c)
 		json_object_set(m, "params", c->c_params);
 	rc = up_write(u, m);
 	json_decref(m);
-	json_decref(c->c_params);
-	c->c_params = NULL;
+	/* A remote call may be sent again in a new session (404). */
+	if (!u->u_remote) {
+		json_decref(c->c_params);
+		c->c_params = NULL;
+	}
 	return rc;
 }
+
+static void up_get_open(struct upstream *u);
 
 static void
 up_init_cb(json_t *result, json_t *error, void *arg)
@@ -1222,6 +1289,13 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		log_warn("upstream initialize failed", "{s:s,s:s,s:s}",
 		    "tenant", u->u_wrk->w_tenant, "server", u->u_name,
 		    "error", u->u_last_error);
+		if (u->u_remote) {
+			char why[sizeof(u->u_last_error)];
+
+			snprintf(why, sizeof(why), "%s", u->u_last_error);
+			up_remote_failed(u, why);
+			return;
+		}
 		up_proc_close(u);
 		u->u_state = UP_BACKOFF;
 		u->u_started_ms = 0;	/* never served: back off */
@@ -1233,6 +1307,16 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		return;
 	}
 	u->u_server_info = json_incref(result);
+	if (u->u_remote) {
+		const char *pv = json_string_value(json_object_get(result,
+		    "protocolVersion"));
+
+		/* Sent on every later request (2025-06-18 and after). */
+		if (pv != NULL && strlen(pv) < sizeof(u->u_proto) &&
+		    http_header_value_valid(pv))
+			snprintf(u->u_proto, sizeof(u->u_proto), "%s", pv);
+		u->u_backoff_ms = 0;
+	}
 	m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
 	    "notifications/initialized");
 	if (m != NULL)
@@ -1250,6 +1334,663 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		if (c->c_id == 0)
 			(void)up_send_call(u, c);
 	}
+	if (u->u_remote == 1)
+		up_get_open(u);
+}
+
+/* -------------------------------------------------------------- remote */
+
+/*
+ * Remote upstreams speak the same JSON-RPC as stdio ones; only the
+ * carrier differs. Streamable HTTP (transport "http", MCP 2025-03-26 and
+ * later): every message is POSTed to the URL, the answer comes back as
+ * a JSON body or as an event stream carrying it (and whatever the server
+ * sends before it); Mcp-Session-Id from the initialize answer and
+ * MCP-Protocol-Version go on every later request; a GET event stream
+ * carries what the server starts by itself, when it offers one (405:
+ * it does not); DELETE ends the session on close; a 404 for our session
+ * means it is gone, and a new one is started with the calls still
+ * waiting re-sent. HTTP+SSE (transport "sse", 2024-11-05): a GET event
+ * stream whose first `endpoint` event says where to POST; answers come
+ * on the stream. Either way each message ends in up_on_line, as a line
+ * from a stdio server's stdout does.
+ */
+
+static void
+post_free(struct up_post *p)
+{
+	httpc_req_cancel(&p->p_req);
+	if (p->p_body != NULL)
+		evbuffer_free(p->p_body);
+	sse_free(&p->p_sse);
+	free(p);
+}
+
+/* Takes p off its upstream; freed now, or when its callback returns. */
+static void
+post_detach(struct up_post *p)
+{
+	struct upstream *u = p->p_up;
+
+	if (u != NULL) {
+		TAILQ_REMOVE(&u->u_posts, p, p_link);
+		if (u->u_get == p)
+			u->u_get = NULL;
+		p->p_up = NULL;
+	}
+	httpc_req_cancel(&p->p_req);
+	if (p->p_busy > 0)
+		p->p_dead = 1;
+	else
+		post_free(p);
+}
+
+/* Leaving a callback of p: 1 when p is gone (and freed now). */
+static int
+post_leave(struct up_post *p)
+{
+	if (--p->p_busy == 0 && (p->p_dead || p->p_up == NULL)) {
+		p->p_dead = 1;
+		post_free(p);
+		return 1;
+	}
+	return p->p_dead || p->p_up == NULL;
+}
+
+/* The request p carried failed at HTTP level: its caller gets a
+ * JSON-RPC error (through up_on_response, which knows our own
+ * initialize from a caller's call). */
+static void
+post_fail_call(struct upstream *u, int64_t id, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *m;
+
+	if (id == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m = json_pack("{s:s,s:I,s:{s:i,s:s}}", "jsonrpc", "2.0", "id",
+	    (json_int_t)id, "error", "code", UP_ERR_GONE, "message", msg);
+	if (m != NULL)
+		up_on_response(u, m);
+	json_decref(m);
+}
+
+static int
+post_on_event(const char *type, const char *data, size_t len,
+    const char *id, void *arg)
+{
+	struct up_post *p = arg;
+	struct upstream *u = p->p_up;
+	char err[256];
+
+	if (u == NULL)
+		return -1;
+	if (u->u_remote == 2 && p->p_get && strcmp(type, "endpoint") == 0) {
+		char *ref = strndup(data, len);
+
+		if (ref == NULL)
+			return -1;
+		if (u->u_have_endpoint) {
+			free(ref);
+			return 0;
+		}
+		if (url_resolve_same_origin(&u->u_url, ref, &u->u_post_url,
+		    err, sizeof(err)) == -1) {
+			free(ref);
+			up_remote_failed(u, err);
+			return -1;
+		}
+		free(ref);
+		u->u_have_endpoint = 1;
+		if (u->u_init != NULL && u->u_init->c_id == 0)
+			(void)up_send_call(u, u->u_init);
+		return 0;
+	}
+	if (strcmp(type, "message") != 0)
+		return 0;
+	u->u_last_used_ms = now_mono_ms();
+	wrk_touch(u->u_wrk);
+	up_on_line(u, data, len);
+	return p->p_up == NULL || p->p_dead ? -1 : 0;
+}
+
+static int
+post_on_head(struct httpc_req *r, int status, const json_t *headers,
+    void *arg)
+{
+	struct up_post *p = arg;
+	struct upstream *u = p->p_up;
+	const char *ct = json_string_value(json_object_get(headers,
+	    "content-type"));
+	const char *sid = json_string_value(json_object_get(headers,
+	    "mcp-session-id"));
+
+	if (u == NULL)
+		return -1;
+	p->p_status = status;
+	if (status >= 200 && status < 300 && sid != NULL && sid[0] != '\0' &&
+	    u->u_remote == 1 && u->u_session[0] == '\0') {
+		/* Visible ASCII only (the spec says so); we send it back. */
+		if (strlen(sid) >= sizeof(u->u_session) ||
+		    !http_header_value_valid(sid)) {
+			p->p_req = NULL;
+			up_remote_failed(u, "the server sent a malformed "
+			    "Mcp-Session-Id");
+			return -1;
+		}
+		snprintf(u->u_session, sizeof(u->u_session), "%s", sid);
+	}
+	if (status < 200 || status >= 300 || status == 202 || status == 204)
+		return 0;
+	if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0) {
+		p->p_mode = 2;
+		if ((p->p_sse = sse_new(post_on_event, p)) == NULL)
+			return -1;
+	} else if (ct != NULL && strncasecmp(ct, "application/json",
+	    16) == 0) {
+		p->p_mode = 1;
+		if ((p->p_body = evbuffer_new()) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+post_on_body(struct httpc_req *r, const char *data, size_t len, void *arg)
+{
+	struct up_post *p = arg;
+	char err[256];
+	int rc = 0;
+
+	if (p->p_up == NULL)
+		return -1;
+	if (p->p_mode == 1) {
+		if (evbuffer_get_length(p->p_body) + len > UP_MAX_LINE ||
+		    evbuffer_add(p->p_body, data, len) == -1) {
+			struct upstream *u = p->p_up;
+
+			p->p_req = NULL;
+			up_remote_failed(u, "protocol error: response larger "
+			    "than 16 MiB");
+			return -1;
+		}
+		return 0;
+	}
+	if (p->p_mode != 2)
+		return 0;	/* an error page: its status says enough */
+	p->p_busy++;
+	if (sse_feed(p->p_sse, data, len, err, sizeof(err)) == -1 &&
+	    p->p_up != NULL && !p->p_dead) {
+		struct upstream *u = p->p_up;
+
+		p->p_req = NULL;
+		up_remote_failed(u, err);
+		rc = -1;
+	}
+	if (post_leave(p))
+		return -1;
+	return rc;
+}
+
+static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
+
+static void
+post_on_done(struct httpc_req *r, const char *error, void *arg)
+{
+	struct up_post *p = arg;
+	struct upstream *u = p->p_up;
+	struct upstream_call *c;
+	int64_t id = p->p_id;
+	char buf[300];
+
+	p->p_req = NULL;	/* httpc frees it after we return */
+	if (u == NULL) {
+		post_detach(p);
+		return;
+	}
+	p->p_busy++;
+	if (error != NULL) {
+		snprintf(buf, sizeof(buf), "%s", error);
+		up_remote_failed(u, buf);
+		goto out;
+	}
+	if (p->p_status == 404 && u->u_session[0] != '\0' && !p->p_get) {
+		/* The session is gone: a new one, the calls re-sent. */
+		log_info("upstream session expired", "{s:s,s:s}", "tenant",
+		    u->u_wrk->w_tenant, "server", u->u_name);
+		up_proc_close(u);
+		TAILQ_FOREACH(c, &u->u_calls, c_link)
+			c->c_id = 0;
+		if (up_remote_start(u) == -1) {
+			json_t *err = up_error(UP_ERR_GONE, "upstream %s: %s",
+			    u->u_name, u->u_last_error);
+
+			up_fail_calls(u, err);
+			json_decref(err);
+		}
+		goto out;
+	}
+	if (p->p_get) {
+		if (u->u_remote == 1 && (p->p_status == 405 ||
+		    p->p_status == 404 || p->p_status == 400 ||
+		    (p->p_status < 300 && p->p_mode != 2))) {
+			/* No stream offered: fine, answers come on POSTs. */
+			u->u_get_refused = 1;
+		} else if (p->p_status >= 300 || u->u_remote == 2) {
+			snprintf(buf, sizeof(buf), "the event stream %s (HTTP "
+			    "%d)", u->u_remote == 2 ? "ended" : "failed",
+			    p->p_status);
+			up_remote_failed(u, buf);
+		} else if (u->u_ev_get != NULL) {
+			struct timeval tv = { 0, UP_GET_RETRY_MS * 1000 };
+
+			event_add(u->u_ev_get, &tv);
+		}
+		goto out;
+	}
+	if (p->p_status < 200 || p->p_status >= 300) {
+		post_fail_call(u, id, "upstream %s answered HTTP %d",
+		    u->u_name, p->p_status);
+		goto out;
+	}
+	if (p->p_mode == 1 && evbuffer_get_length(p->p_body) > 0) {
+		size_t len = evbuffer_get_length(p->p_body);
+		char *body = (char *)evbuffer_pullup(p->p_body, (ssize_t)len);
+
+		if (body != NULL)
+			up_on_line(u, body, len);
+	}
+	if (p->p_up == NULL || id == 0)
+		goto out;
+	/* An HTTP answer that did not carry the JSON-RPC answer. */
+	TAILQ_FOREACH(c, &u->u_calls, c_link)
+		if (c->c_id == id)
+			break;
+	if (c != NULL && u->u_remote == 1)
+		post_fail_call(u, id, "upstream %s answered without a "
+		    "JSON-RPC response", u->u_name);
+out:
+	if (!post_leave(p))
+		post_detach(p);
+}
+
+static const struct httpc_req_cbs post_cbs = {
+	post_on_head, post_on_body, post_on_done,
+};
+
+/* The protocol headers and the configured ones. */
+static char *
+up_http_headers(struct upstream *u, int get)
+{
+	char *h = NULL;
+	int n;
+
+	n = asprintf(&h, "%s%s%s%s%s%s%s%.*s",
+	    get ? "Accept: text/event-stream\r\n" :
+	    "Content-Type: application/json\r\n"
+	    "Accept: application/json, text/event-stream\r\n",
+	    u->u_session[0] != '\0' ? "Mcp-Session-Id: " : "",
+	    u->u_session, u->u_session[0] != '\0' ? "\r\n" : "",
+	    u->u_proto[0] != '\0' ? "MCP-Protocol-Version: " : "",
+	    u->u_proto, u->u_proto[0] != '\0' ? "\r\n" : "",
+	    (int)u->u_hdrs_len, u->u_hdrs != NULL ? u->u_hdrs : "");
+	return n < 0 ? NULL : h;
+}
+
+static void
+up_headers_free(char *h)
+{
+	if (h != NULL) {
+		explicit_bzero(h, strlen(h));
+		free(h);
+	}
+}
+
+static struct up_post *
+up_http_exchange(struct upstream *u, const char *method,
+    const struct url *to, const char *body, size_t len, int64_t id, int get)
+{
+	struct up_post *p;
+	char *hdrs;
+
+	if (u->u_http == NULL || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((hdrs = up_http_headers(u, get)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->p_up = u;
+	p->p_id = id;
+	p->p_get = get;
+	p->p_req = httpc_request(u->u_http, method, to->u_target, hdrs, body,
+	    len, &post_cbs, p);
+	up_headers_free(hdrs);
+	if (p->p_req == NULL) {
+		free(p);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&u->u_posts, p, p_link);
+	return p;
+}
+
+/* POSTs one message. Returns 0, or -1 when out of memory or not
+ * connected. */
+static int
+up_http_send(struct upstream *u, const json_t *msg)
+{
+	json_t *idv = json_object_get(msg, "id");
+	int64_t id = 0;
+	char *s;
+	int rc;
+
+	if (u->u_http == NULL || (u->u_remote == 2 && !u->u_have_endpoint))
+		return -1;
+	if (json_is_string(json_object_get(msg, "method")) &&
+	    json_is_integer(idv))
+		id = json_integer_value(idv);
+	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
+		return -1;
+	rc = up_http_exchange(u, "POST", u->u_remote == 2 ? &u->u_post_url :
+	    &u->u_url, s, strlen(s), id, 0) != NULL ? 0 : -1;
+	free(s);
+	return rc;
+}
+
+static void
+up_get_open(struct upstream *u)
+{
+	if (u->u_get != NULL || u->u_get_refused || u->u_http == NULL)
+		return;
+	u->u_get = up_http_exchange(u, "GET", &u->u_url, NULL, 0, 0, 1);
+}
+
+static void
+up_on_get_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (u->u_state == UP_READY && u->u_remote == 1)
+		up_get_open(u);
+}
+
+/* Ends the DELETE of a session, or gives up on it. */
+struct up_closer {
+	struct httpc *cl_http;
+	struct httpc_req *cl_req;
+	struct event *cl_ev;
+};
+
+static void
+up_closer_free(struct up_closer *cl)
+{
+	httpc_req_cancel(&cl->cl_req);
+	httpc_free(&cl->cl_http);
+	if (cl->cl_ev != NULL)
+		event_free(cl->cl_ev);
+	free(cl);
+}
+
+static void
+up_closer_on_done(struct httpc_req *r, const char *error, void *arg)
+{
+	struct up_closer *cl = arg;
+
+	cl->cl_req = NULL;
+	event_active(cl->cl_ev, EV_TIMEOUT, 0);
+}
+
+static void
+up_closer_on_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	up_closer_free(arg);
+}
+
+static const struct httpc_req_cbs up_closer_cbs = {
+	NULL, NULL, up_closer_on_done,
+};
+
+/* Closes the remote transport: DELETE for a live session (its pool lives
+ * on until that is answered, UP_DELETE_MS at most), everything else
+ * dropped. Calls stay queued (the caller decides their fate). */
+static void
+up_remote_close(struct upstream *u)
+{
+	struct up_post *p;
+	struct up_closer *cl;
+	char *hdrs;
+	struct timeval tv = { UP_DELETE_MS / 1000,
+	    (UP_DELETE_MS % 1000) * 1000 };
+
+	if (!u->u_remote)
+		return;
+	while ((p = TAILQ_FIRST(&u->u_posts)) != NULL)
+		post_detach(p);
+	if (u->u_ev_get != NULL)
+		event_del(u->u_ev_get);
+	if (u->u_http != NULL && u->u_session[0] != '\0' &&
+	    u->u_state == UP_READY && (cl = calloc(1, sizeof(*cl))) != NULL) {
+		cl->cl_http = u->u_http;
+		u->u_http = NULL;
+		hdrs = up_http_headers(u, 0);
+		cl->cl_ev = evtimer_new(u->u_wrk->w_base, up_closer_on_timer,
+		    cl);
+		if (hdrs != NULL && cl->cl_ev != NULL)
+			cl->cl_req = httpc_request(cl->cl_http, "DELETE",
+			    u->u_url.u_target, hdrs, NULL, 0, &up_closer_cbs,
+			    cl);
+		up_headers_free(hdrs);
+		if (cl->cl_req == NULL || cl->cl_ev == NULL)
+			up_closer_free(cl);
+		else
+			event_add(cl->cl_ev, &tv);
+	}
+	httpc_free(&u->u_http);
+	u->u_session[0] = '\0';
+	u->u_proto[0] = '\0';
+	u->u_have_endpoint = 0;
+	u->u_get_refused = 0;
+	up_headers_free(u->u_hdrs);
+	u->u_hdrs = NULL;
+	u->u_hdrs_len = 0;
+}
+
+/* A remote server's next attempt, by itself, at u_retry_at_ms. */
+static void
+up_arm_retry(struct upstream *u)
+{
+	int64_t ms = u->u_retry_at_ms - now_mono_ms();
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	event_add(u->u_ev_retry, &tv);
+}
+
+/* The server cannot be reached (or broke the protocol): failed, with
+ * why; calls fail at once until the next attempt, which comes by
+ * itself after a back-off. */
+static void
+up_remote_failed(struct upstream *u, const char *why)
+{
+	json_t *err;
+	int64_t now = now_mono_ms();
+
+	if (u->u_state == UP_FAILED || u->u_state == UP_STOPPED)
+		return;
+	snprintf(u->u_last_error, sizeof(u->u_last_error), "%s", why);
+	log_warn("upstream unreachable", "{s:s,s:s,s:s}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "error", why);
+	up_proc_close(u);
+	u->u_state = UP_FAILED;
+	up_schedule_retry(u, now);
+	up_arm_retry(u);
+	err = up_error(UP_ERR_GONE, "upstream %s is unreachable: %s",
+	    u->u_name, why);
+	up_fail_calls(u, err);
+	json_decref(err);
+}
+
+/* The configured headers, ${secret:NAME} resolved, as header lines. */
+static int
+up_remote_headers(struct upstream *u)
+{
+	const json_t *hv = json_object_get(u->u_spec, "headers"), *v;
+	struct evbuffer *b;
+	const char *k;
+	char *val;
+	size_t len;
+	int rc = -1;
+
+	if ((b = evbuffer_new()) == NULL)
+		return -1;
+	json_object_foreach((json_t *)hv, k, v) {
+		if ((val = up_expand(u, json_string_value(v))) == NULL)
+			goto out;
+		/* A secret's value must not smuggle a header in. */
+		if (!http_header_value_valid(val)) {
+			explicit_bzero(val, strlen(val));
+			free(val);
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "header %s: its value has a line break", k);
+			goto out;
+		}
+		evbuffer_add_printf(b, "%s: %s\r\n", k, val);
+		explicit_bzero(val, strlen(val));
+		free(val);
+	}
+	len = evbuffer_get_length(b);
+	if ((u->u_hdrs = malloc(len + 1)) == NULL)
+		goto out;
+	evbuffer_remove(b, u->u_hdrs, len);
+	u->u_hdrs[len] = '\0';
+	u->u_hdrs_len = len;
+	rc = 0;
+out:
+	/* evbuffer chains are freed without wiping: drain through a wipe. */
+	{
+		struct evbuffer_iovec vec[8];
+		int i, n = evbuffer_peek(b, -1, NULL, vec, 8);
+
+		for (i = 0; i < n && i < 8; i++)
+			explicit_bzero(vec[i].iov_base, vec[i].iov_len);
+	}
+	evbuffer_free(b);
+	return rc;
+}
+
+/* The initialize call of a (re)started upstream, first in u_calls. */
+static int
+up_queue_initialize(struct upstream *u, int send_now)
+{
+	struct upstream_call *c;
+	struct timeval tv;
+
+	if ((c = call_new(u->u_wrk, CALL_RPC, up_init_cb, u)) == NULL ||
+	    (c->c_method = strdup("initialize")) == NULL ||
+	    (c->c_params = json_pack("{s:s,s:{},s:{s:s,s:s}}",
+	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
+	    "clientInfo", "name", "dataagent", "version",
+	    DATAAGENT_VERSION)) == NULL) {
+		call_free(&c);
+		return -1;
+	}
+	c->c_internal = 1;
+	c->c_up = u;
+	c->c_timeout_ms = up_timeout_ms(u, 0);
+	TAILQ_INSERT_HEAD(&u->u_calls, c, c_link);
+	u->u_ncalls++;
+	u->u_init = c;
+	tv.tv_sec = c->c_timeout_ms / 1000;
+	tv.tv_usec = (c->c_timeout_ms % 1000) * 1000;
+	event_add(c->c_ev, &tv);
+	if (send_now)
+		(void)up_send_call(u, c);
+	return 0;
+}
+
+/* Opens the pool and starts the handshake. Returns 0 (STARTING), or -1
+ * with u_last_error (FAILED, retried by itself). */
+static int
+up_remote_start(struct upstream *u)
+{
+	struct wrk *w = u->u_wrk;
+	const json_t *opt = json_object_get(u->u_spec, "options");
+	const json_t *tv = json_object_get(opt, "tls_verify");
+	int verify = !json_is_false(tv);
+	SSL_CTX *tls = NULL;
+	char err[300];
+
+	if (u->u_url.u_tls) {
+		if (!verify)
+			log_warn("upstream TLS certificate verification is "
+			    "off", "{s:s,s:s,s:s}", "tenant", w->w_tenant,
+			    "server", u->u_name, "url_host",
+			    u->u_url.u_host);
+		tls = httpc_tls_new(w, verify, json_string_value(
+		    json_object_get(opt, "ca_file")), json_string_value(
+		    json_object_get(opt, "client_cert")), json_string_value(
+		    json_object_get(opt, "client_key")), err, sizeof(err));
+		if (tls == NULL) {
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "%s", err);
+			goto fail;
+		}
+	}
+	if (up_remote_headers(u) == -1) {
+		if (u->u_last_error[0] == '\0')
+			snprintf(u->u_last_error, sizeof(u->u_last_error),
+			    "out of memory");
+		goto fail;
+	}
+	u->u_http = httpc_new(w, u->u_name, &u->u_url, tls, UP_HTTP_CONNS,
+	    up_timeout_ms(u, 0));
+	if (tls != NULL)
+		SSL_CTX_free(tls);
+	tls = NULL;
+	if (u->u_http == NULL) {
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "out of memory");
+		goto fail;
+	}
+	u->u_post_url = u->u_url;
+	u->u_state = UP_STARTING;
+	u->u_started_ms = u->u_last_used_ms = now_mono_ms();
+	log_info("upstream connecting", "{s:s,s:s,s:s,s:s,s:i}", "tenant",
+	    w->w_tenant, "server", u->u_name, "transport", u->u_remote == 1 ?
+	    "http" : "sse", "url_host", u->u_url.u_host, "port",
+	    (int)u->u_url.u_port);
+	/* sse: initialize waits for the endpoint event. */
+	if (u->u_remote == 2 && (u->u_get = up_http_exchange(u, "GET",
+	    &u->u_url, NULL, 0, 0, 1)) == NULL) {
+		up_proc_close(u);
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "out of memory");
+		goto fail;
+	}
+	if (up_queue_initialize(u, u->u_remote == 1) == -1) {
+		up_proc_close(u);
+		snprintf(u->u_last_error, sizeof(u->u_last_error),
+		    "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	if (tls != NULL)
+		SSL_CTX_free(tls);
+	up_remote_close(u);
+	u->u_state = UP_FAILED;
+	u->u_started_ms = 0;
+	up_schedule_retry(u, now_mono_ms());
+	up_arm_retry(u);
+	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
+	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
+	return -1;
 }
 
 /* ----------------------------------------------------------- lifecycle */
@@ -1264,6 +2005,19 @@ up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 	struct upstream *u = arg;
 	json_t *err = NULL;
 
+	/* A remote server that went away is tried again by itself, calls
+	 * or not, so it is back as soon as the server is. */
+	if (u->u_remote && u->u_state == UP_FAILED && u->u_enabled &&
+	    u->u_config_error[0] == '\0') {
+		/* The timer may fire a hair before u_retry_at_ms. */
+		u->u_retry_at_ms = now_mono_ms();
+		if (up_ensure_started(u, &err) == -1) {
+			up_fail_calls(u, err);
+			json_decref(err);
+			up_arm_retry(u);
+		}
+		return;
+	}
 	if (u->u_state != UP_BACKOFF || up_pending(u) == 0)
 		return;
 	if (up_ensure_started(u, &err) == -1) {
@@ -1356,6 +2110,7 @@ static json_t *
 up_spec_normalize(const json_t *spec)
 {
 	const json_t *name, *transport, *command, *args, *env, *enabled;
+	const json_t *url, *headers, *options;
 	json_t *n;
 
 	if (!json_is_object(spec))
@@ -1368,8 +2123,21 @@ up_spec_normalize(const json_t *spec)
 	args = json_object_get(spec, "args");
 	env = json_object_get(spec, "env");
 	enabled = json_object_get(spec, "enabled");
+	url = json_object_get(spec, "url");
+	headers = json_object_get(spec, "headers");
+	options = json_object_get(spec, "options");
 	if ((n = json_object()) == NULL)
 		return NULL;
+	/* Remote servers' fields (empty for stdio ones). */
+	if (json_object_set_new(n, "url", json_is_string(url) ?
+	    json_deep_copy(url) : json_string("")) == -1 ||
+	    json_object_set_new(n, "headers", json_is_object(headers) ?
+	    json_deep_copy(headers) : json_object()) == -1 ||
+	    json_object_set_new(n, "options", json_is_object(options) ?
+	    json_deep_copy(options) : json_object()) == -1) {
+		json_decref(n);
+		return NULL;
+	}
 	if (json_object_set(n, "name", (json_t *)name) == -1 ||
 	    json_object_set_new(n, "transport", json_is_string(transport) ?
 	    json_deep_copy(transport) : json_string("stdio")) == -1 ||
@@ -1400,6 +2168,32 @@ up_spec_check(const json_t *spec, char *err, size_t errlen)
 	cmd = json_object_get(spec, "command");
 	args = json_object_get(spec, "args");
 	env = json_object_get(spec, "env");
+	if (transport != NULL && (strcmp(transport, "http") == 0 ||
+	    strcmp(transport, "sse") == 0)) {
+		struct url url;
+		const json_t *opt = json_object_get(spec, "options");
+
+		if (url_parse(json_string_value(json_object_get(spec, "url")),
+		    &url, err, errlen) == -1)
+			return;
+		json_object_foreach(json_object_get(spec, "headers"), key, v) {
+			if (!http_header_name_valid(key) || !json_is_string(v) ||
+			    !http_header_value_valid(json_string_value(v))) {
+				snprintf(err, errlen, "headers must map names "
+				    "to values without line breaks");
+				return;
+			}
+		}
+		v = json_object_get(opt, "timeout");
+		if (v != NULL && (!json_is_integer(v) ||
+		    json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 3600)) {
+			snprintf(err, errlen, "options.timeout must be 1 to "
+			    "3600 seconds");
+			return;
+		}
+		return;
+	}
 	if (transport == NULL || strcmp(transport, "stdio") != 0) {
 		snprintf(err, errlen, "transport %s is not supported yet",
 		    transport != NULL ? transport : "?");
@@ -1482,11 +2276,36 @@ upstream_new(struct wrk *w, const json_t *spec)
 		    u->u_config_error);
 	u->u_pid = -1;
 	u->u_pgid = -1;
+	TAILQ_INIT(&u->u_posts);
+	if (u->u_config_error[0] == '\0') {
+		const char *tr = json_string_value(json_object_get(norm,
+		    "transport"));
+		json_t *to = json_object_get(json_object_get(norm, "options"),
+		    "timeout");
+		char uerr[8];
+
+		u->u_remote = strcmp(tr, "http") == 0 ? 1 :
+		    strcmp(tr, "sse") == 0 ? 2 : 0;
+		if (u->u_remote)
+			(void)url_parse(json_string_value(json_object_get(norm,
+			    "url")), &u->u_url, uerr, sizeof(uerr));
+		if (json_is_integer(to))
+			u->u_timeout_ms = (int)json_integer_value(to) * 1000;
+	}
+	if ((u->u_ev_get = evtimer_new(w->w_base, up_on_get_timer, u)) ==
+	    NULL) {
+		up_secrets_free(u);
+		json_decref(u->u_sec_unusable);
+		json_decref(norm);
+		free(u);
+		return NULL;
+	}
 	if ((u->u_ev_eof = evtimer_new(w->w_base, up_on_eof_timer, u)) ==
 	    NULL || (u->u_ev_retry = evtimer_new(w->w_base, up_on_retry_timer,
 	    u)) == NULL) {
 		if (u->u_ev_eof != NULL)
 			event_free(u->u_ev_eof);
+		event_free(u->u_ev_get);
 		up_secrets_free(u);
 		json_decref(u->u_sec_unusable);
 		json_decref(norm);
@@ -1536,6 +2355,7 @@ upstream_free(struct upstream **up)
 	json_decref(u->u_sec_unusable);
 	event_free(u->u_ev_eof);
 	event_free(u->u_ev_retry);
+	event_free(u->u_ev_get);
 	free(u);
 }
 

@@ -11,8 +11,11 @@
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
  *   toolstats.c tool-call counts sent to the supervisor for /metrics
- *   upstream.c  stdio MCP servers: process, handshake, id rewriting,
- *               timeouts, restart with back-off, tool cache
+ *   upstream.c  MCP servers: process, handshake, id rewriting,
+ *               timeouts, restart with back-off, tool cache; remote
+ *               ones over Streamable HTTP or HTTP+SSE
+ *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
+ *               TLS), dialled through the launcher
  */
 #ifndef DATAAGENT_WORKER_H
 #define DATAAGENT_WORKER_H
@@ -148,6 +151,24 @@ int launcher_exited(struct wrk *w, pid_t pid, int *status_r);
 void launcher_forget(struct wrk *w, pid_t pid);
 void launcher_note_exit(struct launcher *la, pid_t pid, int status);
 pid_t launcher_pid(const struct wrk *w);
+/*
+ * Remote upstreams: the launcher resolves host and starts a non-blocking
+ * connect to its index-th address. cb gets, from the event loop, the
+ * socket (connect in progress: wait for writable, check SO_ERROR) or
+ * fd -1 with err (an errno) or gai_err (the resolver's message); more
+ * is 1 when there is an address after this one. The socket is the
+ * callee's. Returns NULL only when out of memory.
+ */
+struct launcher_conn;
+typedef void (*launcher_connect_cb)(int fd, int more, int err,
+    const char *gai_err, void *arg);
+struct launcher_conn *launcher_connect(struct wrk *w, const char *host,
+    const char *port, unsigned index, launcher_connect_cb cb, void *arg);
+/* cb will not be called; a socket that still arrives is closed. */
+void launcher_connect_cancel(struct launcher_conn **lc);
+/* Opens an absolute path read-only as the tenant (a regular file only).
+ * Returns 0 with *fd_r, or an errno. Waits for the launcher. */
+int launcher_open(struct wrk *w, const char *path, int *fd_r);
 /* Closes the socket, which ends every server and then the launcher;
  * waits up to ms for it (then SIGKILL). */
 void launcher_stop(struct wrk *w, int ms);
@@ -257,7 +278,9 @@ enum upstream_state {
 typedef void (*upstream_cb)(json_t *result, json_t *error, void *arg);
 struct upstream_call;
 
-/* spec: {"name","command","args","env","enabled"} (borrowed, copied). */
+/* spec: {"name","command","args","env","enabled"}, or for a remote
+ * server {"name","transport":"http"|"sse","url","headers","options",
+ * "enabled"} (borrowed, copied). */
 struct upstream *upstream_new(struct wrk *w, const json_t *spec);
 /* Kills the process group, fails pending calls (their cb is called with
  * an error), frees u and unlinks it from w->w_upstreams. */
