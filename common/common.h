@@ -70,6 +70,7 @@ struct config {
 	enum log_level cf_log_level;		/* log_level, info */
 	char cf_database_url[CONFIG_STRLEN];	/* database_url */
 	int cf_store_poll_interval;		/* seconds, 2; 0: off */
+	char cf_node_name[CONFIG_STRLEN];	/* "": the host name */
 	char cf_secret_key[CONFIG_STRLEN];	/* secret_key (JWT) */
 	char cf_master_key[CONFIG_STRLEN];	/* /etc/dataagent/master.key */
 	char cf_allowed_hosts[CONFIG_STRLEN];	/* allowed_hosts, comma list */
@@ -459,6 +460,10 @@ int64_t now_wall(void);		/* seconds since the epoch */
 int64_t now_mono_ms(void);	/* CLOCK_MONOTONIC in ms */
 /* Tenant ids and server names: [A-Za-z0-9][A-Za-z0-9_.-]{0,63}, no "__". */
 int name_valid(const char *s);
+/* A host's node_name (name.c): [a-z0-9-]{1,16}. */
+#define NODE_NAME_MAX 16
+int node_name_valid(const char *s);
+void node_name_default(char *out, size_t outlen);
 /* Standard base64 (OpenSSL) of len bytes: a malloc'd string or NULL. */
 char *b64_encode(const void *buf, size_t len);
 /* Decodes standard base64 into a malloc'd buffer (*out_r, *len_r).

@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL },
 	STR("database_url", cf_database_url),
 	INT("store_poll_interval", cf_store_poll_interval, 0, 3600),
+	STR("node_name", cf_node_name),
 	STR("secret_key", cf_secret_key),
 	STR("master_key", cf_master_key),
 	STR("allowed_hosts", cf_allowed_hosts),
@@ -496,5 +497,10 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 		return -1;
 	}
 	explicit_bzero(&db, sizeof(db));
+	if (cf->cf_node_name[0] != '\0' && !node_name_valid(cf->cf_node_name)) {
+		snprintf(err, errlen, "node_name: 1 to %d of a-z, 0-9 and -",
+		    NODE_NAME_MAX);
+		return -1;
+	}
 	return 0;
 }

@@ -764,6 +764,11 @@ main(int argc, char **argv)
 		log_error("out of memory", NULL);
 		return 1;
 	}
+	if (sp.sp_cf.cf_node_name[0] != '\0')
+		snprintf(sp.sp_node, sizeof(sp.sp_node), "%.16s",
+		    sp.sp_cf.cf_node_name);
+	else
+		node_name_default(sp.sp_node, sizeof(sp.sp_node));
 	workers_init(&sp);
 	workers_refill(&sp);
 	if (cluster_start(&sp, err, sizeof(err)) == -1) {
@@ -771,9 +776,10 @@ main(int argc, char **argv)
 		workers_stop_all(&sp);
 		return 1;
 	}
-	log_info("starting", "{s:s,s:s,s:s,s:i}", "version",
+	log_info("starting", "{s:s,s:s,s:s,s:i,s:s}", "version",
 	    DATAAGENT_VERSION, "database_url", redacted, "worker",
-	    sp.sp_worker_path, "spares", sp.sp_cf.cf_workers);
+	    sp.sp_worker_path, "spares", sp.sp_cf.cf_workers, "node",
+	    sp.sp_node);
 	if (front_listen(&sp, err, sizeof(err)) == -1 ||
 	    tls_open(&sp, err, sizeof(err)) == -1) {
 		log_error("cannot listen", "{s:s}", "error", err);

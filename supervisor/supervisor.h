@@ -102,6 +102,7 @@ struct sup {
 	struct event *sp_ev_sighup;
 	int sp_stopping;
 	int64_t sp_started;
+	char sp_node[NODE_NAME_MAX + 1];	/* node_name, or from the host name */
 	uint64_t sp_handoffs;
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
 	struct auth *sp_auth;		/* keys, revocations (auth.c) */

@@ -864,14 +864,14 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		worker_kill(wk, "cgroup");
 		return;
 	}
-	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i}", "tenant",
+	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i,s:s}", "tenant",
 	    t->st_id, "uid", t->st_uid, "gid", t->st_uid, "home", home,
 	    "upstream_policy", sp->sp_upstream_policy != NULL ?
 	    sp->sp_upstream_policy : "", "worker_policy",
 	    sp->sp_worker_policy != NULL ? sp->sp_worker_policy : "",
 	    "hide", hidden_paths(sp),
 	    "nofile", sp->sp_cf.cf_tenant_nofile,
-	    "nproc", sp->sp_cf.cf_tenant_nproc);
+	    "nproc", sp->sp_cf.cf_tenant_nproc, "node", sp->sp_node);
 	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, -1, v);
 	json_decref(v);
 	worker_set_state(wk, WK_ASSIGNING);

@@ -259,7 +259,7 @@ worker_filter_install(struct scprog *prog, char *err, size_t errlen)
 static int
 on_assign(struct wrk *w, json_t *v)
 {
-	const char *tenant, *home, *policy, *wpolicy, *hide[16];
+	const char *tenant, *home, *policy, *wpolicy, *hide[16], *node = "";
 	struct scprog *wfilter = NULL;
 	struct confine_spec cs;
 	json_int_t uid, gid, nofile, nproc;
@@ -267,10 +267,12 @@ on_assign(struct wrk *w, json_t *v)
 	char err[512];
 	size_t i;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I}", "tenant",
-	    &tenant, "uid", &uid, "gid", &gid, "home", &home,
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I,s?s}",
+	    "tenant", &tenant, "uid", &uid, "gid", &gid, "home", &home,
 	    "upstream_policy", &policy, "worker_policy", &wpolicy,
-	    "hide", &hidev, "nofile", &nofile, "nproc", &nproc) != 0 ||
+	    "hide", &hidev, "nofile", &nofile, "nproc", &nproc,
+	    "node", &node) != 0 ||
+	    (node[0] != '\0' && !node_name_valid(node)) ||
 	    !json_is_array(hidev) ||
 	    json_array_size(hidev) >= sizeof(hide) / sizeof(hide[0]) ||
 	    nofile <= 0 || nproc <= 0 || !name_valid(tenant) ||
@@ -279,6 +281,7 @@ on_assign(struct wrk *w, json_t *v)
 		return -1;
 	snprintf(w->w_tenant, sizeof(w->w_tenant), "%s", tenant);
 	snprintf(w->w_home, sizeof(w->w_home), "%s", home);
+	snprintf(w->w_node, sizeof(w->w_node), "%s", node);
 	w->w_uid = (uid_t)uid;
 	w->w_gid = (gid_t)gid;
 	json_array_foreach(hidev, i, h) {

@@ -327,6 +327,7 @@ mcp_session_new(struct wrk *w, const char *version, const char *server,
 {
 	struct mcp_session *s, *old;
 	unsigned char raw[32];
+	char hex[65];
 
 	while (w->w_nsessions >= MCP_MAX_SESSIONS && w->w_sessions != NULL) {
 		old = w->w_sessions;
@@ -341,7 +342,14 @@ mcp_session_new(struct wrk *w, const char *version, const char *server,
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	hex_encode(raw, sizeof(raw), s->ms_id);
+	hex_encode(raw, sizeof(raw), hex);
+	/* "node.<hex>", 64 characters in all: a balancer or another host
+	 * sharing the store can tell where the session lives. */
+	if (w->w_node[0] != '\0')
+		snprintf(s->ms_id, sizeof(s->ms_id), "%s.%.*s", w->w_node,
+		    (int)(sizeof(s->ms_id) - 2 - strlen(w->w_node)), hex);
+	else
+		snprintf(s->ms_id, sizeof(s->ms_id), "%s", hex);
 	snprintf(s->ms_version, sizeof(s->ms_version), "%s", version);
 	snprintf(s->ms_server, sizeof(s->ms_server), "%s", server);
 	s->ms_caps = json_is_object(caps) ? json_deep_copy(caps) :
@@ -1613,6 +1621,30 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
 	r->hr_abort_arg = in;
 }
 
+/*
+ * 404 for a session this worker does not have, which tells a client to
+ * start a new one (initialize). When the id names another host (several
+ * hosts behind a balancer; the tenant moved), the message says which.
+ */
+static void
+mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid)
+{
+	char node[NODE_NAME_MAX + 1], msg[192];
+	const char *dot = strchr(sid, '.');
+
+	if (dot != NULL && (size_t)(dot - sid) <= NODE_NAME_MAX) {
+		snprintf(node, sizeof(node), "%.*s", (int)(dot - sid), sid);
+		if (node_name_valid(node) && strcmp(node, w->w_node) != 0) {
+			snprintf(msg, sizeof(msg), "Session not found: it "
+			    "belongs to dataagent host %s, this is %s; start "
+			    "a new session", node, w->w_node);
+			mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, msg);
+			return;
+		}
+	}
+	mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, "Session not found");
+}
+
 /* Checks Mcp-Session-Id and MCP-Protocol-Version. Returns the session,
  * or NULL after answering. *version_r is what this request speaks. */
 static struct mcp_session *
@@ -1631,8 +1663,7 @@ mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
 	}
 	if ((s = mcp_session_find(w, sid)) == NULL ||
 	    strcmp(s->ms_server, server) != 0) {
-		mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION,
-		    "Session not found");
+		mcp_session_not_found(w, r, sid);
 		return NULL;
 	}
 	pv = http_header(r, "mcp-protocol-version");

@@ -67,6 +67,8 @@ struct wrk {
 	uid_t w_uid;
 	gid_t w_gid;
 	char w_home[CONFIG_STRLEN];
+	char w_node[NODE_NAME_MAX + 1];	/* this host's node name: starts
+					 * the session ids it hands out */
 	struct wrk_settings w_set;
 	struct scprog *w_upstream_filter;	/* installed before each exec */
 	struct launcher *w_launcher;		/* starts the MCP servers */

@@ -31,9 +31,9 @@ let password = null;
 let skip = null;
 let A, B, token;
 
-const host = () => new Daemon({ uid_base: 75000, masterKey: false,
+const host = (node) => new Daemon({ uid_base: 75000, masterKey: false,
     config: { database_url: url, master_key: keyPath,
-	store_poll_interval: 1 } });
+	store_poll_interval: 1, node_name: node } });
 
 test('two hosts share one MariaDB: a tenant made on one is served by the other', async () => {
 	const r = await mariadb('start');
@@ -45,8 +45,8 @@ test('two hosts share one MariaDB: a tenant made on one is served by the other',
 	url = r.stdout.trim();
 	password = new URL(url).password;
 	assert(password.length >= 16, 'a real password');
-	A = await host().start();
-	B = await host().start();
+	A = await host('alpha').start();
+	B = await host('beta').start();
 	const store = A.logs.find((l) => l.msg === 'store open');
 	assert(store && store.store.startsWith('mysql dataagent@127.0.0.1:'),
 	    JSON.stringify(store));
@@ -146,6 +146,38 @@ test('MariaDB restart: admin commands fail cleanly while it is down, calls in fl
 	assert(A.logs.some((l) => l.msg === 'store: reconnected'),
 	    'A logged the reconnect');
 	await c.close();
+});
+
+test('a stateful session names its host; another host refuses it clearly and a new session there works', async () => {
+	if (skip)
+		return { skip };
+	const tok = (await A.ctlOk(['token', 'issue', 'acme'])).trim();
+	const init = { jsonrpc: '2.0', id: 1, method: 'initialize',
+	    params: { protocolVersion: '2025-06-18', capabilities: {},
+		clientInfo: { name: 't', version: '1' } } };
+	const headers = { Accept: 'application/json, text/event-stream' };
+	const r = await A.fetch('/api/v1/users/acme/mcp', { token: tok,
+	    method: 'POST', body: init, headers });
+	eq(r.status, 200);
+	const sid = r.headers.get('mcp-session-id');
+	assert(/^alpha\.[0-9a-f]{58}$/.test(sid), sid);
+	const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+	const h2 = { ...headers, 'Mcp-Session-Id': sid,
+	    'MCP-Protocol-Version': '2025-06-18' };
+	const other = await B.fetch('/api/v1/users/acme/mcp', { token: tok,
+	    method: 'POST', body: list, headers: h2 });
+	eq(other.status, 404);
+	const body = await other.json();
+	assert(body.error && /alpha/.test(body.error.message) &&
+	    /beta/.test(body.error.message), JSON.stringify(body));
+	// what an MCP client does on 404: a new session, here on B
+	const c = await B.mcp('acme', tok);
+	assert((await c.listTools()).tools.length > 0);
+	await c.close();
+	// on its own host the session still works
+	const same = await A.fetch('/api/v1/users/acme/mcp', { token: tok,
+	    method: 'POST', body: list, headers: h2 });
+	eq(same.status, 200);
 });
 
 test('stopping one host leaves the other serving', async () => {
