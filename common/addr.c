@@ -1,9 +1,14 @@
 /*
- * addr.c: what a client address is.
+ * addr.c: what a client address is, and the listening sockets of the
+ * supervisor (its port, the TLS port, metrics_listen).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,4 +64,67 @@ addr_split_hostport(const char *s, char *host, size_t hostlen, char *port,
 	host[hl] = '\0';
 	snprintf(port, portlen, "%ld", p);
 	return 0;
+}
+
+int
+listen_tcp(const char *host, const char *port, int numeric_host, int backlog,
+    int *port_r, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof(ss);
+	char pbuf[8];
+	int fd, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV |
+	    (numeric_host ? AI_NUMERICHOST : 0);
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "'%s': %s", host, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, backlog) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
+		snprintf(err, errlen, "listen on %s:%s: %s", host, port,
+		    strerror(errno));
+		freeaddrinfo(res);
+		fd_close(&fd);
+		return -1;
+	}
+	freeaddrinfo(res);
+	/* port 0 asks the kernel for one: say which */
+	if (getnameinfo((struct sockaddr *)&ss, slen, NULL, 0, pbuf,
+	    sizeof(pbuf), NI_NUMERICSERV) != 0)
+		snprintf(pbuf, sizeof(pbuf), "%s", port);
+	*port_r = atoi(pbuf);
+	return fd;
+}
+
+int
+accept_next(int lfd, struct sockaddr_storage *ss)
+{
+	socklen_t slen;
+	int fd;
+
+	for (;;) {
+		slen = sizeof(*ss);
+		memset(ss, 0, sizeof(*ss));
+		fd = accept4(lfd, (struct sockaddr *)ss, &slen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd != -1)
+			return fd;
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno != EAGAIN)
+			log_warn("accept failed", "{s:s}", "error",
+			    strerror(errno));
+		return -1;
+	}
 }

@@ -405,6 +405,15 @@ int pct_decode(const char *s, size_t len, char *out, size_t outlen);
 struct sockaddr_storage;
 /* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
 int addr_is_loopback(const struct sockaddr_storage *ss);
+/* A non-blocking listening TCP socket on host:port (host a literal
+ * address when numeric_host). Returns the fd with *port_r the port bound
+ * (the kernel's pick for "0"), or -1 with err. */
+int listen_tcp(const char *host, const char *port, int numeric_host,
+    int backlog, int *port_r, char *err, size_t errlen);
+/* The next connection on a non-blocking listening socket (non-blocking,
+ * close-on-exec), or -1 when there is none for now (other errors are
+ * logged). */
+int accept_next(int lfd, struct sockaddr_storage *ss);
 /* Splits "host:port" or "[v6]:port" (port 0..65535, host non-empty) into
  * host and port. Returns 0 or -1. */
 int addr_split_hostport(const char *s, char *host, size_t hostlen,

@@ -791,22 +791,9 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct sup *sp = arg;
 	struct sockaddr_storage ss;
-	socklen_t slen;
 	int fd;
 
-	for (;;) {
-		slen = sizeof(ss);
-		memset(&ss, 0, sizeof(ss));
-		fd = accept4(lfd, (struct sockaddr *)&ss, &slen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				log_warn("accept failed", "{s:s}", "error",
-				    strerror(errno));
-			return;
-		}
+	while ((fd = accept_next(lfd, &ss)) != -1) {
 		if (!ratelimit_ip_connect(sp, &ss)) {
 			front_refuse_rate(&fd);
 			continue;
@@ -821,32 +808,20 @@ static void
 front_on_accept_metrics(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct sup *sp = arg;
+	struct sockaddr_storage ss;
 	struct front_conn *fc;
 	int fd;
 
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				log_warn("accept failed", "{s:s}", "error",
-				    strerror(errno));
-			return;
-		}
+	while ((fd = accept_next(lfd, &ss)) != -1)
 		if ((fc = front_conn_new(sp, fd)) != NULL)
 			fc->fc_metrics_only = 1;
-	}
 }
 
 static int
 front_metrics_listen(struct sup *sp, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t slen = sizeof(ss);
-	char host[CONFIG_STRLEN], port[16], nhost[INET6_ADDRSTRLEN], nport[16];
-	int fd, one = 1, rc;
+	char host[CONFIG_STRLEN], port[16], e[512];
+	int fd, bound;
 
 	sp->sp_metrics_fd = -1;
 	if (sp->sp_cf.cf_metrics_listen[0] == '\0')
@@ -857,29 +832,10 @@ front_metrics_listen(struct sup *sp, char *err, size_t errlen)
 		    sp->sp_cf.cf_metrics_listen);
 		return -1;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "metrics_listen '%s': %s",
-		    sp->sp_cf.cf_metrics_listen, gai_strerror(rc));
+	if ((fd = listen_tcp(host, port, 1, 128, &bound, e, sizeof(e))) == -1) {
+		snprintf(err, errlen, "metrics_listen: %s", e);
 		return -1;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 128) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
-		snprintf(err, errlen, "metrics_listen on %s: %s",
-		    sp->sp_cf.cf_metrics_listen, strerror(errno));
-		freeaddrinfo(res);
-		fd_close(&fd);
-		return -1;
-	}
-	freeaddrinfo(res);
 	sp->sp_metrics_fd = fd;
 	sp->sp_ev_metrics_accept = event_new(sp->sp_base, fd,
 	    EV_READ | EV_PERSIST, front_on_accept_metrics, sp);
@@ -888,51 +844,23 @@ front_metrics_listen(struct sup *sp, char *err, size_t errlen)
 		return -1;
 	}
 	event_add(sp->sp_ev_metrics_accept, NULL);
-	if (getnameinfo((struct sockaddr *)&ss, slen, nhost, sizeof(nhost),
-	    nport, sizeof(nport), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(nport, sizeof(nport), "%s", port);
 	log_info("listening for metrics", "{s:s,s:i}", "host", host, "port",
-	    atoi(nport));
+	    bound);
 	return 0;
 }
 
 int
 front_listen(struct sup *sp, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t slen = sizeof(ss);
-	char port[16], host[INET6_ADDRSTRLEN], pbuf[8];
-	int fd = -1, one = 1, rc;
+	char port[16], e[512];
+	int fd;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%d", sp->sp_cf.cf_port);
-	rc = getaddrinfo(sp->sp_cf.cf_host, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "host '%s': %s", sp->sp_cf.cf_host,
-		    gai_strerror(rc));
+	if ((fd = listen_tcp(sp->sp_cf.cf_host, port, 0, 1024,
+	    &sp->sp_cf.cf_port, e, sizeof(e))) == -1) {
+		snprintf(err, errlen, "host %s", e);
 		return -1;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 1024) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
-		snprintf(err, errlen, "listen on %s:%s: %s", sp->sp_cf.cf_host,
-		    port, strerror(errno));
-		freeaddrinfo(res);
-		fd_close(&fd);
-		return -1;
-	}
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, slen, host, sizeof(host), pbuf,
-	    sizeof(pbuf), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(pbuf, sizeof(pbuf), "%d", sp->sp_cf.cf_port);
 	sp->sp_listen_fd = fd;
 	sp->sp_ev_accept = event_new(sp->sp_base, fd, EV_READ | EV_PERSIST,
 	    front_on_accept, sp);
@@ -943,7 +871,6 @@ front_listen(struct sup *sp, char *err, size_t errlen)
 	event_add(sp->sp_ev_accept, NULL);
 	if (front_metrics_listen(sp, err, errlen) == -1)
 		return -1;
-	sp->sp_cf.cf_port = atoi(pbuf);
 	log_info("listening", "{s:s,s:i}", "host", sp->sp_cf.cf_host, "port",
 	    sp->sp_cf.cf_port);
 	return 0;

@@ -584,23 +584,10 @@ tls_on_accept(evutil_socket_t lfd, short ev, void *arg)
 	struct tls *tl = sp->sp_tls;
 	struct sockaddr_storage ss;
 	struct tls_conn *tc;
-	socklen_t slen;
 	SSL *ssl;
 	int fd, one = 1;
 
-	for (;;) {
-		slen = sizeof(ss);
-		memset(&ss, 0, sizeof(ss));
-		fd = accept4(lfd, (struct sockaddr *)&ss, &slen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN)
-				log_warn("accept failed", "{s:s}", "error",
-				    strerror(errno));
-			return;
-		}
+	while ((fd = accept_next(lfd, &ss)) != -1) {
 		/* Over the address's rate: closed before any handshake
 		 * work (the client cannot read a plain 429 anyway). */
 		if (sp->sp_stopping || tl->tl_nconns >= TLS_MAX_CONNS ||
@@ -648,14 +635,11 @@ tls_on_accept(evutil_socket_t lfd, short ev, void *arg)
 int
 tls_open(struct sup *sp, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t slen = sizeof(ss);
 	const char *host = sp->sp_cf.cf_tls_host[0] != '\0' ?
 	    sp->sp_cf.cf_tls_host : sp->sp_cf.cf_host;
-	char port[16], pbuf[8];
+	char port[16], e[512];
 	struct tls *tl;
-	int fd = -1, one = 1, rc;
+	int fd;
 
 	if (sp->sp_cf.cf_tls_port == 0)
 		return 0;
@@ -667,35 +651,13 @@ tls_open(struct sup *sp, char *err, size_t errlen)
 	sp->sp_tls = tl;
 	if ((tl->tl_ctx = tls_ctx_new(&sp->sp_cf, err, errlen)) == NULL)
 		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%d", sp->sp_cf.cf_tls_port);
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "tls_host '%s': %s", host,
-		    gai_strerror(rc));
+	if ((fd = listen_tcp(host, port, 0, 1024, &tl->tl_port, e,
+	    sizeof(e))) == -1) {
+		snprintf(err, errlen, "tls_host %s", e);
 		return -1;
 	}
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
-	    listen(fd, 1024) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &slen) == -1) {
-		snprintf(err, errlen, "listen on %s:%s (TLS): %s", host, port,
-		    strerror(errno));
-		freeaddrinfo(res);
-		fd_close(&fd);
-		return -1;
-	}
-	freeaddrinfo(res);
-	if (getnameinfo((struct sockaddr *)&ss, slen, NULL, 0, pbuf,
-	    sizeof(pbuf), NI_NUMERICSERV) != 0)
-		snprintf(pbuf, sizeof(pbuf), "%d", sp->sp_cf.cf_tls_port);
 	tl->tl_fd = fd;
-	tl->tl_port = atoi(pbuf);
 	tl->tl_ev_accept = event_new(sp->sp_base, fd, EV_READ | EV_PERSIST,
 	    tls_on_accept, sp);
 	if (tl->tl_ev_accept == NULL) {

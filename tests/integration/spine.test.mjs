@@ -253,7 +253,9 @@ async function session() {
 	eq(r.status, 200, `initialize: ${r.text}`);
 	eq(r.json.result.protocolVersion, '2025-06-18');
 	const sid = r.headers.get('mcp-session-id');
-	assert(/^[0-9a-f]{64}$/.test(sid || ''), `session id ${sid}`);
+	// node.<hex>, 64 characters: the host's node_name, then randomness
+	assert(/^[a-z0-9-]{1,16}\.[0-9a-f]+$/.test(sid || '') && sid.length === 64,
+	    `session id ${sid}`);
 	eq((await rpc({ jsonrpc: '2.0', method: 'notifications/initialized' }, { session: sid })).status, 202);
 	return sid;
 }
