@@ -431,6 +431,12 @@ int host_allowed(const char *allowed_hosts, const char *value,
 
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);
+/* 1 for /api/v1/users/{id}/mcp and /api/v1/users/{id}/mcp/{server}. */
+int http_path_is_mcp(const char *path);
+/* The body of a 429: on an MCP POST a JSON-RPC error with the id of the
+ * request in body (when it parses), else {"error","retry_after"}. */
+json_t *http_rate_limited_body(int mcp_post, const char *body, size_t len,
+    int retry_after);
 
 /* --------------------------------------------------------- secretref */
 

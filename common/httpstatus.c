@@ -1,6 +1,9 @@
 /*
- * httpstatus.c: reason phrases for the status codes dataagent sends.
+ * httpstatus.c: reason phrases for the status codes dataagent sends, and
+ * the bodies of answers both the supervisor and the worker give.
  */
+#include <string.h>
+
 #include "common.h"
 
 const char *
@@ -32,4 +35,35 @@ http_status_text(int status)
 	case 504: return "Gateway Timeout";
 	default: return "Unknown";
 	}
+}
+
+int
+http_path_is_mcp(const char *path)
+{
+	const char *rest;
+
+	if (strncmp(path, "/api/v1/users/", 14) != 0 ||
+	    (rest = strchr(path + 14, '/')) == NULL || rest == path + 14)
+		return 0;
+	return strcmp(rest, "/mcp") == 0 || strncmp(rest, "/mcp/", 5) == 0;
+}
+
+json_t *
+http_rate_limited_body(int mcp_post, const char *body, size_t len,
+    int retry_after)
+{
+	json_t *req, *id, *out;
+
+	if (!mcp_post)
+		return json_pack("{s:s,s:i}", "error", "rate limit exceeded",
+		    "retry_after", retry_after);
+	req = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+	id = json_object_get(req, "id");
+	if (!json_is_string(id) && !json_is_number(id))
+		id = NULL;
+	out = json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:i}}}", "jsonrpc", "2.0",
+	    "id", id, "error", "code", -32000, "message",
+	    "rate limit exceeded", "data", "retry_after", retry_after);
+	json_decref(req);
+	return out;
 }

@@ -317,32 +317,16 @@ static void
 front_rate_limited(struct front_conn *fc, const struct httphead *hh,
     int retry_after, const char *why)
 {
-	char extra[64], id[128];
-	const char *rest;
-	json_t *req = NULL, *rid = NULL, *body;
+	char extra[64];
+	int mcp = hh->hh_method == HTTP_POST && http_path_is_mcp(hh->hh_path);
+	int with_body = fc->fc_peek != NULL && hh->hh_head_len < fc->fc_peeklen;
 
 	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n", retry_after);
 	log_info("rate limited", "{s:s,s:s,s:i}", "remote", fc->fc_remote,
 	    "scope", why, "retry_after", retry_after);
-	rest = strncmp(hh->hh_path, "/api/v1/users/", 14) == 0 ?
-	    strchr(hh->hh_path + 14, '/') : NULL;
-	if (hh->hh_method == HTTP_POST && rest != NULL &&
-	    httphead_path_tenant(hh->hh_path, id, sizeof(id)) == 1 &&
-	    (strcmp(rest, "/mcp") == 0 || strncmp(rest, "/mcp/", 5) == 0)) {
-		if (fc->fc_peek != NULL && hh->hh_head_len < fc->fc_peeklen)
-			req = json_loadb(fc->fc_peek + hh->hh_head_len,
-			    fc->fc_peeklen - hh->hh_head_len, 0, NULL);
-		rid = json_object_get(req, "id");
-		if (!json_is_string(rid) && !json_is_number(rid))
-			rid = NULL;
-		body = json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:i}}}", "jsonrpc",
-		    "2.0", "id", rid, "error", "code", -32000, "message",
-		    "rate limit exceeded", "data", "retry_after", retry_after);
-		json_decref(req);
-	} else
-		body = json_pack("{s:s,s:i}", "error", "rate limit exceeded",
-		    "retry_after", retry_after);
-	front_answer(fc, 429, extra, body);
+	front_answer(fc, 429, extra, http_rate_limited_body(mcp,
+	    with_body ? fc->fc_peek + hh->hh_head_len : NULL,
+	    with_body ? fc->fc_peeklen - hh->hh_head_len : 0, retry_after));
 }
 
 /*

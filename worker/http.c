@@ -116,6 +116,24 @@ conn_write(struct http_conn *c, int status, const char *extra,
 		evbuffer_add(out, body, len);
 }
 
+/* r's answer is written: free it and read the next request (or stop
+ * reading, when the connection closes once the answer is out). */
+static void
+http_req_finish(struct http_conn *c, struct http_req *r)
+{
+	if (c->hc_active == r)
+		c->hc_active = NULL;
+	req_free(&r);
+	wrk_touch(c->hc_wrk);
+	if (c->hc_close) {
+		/* Stop reading; free once the answer is out (write cb). */
+		bufferevent_disable(c->hc_bev, EV_READ);
+		return;
+	}
+	http_parser_pause(&c->hc_parser, 0);
+	event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+}
+
 void
 http_reply(struct http_req *r, int status, const char *extra_headers,
     const char *ctype, const void *body, size_t len)
@@ -130,17 +148,7 @@ http_reply(struct http_req *r, int status, const char *extra_headers,
 	    r->hr_request_id);
 	http_request_done(c->hc_wrk, r->hr_path, status, r->hr_start_ms,
 	    r->hr_request_id);
-	if (c->hc_active == r)
-		c->hc_active = NULL;
-	req_free(&r);
-	wrk_touch(c->hc_wrk);
-	if (c->hc_close) {
-		/* Stop reading; free once the answer is out (write cb). */
-		bufferevent_disable(c->hc_bev, EV_READ);
-		return;
-	}
-	http_parser_pause(&c->hc_parser, 0);
-	event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+	http_req_finish(c, r);
 }
 
 /*
@@ -191,16 +199,7 @@ http_stream_end(struct http_req *r)
 
 	c->hc_streaming = 0;
 	evbuffer_add(bufferevent_get_output(c->hc_bev), "0\r\n\r\n", 5);
-	if (c->hc_active == r)
-		c->hc_active = NULL;
-	req_free(&r);
-	wrk_touch(c->hc_wrk);
-	if (c->hc_close) {
-		bufferevent_disable(c->hc_bev, EV_READ);
-		return;
-	}
-	http_parser_pause(&c->hc_parser, 0);
-	event_active(c->hc_ev_resume, EV_TIMEOUT, 0);
+	http_req_finish(c, r);
 }
 
 void
@@ -608,41 +607,17 @@ conn_check_head(struct http_conn *c)
 
 /* The request's route is the MCP endpoint (POST): its errors are
  * JSON-RPC. */
-static int
-req_is_mcp_post(const struct http_req *r)
-{
-	const char *rest;
-
-	if (r->hr_method != HTTP_POST ||
-	    strncmp(r->hr_path, "/api/v1/users/", 14) != 0 ||
-	    (rest = strchr(r->hr_path + 14, '/')) == NULL)
-		return 0;
-	return strcmp(rest, "/mcp") == 0 || strncmp(rest, "/mcp/", 5) == 0;
-}
-
 /* 429 for a request over the tenant's rate; the connection goes on. */
 static void
 rate_refuse(struct http_req *r, int retry_after)
 {
 	char extra[64];
-	json_t *req, *id, *body;
 
 	snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
 	    retry_after > 0 ? retry_after : 1);
-	if (req_is_mcp_post(r)) {
-		req = json_loadb(r->hr_body != NULL ? r->hr_body : "",
-		    r->hr_body_len, 0, NULL);
-		id = json_object_get(req, "id");
-		if (!json_is_string(id) && !json_is_number(id))
-			id = NULL;
-		body = json_pack("{s:s,s:O?,s:{s:i,s:s,s:{s:i}}}", "jsonrpc",
-		    "2.0", "id", id, "error", "code", -32000, "message",
-		    "rate limit exceeded", "data", "retry_after", retry_after);
-		json_decref(req);
-	} else
-		body = json_pack("{s:s,s:i}", "error", "rate limit exceeded",
-		    "retry_after", retry_after);
-	http_reply_json(r, 429, extra, body);
+	http_reply_json(r, 429, extra, http_rate_limited_body(
+	    r->hr_method == HTTP_POST && http_path_is_mcp(r->hr_path),
+	    r->hr_body, r->hr_body_len, retry_after));
 }
 
 /* Asks the supervisor for tokens for the requests waiting, when no

@@ -152,6 +152,19 @@ req_done(struct httpc_req *r, const char *error)
 
 /* --------------------------------------------------------- responses */
 
+/* The caller gave up on r in a callback: no on_done, and the connection
+ * (half-way through its answer) goes. */
+static int
+conn_resp_abandon(struct httpc_conn *c, struct httpc_req *r)
+{
+	if (c->c_req == r) {
+		c->c_req = NULL;
+		req_free(r);
+	}
+	conn_kill(c);
+	return -1;
+}
+
 static int
 conn_resp_head(int status, const json_t *headers, void *arg)
 {
@@ -161,15 +174,8 @@ conn_resp_head(int status, const json_t *headers, void *arg)
 	if (c->c_state != HC_BUSY || r == NULL || c->c_h->h_dying)
 		return -1;
 	if (r->r_cbs->on_head != NULL &&
-	    r->r_cbs->on_head(r, status, headers, r->r_arg) == -1) {
-		/* Abandoned: no on_done. */
-		if (c->c_req == r) {
-			c->c_req = NULL;
-			req_free(r);
-		}
-		conn_kill(c);
-		return -1;
-	}
+	    r->r_cbs->on_head(r, status, headers, r->r_arg) == -1)
+		return conn_resp_abandon(c, r);
 	return c->c_state == HC_BUSY && c->c_req == r ? 0 : -1;
 }
 
@@ -182,14 +188,8 @@ conn_resp_body(const char *data, size_t len, void *arg)
 	if (c->c_state != HC_BUSY || r == NULL || c->c_h->h_dying)
 		return -1;
 	if (r->r_cbs->on_body != NULL &&
-	    r->r_cbs->on_body(r, data, len, r->r_arg) == -1) {
-		if (c->c_req == r) {
-			c->c_req = NULL;
-			req_free(r);
-		}
-		conn_kill(c);
-		return -1;
-	}
+	    r->r_cbs->on_body(r, data, len, r->r_arg) == -1)
+		return conn_resp_abandon(c, r);
 	return c->c_state == HC_BUSY && c->c_req == r ? 0 : -1;
 }
 
