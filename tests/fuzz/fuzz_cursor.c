@@ -15,15 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct upstream *upstream_next(const struct upstream *u) { return NULL; }
-int upstream_enabled(const struct upstream *u) { return 0; }
-const char *upstream_name(const struct upstream *u) { return ""; }
-struct upstream_call *upstream_tools(struct upstream *u, upstream_cb cb,
-    void *arg) { return NULL; }
-void upstream_call_cancel(struct upstream_call **c) { *c = NULL; }
-struct upstream_call *upstream_request(struct upstream *u, const char *m,
-    json_t *p, int t, upstream_cb cb, void *arg) { json_decref(p);
-    return NULL; }
+#include "../unit/aggregate_stubs.h"
 
 static const unsigned char key[AGG_CURSOR_KEY_LEN] = "fuzz-cursor-key-fuzz-cursor-key";
 
