@@ -39,7 +39,21 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
+	# MariaDB, nginx and HAProxy are only run privately by the tests:
+	# their packages must not start (or fail to start) system services
+	# while installing, so invoke-rc.d is told no for the duration.
+	rcd=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		rcd=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$rcd"
+		chmod 0755 "$rcd"
+		trap 'rm -f "$rcd"' EXIT
+	fi
 	apt-get install -y --no-install-recommends "${missing[@]}"
+	if [ -n "$rcd" ]; then
+		rm -f "$rcd"
+		trap - EXIT
+	fi
 fi
 
 # The peers live outside any 0700 home so tenant UIDs can execute them.
