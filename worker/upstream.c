@@ -183,6 +183,7 @@ struct upstream {
 	json_t *u_tools;		/* cached tools array or NULL */
 	int64_t u_tools_at;
 	unsigned u_tools_gen;		/* bumped on invalidate */
+	int u_tools_known;		/* tools in the last full list, -1 */
 
 	int64_t u_err_window_ms;
 	unsigned u_err_lines;
@@ -2484,6 +2485,7 @@ upstream_new(struct wrk *w, const json_t *spec)
 	u->u_spec = norm;
 	u->u_enabled = json_is_true(json_object_get(norm, "enabled"));
 	u->u_state = UP_STOPPED;
+	u->u_tools_known = -1;
 	up_spec_check(norm, u->u_config_error, sizeof(u->u_config_error));
 	if (u->u_config_error[0] == '\0') {
 		if (up_secrets_load(u, json_object_get(spec, "secrets")) == -1)
@@ -2919,6 +2921,8 @@ up_tools_page_cb(json_t *result, json_t *error, void *arg)
 		up_tools_next(c, cursor);
 		return;
 	}
+	if (u != NULL)
+		u->u_tools_known = (int)json_array_size(c->c_acc);
 	if (u != NULL && u->u_tools_gen == c->c_gen) {
 		json_decref(u->u_tools);
 		u->u_tools = json_incref(c->c_acc);
@@ -2968,7 +2972,10 @@ upstream_tools_invalidate(struct upstream *u)
 int
 upstream_tools_count(const struct upstream *u)
 {
-	return u->u_tools != NULL ? (int)json_array_size(u->u_tools) : -1;
+	/* The cache may be dropped (list_changed) while the count stays
+	 * worth showing. */
+	return u->u_tools != NULL ? (int)json_array_size(u->u_tools) :
+	    u->u_tools_known;
 }
 
 /* ------------------------------------------------------------ periodic */

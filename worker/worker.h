@@ -344,7 +344,7 @@ int upstream_respond(struct upstream *u, const json_t *id, json_t *result,
     json_t *error);
 /* Drops u's cached tools (config change or list_changed). */
 void upstream_tools_invalidate(struct upstream *u);
-/* Number of cached tools, -1 when unknown. */
+/* Number of cached tools, else of the last full list, -1 when unknown. */
 int upstream_tools_count(const struct upstream *u);
 
 /* The launcher reported exits: updates every upstream whose process
