@@ -130,7 +130,7 @@ enum ipc_type {
  * SLOT_REQ_PER_S requests within a second, is killed. A dead worker's
  * slots go back to the host at once.
  */
-#define SLOT_REQ_PER_S 200
+#define SLOT_REQ_PER_S 500
 
 /*
  * "pre" (IPC_CONN, IPC_HANDBACK) is base64 of bytes already read from

@@ -605,9 +605,10 @@ up_retry_schedule(struct upstream *u, int was_ready, int retryable,
 		json_decref(err);
 		return 0;
 	}
-	/* A stdio server that ran restarts on next use; anything else is
-	 * failed and tried again by itself. */
-	if (was_ready && !u->u_remote)
+	/* A stdio server that ran restarts on next use, unless it keeps
+	 * crashing; anything else is failed and tried again by itself. */
+	if (was_ready && !u->u_remote &&
+	    u->u_attempts <= w->w_set.ws_max_retries)
 		u->u_state = UP_BACKOFF;
 	else {
 		u->u_state = UP_FAILED;

@@ -180,7 +180,7 @@ main(void)
 		send_json(11, "{\"want\":1000000000}");	/* IPC_RATE_REQ */
 	} else if (strcmp(tenant, "slothog") == 0) {
 		send_json(2, ack);
-		for (i = 0; i < 1000; i++)
+		for (i = 0; i < 2000; i++)
 			send_json(12, "{\"server\":\"s\"}");	/* IPC_SLOT_REQ */
 	} else if (strcmp(tenant, "slotfree") == 0) {
 		send_json(2, ack);
