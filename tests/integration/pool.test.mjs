@@ -241,6 +241,31 @@ test('a server that cannot start: retried with back-off while the call waits, th
 	await settle();
 });
 
+test('a remote server that refuses connections: retried while the call waits, then failed', async () => {
+	// A loopback port nothing listens on.
+	const net = await import('node:net');
+	const srv = net.createServer();
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	const port = srv.address().port;
+	await new Promise((r) => srv.close(r));
+	await d.ctlOk(['server', 'add', 'pf', 'gone', '--url', `http://127.0.0.1:${port}/mcp`]);
+	const tries = () => d.logs.filter((l) => l.msg === 'upstream unreachable' &&
+	    l.tenant === 'pf' && l.server === 'gone').length;
+	const n0 = tries();
+	const t0 = Date.now();
+	const rr = await restCall('pf', 'gone', 'echo', { message: 'x' });
+	const took = Date.now() - t0;
+	assert(rr.status >= 500 && rr.status !== 503, `status ${rr.status}`);
+	assert(/connect to .*refused/i.test(rr.body.error), JSON.stringify(rr.body));
+	eq(tries() - n0, 3, 'attempts');
+	assert(took >= 2500 && took < 15000, `took ${took} ms`);
+	const st = await serverState('pf', 'gone');
+	eq([st.status, st.attempts], ['failed', 3]);
+	eq((await metrics()).used, 0, 'no slot kept by a failed server');
+	await d.ctlOk(['server', 'remove', 'pf', 'gone']);
+	await settle();
+});
+
 test('GET mcp-servers: status, last_error, last_connected, tools, restarts', async () => {
 	const c = await d.mcp('pb', tok.pb);
 	try {
