@@ -79,6 +79,9 @@ struct config {
 	int cf_connection_timeout;		/* seconds, 30 */
 	int cf_idle_timeout;			/* seconds, 300 */
 	int cf_tool_cache_ttl;			/* seconds, 300 */
+	int cf_max_retries;			/* start attempts after the first, 3 */
+	int cf_retry_delay;			/* seconds, 1, doubling */
+	int cf_reconnect_interval;		/* seconds, 300: failed servers */
 	int cf_tenant_uid_base;			/* 61000 */
 	char cf_state_dir[CONFIG_STRLEN];	/* /var/lib/dataagent */
 	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */

@@ -58,6 +58,9 @@ static const struct cfg_key cfg_keys[] = {
 	INT("connection_timeout", cf_connection_timeout, 1, 86400),
 	INT("idle_timeout", cf_idle_timeout, 1, 86400 * 7),
 	INT("tool_cache_ttl", cf_tool_cache_ttl, 0, 86400 * 7),
+	INT("max_retries", cf_max_retries, 0, 100),
+	INT("retry_delay", cf_retry_delay, 1, 3600),
+	INT("reconnect_interval", cf_reconnect_interval, 1, 86400 * 7),
 	INT("tenant_uid_base", cf_tenant_uid_base, 1000, 2000000000),
 	STR("state_dir", cf_state_dir),
 	STR("control_socket", cf_control_socket),
@@ -128,6 +131,9 @@ config_defaults(struct config *cf)
 	cf->cf_connection_timeout = 30;
 	cf->cf_idle_timeout = 300;
 	cf->cf_tool_cache_ttl = 300;
+	cf->cf_max_retries = 3;
+	cf->cf_retry_delay = 1;
+	cf->cf_reconnect_interval = 300;
 	cf->cf_tenant_uid_base = 61000;
 	snprintf(cf->cf_state_dir, sizeof(cf->cf_state_dir),
 	    "/var/lib/dataagent");

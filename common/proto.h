@@ -47,7 +47,9 @@ enum ipc_type {
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
 	IPC_RATE_GRANT,		/* {"n","retry_after"} answer to IPC_RATE_REQ,
 				 * see below */
-	IPC_SLOT_GRANT,		/* peer=req id, {"ok"}|{"ok":false,"error"} */
+	IPC_SLOT_GRANT,		/* peer=req id, {"ok":true}|{"ok":false,
+				 * "error","scope","retry_after"}, see
+				 * below */
 	IPC_REVOKE,		/* {"token_hash"}: a token was revoked (by its
 				 * jti, dataagentctl token revoke); hex
 				 * SHA-256 of the token as in IPC_CONN. The
@@ -61,7 +63,8 @@ enum ipc_type {
 /*
  * IPC_CONFIG "settings": {"max_connections_per_user","connection_timeout",
  *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
- *   "log_level","drain_timeout","audit_arguments","rate_limit"}
+ *   "log_level","drain_timeout","audit_arguments","rate_limit",
+ *   "max_retries","retry_delay","reconnect_interval"}
  * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
  *   "env":{..},"enabled":bool,"secrets"?:{NAME:value},
  *   "secrets_unusable"?:[NAME]}]: env and args keep their ${secret:NAME}
@@ -107,6 +110,27 @@ enum ipc_type {
  * does not ask.
  */
 #define RATE_WANT_MAX 64
+
+/*
+ * Upstream connection slots (max_total_connections on the host,
+ * max_connections_per_user per tenant; the supervisor counts them per
+ * worker). Before it starts an upstream (spawns a stdio server, opens a
+ * remote session) the worker asks:
+ *   IPC_SLOT_REQ     peer = request id, {"server": name} (a valid server
+ *                    name; it is only logged).
+ *   IPC_SLOT_GRANT   same peer, {"ok":true}: the worker holds one more
+ *                    slot; or {"ok":false,"error": message,"scope":
+ *                    "host"|"tenant","retry_after": s (>= 1)}: refused,
+ *                    the waiting calls fail with the message.
+ *   IPC_SLOT_RELEASE {"n": k}  1 <= k: k slots given back (an upstream
+ *                    stopped, or a grant came for one no longer wanted).
+ * Answers come in the order of the requests. A worker asking while it
+ * holds its tenant's max_connections_per_user is refused (scope
+ * "tenant"); one releasing more than it holds, or sending more than
+ * SLOT_REQ_PER_S requests within a second, is killed. A dead worker's
+ * slots go back to the host at once.
+ */
+#define SLOT_REQ_PER_S 500
 
 /*
  * "pre" (IPC_CONN, IPC_HANDBACK) is base64 of bytes already read from

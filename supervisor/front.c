@@ -887,7 +887,8 @@ sup_status_json(struct sup *sp)
 {
 	char err[STORE_ERRLEN];
 	json_t *tenants, *workers;
-	unsigned ups = workers_upstream_total(sp);
+	/* Upstream connections are the slots granted (IPC_SLOT_REQ). */
+	unsigned ups = workers_slots_used(sp);
 	double usage;
 	int healthy = 1;
 	size_t ntenants = 0;

@@ -775,6 +775,21 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 		evbuffer_add_printf(out, "dataagent_tenant_max_connections"
 		    "{user_id=\"%s\"} %d\n", metrics_lv(k, lv),
 		    sp->sp_cf.cf_max_connections_per_user);
+	metrics_family(out, "dataagent_pool_slots", "gauge",
+	    "Upstream connection slots on the host: granted to workers "
+	    "(used) and max_total_connections (total).");
+	evbuffer_add_printf(out, "dataagent_pool_slots{state=\"used\"} %u\n"
+	    "dataagent_pool_slots{state=\"total\"} %d\n",
+	    workers_slots_used(sp), sp->sp_cf.cf_max_total_connections);
+	metrics_family(out, "dataagent_pool_slots_refused_total", "counter",
+	    "Upstream connection slots refused: the host's "
+	    "max_total_connections or the tenant's max_connections_per_user "
+	    "was reached.");
+	evbuffer_add_printf(out, "dataagent_pool_slots_refused_total"
+	    "{scope=\"host\"} %llu\n"
+	    "dataagent_pool_slots_refused_total{scope=\"tenant\"} %llu\n",
+	    (unsigned long long)sp->sp_slots_refused_host,
+	    (unsigned long long)sp->sp_slots_refused_tenant);
 	metrics_render_global(sp, out);
 	ratelimit_metrics(sp, out);
 	metrics_family(out, "dataagent_build_info", "gauge",

@@ -104,6 +104,8 @@ struct sup {
 	int64_t sp_started;
 	char sp_node[NODE_NAME_MAX + 1];	/* node_name, or from the host name */
 	uint64_t sp_handoffs;
+	uint64_t sp_slots_refused_host;	/* IPC_SLOT_REQ refused: host full */
+	uint64_t sp_slots_refused_tenant;	/* ... tenant at its limit */
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
 	struct auth *sp_auth;		/* keys, revocations (auth.c) */
 	struct audit *sp_audit;		/* tool-call rows not written yet */
@@ -203,6 +205,8 @@ json_t *workers_status_json(struct sup *sp);
  * JSON null when it has none. */
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
+/* Upstream connection slots granted to live workers (IPC_SLOT_REQ). */
+unsigned workers_slots_used(struct sup *sp);
 /* The tenant's effective limits {"memory_max","swap_max","pids_max",
  * "cpu_weight","rate_per_minute"} (-1: no limit; rate 0: no limit). */
 json_t *workers_limits_json(struct sup *sp, const char *tenant);

@@ -80,6 +80,9 @@ struct worker {
 	int64_t wk_oom_base;		/* the tenant group's OOM kills at start */
 	int64_t wk_started_ms;
 	struct event *wk_ev_kill;	/* SIGKILL after the grace period */
+	unsigned wk_slots;		/* upstream slots it holds */
+	int64_t wk_slot_window_ms;	/* start of the current second */
+	unsigned wk_slot_reqs;		/* IPC_SLOT_REQs in that second */
 };
 
 static void worker_assign(struct worker *wk, const struct store_tenant *t);
@@ -209,7 +212,8 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		}
 	}
 	json_decref(stored);
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b,s:i},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b,s:i,"
+	    "s:i,s:i,s:i},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -221,6 +225,9 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "drain_timeout", cf->cf_drain_timeout,
 	    "audit_arguments", strcmp(cf->cf_audit_arguments, "on") == 0,
 	    "rate_limit", ratelimit_tenant_rate(sp, tenant),
+	    "max_retries", cf->cf_max_retries,
+	    "retry_delay", cf->cf_retry_delay,
+	    "reconnect_interval", cf->cf_reconnect_interval,
 	    "servers", servers);
 }
 
@@ -397,6 +404,68 @@ stats_uint(json_t *v, const char *key, unsigned *out)
 	return 0;
 }
 
+/*
+ * IPC_SLOT_REQ: one more upstream connection for the worker's tenant,
+ * within its max_connections_per_user and the host's
+ * max_total_connections. Returns 0, or -1 for a protocol violation.
+ */
+static int
+on_slot_req(struct worker *wk, uint32_t id, json_t *v)
+{
+	struct sup *sp = wk->wk_sup;
+	const struct config *cf = &sp->sp_cf;
+	const char *server, *scope = NULL;
+	char msg[256];
+	int64_t now = now_mono_ms();
+	json_t *g;
+
+	if (json_unpack(v, "{s:s}", "server", &server) != 0 ||
+	    !name_valid(server))
+		return -1;
+	/* A worker asks once per server start; a flood is not ours. */
+	if (now - wk->wk_slot_window_ms >= 1000) {
+		wk->wk_slot_window_ms = now;
+		wk->wk_slot_reqs = 0;
+	}
+	if (++wk->wk_slot_reqs > SLOT_REQ_PER_S) {
+		log_warn("protocol violation by a worker", "{s:i,s:s,s:s}",
+		    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant,
+		    "why", "slot request flood");
+		return -1;
+	}
+	if (wk->wk_slots >= (unsigned)cf->cf_max_connections_per_user) {
+		scope = "tenant";
+		sp->sp_slots_refused_tenant++;
+		snprintf(msg, sizeof(msg), "connection limit reached: tenant "
+		    "%s already has max_connections_per_user (%d) upstream "
+		    "servers busy", wk->wk_tenant,
+		    cf->cf_max_connections_per_user);
+	} else if (workers_slots_used(sp) >=
+	    (unsigned)cf->cf_max_total_connections) {
+		scope = "host";
+		sp->sp_slots_refused_host++;
+		snprintf(msg, sizeof(msg), "connection limit reached: the "
+		    "host's max_total_connections (%d) upstream connections "
+		    "are all in use", cf->cf_max_total_connections);
+	}
+	if (scope != NULL) {
+		log_info("upstream slot refused", "{s:s,s:s,s:s}", "tenant",
+		    wk->wk_tenant, "server", server, "scope", scope);
+		g = json_pack("{s:b,s:s,s:s,s:i}", "ok", 0, "error", msg,
+		    "scope", scope, "retry_after", 1);
+	} else {
+		wk->wk_slots++;
+		log_debug("upstream slot granted", "{s:s,s:s,s:i}", "tenant",
+		    wk->wk_tenant, "server", server, "held",
+		    (int)wk->wk_slots);
+		g = json_pack("{s:b}", "ok", 1);
+	}
+	if (g != NULL)
+		ipc_send_json(wk->wk_ipc, IPC_SLOT_GRANT, id, -1, g);
+	json_decref(g);
+	return 0;
+}
+
 static int
 on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 {
@@ -516,6 +585,24 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		json_decref(g);
 		break;
 	}
+	case IPC_SLOT_REQ:
+		if (wk->wk_state != WK_ACTIVE && wk->wk_state != WK_RETIRING)
+			break;
+		rc = on_slot_req(wk, msg->im_hdr.ih_peer, v);
+		break;
+	case IPC_SLOT_RELEASE: {
+		json_int_t n;
+
+		/* Giving back more than it holds is not a worker we wrote. */
+		if ((wk->wk_state != WK_ACTIVE &&
+		    wk->wk_state != WK_RETIRING) ||
+		    json_unpack(v, "{s:I}", "n", &n) != 0 || n < 1 ||
+		    n > (json_int_t)wk->wk_slots)
+			break;
+		rc = 0;
+		wk->wk_slots -= (unsigned)n;
+		break;
+	}
 	case IPC_IDLE: {
 		json_int_t got;
 
@@ -633,6 +720,8 @@ worker_kill(struct worker *wk, const char *why)
 {
 	ipc_chan_free(&wk->wk_ipc);
 	pending_refuse_all(wk, "worker unavailable");
+	/* Its upstreams die with it: their slots are free again. */
+	wk->wk_slots = 0;
 	if (wk->wk_state != WK_DEAD)
 		worker_set_state(wk, WK_DEAD);
 	if (wk->wk_pid > 0 && wk->wk_killed_why == NULL) {
@@ -1310,6 +1399,17 @@ workers_upstream_total(struct sup *sp)
 	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
 		if (wk->wk_state == WK_ACTIVE || wk->wk_state == WK_RETIRING)
 			n += wk->wk_upstreams;
+	return n;
+}
+
+unsigned
+workers_slots_used(struct sup *sp)
+{
+	struct worker *wk;
+	unsigned n = 0;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		n += wk->wk_slots;
 	return n;
 }
 

@@ -354,6 +354,15 @@ settings_apply(struct wrk *w, json_t *s)
 	    "audit_arguments"));
 	if (json_unpack(s, "{s:I}", "rate_limit", &i) == 0 && i >= 0)
 		ws->ws_rate_limit = (int)i;
+	if (json_unpack(s, "{s:I}", "max_retries", &i) == 0 && i >= 0 &&
+	    i <= 100)
+		ws->ws_max_retries = (int)i;
+	if (json_unpack(s, "{s:I}", "retry_delay", &i) == 0 && i > 0 &&
+	    i <= 3600)
+		ws->ws_retry_delay_ms = (int)i * 1000;
+	if (json_unpack(s, "{s:I}", "reconnect_interval", &i) == 0 && i > 0 &&
+	    i <= 86400 * 7)
+		ws->ws_reconnect_ms = (int)i * 1000;
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
@@ -473,6 +482,13 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		    retry > 86400 ? 86400 : (int)retry);
 		break;
 	}
+	case IPC_SLOT_GRANT:
+		if (!w->w_assigned || !json_is_boolean(json_object_get(v,
+		    "ok")))
+			break;
+		rc = 0;
+		upstream_slot_grant(w, msg->im_hdr.ih_peer, v);
+		break;
 	case IPC_SHUTDOWN:
 		log_info("worker retiring", "{s:s}", "tenant", w->w_tenant);
 		json_decref(v);
@@ -664,6 +680,9 @@ main(int argc, char **argv)
 	w.w_set.ws_max_upstreams = 10;
 	w.w_set.ws_call_timeout_ms = 30000;
 	w.w_set.ws_idle_timeout_s = 300;
+	w.w_set.ws_max_retries = 3;
+	w.w_set.ws_retry_delay_ms = 1000;
+	w.w_set.ws_reconnect_ms = 300000;
 	w.w_set.ws_tool_cache_ttl_s = 300;
 	w.w_set.ws_max_body = 1024 * 1024;
 	snprintf(w.w_set.ws_allowed_hosts, sizeof(w.w_set.ws_allowed_hosts),

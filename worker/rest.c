@@ -143,6 +143,8 @@ rest_server_json(const struct upstream *u)
 	    "last_error", err != NULL ? json_string(err) : json_null(),
 	    "pid", pid > 0 ? json_integer(pid) : json_null(),
 	    "tools", ntools >= 0 ? json_integer(ntools) : json_null());
+	if (o != NULL)
+		upstream_status_json(u, o);
 	/* A remote server: its url and the names of its headers, never
 	 * their values. */
 	if (o != NULL && json_string_length(json_object_get(spec, "url")) > 0) {
@@ -507,7 +509,22 @@ rest_on_call(json_t *result, json_t *error, void *arg)
 	rest_call_audit(rc, error == NULL &&
 	    !json_is_true(json_object_get(result, "isError")), 0);
 	rest_call_free(&rc);
-	if (error != NULL)
+	if (error != NULL && json_integer_value(json_object_get(error,
+	    "code")) == UPSTREAM_ERR_LIMIT) {
+		/* A connection limit: busy, not broken; come back later. */
+		const json_t *data = json_object_get(error, "data");
+		json_int_t retry = json_integer_value(json_object_get(data,
+		    "retry_after"));
+		char hdr[64];
+
+		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n",
+		    retry >= 1 && retry <= 3600 ? (int)retry : 1);
+		http_reply_json(r, 503, hdr, json_pack("{s:O,s:O,s:O}",
+		    "error", json_object_get(error, "message"), "code",
+		    json_object_get(error, "code"), "scope",
+		    json_object_get(data, "scope") != NULL ?
+		    json_object_get(data, "scope") : json_null()));
+	} else if (error != NULL)
 		http_reply_json(r, 502, NULL, json_pack("{s:O,s:O}", "error",
 		    json_object_get(error, "message"), "code",
 		    json_object_get(error, "code")));

@@ -16,9 +16,22 @@
  * answer, and upstream_free never calls back into the caller synchronously.
  *
  * A process that dies is restarted on next use: at once when it had been
- * up more than UP_STABLE_MS, else after a back-off doubling from 1 s to
- * 60 s; while backing off, calls fail at once with a message saying when
- * the next attempt is.
+ * up more than UP_STABLE_MS, else after a back-off (see below); calls
+ * that come meanwhile wait for it.
+ *
+ * Slots and retries. Starting a server (a process, or a remote session)
+ * takes one of the host's upstream connection slots, asked of the
+ * supervisor (IPC_SLOT_REQ, proto.h) while the calls that want the
+ * server wait; a refusal fails them with the limit's message
+ * (UP_ERR_LIMIT). Whatever ends a running server gives its slot back.
+ * A start that fails because the server could not be run or reached is
+ * tried again while calls wait, max_retries times, after retry_delay
+ * doubling each time; then, or at once for a failure another attempt
+ * would not mend (command not found, a bad answer, a TLS failure), the
+ * server is FAILED: its calls fail, and so do later ones at once until
+ * the next attempt, which comes by itself after the same back-off,
+ * growing up to reconnect_interval. A call already sent is never
+ * retried.
  *
  * A remote server (transport "http" or "sse", see the "remote" section)
  * has no process: the same calls, ids and handshake travel over HTTP
@@ -38,6 +51,7 @@
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -56,8 +70,7 @@
 #define UP_STDERR_LINES		20	/* per UP_STDERR_WINDOW_MS */
 #define UP_STDERR_WINDOW_MS	10000
 #define UP_STABLE_MS		10000
-#define UP_BACKOFF_MIN_MS	1000
-#define UP_BACKOFF_MAX_MS	60000
+#define UP_SLOT_HOLDOFF_MS	100	/* after a refusal, before asking again */
 #define UP_TOOLS_MAX_PAGES	100
 #define UP_EOF_GRACE_MS		500	/* stdout EOF to SIGCHLD */
 #define UP_PATH			"/usr/local/bin:/usr/bin:/bin"
@@ -68,7 +81,7 @@
 /* JSON-RPC error codes of our own (server error range). */
 #define UP_ERR_TIMEOUT		-32001
 #define UP_ERR_GONE		-32002
-#define UP_ERR_LIMIT		-32003
+#define UP_ERR_LIMIT		UPSTREAM_ERR_LIMIT
 
 enum call_kind {
 	CALL_RPC = 0,	/* one request to the upstream */
@@ -119,6 +132,12 @@ struct up_post {
 
 TAILQ_HEAD(post_list, up_post);
 
+enum {
+	UP_SLOT_NONE = 0,
+	UP_SLOT_ASKED,			/* IPC_SLOT_REQ sent, no answer yet */
+	UP_SLOT_HELD,
+};
+
 struct upstream {
 	struct upstream *u_next;
 	struct wrk *u_wrk;
@@ -146,7 +165,12 @@ struct upstream {
 	int64_t u_oom_base;		/* tenant OOM kills when it started */
 	int64_t u_last_used_ms;
 	int64_t u_retry_at_ms;
-	int u_backoff_ms;
+	int u_attempts;			/* failed starts since it was ready */
+	int u_slot;			/* UP_SLOT_* */
+	uint32_t u_slot_req;		/* the IPC_SLOT_REQ asked */
+	int u_start_bg;			/* a start of its own, no call waits */
+	unsigned u_restarts;
+	int64_t u_last_connected;	/* wall clock, 0 = never */
 	char u_last_error[512];
 	json_t *u_server_info;		/* initialize result */
 	int64_t u_next_id;
@@ -159,6 +183,7 @@ struct upstream {
 	json_t *u_tools;		/* cached tools array or NULL */
 	int64_t u_tools_at;
 	unsigned u_tools_gen;		/* bumped on invalidate */
+	int u_tools_known;		/* tools in the last full list, -1 */
 
 	int64_t u_err_window_ms;
 	unsigned u_err_lines;
@@ -195,6 +220,8 @@ static void up_remote_failed(struct upstream *u, const char *why);
 static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
 static void up_arm_retry(struct upstream *u);
 static int up_remote_start(struct upstream *u);
+static int up_retry_schedule(struct upstream *u, int was_ready,
+    int retryable, json_t *err);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -401,8 +428,18 @@ call_on_event(evutil_socket_t fd, short ev, void *arg)
 		    "timeout_ms", c->c_timeout_ms);
 	call_unlink(c);
 	c->c_done = 1;
-	c->c_error = up_error(UP_ERR_TIMEOUT, "upstream timed out after %d ms",
-	    c->c_timeout_ms);
+	/* Never sent: the server did not come up in time; say why. */
+	if (u != NULL && c->c_id == 0 && u->u_last_error[0] != '\0')
+		c->c_error = up_error(UP_ERR_TIMEOUT, "upstream %s not ready "
+		    "after %d ms (%s)", u->u_name, c->c_timeout_ms,
+		    u->u_last_error);
+	else if (u != NULL && c->c_id == 0 && u->u_slot == UP_SLOT_ASKED)
+		c->c_error = up_error(UP_ERR_TIMEOUT, "upstream %s: no "
+		    "connection slot after %d ms", u->u_name,
+		    c->c_timeout_ms);
+	else
+		c->c_error = up_error(UP_ERR_TIMEOUT, "upstream timed out "
+		    "after %d ms", c->c_timeout_ms);
 	call_deliver(c);
 }
 
@@ -479,40 +516,125 @@ up_proc_close(struct upstream *u)
 	u->u_server_info = NULL;
 }
 
+/* Gives u's slot back to the supervisor, when it holds one. */
 static void
-up_schedule_retry(struct upstream *u, int64_t now)
+up_slot_release(struct upstream *u)
 {
-	if (u->u_state == UP_BACKOFF && u->u_started_ms > 0 &&
-	    now - u->u_started_ms > UP_STABLE_MS) {
-		/* It served a while: come back at once. */
-		u->u_backoff_ms = 0;
-		u->u_retry_at_ms = now;
+	struct wrk *w = u->u_wrk;
+	json_t *v;
+
+	if (u->u_slot != UP_SLOT_HELD)
 		return;
-	}
-	if (u->u_backoff_ms == 0)
-		u->u_backoff_ms = UP_BACKOFF_MIN_MS;
-	else if ((u->u_backoff_ms *= 2) > UP_BACKOFF_MAX_MS)
-		u->u_backoff_ms = UP_BACKOFF_MAX_MS;
-	u->u_retry_at_ms = now + u->u_backoff_ms;
+	u->u_slot = UP_SLOT_NONE;
+	/* Room again: the next start may ask at once. */
+	w->w_slot_refused_ms = 0;
+	if (w->w_ipc == NULL)
+		return;
+	v = json_pack("{s:i}", "n", 1);
+	if (v != NULL)
+		ipc_send_json(w->w_ipc, IPC_SLOT_RELEASE, 0, -1, v);
+	json_decref(v);
 }
 
-/* The process is gone (or must go): fail what waits on it, back off. */
+/* The back-off before attempt number u_attempts + 1: retry_delay,
+ * doubling with each failure, at most reconnect_interval once the
+ * retries are spent. */
+static int64_t
+up_backoff_ms(const struct upstream *u)
+{
+	const struct wrk_settings *ws = &u->u_wrk->w_set;
+	int64_t ms = ws->ws_retry_delay_ms > 0 ? ws->ws_retry_delay_ms : 1000;
+	int k = u->u_attempts > 0 ? u->u_attempts - 1 : 0;
+
+	ms <<= k > 20 ? 20 : k;
+	if (u->u_attempts > ws->ws_max_retries || ms > ws->ws_reconnect_ms)
+		ms = ws->ws_reconnect_ms > 0 ? ws->ws_reconnect_ms : 300000;
+	return ms;
+}
+
+/* Calls of callers (not our initialize) waiting on u. */
+static int
+up_has_callers(const struct upstream *u)
+{
+	const struct upstream_call *c;
+
+	if (!TAILQ_EMPTY(&u->u_fetches))
+		return 1;
+	TAILQ_FOREACH(c, &u->u_calls, c_link)
+		if (!c->c_internal)
+			return 1;
+	return 0;
+}
+
+/*
+ * A start failed (was_ready 0) or a ready server ended (1); its process
+ * or session is closed. Gives the slot back and schedules the next
+ * attempt (see the top). err (stolen) is what failed calls get.
+ * Returns 0 when the calls still wait for another attempt, -1 when they
+ * were failed.
+ */
+static int
+up_retry_schedule(struct upstream *u, int was_ready, int retryable,
+    json_t *err)
+{
+	struct wrk *w = u->u_wrk;
+	int64_t now = now_mono_ms(), delay;
+	int hold;
+
+	up_slot_release(u);
+	u->u_start_bg = 0;
+	if (was_ready && u->u_started_ms > 0 &&
+	    now - u->u_started_ms > UP_STABLE_MS) {
+		/* It served a while: come back at once. */
+		u->u_attempts = 0;
+		delay = 0;
+	} else {
+		u->u_attempts++;
+		delay = up_backoff_ms(u);
+	}
+	u->u_retry_at_ms = now + delay;
+	hold = !was_ready && retryable && up_has_callers(u) &&
+	    u->u_attempts <= w->w_set.ws_max_retries;
+	if (hold) {
+		u->u_state = UP_BACKOFF;
+		log_info("upstream start failed, retrying", "{s:s,s:s,s:i,"
+		    "s:I,s:s}", "tenant", w->w_tenant, "server", u->u_name,
+		    "attempt", u->u_attempts, "delay_ms", (json_int_t)delay,
+		    "error", u->u_last_error);
+		up_arm_retry(u);
+		json_decref(err);
+		return 0;
+	}
+	/* A stdio server that ran restarts on next use, unless it keeps
+	 * crashing; anything else is failed and tried again by itself. */
+	if (was_ready && !u->u_remote &&
+	    u->u_attempts <= w->w_set.ws_max_retries)
+		u->u_state = UP_BACKOFF;
+	else {
+		u->u_state = UP_FAILED;
+		up_arm_retry(u);
+	}
+	up_fail_calls(u, err);
+	json_decref(err);
+	return -1;
+}
+
+/* The process is gone (or must go): fail what was sent to it, back off. */
 static void
 up_died(struct upstream *u, const char *why)
 {
-	json_t *err;
 	int64_t now = now_mono_ms();
+	int was_ready = u->u_state == UP_READY;
 
 	log_warn("upstream exited", "{s:s,s:s,s:s,s:I}", "tenant",
 	    u->u_wrk->w_tenant, "server", u->u_name, "why", why,
 	    "uptime_ms", (json_int_t)(now - u->u_started_ms));
 	snprintf(u->u_last_error, sizeof(u->u_last_error), "exited (%s)", why);
 	up_proc_close(u);
-	u->u_state = UP_BACKOFF;
-	up_schedule_retry(u, now);
-	err = up_error(UP_ERR_GONE, "upstream %s exited (%s)", u->u_name, why);
-	up_fail_calls(u, err);
-	json_decref(err);
+	/* Before initialize was answered nothing of the callers' was sent:
+	 * that is a start that failed, and may be tried again. */
+	(void)up_retry_schedule(u, was_ready, 1, up_error(UP_ERR_GONE,
+	    "upstream %s exited (%s)", u->u_name, why));
 }
 
 /* Stops a healthy process on purpose (idle, room for another). */
@@ -524,8 +646,9 @@ up_stop(struct upstream *u, const char *why)
 	log_info("upstream stopped", "{s:s,s:s,s:s}", "tenant",
 	    u->u_wrk->w_tenant, "server", u->u_name, "why", why);
 	up_proc_close(u);
+	up_slot_release(u);
 	u->u_state = UP_STOPPED;
-	u->u_backoff_ms = 0;
+	u->u_attempts = 0;
 	err = up_error(UP_ERR_GONE, "upstream %s was stopped (%s)", u->u_name,
 	    why);
 	up_fail_calls(u, err);
@@ -1128,7 +1251,7 @@ up_spawn(struct upstream *u)
 	int in_w = -1, out_r = -1, err_r = -1;	/* our ends */
 	const char *cmd;
 	pid_t pid;
-	int r;
+	int r, retryable = 0;
 
 	if (u->u_remote)
 		return up_remote_start(u);
@@ -1145,6 +1268,10 @@ up_spawn(struct upstream *u)
 	up_strv_free(envp);
 	argv = envp = NULL;
 	if (r == -1) {
+		/* Another attempt will not find a missing program. */
+		retryable = lr.lr_stage != LAUNCH_STAGE_EXEC ||
+		    (lr.lr_errno != ENOENT && lr.lr_errno != EACCES &&
+		    lr.lr_errno != ENOEXEC);
 		if (lr.lr_stage == LAUNCH_STAGE_EXEC && lr.lr_errno == ENOENT)
 			snprintf(u->u_last_error, sizeof(u->u_last_error),
 			    "command not found: %.300s", cmd);
@@ -1238,11 +1365,11 @@ fail:
 	/* (up_proc_close already counted a start that got as far) */
 	if (u->u_state != UP_STARTING)
 		counters_upstream(w, u->u_name, CN_CONNECT_FAILED, 0);
-	u->u_state = UP_FAILED;
 	u->u_started_ms = 0;
-	up_schedule_retry(u, now_mono_ms());
 	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
 	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
+	(void)up_retry_schedule(u, 0, retryable, up_error(UP_ERR_GONE,
+	    "upstream %s failed: %s", u->u_name, u->u_last_error));
 	return -1;
 }
 
@@ -1277,7 +1404,7 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 {
 	struct upstream *u = arg;
 	struct upstream_call *c, *next;
-	json_t *m, *err;
+	json_t *m;
 	const char *msg;
 
 	if (u->u_state != UP_STARTING)
@@ -1297,13 +1424,11 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 			return;
 		}
 		up_proc_close(u);
-		u->u_state = UP_BACKOFF;
 		u->u_started_ms = 0;	/* never served: back off */
-		up_schedule_retry(u, now_mono_ms());
-		err = up_error(UP_ERR_GONE, "upstream %s failed to start: %s",
-		    u->u_name, u->u_last_error);
-		up_fail_calls(u, err);
-		json_decref(err);
+		/* It runs but does not answer as a server: not retried. */
+		(void)up_retry_schedule(u, 0, 0, up_error(UP_ERR_GONE,
+		    "upstream %s failed to start: %s", u->u_name,
+		    u->u_last_error));
 		return;
 	}
 	u->u_server_info = json_incref(result);
@@ -1315,8 +1440,9 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		if (pv != NULL && strlen(pv) < sizeof(u->u_proto) &&
 		    http_header_value_valid(pv))
 			snprintf(u->u_proto, sizeof(u->u_proto), "%s", pv);
-		u->u_backoff_ms = 0;
 	}
+	u->u_attempts = 0;
+	u->u_last_connected = now_wall();
 	m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
 	    "notifications/initialized");
 	if (m != NULL)
@@ -1818,22 +1944,19 @@ up_arm_retry(struct upstream *u)
 static void
 up_remote_failed(struct upstream *u, const char *why)
 {
-	json_t *err;
-	int64_t now = now_mono_ms();
+	int was_ready = u->u_state == UP_READY;
 
-	if (u->u_state == UP_FAILED || u->u_state == UP_STOPPED)
+	if (u->u_state != UP_READY && u->u_state != UP_STARTING)
 		return;
 	snprintf(u->u_last_error, sizeof(u->u_last_error), "%s", why);
 	log_warn("upstream unreachable", "{s:s,s:s,s:s}", "tenant",
 	    u->u_wrk->w_tenant, "server", u->u_name, "error", why);
 	up_proc_close(u);
-	u->u_state = UP_FAILED;
-	up_schedule_retry(u, now);
-	up_arm_retry(u);
-	err = up_error(UP_ERR_GONE, "upstream %s is unreachable: %s",
-	    u->u_name, why);
-	up_fail_calls(u, err);
-	json_decref(err);
+	/* Only a connection that could not be made is worth another
+	 * attempt while calls wait (httpc.c: "connect to ..."). */
+	(void)up_retry_schedule(u, was_ready, strncmp(why, "connect to ",
+	    11) == 0, up_error(UP_ERR_GONE, "upstream %s is unreachable: %s",
+	    u->u_name, why));
 }
 
 /* The configured headers, ${secret:NAME} resolved, as header lines. */
@@ -1984,12 +2107,11 @@ fail:
 	if (tls != NULL)
 		SSL_CTX_free(tls);
 	up_remote_close(u);
-	u->u_state = UP_FAILED;
 	u->u_started_ms = 0;
-	up_schedule_retry(u, now_mono_ms());
-	up_arm_retry(u);
 	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
 	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
+	(void)up_retry_schedule(u, 0, 0, up_error(UP_ERR_GONE,
+	    "upstream %s failed: %s", u->u_name, u->u_last_error));
 	return -1;
 }
 
@@ -1997,24 +2119,22 @@ fail:
 
 static int up_ensure_started(struct upstream *u, json_t **error_r);
 
-/* The back-off of a crashed upstream is over: start it for the calls
- * that were held meanwhile. */
+/* The back-off is over: start again for the calls that wait, or by
+ * itself when failed. */
 static void
 up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 {
 	struct upstream *u = arg;
 	json_t *err = NULL;
 
-	/* A remote server that went away is tried again by itself, calls
-	 * or not, so it is back as soon as the server is. */
-	if (u->u_remote && u->u_state == UP_FAILED && u->u_enabled &&
+	if (u->u_state == UP_FAILED && u->u_enabled &&
 	    u->u_config_error[0] == '\0') {
 		/* The timer may fire a hair before u_retry_at_ms. */
 		u->u_retry_at_ms = now_mono_ms();
+		u->u_start_bg = 1;
 		if (up_ensure_started(u, &err) == -1) {
 			up_fail_calls(u, err);
 			json_decref(err);
-			up_arm_retry(u);
 		}
 		return;
 	}
@@ -2026,10 +2146,87 @@ up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* Starts u now (it holds a slot, or there is no supervisor to ask).
+ * Returns 0 (STARTING, or BACKOFF with the calls waiting for another
+ * attempt), or -1 with *error_r (the calls already failed). */
+static int
+up_start_now(struct upstream *u, json_t **error_r)
+{
+	/* A start after the server ended or failed is a restart. */
+	if (u->u_state == UP_BACKOFF || u->u_state == UP_FAILED) {
+		counters_upstream(u->u_wrk, u->u_name, CN_RESTART, 0);
+		u->u_restarts++;
+	}
+	if (up_spawn(u) == 0 || u->u_state == UP_BACKOFF)
+		return 0;
+	*error_r = up_error(UP_ERR_GONE, "upstream %s failed: %s",
+	    u->u_name, u->u_last_error);
+	return -1;
+}
+
+/* The JSON-RPC error of a refused slot (payload of IPC_SLOT_GRANT). */
+static json_t *
+up_slot_error(const json_t *v)
+{
+	const char *msg = json_string_value(json_object_get(v, "error"));
+	const char *scope = json_string_value(json_object_get(v, "scope"));
+	json_int_t retry = json_integer_value(json_object_get(v,
+	    "retry_after"));
+	json_t *e;
+
+	if (retry < 1 || retry > 3600)
+		retry = 1;
+	e = up_error(UP_ERR_LIMIT, "%.300s", msg != NULL ? msg :
+	    "connection limit reached");
+	if (e != NULL)
+		json_object_set_new(e, "data", json_pack("{s:s,s:I}", "scope",
+		    scope != NULL && strcmp(scope, "host") == 0 ? "host" :
+		    "tenant", "retry_after", retry));
+	return e;
+}
+
 /*
- * Makes sure u has a process (READY or STARTING), stopping the least
- * recently used idle one when at the limit. Returns 0, or -1 with *error_r
- * set (a new JSON-RPC error object).
+ * Asks the supervisor for a slot for u; the calls wait for the answer
+ * (upstream_slot_grant). Returns 0, or -1 with *error_r when a refusal
+ * a moment ago still stands.
+ */
+static int
+up_slot_ask(struct upstream *u, json_t **error_r)
+{
+	struct wrk *w = u->u_wrk;
+	int64_t now = now_mono_ms();
+	json_t *v;
+
+	if (w->w_ipc == NULL) {
+		u->u_slot = UP_SLOT_HELD;
+		return up_start_now(u, error_r);
+	}
+	/* A refusal stands a moment unless a slot came back meanwhile:
+	 * a client hammering a full pool does not turn into a flood of
+	 * requests to the supervisor. */
+	if (w->w_slot_refused_ms != 0 && w->w_slot_refusal != NULL &&
+	    now - w->w_slot_refused_ms < UP_SLOT_HOLDOFF_MS) {
+		*error_r = up_slot_error(w->w_slot_refusal);
+		return -1;
+	}
+	if ((v = json_pack("{s:s}", "server", u->u_name)) == NULL) {
+		*error_r = up_error(-32603, "out of memory");
+		return -1;
+	}
+	if (++w->w_next_slot_id == 0)
+		w->w_next_slot_id = 1;
+	u->u_slot = UP_SLOT_ASKED;
+	u->u_slot_req = w->w_next_slot_id;
+	ipc_send_json(w->w_ipc, IPC_SLOT_REQ, u->u_slot_req, -1, v);
+	json_decref(v);
+	return 0;
+}
+
+/*
+ * Makes sure u is running or on its way (READY, STARTING, waiting for a
+ * slot, or waiting for another attempt), stopping the least recently
+ * used idle one when at the tenant's limit. Returns 0, or -1 with
+ * *error_r set (a new JSON-RPC error object).
  */
 static int
 up_ensure_started(struct upstream *u, json_t **error_r)
@@ -2039,19 +2236,18 @@ up_ensure_started(struct upstream *u, json_t **error_r)
 	unsigned running = 0;
 	int64_t now = now_mono_ms();
 
+	if (u->u_slot == UP_SLOT_ASKED)
+		return 0;
 	switch (u->u_state) {
 	case UP_READY:
 	case UP_STARTING:
 		return 0;
 	case UP_BACKOFF:
-		/* It ran and died: hold the call until the back-off is over
-		 * (its own timeout still bounds the wait), so a client sees
-		 * one failed call per crash, not a burst of them. */
+		/* Hold the call until the back-off is over (its own timeout
+		 * still bounds the wait), so a client sees one failed call
+		 * per crash, not a burst of them. */
 		if (now < u->u_retry_at_ms) {
-			int64_t ms = u->u_retry_at_ms - now;
-			struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-			event_add(u->u_ev_retry, &tv);
+			up_arm_retry(u);
 			return 0;
 		}
 		break;
@@ -2059,14 +2255,9 @@ up_ensure_started(struct upstream *u, json_t **error_r)
 		if (now < u->u_retry_at_ms) {
 			int64_t s = (u->u_retry_at_ms - now + 999) / 1000;
 
-			if (u->u_state == UP_FAILED)
-				*error_r = up_error(UP_ERR_GONE, "upstream %s "
-				    "failed: %s (next attempt in %d s)",
-				    u->u_name, u->u_last_error, (int)s);
-			else
-				*error_r = up_error(UP_ERR_GONE, "upstream %s "
-				    "is restarting in %d s (last: %s)",
-				    u->u_name, (int)s, u->u_last_error);
+			*error_r = up_error(UP_ERR_GONE, "upstream %s "
+			    "failed: %s (next attempt in %d s)",
+			    u->u_name, u->u_last_error, (int)s);
 			return -1;
 		}
 		break;
@@ -2076,32 +2267,73 @@ up_ensure_started(struct upstream *u, json_t **error_r)
 
 	for (o = w->w_upstreams; o != NULL; o = o->u_next) {
 		if (o == u || (o->u_state != UP_READY &&
-		    o->u_state != UP_STARTING))
+		    o->u_state != UP_STARTING && o->u_slot == UP_SLOT_NONE))
 			continue;
 		running++;
-		if (up_pending(o) == 0 && (lru == NULL ||
-		    o->u_last_used_ms < lru->u_last_used_ms))
+		if (up_pending(o) == 0 && o->u_slot != UP_SLOT_ASKED &&
+		    (lru == NULL || o->u_last_used_ms < lru->u_last_used_ms))
 			lru = o;
 	}
+	/* At the tenant's limit with none idle: the supervisor refuses
+	 * (and counts it) with the limit's message. */
 	if (w->w_set.ws_max_upstreams > 0 &&
-	    running >= (unsigned)w->w_set.ws_max_upstreams) {
-		if (lru == NULL) {
-			*error_r = up_error(UP_ERR_LIMIT, "too many upstream "
-			    "servers running (limit %d)",
-			    w->w_set.ws_max_upstreams);
-			return -1;
-		}
+	    running >= (unsigned)w->w_set.ws_max_upstreams && lru != NULL)
 		up_stop(lru, "making room for another server");
+	return up_slot_ask(u, error_r);
+}
+
+void
+upstream_slot_grant(struct wrk *w, uint32_t id, const json_t *v)
+{
+	struct upstream *u;
+	json_t *err = NULL;
+
+	for (u = w->w_upstreams; u != NULL; u = u->u_next)
+		if (u->u_slot == UP_SLOT_ASKED && u->u_slot_req == id)
+			break;
+	if (!json_is_true(json_object_get(v, "ok"))) {
+		json_decref(w->w_slot_refusal);
+		w->w_slot_refusal = json_deep_copy(v);
+		w->w_slot_refused_ms = now_mono_ms();
+		if (u == NULL)
+			return;
+		u->u_slot = UP_SLOT_NONE;
+		log_info("upstream slot refused", "{s:s,s:s,s:O}", "tenant",
+		    w->w_tenant, "server", u->u_name, "error",
+		    json_object_get(v, "error"));
+		err = up_slot_error(v);
+		up_fail_calls(u, err);
+		json_decref(err);
+		/* A start of its own comes again after the refusal's wait. */
+		if (u->u_start_bg && u->u_state == UP_FAILED) {
+			u->u_retry_at_ms = now_mono_ms() + 1000 *
+			    json_integer_value(json_object_get(v,
+			    "retry_after"));
+			up_arm_retry(u);
+		}
+		u->u_start_bg = 0;
+		return;
 	}
-	/* A start after the server ended or failed is a restart. */
-	if (u->u_state == UP_BACKOFF || u->u_state == UP_FAILED)
-		counters_upstream(w, u->u_name, CN_RESTART, 0);
-	if (up_spawn(u) == -1) {
-		*error_r = up_error(UP_ERR_GONE, "upstream %s failed: %s",
-		    u->u_name, u->u_last_error);
-		return -1;
+	if (u == NULL) {
+		/* Asked for a server that is gone: not wanted. */
+		json_t *r = json_pack("{s:i}", "n", 1);
+
+		if (r != NULL && w->w_ipc != NULL)
+			ipc_send_json(w->w_ipc, IPC_SLOT_RELEASE, 0, -1, r);
+		json_decref(r);
+		return;
 	}
-	return 0;
+	u->u_slot = UP_SLOT_HELD;
+	if (!u->u_start_bg && !up_has_callers(u)) {
+		/* The calls timed out or went away meanwhile. */
+		up_slot_release(u);
+		return;
+	}
+	u->u_start_bg = 0;
+	if (up_start_now(u, &err) == -1) {
+		up_fail_calls(u, err);
+		json_decref(err);
+	}
 }
 
 /* The spec as we keep and compare it; NULL when it is not an object with
@@ -2254,6 +2486,7 @@ upstream_new(struct wrk *w, const json_t *spec)
 	u->u_spec = norm;
 	u->u_enabled = json_is_true(json_object_get(norm, "enabled"));
 	u->u_state = UP_STOPPED;
+	u->u_tools_known = -1;
 	up_spec_check(norm, u->u_config_error, sizeof(u->u_config_error));
 	if (u->u_config_error[0] == '\0') {
 		if (up_secrets_load(u, json_object_get(spec, "secrets")) == -1)
@@ -2337,6 +2570,7 @@ upstream_free(struct upstream **up)
 		}
 	}
 	up_proc_close(u);
+	up_slot_release(u);
 	/* Callers learn it later, from the event loop (see the top). */
 	err = up_error(UP_ERR_GONE, "upstream %s exited (removed or "
 	    "reconfigured)", u->u_name);
@@ -2458,6 +2692,44 @@ upstream_pid(const struct upstream *u)
 	return u->u_pid;
 }
 
+void
+upstream_status_json(const struct upstream *u, json_t *o)
+{
+	const char *st;
+	char ts[32];
+	time_t t = (time_t)u->u_last_connected;
+	struct tm tm;
+
+	switch (u->u_state) {
+	case UP_READY:
+		st = "connected";
+		break;
+	case UP_STARTING:
+		st = "connecting";
+		break;
+	case UP_FAILED:
+		st = "failed";
+		break;
+	case UP_BACKOFF:
+		/* Calls wait for its next attempt, or it waits for one. */
+		st = up_pending(u) > 0 ? "connecting" : "idle";
+		break;
+	default:
+		st = "idle";
+		break;
+	}
+	if (u->u_slot == UP_SLOT_ASKED)
+		st = "connecting";
+	json_object_set_new(o, "status", json_string(st));
+	if (u->u_last_connected > 0 && gmtime_r(&t, &tm) != NULL &&
+	    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		json_object_set_new(o, "last_connected", json_string(ts));
+	else
+		json_object_set_new(o, "last_connected", json_null());
+	json_object_set_new(o, "restarts", json_integer(u->u_restarts));
+	json_object_set_new(o, "attempts", json_integer(u->u_attempts));
+}
+
 unsigned
 upstream_running_count(struct wrk *w)
 {
@@ -2504,15 +2776,25 @@ upstream_request(struct upstream *u, const char *method, json_t *params,
 		return call_fail_soon(c, up_error(UP_ERR_GONE,
 		    "server %s cannot start: %s", u->u_name,
 		    u->u_config_error));
-	if (up_ensure_started(u, &err) == -1)
-		return call_fail_soon(c, err);
 
+	/* Queued first: a start that fails may keep it waiting for the
+	 * next attempt, or fail it with everything else that waits. */
 	c->c_up = u;
 	TAILQ_INSERT_TAIL(&u->u_calls, c, c_link);
 	u->u_ncalls++;
 	tv.tv_sec = c->c_timeout_ms / 1000;
 	tv.tv_usec = (c->c_timeout_ms % 1000) * 1000;
 	event_add(c->c_ev, &tv);
+	if (up_ensure_started(u, &err) == -1) {
+		if (c->c_done) {
+			json_decref(err);
+			return c;
+		}
+		call_finish(c, NULL, err);
+		return c;
+	}
+	if (c->c_done)
+		return c;
 	if (u->u_state == UP_READY && up_send_call(u, c) == -1) {
 		/* Only out of memory gets here: the pipe is buffered. */
 		return call_fail_soon(c, up_error(-32603, "cannot send to "
@@ -2640,6 +2922,8 @@ up_tools_page_cb(json_t *result, json_t *error, void *arg)
 		up_tools_next(c, cursor);
 		return;
 	}
+	if (u != NULL)
+		u->u_tools_known = (int)json_array_size(c->c_acc);
 	if (u != NULL && u->u_tools_gen == c->c_gen) {
 		json_decref(u->u_tools);
 		u->u_tools = json_incref(c->c_acc);
@@ -2689,7 +2973,10 @@ upstream_tools_invalidate(struct upstream *u)
 int
 upstream_tools_count(const struct upstream *u)
 {
-	return u->u_tools != NULL ? (int)json_array_size(u->u_tools) : -1;
+	/* The cache may be dropped (list_changed) while the count stays
+	 * worth showing. */
+	return u->u_tools != NULL ? (int)json_array_size(u->u_tools) :
+	    u->u_tools_known;
 }
 
 /* ------------------------------------------------------------ periodic */

@@ -52,6 +52,9 @@ struct wrk_settings {
 	int ws_drain_timeout_s;		/* drain_timeout */
 	int ws_audit_arguments;		/* audit_arguments = on */
 	int ws_rate_limit;		/* the tenant's requests/minute, 0 off */
+	int ws_max_retries;		/* max_retries */
+	int ws_retry_delay_ms;		/* retry_delay */
+	int ws_reconnect_ms;		/* reconnect_interval */
 };
 
 /* The one struct of process state. */
@@ -92,6 +95,9 @@ struct wrk {
 	struct http_conn *w_rate_wait;	/* requests waiting for a token */
 	int w_rate_asked;		/* tokens asked for, not yet answered */
 	struct mcp_state *w_mcp;	/* mcp.c: exchanges, streams, relays */
+	uint32_t w_next_slot_id;	/* IPC_SLOT_REQ ids */
+	int64_t w_slot_refused_ms;	/* last IPC_SLOT_GRANT refusal, or 0 */
+	json_t *w_slot_refusal;		/* its payload, or NULL */
 };
 
 /* main.c */
@@ -278,6 +284,9 @@ enum upstream_state {
  * during the call). error is a JSON-RPC error object {"code","message"}.
  */
 typedef void (*upstream_cb)(json_t *result, json_t *error, void *arg);
+/* The JSON-RPC error code of a call refused by a connection limit
+ * (host or tenant); its "data" holds {"scope","retry_after"}. */
+#define UPSTREAM_ERR_LIMIT	(-32003)
 struct upstream_call;
 
 /* spec: {"name","command","args","env","enabled"}, or for a remote
@@ -337,7 +346,7 @@ int upstream_respond(struct upstream *u, const json_t *id, json_t *result,
     json_t *error);
 /* Drops u's cached tools (config change or list_changed). */
 void upstream_tools_invalidate(struct upstream *u);
-/* Number of cached tools, -1 when unknown. */
+/* Number of cached tools, else of the last full list, -1 when unknown. */
 int upstream_tools_count(const struct upstream *u);
 
 /* The launcher reported exits: updates every upstream whose process
@@ -347,6 +356,13 @@ void upstream_reap(struct wrk *w);
 void upstream_idle_sweep(struct wrk *w, int idle_s);
 /* 1 when any upstream has calls in flight. */
 int upstream_busy(struct wrk *w);
+/* IPC_SLOT_GRANT for request id (payload borrowed): the upstream that
+ * asked starts, or its waiting calls fail with the refusal. */
+void upstream_slot_grant(struct wrk *w, uint32_t id, const json_t *v);
+/* What GET .../mcp-servers shows of u's health: "status" (connected,
+ * connecting, failed, idle), "last_connected", "restarts", "attempts"
+ * added to o. */
+void upstream_status_json(const struct upstream *u, json_t *o);
 
 /* toolstats.c */
 /* Most keys in one IPC_TOOL_STATS message (the supervisor refuses more). */

@@ -87,6 +87,20 @@ test('compromised worker sends an audit row with a bad request id: killed, only 
 	    [['worker', 's', 't', 'good-1']]);
 });
 
+test('compromised worker asks for upstream slots past its limit, in a flood: refused, then killed, its slots back', async () => {
+	await misbehave('slothog');
+	const text = await (await d.fetch('/metrics')).text();
+	const refused = Number((/^dataagent_pool_slots_refused_total\{scope="tenant"\} (\d+)$/m.exec(text) || [])[1]);
+	// 10 granted (max_connections_per_user), the rest up to the flood
+	// limit refused, then the worker is gone with its slots.
+	assert(refused >= 400 && refused <= 500, `refused ${refused}`);
+	assert(/^dataagent_pool_slots\{state="used"\} 0$/m.test(text), 'slots not given back');
+});
+
+test('compromised worker gives back more upstream slots than it holds: killed', async () => {
+	await misbehave('slotfree');
+});
+
 test('a worker that makes a call worker.policy refuses: the call is logged, the death counted as seccomp', async () => {
 	await d.ctlOk(['tenant', 'add', 'sigsys']);
 	const tok = (await d.ctlOk(['token', 'issue', 'sigsys'])).trim();
@@ -103,7 +117,7 @@ test('a worker that makes a call worker.policy refuses: the call is logged, the 
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');
-	assert(st.worker_deaths.killed >= 9, JSON.stringify(st.worker_deaths));
+	assert(st.worker_deaths.killed >= 11, JSON.stringify(st.worker_deaths));
 });
 
 const failed = await run(import.meta.url);

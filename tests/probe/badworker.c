@@ -18,6 +18,10 @@
  *   badaudit     an honest ack, one valid tool-call audit row (request
  *                id "good-1"), then one whose request id has a newline
  *   ratehog      an honest ack, then IPC_RATE_REQ for a billion tokens
+ *   slothog      an honest ack, then IPC_SLOT_REQ after IPC_SLOT_REQ,
+ *                far past its tenant's limit and SLOT_REQ_PER_S
+ *   slotfree     an honest ack, one IPC_SLOT_REQ (granted), then
+ *                IPC_SLOT_RELEASE of two
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
  *   anything else: an honest ack, then silence
@@ -174,6 +178,15 @@ main(void)
 	} else if (strcmp(tenant, "ratehog") == 0) {
 		send_json(2, ack);
 		send_json(11, "{\"want\":1000000000}");	/* IPC_RATE_REQ */
+	} else if (strcmp(tenant, "slothog") == 0) {
+		send_json(2, ack);
+		for (i = 0; i < 2000; i++)
+			send_json(12, "{\"server\":\"s\"}");	/* IPC_SLOT_REQ */
+	} else if (strcmp(tenant, "slotfree") == 0) {
+		send_json(2, ack);
+		send_json(12, "{\"server\":\"s\"}");
+		sleep(1);
+		send_json(13, "{\"n\":2}");		/* IPC_SLOT_RELEASE */
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)

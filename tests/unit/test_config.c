@@ -48,6 +48,8 @@ main(void)
 	UNIT_CHECK(cf.cf_max_total_connections == 100);
 	UNIT_CHECK(cf.cf_connection_timeout == 30 && cf.cf_idle_timeout == 300);
 	UNIT_CHECK(cf.cf_tool_cache_ttl == 300);
+	UNIT_CHECK(cf.cf_max_retries == 3 && cf.cf_retry_delay == 1 &&
+	    cf.cf_reconnect_interval == 300);
 	UNIT_CHECK(cf.cf_tenant_uid_base == 61000);
 	UNIT_CHECK(strcmp(cf.cf_host, "127.0.0.1") == 0);
 
@@ -121,6 +123,15 @@ main(void)
 	UNIT_CHECK(config_set(&cf, "max_total_connections", "5", err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+
+	UNIT_CASE("retry keys and their bounds");
+	UNIT_CHECK(config_set(&cf, "max_retries", "0", err, sizeof(err)) == 0 &&
+	    cf.cf_max_retries == 0);
+	UNIT_CHECK(config_set(&cf, "retry_delay", "0", err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "reconnect_interval", "60", err,
+	    sizeof(err)) == 0 && cf.cf_reconnect_interval == 60);
+	UNIT_CHECK(config_set(&cf, "max_retries", "101", err,
+	    sizeof(err)) == -1);
 
 	UNIT_CASE("DATABASE_URL forms");
 	UNIT_CHECK(dburl_parse("sqlite:////var/lib/x.db", "/s", &db, err,
