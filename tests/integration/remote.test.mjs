@@ -130,7 +130,9 @@ test('setup: three kinds of upstream behind one tenant', async () => {
 	for (const k of ['proxy', 'tls'])
 		ports[k] = await freePort();
 	servers.proxy = await headerProxy(ports.proxy, ports.http);
-	d = new Daemon({ uid_base: UID_BASE });
+	// a failed server is retried every 5 s here, not 300: the test of a
+	// killed upstream waits for it to come back by itself
+	d = new Daemon({ uid_base: UID_BASE, config: { reconnect_interval: 5 } });
 	await d.start();
 	token = await d.tenant('rt', { local: EVERYTHING });
 	await d.ctlOk(['server', 'add', 'rt', 'remote', '--url',
