@@ -434,6 +434,9 @@ int host_allowed(const char *allowed_hosts, const char *value,
 
 /* Reason phrase for an HTTP status code ("Unknown" when not ours). */
 const char *http_status_text(int status);
+/* A JSON string from untrusted bytes: as is when valid UTF-8, else with
+ * every byte outside printable ASCII as '?' (httpresp.c). */
+json_t *json_string_lossy(const char *s, size_t len);
 /* 1 for /api/v1/users/{id}/mcp and /api/v1/users/{id}/mcp/{server}. */
 int http_path_is_mcp(const char *path);
 /* The body of a 429: on an MCP POST a JSON-RPC error with the id of the

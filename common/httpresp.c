@@ -13,6 +13,7 @@
 
 #include <http_parser.h>
 
+#include "common.h"
 #include "remote.h"
 
 struct httpresp {
@@ -36,10 +37,8 @@ struct httpresp {
 	char p_err[128];
 };
 
-/* A JSON string from header bytes: as is when UTF-8, else with each
- * byte outside printable ASCII as '?'. */
-static json_t *
-httpresp_text(const char *s, size_t len)
+json_t *
+json_string_lossy(const char *s, size_t len)
 {
 	json_t *v;
 	char *copy;
@@ -81,7 +80,7 @@ httpresp_commit(struct httpresp *p)
 		len--;
 	}
 	if (strlen(p->p_field) != p->p_fieldlen ||
-	    (v = httpresp_text(val, len)) == NULL) {
+	    (v = json_string_lossy(val, len)) == NULL) {
 		snprintf(p->p_err, sizeof(p->p_err), "malformed header");
 		return -1;
 	}

@@ -213,6 +213,7 @@ static void call_finish(struct upstream_call *c, json_t *result,
 static void up_died(struct upstream *u, const char *why);
 static void up_proc_close(struct upstream *u);
 static int up_send_call(struct upstream *u, struct upstream_call *c);
+static int up_queue_initialize(struct upstream *u, int send_now);
 static void up_on_line(struct upstream *u, const char *line, size_t len);
 static void up_on_response(struct upstream *u, json_t *msg);
 static void up_remote_close(struct upstream *u);
@@ -237,26 +238,6 @@ up_error(int code, const char *fmt, ...)
 	return json_pack("{s:i,s:s}", "code", code, "message", msg);
 }
 
-/* A JSON string from untrusted bytes: as is when valid UTF-8, else with
- * every byte outside printable ASCII replaced by '?'. */
-static json_t *
-up_text(const char *s, size_t len)
-{
-	json_t *v;
-	char *copy;
-	size_t i;
-
-	if ((v = json_stringn(s, len)) != NULL)
-		return v;
-	if ((copy = malloc(len + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i++)
-		copy[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	copy[len] = '\0';
-	v = json_stringn(copy, len);
-	free(copy);
-	return v;
-}
 
 static int
 up_timeout_ms(const struct upstream *u, int timeout_ms)
@@ -805,7 +786,7 @@ up_on_line(struct upstream *u, const char *line, size_t len)
 		return;
 	v = json_loadb(line, len, 0, &jerr);
 	if (v == NULL) {
-		json_t *t = up_text(line, len > 200 ? 200 : len);
+		json_t *t = json_string_lossy(line, len > 200 ? 200 : len);
 
 		log_debug("upstream wrote a non-JSON line", "{s:s,s:o}",
 		    "server", u->u_name, "line", t != NULL ? t : json_null());
@@ -951,7 +932,7 @@ up_log_stderr(struct upstream *u, const char *line, size_t len)
 	}
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
 		len--;
-	t = up_text(line, len > UP_STDERR_MAX_LINE ? UP_STDERR_MAX_LINE : len);
+	t = json_string_lossy(line, len > UP_STDERR_MAX_LINE ? UP_STDERR_MAX_LINE : len);
 	log_info("upstream stderr", "{s:s,s:s,s:o}", "tenant",
 	    u->u_wrk->w_tenant, "server", u->u_name, "line",
 	    t != NULL ? t : json_string(""));
@@ -1246,7 +1227,6 @@ up_spawn(struct upstream *u)
 {
 	struct wrk *w = u->u_wrk;
 	struct launch_result lr;
-	struct upstream_call *c;
 	char **argv = NULL, **envp = NULL;
 	int in_w = -1, out_r = -1, err_r = -1;	/* our ends */
 	const char *cmd;
@@ -1326,34 +1306,12 @@ up_spawn(struct upstream *u)
 	    w->w_tenant, "server", u->u_name, "command", cmd, "upstream_pid", (int)pid);
 
 	/* initialize goes out at once; callers' requests wait for it. */
-	if ((c = call_new(w, CALL_RPC, up_init_cb, u)) == NULL ||
-	    (c->c_method = strdup("initialize")) == NULL ||
-	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
-	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
-	    /* Relayed to a client that has them (mcp_upstream_request),
-	     * else answered with an error. */
-	    "sampling", "elicitation",
-	    "clientInfo", "name", "dataagent", "version",
-	    DATAAGENT_VERSION)) == NULL) {
-		call_free(&c);
+	if (up_queue_initialize(u, 1) == -1) {
 		up_proc_close(u);
 		snprintf(u->u_last_error, sizeof(u->u_last_error),
 		    "out of memory");
 		goto fail;
 	}
-	c->c_internal = 1;
-	c->c_up = u;
-	c->c_timeout_ms = up_timeout_ms(u, 0);
-	TAILQ_INSERT_HEAD(&u->u_calls, c, c_link);
-	u->u_ncalls++;
-	u->u_init = c;
-	{
-		struct timeval tv = { c->c_timeout_ms / 1000,
-		    (c->c_timeout_ms % 1000) * 1000 };
-
-		event_add(c->c_ev, &tv);
-	}
-	(void)up_send_call(u, c);
 	return 0;
 
 fail:
@@ -2007,7 +1965,8 @@ out:
 	return rc;
 }
 
-/* The initialize call of a (re)started upstream, first in u_calls. */
+/* The initialize call of a (re)started upstream, first in u_calls, for
+ * either transport. */
 static int
 up_queue_initialize(struct upstream *u, int send_now)
 {
@@ -2016,8 +1975,11 @@ up_queue_initialize(struct upstream *u, int send_now)
 
 	if ((c = call_new(u->u_wrk, CALL_RPC, up_init_cb, u)) == NULL ||
 	    (c->c_method = strdup("initialize")) == NULL ||
-	    (c->c_params = json_pack("{s:s,s:{},s:{s:s,s:s}}",
+	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
 	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
+	    /* Relayed to a client that has them (mcp_upstream_request),
+	     * else answered with an error. */
+	    "sampling", "elicitation",
 	    "clientInfo", "name", "dataagent", "version",
 	    DATAAGENT_VERSION)) == NULL) {
 		call_free(&c);
