@@ -418,11 +418,16 @@ test('a config that does not load on reload: logged with why, the old one kept',
 		eq((await d.fetch('/api/v1/users/keep/mcp-servers', { token })).status, 200);
 		// A value out of range and a bad environment are refused alike
 		// (the same checks as at start), then a good file applies.
+		const n2 = l ? l.msgs.length : 0;
 		fs.writeFileSync(d.confPath, good + 'workers = 99999\n');
 		await d.ctlOk(['reload']);
 		await until(() => d.logs.filter((x) =>
 		    x.msg === 'reload failed, keeping the running configuration').length === 2,
 		    5000, 'the second failure');
+		// The log line can come before the notify datagram: wait for
+		// the failure's READY too, so the next one is the good reload's.
+		if (l)
+			await l.next('READY', '1', n2);
 		const m = l ? l.msgs.length : 0;
 		fs.writeFileSync(d.confPath, good + 'workers = 3\n');
 		await d.ctlOk(['reload']);
