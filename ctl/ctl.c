@@ -74,7 +74,8 @@ static const char ctl_usage_text[] =
 "                                add or replace a stdio MCP server\n"
 "  server add TENANT NAME --url URL [--transport http|sse] [--header 'K: V']...\n"
 "      [--ca-file F] [--client-cert F --client-key F] [--tls-verify off]\n"
-"      [--timeout S] [--disabled]  add or replace a remote MCP server\n"
+"      [--timeout S] [--protocol 2026-07-28] [--disabled]\n"
+"                                add or replace a remote MCP server\n"
 "  server list TENANT            list a tenant's servers\n"
 "  server remove TENANT NAME     remove a server\n"
 "  server import TENANT FILE     import the stdio servers of a Claude\n"
@@ -246,6 +247,12 @@ ctl_parse_remote(struct ctl *c, const char *a, const char *v)
 			return -1;
 		}
 		json_object_set_new(c->c_options, "timeout", json_integer(n));
+	} else if (strcmp(a, "--protocol") == 0) {
+		if (strcmp(v, "2026-07-28") != 0) {
+			ctl_usage_error("--protocol is 2026-07-28");
+			return -1;
+		}
+		json_object_set_new(c->c_options, "protocol", json_string(v));
 	} else {
 		json_object_set_new(c->c_options, strcmp(a, "--ca-file") == 0 ?
 		    "ca_file" : strcmp(a, "--client-cert") == 0 ?
@@ -343,6 +350,7 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 		    strcmp(a, "--header") == 0 || strcmp(a, "--ca-file") == 0 ||
 		    strcmp(a, "--tls-verify") == 0 ||
 		    strcmp(a, "--timeout") == 0 ||
+		    strcmp(a, "--protocol") == 0 ||
 		    strcmp(a, "--client-cert") == 0 ||
 		    strcmp(a, "--client-key") == 0) {
 			if (i + 1 >= argc)

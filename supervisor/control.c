@@ -114,7 +114,8 @@ env_name_valid(const char *s)
  * The remote part of a server object (transport http or sse): url,
  * headers (names are tokens, values without CR/LF, none of the headers
  * the transport itself sets) and options (tls_verify, ca_file,
- * client_cert, client_key, timeout). Sets them into out. Returns 0, or
+ * client_cert, client_key, timeout, protocol: "2026-07-28" for the
+ * stateless client, http only). Sets them into out. Returns 0, or
  * -1 with err.
  */
 static int
@@ -123,7 +124,8 @@ server_remote_check(const char *name, const json_t *in, json_t *out,
 {
 	static const char *const reserved[] = { "host", "content-length",
 	    "transfer-encoding", "connection", "content-type", "accept",
-	    "mcp-session-id", "mcp-protocol-version", "upgrade", "te",
+	    "mcp-session-id", "mcp-protocol-version", "mcp-method",
+	    "mcp-name", "upgrade", "te",
 	    "trailer", "keep-alive", NULL };
 	const json_t *hv, *ov, *v;
 	json_t *nh = NULL, *no = NULL;
@@ -216,6 +218,25 @@ server_remote_check(const char *name, const json_t *in, json_t *out,
 		}
 		json_object_set_new(no, "timeout", json_integer(
 		    json_integer_value(v)));
+	}
+	v = json_object_get(ov, "protocol");
+	if (v != NULL && !json_is_null(v)) {
+		const char *tr = json_string_value(json_object_get(in,
+		    "transport"));
+
+		if (!json_is_string(v) || strcmp(json_string_value(v),
+		    "2026-07-28") != 0) {
+			snprintf(err, errlen, "server %s: options.protocol "
+			    "must be \"2026-07-28\" (or absent: stateful)",
+			    name);
+			goto fail;
+		}
+		if (tr != NULL && strcmp(tr, "http") != 0) {
+			snprintf(err, errlen, "server %s: options.protocol "
+			    "needs transport http", name);
+			goto fail;
+		}
+		json_object_set_new(no, "protocol", json_string("2026-07-28"));
 	}
 	if (json_object_set_new(out, "url", json_string(url)) == -1 ||
 	    json_object_set_new(out, "headers", nh) == -1 ||

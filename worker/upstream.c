@@ -65,6 +65,8 @@
 #include "remote.h"
 
 #define UP_PROTOCOL_VERSION	"2025-06-18"
+#define UP_STATELESS_VERSION	"2026-07-28"	/* options.protocol */
+#define UP_META_PREFIX		"io.modelcontextprotocol/"
 #define UP_MAX_LINE		(16u * 1024 * 1024)
 #define UP_STDERR_MAX_LINE	2048
 #define UP_STDERR_LINES		20	/* per UP_STDERR_WINDOW_MS */
@@ -203,6 +205,9 @@ struct upstream {
 	struct up_post *u_get;		/* the event stream, or NULL */
 	int u_get_refused;		/* the server answered 405 */
 	struct event *u_ev_get;		/* reopen the GET stream */
+	int u_stateless;		/* options.protocol 2026-07-28: no
+					 * session, _meta and headers on
+					 * every request */
 };
 
 
@@ -1370,7 +1375,8 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 	if (error != NULL) {
 		msg = json_string_value(json_object_get(error, "message"));
 		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "initialize failed: %s", msg != NULL ? msg : "?");
+		    "%s failed: %s", u->u_stateless ? "server/discover" :
+		    "initialize", msg != NULL ? msg : "?");
 		log_warn("upstream initialize failed", "{s:s,s:s,s:s}",
 		    "tenant", u->u_wrk->w_tenant, "server", u->u_name,
 		    "error", u->u_last_error);
@@ -1390,7 +1396,7 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		return;
 	}
 	u->u_server_info = json_incref(result);
-	if (u->u_remote) {
+	if (u->u_remote && !u->u_stateless) {
 		const char *pv = json_string_value(json_object_get(result,
 		    "protocolVersion"));
 
@@ -1401,16 +1407,20 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 	}
 	u->u_attempts = 0;
 	u->u_last_connected = now_wall();
-	m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
-	    "notifications/initialized");
-	if (m != NULL)
-		(void)up_write(u, m);
-	json_decref(m);
+	if (!u->u_stateless) {
+		m = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
+		    "notifications/initialized");
+		if (m != NULL)
+			(void)up_write(u, m);
+		json_decref(m);
+	}
 	u->u_state = UP_READY;
 	u->u_last_error[0] = '\0';
 	counters_upstream(u->u_wrk, u->u_name, CN_CONNECTED, 0);
-	log_info("upstream ready", "{s:s,s:s,s:O}", "tenant",
-	    u->u_wrk->w_tenant, "server", u->u_name, "serverInfo",
+	log_info("upstream ready", "{s:s,s:s,s:s,s:O}", "tenant",
+	    u->u_wrk->w_tenant, "server", u->u_name, "protocol",
+	    u->u_stateless ? UP_STATELESS_VERSION : u->u_proto[0] != '\0' ?
+	    u->u_proto : UP_PROTOCOL_VERSION, "serverInfo",
 	    json_object_get(result, "serverInfo") != NULL ?
 	    json_object_get(result, "serverInfo") : json_null());
 	for (c = TAILQ_FIRST(&u->u_calls); c != NULL; c = next) {
@@ -1418,7 +1428,7 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		if (c->c_id == 0)
 			(void)up_send_call(u, c);
 	}
-	if (u->u_remote == 1)
+	if (u->u_remote == 1 && !u->u_stateless)
 		up_get_open(u);
 }
 
@@ -1557,7 +1567,7 @@ post_on_head(struct httpc_req *r, int status, const json_t *headers,
 		return -1;
 	p->p_status = status;
 	if (status >= 200 && status < 300 && sid != NULL && sid[0] != '\0' &&
-	    u->u_remote == 1 && u->u_session[0] == '\0') {
+	    u->u_remote == 1 && !u->u_stateless && u->u_session[0] == '\0') {
 		/* Visible ASCII only (the spec says so); we send it back. */
 		if (strlen(sid) >= sizeof(u->u_session) ||
 		    !http_header_value_valid(sid)) {
@@ -1706,21 +1716,24 @@ static const struct httpc_req_cbs post_cbs = {
 	post_on_head, post_on_body, post_on_done,
 };
 
-/* The protocol headers and the configured ones. */
+/* The protocol headers, extra ("" or lines of its own), and the
+ * configured ones. */
 static char *
-up_http_headers(struct upstream *u, int get)
+up_http_headers(struct upstream *u, int get, const char *extra)
 {
+	const char *proto = u->u_stateless ? UP_STATELESS_VERSION :
+	    u->u_proto;
 	char *h = NULL;
 	int n;
 
-	n = asprintf(&h, "%s%s%s%s%s%s%s%.*s",
+	n = asprintf(&h, "%s%s%s%s%s%s%s%s%.*s",
 	    get ? "Accept: text/event-stream\r\n" :
 	    "Content-Type: application/json\r\n"
 	    "Accept: application/json, text/event-stream\r\n",
 	    u->u_session[0] != '\0' ? "Mcp-Session-Id: " : "",
 	    u->u_session, u->u_session[0] != '\0' ? "\r\n" : "",
-	    u->u_proto[0] != '\0' ? "MCP-Protocol-Version: " : "",
-	    u->u_proto, u->u_proto[0] != '\0' ? "\r\n" : "",
+	    proto[0] != '\0' ? "MCP-Protocol-Version: " : "",
+	    proto, proto[0] != '\0' ? "\r\n" : "", extra,
 	    (int)u->u_hdrs_len, u->u_hdrs != NULL ? u->u_hdrs : "");
 	return n < 0 ? NULL : h;
 }
@@ -1736,14 +1749,15 @@ up_headers_free(char *h)
 
 static struct up_post *
 up_http_exchange(struct upstream *u, const char *method,
-    const struct url *to, const char *body, size_t len, int64_t id, int get)
+    const struct url *to, const char *body, size_t len, int64_t id, int get,
+    const char *extra)
 {
 	struct up_post *p;
 	char *hdrs;
 
 	if (u->u_http == NULL || (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if ((hdrs = up_http_headers(u, get)) == NULL) {
+	if ((hdrs = up_http_headers(u, get, extra)) == NULL) {
 		free(p);
 		return NULL;
 	}
@@ -1761,26 +1775,112 @@ up_http_exchange(struct upstream *u, const char *method,
 	return p;
 }
 
+/*
+ * A stateless (2026-07-28) request as it is POSTed: params._meta with
+ * the protocol version, our client info and capabilities (the caller's
+ * own _meta keys kept), and in *extra the Mcp-Method header and, for the
+ * methods that name a tool, prompt or resource, Mcp-Name (base64 in
+ * "=?base64?...?=" when the name is not plain visible ASCII). Returns a
+ * new message, or NULL.
+ */
+static json_t *
+up_stateless_msg(const json_t *msg, const char *method, char **extra)
+{
+	const json_t *params = json_object_get(msg, "params");
+	const char *field = NULL, *name = NULL;
+	json_t *m, *np, *meta;
+	char *b = NULL;
+	size_t i;
+	int n;
+
+	*extra = NULL;
+	if (strcmp(method, "tools/call") == 0 ||
+	    strcmp(method, "prompts/get") == 0)
+		field = "name";
+	else if (strcmp(method, "resources/read") == 0 ||
+	    strcmp(method, "resources/subscribe") == 0 ||
+	    strcmp(method, "resources/unsubscribe") == 0)
+		field = "uri";
+	if (field != NULL)
+		name = json_string_value(json_object_get(params, field));
+	if ((m = json_copy((json_t *)msg)) == NULL)
+		return NULL;
+	np = json_is_object(params) ? json_copy((json_t *)params) :
+	    json_object();
+	meta = json_is_object(json_object_get(np, "_meta")) ?
+	    json_copy(json_object_get(np, "_meta")) : json_object();
+	if (np == NULL || meta == NULL ||
+	    json_object_set_new(meta, UP_META_PREFIX "protocolVersion",
+	    json_string(UP_STATELESS_VERSION)) == -1 ||
+	    json_object_set_new(meta, UP_META_PREFIX "clientInfo",
+	    json_pack("{s:s,s:s}", "name", "dataagent", "version",
+	    DATAAGENT_VERSION)) == -1 ||
+	    json_object_set_new(meta, UP_META_PREFIX "clientCapabilities",
+	    json_object()) == -1 ||
+	    json_object_set_new(np, "_meta", meta) == -1 ||
+	    json_object_set_new(m, "params", np) == -1) {
+		json_decref(m);
+		return NULL;
+	}
+	if (name != NULL) {
+		int plain = strncmp(name, "=?base64?", 9) != 0 &&
+		    name[0] != ' ' && name[0] != '\0' &&
+		    name[strlen(name) - 1] != ' ';
+
+		for (i = 0; plain && name[i] != '\0'; i++)
+			if ((unsigned char)name[i] < 0x20 ||
+			    (unsigned char)name[i] > 0x7e)
+				plain = 0;
+		if (!plain && (b = b64_encode(name, strlen(name))) == NULL) {
+			json_decref(m);
+			return NULL;
+		}
+	}
+	n = asprintf(extra, "Mcp-Method: %s\r\n%s%s%s%s%s", method,
+	    name != NULL ? "Mcp-Name: " : "", b != NULL ? "=?base64?" : "",
+	    b != NULL ? b : name != NULL ? name : "",
+	    b != NULL ? "?=" : "", name != NULL ? "\r\n" : "");
+	free(b);
+	if (n < 0) {
+		*extra = NULL;
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
 /* POSTs one message. Returns 0, or -1 when out of memory or not
  * connected. */
 static int
 up_http_send(struct upstream *u, const json_t *msg)
 {
-	json_t *idv = json_object_get(msg, "id");
+	json_t *idv = json_object_get(msg, "id"), *sm = NULL;
+	const char *method = json_string_value(json_object_get(msg, "method"));
 	int64_t id = 0;
-	char *s;
+	char *s, *extra = NULL;
 	int rc;
 
 	if (u->u_http == NULL || (u->u_remote == 2 && !u->u_have_endpoint))
 		return -1;
-	if (json_is_string(json_object_get(msg, "method")) &&
-	    json_is_integer(idv))
+	if (method != NULL && json_is_integer(idv))
 		id = json_integer_value(idv);
-	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
+	if (u->u_stateless && method != NULL &&
+	    http_header_value_valid(method)) {
+		if ((sm = up_stateless_msg(msg, method, &extra)) == NULL)
+			return -1;
+		msg = sm;
+	}
+	s = json_dumps(msg, JSON_COMPACT);
+	json_decref(sm);
+	if (s == NULL) {
+		free(extra);
 		return -1;
+	}
 	rc = up_http_exchange(u, "POST", u->u_remote == 2 ? &u->u_post_url :
-	    &u->u_url, s, strlen(s), id, 0) != NULL ? 0 : -1;
+	    &u->u_url, s, strlen(s), id, 0, extra != NULL ? extra : "") !=
+	    NULL ? 0 : -1;
 	free(s);
+	free(extra);
 	return rc;
 }
 
@@ -1789,7 +1889,7 @@ up_get_open(struct upstream *u)
 {
 	if (u->u_get != NULL || u->u_get_refused || u->u_http == NULL)
 		return;
-	u->u_get = up_http_exchange(u, "GET", &u->u_url, NULL, 0, 0, 1);
+	u->u_get = up_http_exchange(u, "GET", &u->u_url, NULL, 0, 0, 1, "");
 }
 
 static void
@@ -1859,7 +1959,7 @@ up_remote_close(struct upstream *u)
 	    u->u_state == UP_READY && (cl = calloc(1, sizeof(*cl))) != NULL) {
 		cl->cl_http = u->u_http;
 		u->u_http = NULL;
-		hdrs = up_http_headers(u, 0);
+		hdrs = up_http_headers(u, 0, "");
 		cl->cl_ev = evtimer_new(u->u_wrk->w_base, up_closer_on_timer,
 		    cl);
 		if (hdrs != NULL && cl->cl_ev != NULL)
@@ -1966,14 +2066,22 @@ out:
 }
 
 /* The initialize call of a (re)started upstream, first in u_calls, for
- * either transport. */
+ * either transport; server/discover for a stateless one. */
 static int
 up_queue_initialize(struct upstream *u, int send_now)
 {
 	struct upstream_call *c;
 	struct timeval tv;
 
-	if ((c = call_new(u->u_wrk, CALL_RPC, up_init_cb, u)) == NULL ||
+	if (u->u_stateless) {
+		/* No handshake: server/discover says it is there. */
+		if ((c = call_new(u->u_wrk, CALL_RPC, up_init_cb, u)) == NULL ||
+		    (c->c_method = strdup("server/discover")) == NULL ||
+		    (c->c_params = json_object()) == NULL) {
+			call_free(&c);
+			return -1;
+		}
+	} else if ((c = call_new(u->u_wrk, CALL_RPC, up_init_cb, u)) == NULL ||
 	    (c->c_method = strdup("initialize")) == NULL ||
 	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
 	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
@@ -2046,13 +2154,14 @@ up_remote_start(struct upstream *u)
 	u->u_post_url = u->u_url;
 	u->u_state = UP_STARTING;
 	u->u_started_ms = u->u_last_used_ms = now_mono_ms();
-	log_info("upstream connecting", "{s:s,s:s,s:s,s:s,s:i}", "tenant",
+	log_info("upstream connecting", "{s:s,s:s,s:s,s:s,s:s,s:i}", "tenant",
 	    w->w_tenant, "server", u->u_name, "transport", u->u_remote == 1 ?
-	    "http" : "sse", "url_host", u->u_url.u_host, "port",
+	    "http" : "sse", "protocol", u->u_stateless ? UP_STATELESS_VERSION :
+	    "stateful", "url_host", u->u_url.u_host, "port",
 	    (int)u->u_url.u_port);
 	/* sse: initialize waits for the endpoint event. */
 	if (u->u_remote == 2 && (u->u_get = up_http_exchange(u, "GET",
-	    &u->u_url, NULL, 0, 0, 1)) == NULL) {
+	    &u->u_url, NULL, 0, 0, 1, "")) == NULL) {
 		up_proc_close(u);
 		snprintf(u->u_last_error, sizeof(u->u_last_error),
 		    "out of memory");
@@ -2386,6 +2495,14 @@ up_spec_check(const json_t *spec, char *err, size_t errlen)
 			    "3600 seconds");
 			return;
 		}
+		v = json_object_get(opt, "protocol");
+		if (v != NULL && (!json_is_string(v) || strcmp(json_string_value(
+		    v), UP_STATELESS_VERSION) != 0 ||
+		    strcmp(transport, "http") != 0)) {
+			snprintf(err, errlen, "options.protocol must be "
+			    UP_STATELESS_VERSION " (transport http)");
+			return;
+		}
 		return;
 	}
 	if (transport == NULL || strcmp(transport, "stdio") != 0) {
@@ -2486,6 +2603,9 @@ upstream_new(struct wrk *w, const json_t *spec)
 			    "url")), &u->u_url, uerr, sizeof(uerr));
 		if (json_is_integer(to))
 			u->u_timeout_ms = (int)json_integer_value(to) * 1000;
+		u->u_stateless = u->u_remote == 1 && json_is_string(
+		    json_object_get(json_object_get(norm, "options"),
+		    "protocol"));
 	}
 	if ((u->u_ev_get = evtimer_new(w->w_base, up_on_get_timer, u)) ==
 	    NULL) {
