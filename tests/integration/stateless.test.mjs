@@ -1,0 +1,82 @@
+// A remote upstream spoken to in the stateless 2026-07-28 revision
+// (options.protocol): tenant "front" reaches tenant "back"'s aggregated
+// endpoint of the same daemon as its server "inner"; back's server side
+// checks every header and _meta key a stateless client must send, and
+// never sees an initialize.
+import { Daemon, test, run, assert, eq, until, EVERYTHING } from './lib.mjs';
+
+const UID_BASE = 77000;
+let d, tokenFront, tokenBack;
+
+test('setup: back with server-everything, front with a stateless remote to back', async () => {
+	d = new Daemon({ uid_base: UID_BASE });
+	await d.start();
+	tokenBack = await d.tenant('back', { everything: EVERYTHING });
+	tokenFront = await d.tenant('front');
+	await d.ctlOk(['secret', 'set', 'front', 'BACKTOK'], tokenBack);
+	const added = await d.ctlOk(['--json', 'server', 'add', 'front',
+	    'inner', '--url',
+	    `http://127.0.0.1:${d.port}/api/v1/users/back/mcp`,
+	    '--protocol', '2026-07-28', '--header',
+	    'Authorization: Bearer ${secret:BACKTOK}']);
+	assert(added.includes('2026-07-28'), `server add answered ${added}`);
+});
+
+test('tools of a stateless remote are listed and callable, no initialize reaches it', async () => {
+	const client = await d.mcp('front', tokenFront);
+	try {
+		const { tools } = await client.listTools();
+		const names = tools.map((t) => t.name);
+		assert(names.includes('inner__everything__echo'),
+		    `inner__everything__echo missing from ${names.join(' ')}`);
+		const r = await client.callTool({ name: 'inner__everything__echo',
+		    arguments: { message: 'hi through a stateless hop' } });
+		assert(!r.isError, JSON.stringify(r));
+		assert(JSON.stringify(r.content).includes(
+		    'hi through a stateless hop'), JSON.stringify(r.content));
+	} finally {
+		await client.close();
+	}
+	// front's own (stateful) client started a session on front; the
+	// stateless client in front's worker never starts one on back: an
+	// initialize reaching back would log one there
+	assert(d.logs.some((l) => l.msg === 'mcp session started' &&
+	    l.tenant === 'front'), 'front logged no session of its own client');
+	const backSessions = d.logs.filter((l) =>
+	    l.msg === 'mcp session started' && l.tenant === 'back');
+	eq(backSessions.length, 0, `sessions on back: ${JSON.stringify(backSessions)}`);
+	const ready = await until(() => d.logs.find((l) =>
+	    l.msg === 'upstream ready' && l.tenant === 'front' &&
+	    l.server === 'inner'), 5000, 'front/inner ready');
+	eq(ready.protocol, '2026-07-28', 'protocol of front/inner');
+	const st = await (await d.fetch(d.url('front', '/mcp-servers'),
+	    { token: tokenFront })).json();
+	const inner = st.servers.find((s) => s.name === 'inner');
+	eq(inner.state, 'ready', JSON.stringify(inner));
+});
+
+test('options.protocol is checked: only 2026-07-28, only over http', async () => {
+	const base = ['server', 'add', 'front', 'bad', '--url',
+	    'http://127.0.0.1:1/mcp'];
+	for (const extra of [['--protocol', '2025-06-18'],
+	    ['--protocol', ''],
+	    ['--transport', 'sse', '--protocol', '2026-07-28'],
+	    ['--header', 'Mcp-Method: tools/call']]) {
+		const r = await d.ctl([...base, ...extra]);
+		assert(r.code !== 0, `accepted: ${extra.join(' ')}`);
+	}
+	for (const options of [{ protocol: 'stateless' }, { protocol: 20260728 }]) {
+		const r = await d.fetch(d.url('front', '/mcp-servers'), {
+		    token: tokenFront, method: 'POST', body: { name: 'bad',
+			transport: 'http', url: 'http://127.0.0.1:1/mcp',
+			options } });
+		eq(r.status, 400, `REST accepted ${JSON.stringify(options)}`);
+	}
+	const list = await d.ctlOk(['--json', 'server', 'list', 'front']);
+	assert(!list.includes('"bad"'), `a bad server was stored: ${list}`);
+});
+
+const failed = await run('stateless.test.mjs', { timeoutMs: 90000 });
+if (d)
+	await d.stop();
+process.exit(failed ? 1 : 0);
