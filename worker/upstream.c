@@ -1448,6 +1448,14 @@ up_init_cb(json_t *result, json_t *error, void *arg)
  * stream whose first `endpoint` event says where to POST; answers come
  * on the stream. Either way each message ends in up_on_line, as a line
  * from a stdio server's stdout does.
+ *
+ * options.protocol "2026-07-28" (http only) is the stateless revision:
+ * no initialize and no session; server/discover is the start-up
+ * handshake (up_queue_initialize), every request carries the protocol
+ * version, our client info and capabilities in params._meta and the
+ * MCP-Protocol-Version, Mcp-Method and Mcp-Name headers
+ * (up_stateless_msg), a 4xx answer's JSON-RPC error is the call's
+ * error; no GET stream, no DELETE.
  */
 
 static void
@@ -1578,8 +1586,17 @@ post_on_head(struct httpc_req *r, int status, const json_t *headers,
 		}
 		snprintf(u->u_session, sizeof(u->u_session), "%s", sid);
 	}
-	if (status < 200 || status >= 300 || status == 202 || status == 204)
+	if (status == 202 || status == 204)
 		return 0;
+	if (status < 200 || status >= 300) {
+		/* A stateless server says why it refused a request (a header
+		 * that does not match, a version it does not speak) in a
+		 * JSON-RPC error with its 4xx: read that, not the status. */
+		if (!u->u_stateless || p->p_get || status < 400 ||
+		    status >= 500 || ct == NULL ||
+		    strncasecmp(ct, "application/json", 16) != 0)
+			return 0;
+	}
 	if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0) {
 		p->p_mode = 2;
 		if ((p->p_sse = sse_new(post_on_event, p)) == NULL)
@@ -1687,6 +1704,17 @@ post_on_done(struct httpc_req *r, const char *error, void *arg)
 		goto out;
 	}
 	if (p->p_status < 200 || p->p_status >= 300) {
+		if (p->p_mode == 1 && evbuffer_get_length(p->p_body) > 0) {
+			size_t len = evbuffer_get_length(p->p_body);
+			char *body = (char *)evbuffer_pullup(p->p_body,
+			    (ssize_t)len);
+
+			/* Its JSON-RPC error ends the call, if it names it. */
+			if (body != NULL)
+				up_on_line(u, body, len);
+			if (p->p_up == NULL)
+				goto out;
+		}
 		post_fail_call(u, id, "upstream %s answered HTTP %d",
 		    u->u_name, p->p_status);
 		goto out;

@@ -3,6 +3,7 @@
 // endpoint of the same daemon as its server "inner"; back's server side
 // checks every header and _meta key a stateless client must send, and
 // never sees an initialize.
+import http from 'node:http';
 import { Daemon, test, run, assert, eq, until, EVERYTHING } from './lib.mjs';
 
 const UID_BASE = 77000;
@@ -74,6 +75,60 @@ test('options.protocol is checked: only 2026-07-28, only over http', async () =>
 	}
 	const list = await d.ctlOk(['--json', 'server', 'list', 'front']);
 	assert(!list.includes('"bad"'), `a bad server was stored: ${list}`);
+});
+
+test('a stateless server that refuses: its JSON-RPC error is the reason, headers and _meta as sent', async () => {
+	const seen = [];
+	const srv = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (b) => { body += b; });
+		req.on('end', () => {
+			seen.push({ method: req.method, headers: req.headers,
+			    body: body ? JSON.parse(body) : null });
+			const id = body ? JSON.parse(body).id : null;
+			res.writeHead(400, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ jsonrpc: '2.0', id, error: {
+			    code: -32022, message: 'Unsupported protocol version '
+			    + 'from the fake' } }));
+		});
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	try {
+		await d.ctlOk(['server', 'add', 'front', 'refuser', '--url',
+		    `http://127.0.0.1:${srv.address().port}/mcp`,
+		    '--protocol', '2026-07-28']);
+		const r = await d.fetch(d.url('front', '/tools/refuser/echo'), {
+		    token: tokenFront, method: 'POST', body: { message: 'x' } });
+		assert(r.status >= 400, `tool call answered ${r.status}`);
+		const st = await until(async () => {
+			const j = await (await d.fetch(d.url('front',
+			    '/mcp-servers'), { token: tokenFront })).json();
+			const s = j.servers.find((x) => x.name === 'refuser');
+			return s && s.last_error ? s : null;
+		}, 10000, 'refuser to fail');
+		assert(st.last_error.includes('server/discover failed') &&
+		    st.last_error.includes('from the fake'),
+		    `last_error: ${st.last_error}`);
+		assert(seen.length >= 1, 'the fake saw nothing');
+		for (const q of seen)
+			eq(q.method, 'POST', 'only POSTs (no GET stream, no DELETE)');
+		const q = seen[0];
+		eq(q.body.method, 'server/discover');
+		eq(q.headers['mcp-protocol-version'], '2026-07-28');
+		eq(q.headers['mcp-method'], 'server/discover');
+		eq(q.headers['mcp-session-id'], undefined);
+		const meta = q.body.params._meta;
+		eq(meta['io.modelcontextprotocol/protocolVersion'], '2026-07-28');
+		eq(meta['io.modelcontextprotocol/clientInfo'].name, 'dataagent');
+		assert(typeof meta['io.modelcontextprotocol/clientCapabilities']
+		    === 'object', JSON.stringify(meta));
+		assert(!seen.some((x) => x.body && x.body.method === 'initialize'),
+		    'an initialize was sent');
+	} finally {
+		await d.ctl(['server', 'remove', 'front', 'refuser']);
+		srv.closeAllConnections();
+		srv.close();
+	}
 });
 
 const failed = await run('stateless.test.mjs', { timeoutMs: 90000 });
