@@ -4,7 +4,8 @@
 // checks every header and _meta key a stateless client must send, and
 // never sees an initialize.
 import http from 'node:http';
-import { Daemon, test, run, assert, eq, until, EVERYTHING } from './lib.mjs';
+import { execFileSync } from 'node:child_process';
+import { Daemon, test, run, assert, eq, until, EVERYTHING, ROOT } from './lib.mjs';
 
 const UID_BASE = 77000;
 let d, tokenFront, tokenBack;
@@ -75,6 +76,18 @@ test('options.protocol is checked: only 2026-07-28, only over http', async () =>
 	}
 	const list = await d.ctlOk(['--json', 'server', 'list', 'front']);
 	assert(!list.includes('"bad"'), `a bad server was stored: ${list}`);
+	const h = await d.ctl(['--help']);
+	assert(h.stdout.includes('[--protocol 2026-07-28]'), h.stdout);
+	// bash completion knows the option and its one value
+	const complete = (words) => execFileSync('bash', ['-c', `source \
+${ROOT}/packaging/bash-completion/dataagentctl
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
+_dataagentctl; printf '%s\\n' "\${COMPREPLY[@]}"`]).toString().split('\n')
+	    .filter(Boolean).sort();
+	eq(complete(['dataagentctl', 'server', 'add', 't', 'n', '--pro']),
+	    ['--protocol']);
+	eq(complete(['dataagentctl', 'server', 'add', 't', 'n', '--protocol',
+	    '']), ['2026-07-28']);
 });
 
 test('a stateless server that refuses: its JSON-RPC error is the reason, headers and _meta as sent', async () => {
