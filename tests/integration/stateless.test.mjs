@@ -144,6 +144,76 @@ test('a stateless server that refuses: its JSON-RPC error is the reason, headers
 	}
 });
 
+test('Mcp-Name of a name that is not plain ASCII goes as base64, every request with its _meta', async () => {
+	const seen = [];
+	const results = {
+		'server/discover': { supportedVersions: ['2026-07-28'],
+		    capabilities: { tools: {} },
+		    serverInfo: { name: 'fake', version: '1' } },
+		'tools/list': { tools: [{ name: 'grüße',
+		    inputSchema: { type: 'object' } }] },
+		'tools/call': { content: [{ type: 'text', text: 'called' }] },
+	};
+	const srv = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (b) => { body += b; });
+		req.on('end', () => {
+			const m = body ? JSON.parse(body) : {};
+			seen.push({ method: req.method, headers: req.headers,
+			    body: m });
+			if (m.id === undefined) {
+				res.writeHead(202);
+				res.end();
+				return;
+			}
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify(results[m.method] ? { jsonrpc: '2.0',
+			    id: m.id, result: results[m.method] } : { jsonrpc: '2.0',
+			    id: m.id, error: { code: -32601,
+			    message: 'Method not found' } }));
+		});
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	const client = await d.mcp('front', tokenFront);
+	try {
+		await d.ctlOk(['server', 'add', 'front', 'fake', '--url',
+		    `http://127.0.0.1:${srv.address().port}/mcp`,
+		    '--protocol', '2026-07-28']);
+		const { tools } = await client.listTools();
+		assert(tools.some((t) => t.name === 'fake__grüße'),
+		    tools.map((t) => t.name).join(' '));
+		const r = await client.callTool({ name: 'fake__grüße',
+		    arguments: {} });
+		assert(!r.isError && JSON.stringify(r.content).includes('called'),
+		    JSON.stringify(r));
+		const call = seen.find((q) => q.body.method === 'tools/call');
+		assert(call, `no tools/call among ${seen.map((q) => q.body.method)}`);
+		eq(call.headers['mcp-method'], 'tools/call');
+		eq(call.headers['mcp-name'], '=?base64?' +
+		    Buffer.from('grüße').toString('base64') + '?=');
+		eq(call.body.params.name, 'grüße');
+		const list = seen.find((q) => q.body.method === 'tools/list');
+		eq(list.headers['mcp-name'], undefined, 'Mcp-Name on tools/list');
+		for (const q of seen) {
+			eq(q.method, 'POST');
+			eq(q.headers['mcp-protocol-version'], '2026-07-28');
+			eq(q.headers['mcp-session-id'], undefined);
+			if (q.body.id !== undefined)
+				eq(q.body.params._meta[
+				    'io.modelcontextprotocol/protocolVersion'],
+				    '2026-07-28', JSON.stringify(q.body));
+		}
+		assert(!seen.some((q) => q.body.method === 'initialize' ||
+		    q.body.method === 'notifications/initialized'),
+		    'a handshake was sent');
+	} finally {
+		await client.close();
+		await d.ctl(['server', 'remove', 'front', 'fake']);
+		srv.closeAllConnections();
+		srv.close();
+	}
+});
+
 const failed = await run('stateless.test.mjs', { timeoutMs: 90000 });
 if (d)
 	await d.stop();
