@@ -1837,16 +1837,26 @@ up_stateless_msg(const json_t *msg, const char *method, char **extra)
 	    json_object();
 	meta = json_is_object(json_object_get(np, "_meta")) ?
 	    json_copy(json_object_get(np, "_meta")) : json_object();
-	if (np == NULL || meta == NULL ||
+	if (np == NULL || meta == NULL) {
+		json_decref(np);
+		json_decref(meta);
+		json_decref(m);
+		return NULL;
+	}
+	/* meta lives in np, np in m: freeing m frees all three. */
+	if (json_object_set_new(np, "_meta", meta) == -1) {
+		json_decref(np);
+		json_decref(m);
+		return NULL;
+	}
+	if (json_object_set_new(m, "params", np) == -1 ||
 	    json_object_set_new(meta, UP_META_PREFIX "protocolVersion",
 	    json_string(UP_STATELESS_VERSION)) == -1 ||
 	    json_object_set_new(meta, UP_META_PREFIX "clientInfo",
 	    json_pack("{s:s,s:s}", "name", "dataagent", "version",
 	    DATAAGENT_VERSION)) == -1 ||
 	    json_object_set_new(meta, UP_META_PREFIX "clientCapabilities",
-	    json_object()) == -1 ||
-	    json_object_set_new(np, "_meta", meta) == -1 ||
-	    json_object_set_new(m, "params", np) == -1) {
+	    json_object()) == -1) {
 		json_decref(m);
 		return NULL;
 	}
