@@ -894,23 +894,35 @@ out:
 	return r;
 }
 
-int
-store_server_remove(struct store *st, const char *tenant, const char *name,
-    char *err, size_t errlen)
+/*
+ * Deletes a tenant's row by name (sql: a DELETE with the two
+ * placeholders tenant, name) and marks the change for other hosts.
+ * Returns 1 when removed, 0 when absent, -1.
+ */
+static int
+store_remove_named(struct store *st, const char *sql, const char *tenant,
+    const char *name, const char *what, char *err, size_t errlen)
 {
 	struct db_stmt *stmt;
 	int n;
 
-	if (store_prepare(st, "DELETE FROM servers WHERE tenant = ? AND "
-	    "name = ?", &stmt, err, errlen) == -1)
+	if (store_prepare(st, sql, &stmt, err, errlen) == -1)
 		return -1;
 	store_bind_text(stmt, 1, tenant);
 	store_bind_text(stmt, 2, name);
-	if ((n = store_change(st, stmt, "server remove", err, errlen)) == -1)
+	if ((n = store_change(st, stmt, what, err, errlen)) == -1)
 		return -1;
 	if (n > 0)
 		store_bump(st);
 	return n > 0;
+}
+
+int
+store_server_remove(struct store *st, const char *tenant, const char *name,
+    char *err, size_t errlen)
+{
+	return store_remove_named(st, "DELETE FROM servers WHERE tenant = ? "
+	    "AND name = ?", tenant, name, "server remove", err, errlen);
 }
 
 static const char *
@@ -1339,19 +1351,8 @@ int
 store_secret_remove(struct store *st, const char *tenant, const char *name,
     char *err, size_t errlen)
 {
-	struct db_stmt *stmt;
-	int n;
-
-	if (store_prepare(st, "DELETE FROM secrets WHERE tenant = ? AND "
-	    "name = ?", &stmt, err, errlen) == -1)
-		return -1;
-	store_bind_text(stmt, 1, tenant);
-	store_bind_text(stmt, 2, name);
-	if ((n = store_change(st, stmt, "secret remove", err, errlen)) == -1)
-		return -1;
-	if (n > 0)
-		store_bump(st);
-	return n > 0;
+	return store_remove_named(st, "DELETE FROM secrets WHERE tenant = ? "
+	    "AND name = ?", tenant, name, "secret remove", err, errlen);
 }
 
 static json_t *
