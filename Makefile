@@ -5,8 +5,10 @@
 #   make fuzz            run each fuzz target for FUZZ_SECONDS
 #   make install DESTDIR=... PREFIX=...
 #   make deb             a Debian package in build-deb/ (dpkg-buildpackage)
-#   make deps            Debian packages and the npm test peers
+#   make deps            what the build and the demo need (Debian packages, npm peers)
+#   make test-deps       the rest of what the tests need (make check pulls it)
 #   make run             a demo on 127.0.0.1:8000 (foreground)
+#   make fresh-check     the README's two commands in a fresh Debian 12 root
 #   make bench           benchmarks (not tests)
 
 PREFIX ?= /usr/local
@@ -29,21 +31,38 @@ PEERS_DIR ?= /opt/dataagent-peers
 FUZZ_SECONDS ?= 30
 
 SANITIZE ?= 0
+# Each compiler and each sanitizer setting builds in a directory of its
+# own, so `make CC=clang` never links gcc's objects.
+CC_TAG = $(if $(findstring clang,$(notdir $(CC))),-clang)
 ifeq ($(SANITIZE),1)
-BUILD ?= build-san
+BUILD ?= build-san$(CC_TAG)
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 HARDEN = -fstack-protector-strong
 else
-BUILD ?= build
+BUILD ?= build$(CC_TAG)
 SAN_FLAGS =
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
 CC ?= cc
 PKGS = libevent libevent_openssl jansson sqlite3 openssl libseccomp libcap libmariadb
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The packages' flags are looked up once, when a recipe first needs them,
+# not when make reads this file: in `make deps check` the -dev packages
+# arrive only after make has started. A lookup that fails stops the build
+# and names the step that installs them.
+pkgconf = $(strip $(eval _pc := $(shell pkg-config $(1) $(PKGS) 2>&1 || echo __missing__))$(if \
+	$(filter __missing__,$(_pc)),$(error pkg-config $(1) failed: $(filter-out __missing__,$(_pc)) \
+	-- the build's Debian packages are missing: run make deps as root),$(_pc)))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs))$(PKG_LIBS)
+# What a goal of this run installs comes before anything is compiled or
+# run (order-only, so it holds under -j): `make deps check` installs, then
+# builds; `make check` pulls test-deps, a no-op once everything is there.
+DEPS_FIRST = $(filter deps test-deps,$(MAKECMDGOALS))
+ifneq ($(filter check,$(MAKECMDGOALS)),)
+DEPS_FIRST += test-deps
+endif
 
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter -Werror
@@ -67,12 +86,12 @@ LIBPOLICY = $(BUILD)/libpolicy.a
 BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagentctl
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check unit fuzz install deps run bench clean deb
+.PHONY: all check unit fuzz install deps test-deps run bench clean deb fresh-check
 # Keep unit-test objects between runs.
 .SECONDARY:
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h) | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isupervisor -Iworker -c -o $@ $<
 
@@ -109,14 +128,14 @@ $(BADWORKER): $(BUILD)/obj/tests/probe/badworker.o $(LIBPOLICY) $(LIBCOMMON)
 
 unit: $(UNITS) $(PROBE) $(BADWORKER)
 
-check: all unit
+check: all unit | $(DEPS_FIRST)
 	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh
 
 # Fuzz targets: clang + libFuzzer, each run for FUZZ_SECONDS.
 FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	-Icommon $(PKG_CFLAGS)
-fuzz:
+fuzz: | $(DEPS_FIRST)
 	@mkdir -p build-fuzz
 	@set -e; for f in $(FUZZ_SRC); do \
 		n=$$(basename $$f .c); \
@@ -151,12 +170,19 @@ install: all
 	install -m 0644 policy/*.policy $(DESTDIR)$(SYSCONFDIR)/dataagent/policy/
 
 deps:
-	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh
+	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh demo
+test-deps: | $(filter deps,$(MAKECMDGOALS))
+	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh test
 
-run: all
+# The README's two commands, verbatim, in a Debian 12 root made by
+# mmdebstrap from a git archive of HEAD (tests/fresh.sh; ~30 minutes).
+fresh-check:
+	tests/fresh.sh
+
+run: all | $(DEPS_FIRST)
 	PEERS_DIR=$(PEERS_DIR) BUILD=$(BUILD) tests/demo.sh
 
-bench: all
+bench: all | $(DEPS_FIRST)
 	PEERS_DIR=$(PEERS_DIR) BUILD=$(BUILD) bench/run.sh
 
 # A .deb from a clean copy of the tree (no build output, no git), built
@@ -172,4 +198,4 @@ deb:
 	@ls $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-clang build-san-clang build-fuzz

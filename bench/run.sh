@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BUILD=${BUILD:-build} PEERS_DIR=${PEERS_DIR:-/opt/dataagent-peers}
-exec node bench/bench.mjs "$@"
+exec "$(tests/node.sh)" bench/bench.mjs "$@"

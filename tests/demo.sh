@@ -8,7 +8,7 @@ BUILD=${BUILD:-build}
 PEERS_DIR=${PEERS_DIR:-/opt/dataagent-peers}
 PORT=${PORT:-8000}
 state=$PWD/demo-state
-node=$(command -v node)
+node=$(tests/node.sh)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: run as root (dataagentd gives each tenant its own UID)" >&2

@@ -66,11 +66,13 @@ else
 fi
 
 if [ ! -d "$PEERS_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
-	echo "FAIL integration: MCP peers missing in $PEERS_DIR (run make deps)" | tee -a "$out"
+	echo "FAIL integration: MCP peers missing in $PEERS_DIR (run make test-deps)" | tee -a "$out"
+elif ! NODE=$(tests/node.sh 2>&1); then
+	echo "FAIL integration: $NODE" | tee -a "$out"
 else
 	for t in tests/integration/*.test.mjs; do
 		[ -f "$t" ] || continue
-		run_one "integration/$(basename "$t" .test.mjs)" node "$t"
+		run_one "integration/$(basename "$t" .test.mjs)" "$NODE" "$t"
 	done
 fi
 

@@ -231,6 +231,9 @@ static int up_retry_schedule(struct upstream *u, int was_ready,
 
 /* ------------------------------------------------------------- helpers */
 
+static json_t *up_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static json_t *
 up_error(int code, const char *fmt, ...)
 {
@@ -1502,6 +1505,9 @@ post_leave(struct up_post *p)
 /* The request p carried failed at HTTP level: its caller gets a
  * JSON-RPC error (through up_on_response, which knows our own
  * initialize from a caller's call). */
+static void post_fail_call(struct upstream *u, int64_t id, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
 static void
 post_fail_call(struct upstream *u, int64_t id, const char *fmt, ...)
 {

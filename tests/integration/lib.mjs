@@ -129,7 +129,7 @@ export class Daemon {
 		// does not reap (containers) it would show up as a zombie of the
 		// tenant's UID in the process-tree checks. Leaks are still
 		// checked by the unit tests.
-		if (path.basename(BUILD) === 'build-san')
+		if (path.basename(BUILD).startsWith('build-san'))
 			env.ASAN_OPTIONS = 'detect_leaks=0';
 		this.proc = spawn(path.join(BUILD, 'dataagentd'),
 		    ['--config', this.confPath, ...(this.opts.args || [])],

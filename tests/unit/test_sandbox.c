@@ -77,6 +77,9 @@ typedef void (*child_fn)(int fd, void *arg);
 
 /* ------------------------------------------------------------ helpers */
 
+static void rep(int fd, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 rep(int fd, const char *name, const char *fmt, ...)
 {
