@@ -65,7 +65,10 @@ dataagent demo is running on http://127.0.0.1:$PORT (Ctrl-C stops it)
        -d '{"message":"hello from dataagent"}'
 
   MCP endpoint for any MCP client: http://127.0.0.1:$PORT/api/v1/users/demo/mcp
-  admin: $BUILD/dataagentctl -s $state/control.sock status
+
+  admin, from a second terminal in this directory:
+    export DATAAGENT_CONTROL_SOCKET=$state/control.sock
+    $BUILD/dataagentctl status
 
 MSG
 wait $daemon
