@@ -91,6 +91,9 @@ in_root() {
 	unshare --mount --pid --fork --propagation private -- bash -c '
 		set -e
 		r=$1; shift
+		# The root a mount point of its own, as on a real machine
+		# (a worker makes "/" private, which a bare chroot refuses).
+		mount --rbind "$r" "$r"
 		mount -t proc proc "$r/proc"
 		mount --rbind /sys "$r/sys"
 		mount --rbind /dev "$r/dev"
