@@ -39,7 +39,11 @@ export DATABASE_URL="sqlite:///demo-state/dataagent.db"
 
 "$BUILD/dataagentd" --config "$state/dataagent.conf" &
 daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT INT TERM
+stop() { kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; }
+# Ctrl-C is how the demo ends: stop dataagentd (it drains its workers
+# and their servers) and exit 0.
+trap 'stop' EXIT
+trap 'trap - EXIT; stop; exit 0' INT TERM
 ctl() { "$BUILD/dataagentctl" -s "$state/control.sock" "$@"; }
 for _ in $(seq 100); do
 	ctl status >/dev/null 2>&1 && break

@@ -85,21 +85,25 @@ git -C "$top" archive --format=tar HEAD | tar -x -C "$root/usr/src/dataagent"
 step "git archive $(git -C "$top" rev-parse --short HEAD)"
 
 # Runs a command in the root: its own mount and pid namespaces (every
-# process it leaves dies with it), a clean environment as a login would
-# have, CI passed through.
+# process it leaves dies with it), the root made "/" by pivot_root (not
+# chroot: a chrooted process may not create user namespaces, and the
+# sandbox tests need to know the kernel would let them), a clean
+# environment as a login would have, CI passed through.
 in_root() {
 	unshare --mount --pid --fork --propagation private -- bash -c '
 		set -e
 		r=$1; shift
-		# The root a mount point of its own, as on a real machine
-		# (a worker makes "/" private, which a bare chroot refuses).
 		mount --rbind "$r" "$r"
 		mount -t proc proc "$r/proc"
 		mount --rbind /sys "$r/sys"
 		mount --rbind /dev "$r/dev"
 		mount -t tmpfs -o mode=0755 tmpfs "$r/run"
-		exec chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			HOME=/root TERM=dumb LANG=C.UTF-8 ${CI:+CI=$CI} "$@"
+		mkdir -p "$r/.host"
+		cd "$r"
+		pivot_root . .host
+		exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root TERM=dumb LANG=C.UTF-8 ${CI:+CI=$CI} \
+			/bin/bash -c "cd / && umount -l /.host && rmdir /.host && exec \"\$@\"" in_root "$@"
 	' in_root "$root" "$@"
 }
 
