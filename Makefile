@@ -91,7 +91,8 @@ UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .SECONDARY:
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h) | $(DEPS_FIRST)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h \
+    tests/unit/*.h) | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isupervisor -Iworker -c -o $@ $<
 

@@ -4,12 +4,17 @@
  *   UNIT_CASE("name")   begins a named case (and ends the previous one)
  *   UNIT_CHECK(cond)    records a failure with file:line and the
  *                       expression, and goes on
+ *   UNIT_SKIP("name", "why")
+ *                       reports a case that cannot run here (ends the
+ *                       previous one); tests/unit/kernel.h has the
+ *                       probes that decide it for the sandbox tests
  *   unit_done()         ends the last case; returns the exit status,
  *                       0 when every case passed, else 1
  *
  * Each case prints one line on stdout:
  *   PASS unit/<test>: <name>
  *   FAIL unit/<test>: <name>: <file>:<line>: <expression>
+ *   SKIP unit/<test>: <name>: <why>
  * where <test> is the source file's name without ".c" (and
  * "/<variant>" after unit_variant_set). Every failed
  * check is also written to stderr.
@@ -97,6 +102,25 @@ unit_check_failed(const char *file, int line, const char *expr)
 		    "%s:%d: %s", file, line, expr);
 }
 
+/*
+ * Ends the current case and reports name as not run: "SKIP ...: why",
+ * or, when fail is set, "FAIL ...: why", counted as a failed case (a
+ * skip that the circumstances do not excuse).
+ */
+static inline void
+unit_case_skip(const char *file, const char *name, const char *why, int fail)
+{
+	unit_case_end();
+	unit_suite_set(file);
+	printf("%s unit/%s: %s: %s\n", fail ? "FAIL" : "SKIP",
+	    unit_st.us_suite, name, why);
+	fflush(stdout);
+	if (fail) {
+		fprintf(stderr, "%s: %s: %s\n", file, name, why);
+		unit_st.us_failed_cases++;
+	}
+}
+
 static inline int
 unit_done(void)
 {
@@ -109,6 +133,7 @@ unit_done(void)
 }
 
 #define UNIT_CASE(name) unit_case_begin(__FILE__, (name))
+#define UNIT_SKIP(name, why) unit_case_skip(__FILE__, (name), (why), 0)
 #define UNIT_CHECK(cond) do {						\
 	if (!(cond))							\
 		unit_check_failed(__FILE__, __LINE__, #cond);		\
