@@ -7,7 +7,9 @@
  * v1 runs for real on hosts that mount writable v1 memory and pids
  * hierarchies (a worker-like child is attached, OOM-killed, removed);
  * elsewhere it prints a SKIP line. "auto" must pick what this host
- * really offers.
+ * really offers. What the host offers is probed by tests/unit/kernel.h;
+ * with CI=true, a real case that cannot run on a host that offers
+ * cgroups (not root, a shared v2 cgroup) fails instead of skipping.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,7 @@
 
 #include "common.h"
 #include "cgroup.h"
+#include "kernel.h"
 #include "unit.h"
 
 #define SYS_CG "/sys/fs/cgroup"
@@ -33,13 +36,6 @@
 
 static char root[64];		/* the fake v2 root */
 static char svc[PATH_MAX];	/* <root>/system.slice/dataagent.service */
-
-static void
-skip(const char *name, const char *why)
-{
-	printf("SKIP unit/test_cgroup: %s: %s\n", name, why);
-	fflush(stdout);
-}
 
 static void
 put(const char *dir, const char *name, const char *text)
@@ -400,69 +396,25 @@ test_off(void)
 
 /* --------------------------------------------------- this host, real */
 
-static int
-v1_writable(const char *ctrl, const char *probe)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), SYS_CG "/%s/%s", ctrl, probe);
-	if (!exists(path))
-		return 0;
-	snprintf(path, sizeof(path), SYS_CG "/%s", ctrl);
-	return access(path, W_OK) == 0;
-}
-
-/* Does this host give our own cgroup v2 memory and pids? 1 when it does
- * and we are alone in it (cg_open can then move us), 2 when others share
- * it, 0 when not. */
-static int
-v2_offered(void)
-{
-	char buf[4096], path[PATH_MAX + 64], *p, *nl;
-	const char *ctl, *procs;
-	FILE *f;
-	size_t n;
-	long pid;
-	int alone = 1;
-
-	if ((f = fopen("/proc/self/cgroup", "r")) == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	if ((p = strstr(buf, "0::/")) == NULL || (p != buf && p[-1] != '\n'))
-		return 0;
-	p += 3;
-	if ((nl = strchr(p, '\n')) != NULL)
-		*nl = '\0';
-	snprintf(path, sizeof(path), SYS_CG "%s", strcmp(p, "/") == 0 ? "" :
-	    p);
-	ctl = slurp(path, "cgroup.controllers");
-	if (strstr(ctl, "memory") == NULL || strstr(ctl, "pids") == NULL)
-		return 0;
-	for (procs = slurp(path, "cgroup.procs"); *procs != '\0';
-	    procs = nl) {
-		pid = strtol(procs, &nl, 10);
-		if (nl == procs)
-			break;
-		if (pid != (long)getpid())
-			alone = 0;
-	}
-	return alone ? 1 : 2;
-}
-
 static void
 test_auto(void)
 {
 	struct cgroups *cg = NULL;
-	char err[2048];
-	int v2 = v2_offered(), v1;
+	char err[2048], why2[1024], why1[1024], why[2200];
+	int v2 = kernel_cgroup_v2(why2, sizeof(why2)), v1;
 
-	v1 = geteuid() == 0 && v1_writable("memory", "memory.limit_in_bytes") &&
-	    v1_writable("pids", "cgroup.procs");
+	/* The knob hides the host from the probe, not from cg_open: what
+	 * "auto" picks cannot be judged. */
+	if (kernel_assume_no("DATAAGENT_TEST_ASSUME_NO_CGROUPS", "cgroups",
+	    why1, sizeof(why1))) {
+		UNIT_SKIP("auto picks what the host offers", why1);
+		return;
+	}
+	v1 = geteuid() == 0 && kernel_cgroup_v1(why1, sizeof(why1)) == 1;
 	if (v2 == 2) {
-		skip("auto picks what the host offers", "v2 memory+pids "
-		    "offered but our cgroup has other processes");
+		snprintf(why, sizeof(why), "%s: cg_open cannot move us out",
+		    why2);
+		KERNEL_SKIP_CONFINEMENT("auto picks what the host offers", why);
 		return;
 	}
 	if (v2 == 0 && !v1) {
@@ -612,19 +564,19 @@ test_v1_real(void)
 	struct cgroups *cg = NULL;
 	struct cg_limits lim = { 64 * MiB, 0, 32, 200 };
 	char err[2048], tenant[64], mem_dir[PATH_MAX], pids_dir[PATH_MAX];
-	char cpu_dir[PATH_MAX];
+	char cpu_dir[PATH_MAX], why[1024];
 	pid_t sleeper = -1, hog = -1;
 	int64_t mem, pids;
 	int status = 0, pfd[2] = { -1, -1 }, rc;
 
-	if (geteuid() != 0) {
-		skip("v1 real", "not root");
+	if (kernel_cgroup_v1(why, sizeof(why)) != 1) {
+		UNIT_SKIP("v1 real: limits, OOM kill and removal on this host",
+		    why);
 		return;
 	}
-	if (!v1_writable("memory", "memory.limit_in_bytes") ||
-	    !v1_writable("pids", "cgroup.procs")) {
-		skip("v1 real", SYS_CG "/memory or " SYS_CG "/pids is not a "
-		    "writable cgroup v1 hierarchy");
+	if (geteuid() != 0) {
+		KERNEL_SKIP_CONFINEMENT("v1 real: limits, OOM kill and removal "
+		    "on this host", "not root");
 		return;
 	}
 	snprintf(tenant, sizeof(tenant), "ut-%ld", (long)getpid());
