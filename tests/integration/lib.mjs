@@ -5,7 +5,7 @@
 //   PASS integration/<file>: <case>
 //   FAIL integration/<file>: <case>: <reason>
 //   SKIP integration/<file>: <case>: <reason>
-import { spawn, execFile } from 'node:child_process';
+import { spawn, spawnSync, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -107,6 +107,10 @@ export class Daemon {
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
 			master_key: this.keyPath,
+			// A host without cgroups (or one the harness is told to
+			// take as such): dataagentd refuses "auto" there, and the
+			// cases that need cgroups skip (cgroupsOff).
+			...(kernelOffers('cgroups').ok ? {} : { cgroups: 'off' }),
 			// The suite sends far more than a tenant's default 100
 			// requests a minute; ratelimit.test.mjs tests the limit.
 			// The per-address limits keep their defaults.
@@ -385,6 +389,188 @@ export function childrenOf(pid) {
 		}
 	}
 	return out;
+}
+
+// ---------------------------------------------------------------- kernel
+
+// What this host's kernel offers the confinement tests, asked with no
+// seccomp filter and no sandbox in the way (tests/probe run directly),
+// so that a case can tell "the kernel lacks it" (a skip, with the
+// reason) from "the sandbox did not stop it" (a failure). The same
+// probes as tests/unit/kernel.h, with the same test-only knobs, which
+// make a probe report the feature missing (dataagentd never reads them):
+//   DATAAGENT_TEST_ASSUME_NO_IA32=1     no 32-bit syscall entry
+//   DATAAGENT_TEST_ASSUME_NO_USERNS=1   no user namespaces
+//   DATAAGENT_TEST_ASSUME_NO_CGROUPS=1  no cgroups: test daemons then
+//                                       run with cgroups = off, as they
+//                                       must on such a host
+// kernelOffers(feature) answers { ok, why } for 'ia32', 'userns' and
+// 'cgroups', once per process; it throws when a probe cannot tell, so
+// the case that asked fails.
+
+const assumedMissing = (knob, what) => process.env[knob] === '1' ?
+    `${knob}=1: taken as a kernel without ${what}` : null;
+
+// Runs `probe --attack name` as uid (root when undefined), from a copy
+// any uid can reach.
+function probeAttack(name, uid) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-kprobe-'));
+	try {
+		fs.chmodSync(dir, 0o755);
+		const bin = path.join(dir, 'probe');
+		fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), bin);
+		fs.chmodSync(bin, 0o755);
+		const r = spawnSync(bin, ['--attack', name], { encoding: 'utf8',
+		    timeout: 10000, ...(uid !== undefined ? { uid, gid: uid } : {}) });
+		if (r.error)
+			throw new Error(`probe --attack ${name}: ${r.error.message}`);
+		let out = null;
+		try {
+			out = JSON.parse(r.stdout);
+		} catch {
+			// killed before it answered
+		}
+		if (r.status === 0 && out === null)
+			throw new Error(`probe --attack ${name} gave no answer: ` +
+			    `${BUILD}/tests/probe predates --attack (make unit)`);
+		return { status: r.status, signal: r.signal, out, stderr: r.stderr };
+	} finally {
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+}
+
+function probeIa32() {
+	const assumed = assumedMissing('DATAAGENT_TEST_ASSUME_NO_IA32',
+	    'the 32-bit syscall entry');
+	if (assumed)
+		return { ok: false, why: assumed };
+	if (process.arch !== 'x64')
+		return { ok: false, why: `not an x86_64 machine (${process.arch}): no int $0x80 to try` };
+	const probe = 'int $0x80 (i386 getpid) with no filter';
+	const r = probeAttack('int80');
+	if (r.status === 0 && r.out && r.out.outcome === 'allowed')
+		return { ok: true, why: `${probe} returned` };
+	if (r.signal === 'SIGSEGV')
+		return { ok: false, why: `this kernel has no 32-bit syscall entry: ${probe} was ` +
+		    'killed by SIGSEGV (CONFIG_IA32_EMULATION off, ia32_emulation=0 on the kernel ' +
+		    'command line, or a hypervisor that runs 64-bit user code only)' };
+	throw new Error(`${probe}: status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+}
+
+function probeUserns() {
+	const assumed = assumedMissing('DATAAGENT_TEST_ASSUME_NO_USERNS', 'user namespaces');
+	if (assumed)
+		return { ok: false, why: assumed };
+	const uid = 65534, probe = `unshare(CLONE_NEWUSER) as uid ${uid} with no filter`;
+	const r = probeAttack('unshare-user', uid);
+	if (r.status !== 0 || !r.out)
+		throw new Error(`${probe}: status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+	if (r.out.outcome === 'allowed')
+		return { ok: true, why: `${probe} works` };
+	let hint = '';
+	for (const knob of ['/proc/sys/kernel/unprivileged_userns_clone',
+	    '/proc/sys/user/max_user_namespaces']) {
+		try {
+			if (!hint && fs.readFileSync(knob, 'utf8').trim() === '0')
+				hint = ` (${knob} is 0)`;
+		} catch {
+			// not this kernel's knob
+		}
+	}
+	if (!hint && r.out.errno === 'EINVAL')
+		hint = ' (a kernel without CONFIG_USER_NS)';
+	else if (!hint && r.out.errno === 'EPERM')
+		hint = ' (a chroot, or a security module, refuses it)';
+	return { ok: false, why: `the kernel refuses user namespaces: ${probe}: ${r.out.errno}${hint}` };
+}
+
+// The options of the mount that holds p.
+function mountOptions(p) {
+	let best = null;
+	for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+		const f = line.split(' ');
+		if (f.length < 6)
+			continue;
+		const mp = f[4].replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+		if ((p === mp || p.startsWith(mp === '/' ? '/' : `${mp}/`)) &&
+		    (!best || mp.length >= best.mp.length))
+			best = { mp, opts: f[5].split(',') };
+	}
+	return best ? best.opts : [];
+}
+const rwExists = (p) => fs.existsSync(p) && mountOptions(p).includes('rw');
+
+// Cgroups as policy/cgroup.c takes them: v2 when our own cgroup lists
+// memory and pids, else v1 memory and pids hierarchies, read-write.
+function probeCgroups() {
+	const assumed = assumedMissing('DATAAGENT_TEST_ASSUME_NO_CGROUPS', 'cgroups');
+	if (assumed)
+		return { ok: false, why: assumed };
+	let v2 = 'cgroup v2: no "0::" line in /proc/self/cgroup';
+	const m = /^0::(\/.*)$/m.exec(fs.readFileSync('/proc/self/cgroup', 'utf8'));
+	if (m) {
+		let self = m[1].replace(/\/supervisor$/, '');
+		if (self === '/')
+			self = '';
+		const dir = `/sys/fs/cgroup${self}`;
+		let ctl = null;
+		try {
+			ctl = fs.readFileSync(`${dir}/cgroup.controllers`, 'utf8').trim().split(/\s+/);
+		} catch (e) {
+			v2 = `cgroup v2: ${dir}/cgroup.controllers: ${e.code}`;
+		}
+		if (ctl && (!ctl.includes('memory') || !ctl.includes('pids')))
+			v2 = `cgroup v2: ${dir}/cgroup.controllers lists "${ctl.join(' ')}", not both memory and pids`;
+		else if (ctl && !rwExists(`${dir}/cgroup.procs`))
+			v2 = `cgroup v2: ${dir}/cgroup.procs is not writable`;
+		else if (ctl)
+			return { ok: true, why: `cgroup v2 memory and pids in ${dir}` };
+	}
+	for (const f of ['memory/cgroup.procs', 'memory/memory.limit_in_bytes', 'pids/cgroup.procs'])
+		if (!rwExists(`/sys/fs/cgroup/${f}`))
+			return { ok: false, why: `no cgroups to confine with: ${v2}; ` +
+			    `cgroup v1: no /sys/fs/cgroup/${f} on a read-write mount` };
+	return { ok: true, why: 'cgroup v1 memory and pids hierarchies under /sys/fs/cgroup' };
+}
+
+const kernelSeen = new Map();
+export function kernelOffers(feature) {
+	const probes = { ia32: probeIa32, userns: probeUserns, cgroups: probeCgroups };
+	if (!probes[feature])
+		throw new Error(`kernelOffers: no probe for "${feature}"`);
+	if (!kernelSeen.has(feature))
+		kernelSeen.set(feature, probes[feature]());
+	return kernelSeen.get(feature);
+}
+
+// For a case that needs feature: { skip: why } when the kernel lacks it
+// (a case returns that to be skipped), else null.
+export function kernelLacks(feature) {
+	const k = kernelOffers(feature);
+	return k.ok ? null : { skip: k.why };
+}
+
+// CI=true (or 1): a run whose skips must be justified by the host.
+export const CI = ['true', '1'].includes(process.env.CI);
+
+// A confinement case that cannot run here: { skip: why }, except that
+// with CI=true on a host that offers cgroups it throws (the case fails):
+// a confinement suite that skips on a host able to confine proves
+// nothing. A case the kernel cannot support uses kernelLacks and stays
+// a skip under CI.
+export function confinementSkip(why) {
+	const cg = kernelOffers('cgroups');
+	if (CI && cg.ok)
+		throw new Error(`would skip (${why}), but CI=${process.env.CI} and this host offers ` +
+		    `${cg.why}: a confinement test may not skip here`);
+	return { skip: cg.ok ? `${why} (this host offers ${cg.why}: with CI=true this fails)` : why };
+}
+
+// The skip for a case that needs the daemon's cgroups, which are off.
+export function cgroupsOff() {
+	const cg = kernelOffers('cgroups');
+	return confinementSkip(cg.ok ? 'the daemon runs with cgroups off' :
+	    `the daemon runs with cgroups off: ${cg.why}`);
 }
 
 // ---------------------------------------------------------------- runner

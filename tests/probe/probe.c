@@ -14,7 +14,10 @@
  * killed (seccomp's SIGSYS) shows up as the upstream's death instead.
  *
  * It speaks just enough MCP over stdio: initialize, tools/list,
- * tools/call, ping.
+ * tools/call, ping. Run as "probe --attack NAME [ARG]" it tries one
+ * attack at once and prints the answer on stdout: the tests use that to
+ * ask the kernel, with no sandbox in the way, whether a case can mean
+ * anything here (tests/integration/lib.mjs, kernelOffers).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -255,12 +258,20 @@ attack(const char *name, const char *arg, struct outcome *o)
 		oc_sys(o, rl.rlim_max == RLIM_INFINITY ? 0 :
 		    setrlimit(RLIMIT_NOFILE, &rl));
 	} else if (strcmp(name, "int80") == 0) {
-		/* getpid through the 32-bit entry: the filter kills us */
+		/* getpid through the 32-bit entry: the filter kills us (a
+		 * kernel without the entry: SIGSEGV, filter or not) */
+#if defined(__x86_64__)
 		long r;
 
-		__asm__ volatile ("int $0x80" : "=a"(r) : "a"(20) : "memory");
+		/* Kernels before 4.17 clobber r8-r11 on this path. */
+		__asm__ volatile ("int $0x80" : "=a"(r) : "a"(20L) :
+		    "r8", "r9", "r10", "r11", "cc", "memory");
 		o->oc_ok = 1;
 		snprintf(o->oc_detail, sizeof(o->oc_detail), "%ld", r);
+#else
+		o->oc_errno = ENOSYS;
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "not x86_64");
+#endif
 	} else if (strcmp(name, "forkbomb") == 0) {
 		/* Forks sleepers until fork fails (bounded: 100000), then
 		 * ends them all. */
@@ -372,6 +383,26 @@ reply(json_t *id, json_t *result, json_t *error)
 	json_decref(m);
 }
 
+/* What happened, as the one-line JSON the tests read (malloc'd). */
+static char *
+outcome_text(const char *name, const struct outcome *o)
+{
+	json_t *res;
+	char *text;
+
+	res = json_pack("{s:s,s:s}", "attack", name, "outcome",
+	    o->oc_ok ? "allowed" : "blocked");
+	if (!o->oc_ok)
+		json_object_set_new(res, "errno",
+		    json_string(strerrorname_np(o->oc_errno) != NULL ?
+		    strerrorname_np(o->oc_errno) : "?"));
+	if (o->oc_detail[0] != '\0')
+		json_object_set_new(res, "detail", json_string(o->oc_detail));
+	text = json_dumps(res, JSON_COMPACT);
+	json_decref(res);
+	return text;
+}
+
 static json_t *
 call(json_t *params)
 {
@@ -385,16 +416,7 @@ call(json_t *params)
 	if (name == NULL || attack(name, arg, &o) == -1)
 		return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type",
 		    "text", "text", "unknown attack", "isError", 1);
-	res = json_pack("{s:s,s:s}", "attack", name, "outcome",
-	    o.oc_ok ? "allowed" : "blocked");
-	if (!o.oc_ok)
-		json_object_set_new(res, "errno",
-		    json_string(strerrorname_np(o.oc_errno) != NULL ?
-		    strerrorname_np(o.oc_errno) : "?"));
-	if (o.oc_detail[0] != '\0')
-		json_object_set_new(res, "detail", json_string(o.oc_detail));
-	text = json_dumps(res, JSON_COMPACT);
-	json_decref(res);
+	text = outcome_text(name, &o);
 	res = json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text",
 	    text);
 	free(text);
@@ -402,14 +424,30 @@ call(json_t *params)
 }
 
 int
-main(void)
+main(int argc, char *argv[])
 {
 	char *line = NULL;
 	size_t cap = 0;
 	json_t *m, *id;
 	const char *method;
+	struct outcome o;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "--attack") == 0) {
+		if (attack(argv[2], argc == 4 ? argv[3] : NULL, &o) == -1) {
+			fprintf(stderr, "probe: unknown attack \"%s\"\n",
+			    argv[2]);
+			return 2;
+		}
+		line = outcome_text(argv[2], &o);
+		printf("%s\n", line);
+		free(line);
+		return 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: probe [--attack NAME [ARG]]\n");
+		return 2;
+	}
 	while (getline(&line, &cap, stdin) != -1) {
 		if ((m = json_loads(line, 0, NULL)) == NULL)
 			continue;
