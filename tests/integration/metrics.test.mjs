@@ -2,7 +2,7 @@
 // listening on every address (so a non-loopback client can be tried),
 // one tenant with server-everything; calls over REST and the SDK, then
 // the scrape must count exactly those calls.
-import { Daemon, test, run, assert, eq, until, sleep, EVERYTHING } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, sleep, EVERYTHING, cgroupsOff } from './lib.mjs';
 
 const d = new Daemon({ workers: 1, uid_base: 63500 });
 await d.start();
@@ -162,7 +162,7 @@ test('a tenant has at most 200 tool series; the rest count as "other"', async ()
 test("the tenant's cgroup usage: memory, pids, OOM kills", async () => {
 	const health = await (await d.fetch('/health/detailed')).json();
 	if (health.cgroups === 'off')
-		return { skip: 'cgroups are off on this host' };
+		return cgroupsOff();
 	eq((await calls('echo', { message: 'usage' })).status, 200);
 	const m = await scrape();
 	const mem = value(m, 'dataagent_tenant_memory_bytes', { user_id: 'mt' });
