@@ -67,7 +67,10 @@ endif
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wno-unused-parameter -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(HARDEN) -fPIE $(SAN_FLAGS) \
+# bookworm's dwz (dh_dwz in make deb) stops at the DWARF 5 sections
+# clang 14 writes (.debug_addr); with clang, debug info is DWARF 4.
+CC_DEBUG = $(if $(CC_TAG),-gdwarf-4)
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(CC_DEBUG) $(WARN) $(HARDEN) -fPIE $(SAN_FLAGS) \
 	-Icommon -Ipolicy -DLIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SAN_FLAGS)
 LIBS = $(PKG_LIBS) -lhttp_parser

@@ -298,11 +298,17 @@ attack(const char *name, const char *arg, struct outcome *o)
 	} else if (strcmp(name, "membomb") == 0) {
 		/* Touches memory 16 MiB at a time up to 4 GiB: the tenant's
 		 * memory limit must end it (OOM kill) long before. */
-		size_t chunk = 16u << 20, total = 0;
+		size_t chunk = 16u << 20, total = 0, i;
 		char *p;
 
+		/* Written through a volatile pointer: memory that is never
+		 * read again is otherwise no memory at all to clang, which
+		 * drops the malloc and the memset together. */
 		while (total < (4ull << 30) && (p = malloc(chunk)) != NULL) {
-			memset(p, 0xa5, chunk);
+			volatile char *v = p;
+
+			for (i = 0; i < chunk; i += 4096)
+				v[i] = (char)0xa5;
 			total += chunk;
 		}
 		o->oc_ok = 1;
