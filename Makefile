@@ -179,7 +179,7 @@ test-deps: | $(filter deps,$(MAKECMDGOALS))
 	PEERS_DIR=$(PEERS_DIR) tests/install-deps.sh test
 
 # The README's two commands, verbatim, in a Debian 12 root made by
-# mmdebstrap from a git archive of HEAD (tests/fresh.sh; ~30 minutes).
+# mmdebstrap from a git archive of HEAD (tests/fresh.sh; ~15 minutes).
 fresh-check:
 	tests/fresh.sh
 

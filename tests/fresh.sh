@@ -20,7 +20,7 @@
 # Prints each step's time and ends with the suite's closing line and
 # "fresh: ok" or "fresh: FAILED (...)". FRESH_DIR picks the work
 # directory (default a new one under /var/tmp), FRESH_KEEP=1 keeps it.
-# About 25-35 minutes on 2 cores, most of it the suite and the downloads
+# About 15 minutes on 2 cores, most of it the suite and the downloads
 # (the README says how much). Needs root, the Debian mirror and the npm
 # registry.
 set -euo pipefail
