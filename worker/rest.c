@@ -45,6 +45,7 @@ struct rest_call {
 	char *rc_tool;
 	int64_t rc_start_ms;
 	json_t *rc_args;		/* for the audit row */
+	json_t *rc_params;		/* the tools/call, until it is sent */
 	char rc_request_id[REQUEST_ID_MAX + 1];
 };
 
@@ -476,6 +477,7 @@ rest_call_free(struct rest_call **rcp)
 	upstream_call_cancel(&rc->rc_call);
 	free(rc->rc_tool);
 	json_decref(rc->rc_args);
+	json_decref(rc->rc_params);
 	free(rc);
 	*rcp = NULL;
 }
@@ -533,6 +535,68 @@ rest_on_call(json_t *result, json_t *error, void *arg)
 		    result));
 }
 
+/* Whether the array of tool objects has one named name. */
+static int
+rest_tools_has(const json_t *tools, const char *name)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(tools, i, t) {
+		const char *n = json_string_value(json_object_get(t, "name"));
+
+		if (n != NULL && strcmp(n, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The server's tool list (cached for tool_cache_ttl) has come: a tool it
+ * does not have is 404, as an unknown server is, instead of a call the
+ * server can only refuse; else the call goes out. A list that could not
+ * be had (the server is down or failing) decides nothing: the call goes
+ * out and answers with the server's own error.
+ */
+static void
+rest_on_call_tools(json_t *result, json_t *error, void *arg)
+{
+	struct rest_call *rc = arg;
+	struct http_req *r = rc->rc_req;
+	struct upstream *u;
+	json_t *params;
+
+	rc->rc_call = NULL;
+	if (error == NULL && json_is_array(result) &&
+	    !rest_tools_has(result, rc->rc_tool)) {
+		r->hr_on_abort = NULL;
+		r->hr_abort_arg = NULL;
+		http_reply_json(r, 404, NULL, json_pack("{s:s+,s:s,s:s}",
+		    "error", "unknown tool: ", rc->rc_tool, "server",
+		    rc->rc_server, "tool", rc->rc_tool));
+		rest_call_free(&rc);
+		return;
+	}
+	if ((u = upstream_find(rc->rc_wrk, rc->rc_server)) == NULL) {
+		/* Removed by a configuration change meanwhile. */
+		r->hr_on_abort = NULL;
+		r->hr_abort_arg = NULL;
+		http_reply_error(r, 404, "no such server");
+		rest_call_free(&rc);
+		return;
+	}
+	params = rc->rc_params;
+	rc->rc_params = NULL;
+	rc->rc_call = upstream_request(u, "tools/call", params, 0, rest_on_call,
+	    rc);
+	if (rc->rc_call == NULL) {
+		r->hr_on_abort = NULL;
+		r->hr_abort_arg = NULL;
+		rest_call_free(&rc);
+		http_reply_error(r, 500, "out of memory");
+	}
+}
+
 static void
 rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
     const char *tool)
@@ -569,12 +633,14 @@ rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
 	rc->rc_wrk = w;
 	rc->rc_req = r;
 	rc->rc_args = args;
+	rc->rc_params = params;
 	snprintf(rc->rc_request_id, sizeof(rc->rc_request_id), "%s",
 	    r->hr_request_id);
 	snprintf(rc->rc_server, sizeof(rc->rc_server), "%.64s", server);
 	rc->rc_start_ms = now_mono_ms();
-	rc->rc_call = upstream_request(u, "tools/call", params, 0, rest_on_call,
-	    rc);
+	/* First the server's tools (from the cache, mostly): see
+	 * rest_on_call_tools. */
+	rc->rc_call = upstream_tools(u, rest_on_call_tools, rc);
 	if (rc->rc_call == NULL) {
 		rest_call_free(&rc);
 		http_reply_error(r, 500, "out of memory");

@@ -315,6 +315,19 @@ test('REST: tools, a call, and server CRUD through the store', async () => {
 	    method: 'POST', body: { message: 'rest' } });
 	eq(r.status, 200);
 	eq((await r.json()).result.content[0].text, 'Echo: rest');
+	// A tool the server does not have is 404 naming it, like a server
+	// that does not exist, not a 200 carrying isError.
+	r = await d.fetch('/api/v1/users/alice/tools/everything/no_such_tool', { token: alice,
+	    method: 'POST', body: {} });
+	eq(r.status, 404, 'unknown tool');
+	let b = await r.json();
+	eq(b.tool, 'no_such_tool');
+	eq(b.server, 'everything');
+	assert(/no_such_tool/.test(b.error), JSON.stringify(b));
+	r = await d.fetch('/api/v1/users/alice/tools/nowhere/echo', { token: alice,
+	    method: 'POST', body: {} });
+	eq(r.status, 404, 'unknown server');
+	assert(/nowhere/.test((await r.json()).error), 'names the server');
 	r = await d.fetch('/api/v1/users/alice/mcp-servers', { token: alice, method: 'POST',
 	    body: { name: 'echo2', command: EVERYTHING[0], args: EVERYTHING.slice(1) } });
 	eq(r.status, 201, 'create');
