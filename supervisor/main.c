@@ -526,6 +526,21 @@ state_dir_prepare(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A configuration that does not load: under -t the operator reads one
+ * plain line (dataagentd: ...), else the daemon logs it as a JSON line
+ * for the journal. Never both: on a terminal they were the same error
+ * twice.
+ */
+static void
+config_error(int test_only, const char *err)
+{
+	if (test_only)
+		fprintf(stderr, "dataagentd: %s\n", err);
+	else
+		log_error("configuration error", "{s:s}", "error", err);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -595,15 +610,13 @@ main(int argc, char **argv)
 	sp.sp_nflags = nflags;
 	if (config_build(&sp, cfg_path, explicit_cfg, flags, nflags, err,
 	    sizeof(err)) == -1) {
-		if (test_only)
-			fprintf(stderr, "dataagentd: %s\n", err);
-		log_error("configuration error", "{s:s}", "error", err);
+		config_error(test_only, err);
 		return 1;
 	}
 	log_set_level(sp.sp_cf.cf_log_level);
 	if (dburl_parse(sp.sp_cf.cf_database_url, sp.sp_cf.cf_state_dir, &db,
 	    err, sizeof(err)) == -1) {
-		log_error("configuration error", "{s:s}", "error", err);
+		config_error(test_only, err);
 		return 1;
 	}
 	/* What workers must not see: the SQLite file's directory, or a
@@ -612,18 +625,14 @@ main(int argc, char **argv)
 	    db.db_kind == DBURL_MYSQL ? db.db_socket : db.db_path);
 	if (worker_path_resolve(&sp, err, sizeof(err)) == -1 ||
 	    policies_load(&sp, err, sizeof(err)) == -1) {
-		if (test_only)
-			fprintf(stderr, "dataagentd: %s\n", err);
-		log_error("configuration error", "{s:s}", "error", err);
+		config_error(test_only, err);
 		return 1;
 	}
 	secrets_key_path(&sp.sp_cf, sp.sp_key_path, sizeof(sp.sp_key_path));
 	switch (secrets_key_load(sp.sp_key_path, sp.sp_master_key, err,
 	    sizeof(err))) {
 	case -1:
-		if (test_only)
-			fprintf(stderr, "dataagentd: %s\n", err);
-		log_error("configuration error", "{s:s}", "error", err);
+		config_error(test_only, err);
 		return 1;
 	case 0:
 		if (test_only)
@@ -636,9 +645,7 @@ main(int argc, char **argv)
 		break;
 	}
 	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1) {
-		if (test_only)
-			fprintf(stderr, "dataagentd: %s\n", err);
-		log_error("configuration error", "{s:s}", "error", err);
+		config_error(test_only, err);
 		return 1;
 	}
 	if (test_only) {

@@ -33,6 +33,8 @@ test('-t names the file and line of a bad key', async () => {
 	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
 	eq(r.code, 1);
 	assert(r.stderr.includes(`${conf}:6`) && r.stderr.includes('bogus'), r.stderr);
+	eq(r.stderr.split(`${conf}:6`).length - 1, 1, `the error once: ${r.stderr}`);
+	assert(!r.stderr.includes('"level"'), `-t prints plain lines, no JSON: ${r.stderr}`);
 });
 
 test('-t compiles the seccomp policy and names the line of a bad rule', async () => {
