@@ -77,6 +77,7 @@ typedef json_t *(*control_cmd_fn)(struct control *ctl, const json_t *args,
 struct control_cmd {
 	const char *cmd_name;
 	control_cmd_fn cmd_fn;
+	int cmd_changes;	/* 0: only reads (show, list, status) */
 };
 
 /* ----------------------------------------------------- server objects */
@@ -1308,27 +1309,27 @@ cmd_audit_list(struct control *ctl, const json_t *args, char *err,
 }
 
 static const struct control_cmd control_cmds[] = {
-	{ "tenant.add", cmd_tenant_add },
-	{ "tenant.list", cmd_tenant_list },
-	{ "tenant.show", cmd_tenant_show },
-	{ "tenant.enable", cmd_tenant_enable },
-	{ "tenant.disable", cmd_tenant_disable },
-	{ "tenant.remove", cmd_tenant_remove },
-	{ "tenant.set-limits", cmd_tenant_set_limits },
-	{ "server.add", cmd_server_add },
-	{ "server.list", cmd_server_list },
-	{ "server.remove", cmd_server_remove },
-	{ "server.import", cmd_server_import },
-	{ "token.issue", cmd_token_issue },
-	{ "token.revoke", cmd_token_revoke },
-	{ "token.revoked", cmd_token_revoked },
-	{ "secret.set", cmd_secret_set },
-	{ "secret.list", cmd_secret_list },
-	{ "secret.remove", cmd_secret_remove },
-	{ "key.rotate", cmd_key_rotate },
-	{ "status", cmd_status },
-	{ "reload", cmd_reload },
-	{ "audit.list", cmd_audit_list },
+	{ "tenant.add", cmd_tenant_add, 1 },
+	{ "tenant.list", cmd_tenant_list, 0 },
+	{ "tenant.show", cmd_tenant_show, 0 },
+	{ "tenant.enable", cmd_tenant_enable, 1 },
+	{ "tenant.disable", cmd_tenant_disable, 1 },
+	{ "tenant.remove", cmd_tenant_remove, 1 },
+	{ "tenant.set-limits", cmd_tenant_set_limits, 1 },
+	{ "server.add", cmd_server_add, 1 },
+	{ "server.list", cmd_server_list, 0 },
+	{ "server.remove", cmd_server_remove, 1 },
+	{ "server.import", cmd_server_import, 1 },
+	{ "token.issue", cmd_token_issue, 1 },
+	{ "token.revoke", cmd_token_revoke, 1 },
+	{ "token.revoked", cmd_token_revoked, 0 },
+	{ "secret.set", cmd_secret_set, 1 },
+	{ "secret.list", cmd_secret_list, 0 },
+	{ "secret.remove", cmd_secret_remove, 1 },
+	{ "key.rotate", cmd_key_rotate, 1 },
+	{ "status", cmd_status, 0 },
+	{ "reload", cmd_reload, 1 },
+	{ "audit.list", cmd_audit_list, 0 },
 };
 
 /* Runs one request line; returns the response object (never NULL unless
@@ -1379,9 +1380,14 @@ control_request(struct control *ctl, const char *line, size_t len)
 		res = control_cmds[i].cmd_fn(ctl, args, err, sizeof(err));
 	if (res == NULL && err[0] == '\0')
 		snprintf(err, sizeof(err), "%s failed", cmd);
-	if (res == NULL)
+	/* A query that finds nothing ("no such tenant") is an answer, not
+	 * an event: only refused changes are worth the log at info. */
+	if (res == NULL && control_cmds[i].cmd_changes)
 		log_info("control: command refused", "{s:s,s:s}", "cmd", cmd,
 		    "error", err);
+	else if (res == NULL)
+		log_debug("control: query answered with an error",
+		    "{s:s,s:s}", "cmd", cmd, "error", err);
 out:
 	json_decref(req);
 	if (res != NULL)
