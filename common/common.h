@@ -45,6 +45,18 @@ int log_level_parse(const char *name, enum log_level *level_r);
 const char *log_level_name(enum log_level level);
 int log_enabled(enum log_level level);
 /*
+ * The form of each line: 0 one JSON object (the default; journald and
+ * log shippers read it), 1 one line for a person at a terminal:
+ * "2026-12-05 21:03:04.123 info  dataagentd[812] msg key=value ...".
+ */
+void log_set_text(int text);
+/* "json" 0, "text" 1, "auto" (or NULL) 1 when stderr is a terminal. */
+int log_format_is_text(const char *format);
+/* Formats one log object (the fields of log_write) as the text form
+ * into a malloc'd, NUL-terminated line without its newline; NULL when
+ * memory runs out. */
+char *log_text_line(const json_t *line);
+/*
  * Writes one JSON object line to stderr with one write(2): "ts" (RFC 3339
  * UTC with milliseconds), "level", "proc", "pid", "msg", then the fields
  * built by json_pack-style `fmt` (an object format such as "{s:s,s:i}"),
@@ -68,6 +80,7 @@ struct config {
 	int cf_port;				/* port, 8000 */
 	int cf_workers;				/* workers (spares), 2 */
 	enum log_level cf_log_level;		/* log_level, info */
+	char cf_log_format[CONFIG_STRLEN];	/* auto, json, text */
 	char cf_database_url[CONFIG_STRLEN];	/* database_url */
 	int cf_store_poll_interval;		/* seconds, 2; 0: off */
 	char cf_node_name[CONFIG_STRLEN];	/* "": the host name */

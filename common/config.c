@@ -47,6 +47,7 @@ static const struct cfg_key cfg_keys[] = {
 	INT("workers", cf_workers, 0, 1024),
 	{ "log_level", CFG_LEVEL, offsetof(struct config, cf_log_level), 0, 0,
 	    NULL },
+	CHOICE("log_format", cf_log_format, "auto|json|text"),
 	STR("database_url", cf_database_url),
 	INT("store_poll_interval", cf_store_poll_interval, 0, 3600),
 	STR("node_name", cf_node_name),
@@ -108,6 +109,7 @@ static const struct {
 } cfg_env[] = {
 	{ "DATABASE_URL", "database_url" },
 	{ "LOG_LEVEL", "log_level" },
+	{ "LOG_FORMAT", "log_format" },
 	{ "MCP_MAX_CONNECTIONS_PER_USER", "max_connections_per_user" },
 	{ "MCP_MAX_TOTAL_CONNECTIONS", "max_total_connections" },
 	{ "SECRET_KEY", "secret_key" },
@@ -126,6 +128,7 @@ config_defaults(struct config *cf)
 	cf->cf_store_poll_interval = 2;
 	cf->cf_workers = 2;
 	cf->cf_log_level = LOG_LVL_INFO;
+	snprintf(cf->cf_log_format, sizeof(cf->cf_log_format), "auto");
 	cf->cf_max_connections_per_user = 10;
 	cf->cf_max_total_connections = 100;
 	cf->cf_connection_timeout = 30;

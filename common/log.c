@@ -1,7 +1,8 @@
 /*
- * log.c: one JSON object per line on stderr, written with one write(2) so
- * lines from the supervisor, its workers and their upstreams never
- * interleave mid-line.
+ * log.c: one JSON object per line on stderr (or, for a person at a
+ * terminal, one line of text with the same fields), written with one
+ * write(2) so lines from the supervisor, its workers and their upstreams
+ * never interleave mid-line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,13 +12,16 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "common.h"
 
 /* The only mutable state of this module: set once at start-up. */
 static struct {
 	char lg_proc[32];
 	enum log_level lg_level;
-} lg = { "dataagent", LOG_LVL_INFO };
+	int lg_text;		/* log_set_text */
+} lg = { "dataagent", LOG_LVL_INFO, 0 };
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -70,6 +74,87 @@ log_enabled(enum log_level level)
 	return level <= lg.lg_level;
 }
 
+void
+log_set_text(int text)
+{
+	lg.lg_text = text != 0;
+}
+
+int
+log_format_is_text(const char *format)
+{
+	if (format != NULL && strcmp(format, "json") == 0)
+		return 0;
+	if (format != NULL && strcmp(format, "text") == 0)
+		return 1;
+	return isatty(STDERR_FILENO);
+}
+
+/* A value as key=value wants it: bare when it has nothing that would
+ * make the line ambiguous, else as a JSON string or value. */
+static int
+log_text_value(struct evbuffer *out, const json_t *v)
+{
+	const char *s;
+	char *dump;
+	size_t i;
+
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		for (i = 0; s[i] != '\0'; i++)
+			if ((unsigned char)s[i] <= ' ' || s[i] == '"' ||
+			    s[i] == '=' || s[i] == '\\' || s[i] == 0x7f)
+				break;
+		if (s[i] == '\0' && i > 0)
+			return evbuffer_add(out, s, i);
+	}
+	int rc;
+
+	if ((dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT)) == NULL)
+		return -1;
+	rc = evbuffer_add(out, dump, strlen(dump));
+	free(dump);
+	return rc;
+}
+
+char *
+log_text_line(const json_t *line)
+{
+	struct evbuffer *out;
+	const char *key, *ts;
+	json_t *v;
+	char *text = NULL;
+	size_t len;
+	int rc = 0;
+
+	if ((out = evbuffer_new()) == NULL)
+		return NULL;
+	/* 2026-12-05T21:03:04.123Z -> 2026-12-05 21:03:04.123 */
+	ts = json_string_value(json_object_get(line, "ts"));
+	if (ts != NULL && strlen(ts) >= 23)
+		rc |= evbuffer_add_printf(out, "%.10s %.12s", ts, ts + 11) < 0;
+	rc |= evbuffer_add_printf(out, " %-5s %s[%lld] %s",
+	    json_string_value(json_object_get(line, "level")) ?: "info",
+	    json_string_value(json_object_get(line, "proc")) ?: "",
+	    (long long)json_integer_value(json_object_get(line, "pid")),
+	    json_string_value(json_object_get(line, "msg")) ?: "") < 0;
+	json_object_foreach((json_t *)line, key, v) {
+		if (strcmp(key, "ts") == 0 || strcmp(key, "level") == 0 ||
+		    strcmp(key, "proc") == 0 || strcmp(key, "pid") == 0 ||
+		    strcmp(key, "msg") == 0)
+			continue;
+		rc |= evbuffer_add_printf(out, " %s=", key) < 0;
+		rc |= log_text_value(out, v) < 0;
+	}
+	len = evbuffer_get_length(out);
+	if (rc == 0 && (text = malloc(len + 2)) != NULL) {
+		evbuffer_remove(out, text, len);
+		text[len] = '\0';
+	}
+	evbuffer_free(out);
+	return text;
+}
+
 static void
 log_timestamp(char *out, size_t outlen)
 {
@@ -110,12 +195,14 @@ log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 			    json_string(jerr.text));
 		json_decref(fields);
 	}
-	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* Both forms leave room for the newline: it replaces the NUL. */
+	text = lg.lg_text ? log_text_line(line) :
+	    json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(line);
 	if (text == NULL)
 		goto out;
 	len = strlen(text);
-	text[len++] = '\n';	/* json_dumps leaves room: replace the NUL */
+	text[len++] = '\n';
 	for (off = 0; off < len; off += (size_t)n) {
 		n = write(STDERR_FILENO, text + off, len - off);
 		if (n == -1 && errno == EINTR) {

@@ -62,7 +62,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: dataagentd [-t] [--config PATH] [--host HOST] [--port PORT]\n"
-"                  [--workers N] [--log-level LEVEL] [--db-url URL]\n"
+"                  [--workers N] [--log-level LEVEL] [--log-format FORM]\n"
+"                  [--db-url URL]\n"
 "\n"
 "dataagent's supervisor: accepts MCP and REST clients, authenticates their\n"
 "bearer tokens and hands each connection to its tenant's worker, which runs\n"
@@ -73,6 +74,8 @@ usage(FILE *f)
 "      --port PORT      port to listen on (default 8000; 0 = any free port)\n"
 "      --workers N      spare workers kept ready (default 2)\n"
 "      --log-level L    error, warn, info or debug (default info)\n"
+"      --log-format F   json, text or auto (default: text on a terminal,\n"
+"                       else one JSON object a line)\n"
 "      --db-url URL     store, e.g. sqlite:////var/lib/dataagent/dataagent.db\n"
 "  -t, --test           check the configuration and exit (0 good, 1 bad)\n"
 "  -h, --help           this text\n"
@@ -80,7 +83,7 @@ usage(FILE *f)
 "\n"
 "Environment: SECRET_KEY (at least 32 bytes; required unless public keys\n"
 "verify tokens: jwt_public_keys, jwt_jwks_file), DATABASE_URL,\n"
-"LOG_LEVEL, MCP_MAX_CONNECTIONS_PER_USER, MCP_MAX_TOTAL_CONNECTIONS,\n"
+"LOG_LEVEL, LOG_FORMAT, MCP_MAX_CONNECTIONS_PER_USER, MCP_MAX_TOTAL_CONNECTIONS,\n"
 "ALLOWED_HOSTS.\n", CONFIG_DEFAULT_PATH);
 }
 
@@ -485,6 +488,7 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		    sizeof(old.cf_metrics_listen));
 	}
 	log_set_level(sp->sp_cf.cf_log_level);
+	log_set_text(log_format_is_text(sp->sp_cf.cf_log_format));
 	/* A shorter audit_retention applies at once. */
 	audit_prune(sp);
 	if (policies_load(sp, err, sizeof(err)) == -1)
@@ -552,6 +556,7 @@ main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "db-url", required_argument, NULL, 'd' },
 		{ "test", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -579,6 +584,7 @@ main(int argc, char **argv)
 		case 'p': key = "port"; break;
 		case 'w': key = "workers"; break;
 		case 'l': key = "log_level"; break;
+		case 'F': key = "log_format"; break;
 		case 'd': key = "database_url"; break;
 		case 't':
 			test_only = 1;
@@ -614,6 +620,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(sp.sp_cf.cf_log_level);
+	log_set_text(log_format_is_text(sp.sp_cf.cf_log_format));
 	if (dburl_parse(sp.sp_cf.cf_database_url, sp.sp_cf.cf_state_dir, &db,
 	    err, sizeof(err)) == -1) {
 		config_error(test_only, err);

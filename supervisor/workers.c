@@ -736,7 +736,7 @@ worker_spawn(struct sup *sp)
 	struct worker *wk;
 	int sv[2];
 	pid_t pid;
-	char lvl[64], asanv[256];
+	char lvl[64], fmt[32], asanv[256];
 	const char *asan;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
@@ -746,6 +746,9 @@ worker_spawn(struct sup *sp)
 	}
 	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
 	    log_level_name(sp->sp_cf.cf_log_level));
+	/* The worker writes to the same stderr: the form we chose. */
+	snprintf(fmt, sizeof(fmt), "LOG_FORMAT=%s",
+	    log_format_is_text(sp->sp_cf.cf_log_format) ? "text" : "json");
 	/* A sanitizer build's settings follow it into the worker; nothing
 	 * else of ours does. */
 	asan = getenv("ASAN_OPTIONS");
@@ -760,7 +763,7 @@ worker_spawn(struct sup *sp)
 	}
 	if (pid == 0) {
 		char *const argv[] = { "dataagent-worker", NULL };
-		char *const envp[] = { lvl, asan != NULL ? asanv : NULL,
+		char *const envp[] = { lvl, fmt, asan != NULL ? asanv : NULL,
 		    NULL };
 		sigset_t none;
 		int nullfd;

@@ -670,6 +670,9 @@ main(int argc, char **argv)
 	if ((env = getenv("LOG_LEVEL")) != NULL)
 		(void)log_level_parse(env, &lvl);
 	log_init("worker", lvl);
+	/* The supervisor decided (json unless told otherwise). */
+	env = getenv("LOG_FORMAT");
+	log_set_text(env != NULL && strcmp(env, "text") == 0);
 	if (fstat(WORKER_IPC_FD, &st) == -1 || !S_ISSOCK(st.st_mode)) {
 		usage();
 		return 2;
