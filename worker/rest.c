@@ -571,6 +571,9 @@ rest_on_call_tools(json_t *result, json_t *error, void *arg)
 	    !rest_tools_has(result, rc->rc_tool)) {
 		r->hr_on_abort = NULL;
 		r->hr_abort_arg = NULL;
+		/* Still a failed call for the audit and /metrics: someone
+		 * asked this tenant's server for it. */
+		rest_call_audit(rc, 0, 0);
 		http_reply_json(r, 404, NULL, json_pack("{s:s+,s:s,s:s}",
 		    "error", "unknown tool: ", rc->rc_tool, "server",
 		    rc->rc_server, "tool", rc->rc_tool));
