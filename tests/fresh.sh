@@ -53,6 +53,8 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# Stopped from outside: the namespaces go with it (unshare --kill-child).
+trap 'pkill -TERM -P $$; exit 143' TERM INT
 
 # The host's apt sources and its Acquire:: settings (a mirror snapshot
 # may need Check-Valid-Until off), so the root reaches the same mirror.
@@ -85,12 +87,13 @@ git -C "$top" archive --format=tar HEAD | tar -x -C "$root/usr/src/dataagent"
 step "git archive $(git -C "$top" rev-parse --short HEAD)"
 
 # Runs a command in the root: its own mount and pid namespaces (every
-# process it leaves dies with it), the root made "/" by pivot_root (not
+# process it leaves dies with it, also when fresh.sh is stopped), the
+# root made "/" by pivot_root (not
 # chroot: a chrooted process may not create user namespaces, and the
 # sandbox tests need to know the kernel would let them), a clean
 # environment as a login would have, CI passed through.
 in_root() {
-	unshare --mount --pid --fork --propagation private -- bash -c '
+	unshare --mount --pid --fork --kill-child --propagation private -- bash -c '
 		set -e
 		r=$1; shift
 		mount --rbind "$r" "$r"
