@@ -46,6 +46,7 @@ struct rest_call {
 	int64_t rc_start_ms;
 	json_t *rc_args;		/* for the audit row */
 	json_t *rc_params;		/* the tools/call, until it is sent */
+	int rc_tools_fresh;		/* the list was asked for anew */
 	char rc_request_id[REQUEST_ID_MAX + 1];
 };
 
@@ -554,9 +555,12 @@ rest_tools_has(const json_t *tools, const char *name)
 /*
  * The server's tool list (cached for tool_cache_ttl) has come: a tool it
  * does not have is 404, as an unknown server is, instead of a call the
- * server can only refuse; else the call goes out. A list that could not
- * be had (the server is down or failing) decides nothing: the call goes
- * out and answers with the server's own error.
+ * server can only refuse; else the call goes out. A cached list that
+ * lacks the tool is asked for once more first: a server that adds a tool
+ * without notifications/tools/list_changed must not see it refused for
+ * the rest of the TTL. A list that could not be had (the server is down
+ * or failing) decides nothing: the call goes out and answers with the
+ * server's own error.
  */
 static void
 rest_on_call_tools(json_t *result, json_t *error, void *arg)
@@ -567,6 +571,20 @@ rest_on_call_tools(json_t *result, json_t *error, void *arg)
 	json_t *params;
 
 	rc->rc_call = NULL;
+	if (error == NULL && json_is_array(result) &&
+	    !rest_tools_has(result, rc->rc_tool) && !rc->rc_tools_fresh &&
+	    (u = upstream_find(rc->rc_wrk, rc->rc_server)) != NULL) {
+		rc->rc_tools_fresh = 1;
+		upstream_tools_invalidate(u);
+		if ((rc->rc_call = upstream_tools(u, rest_on_call_tools,
+		    rc)) != NULL)
+			return;
+		r->hr_on_abort = NULL;
+		r->hr_abort_arg = NULL;
+		rest_call_free(&rc);
+		http_reply_error(r, 500, "out of memory");
+		return;
+	}
 	if (error == NULL && json_is_array(result) &&
 	    !rest_tools_has(result, rc->rc_tool)) {
 		r->hr_on_abort = NULL;

@@ -3,7 +3,7 @@
 // server-everything and server-memory as real stdio upstreams.
 import fs from 'node:fs';
 import net from 'node:net';
-import { Daemon, test, run, assert, eq, jwt, now, processesOf, sdk,
+import { Daemon, test, run, assert, eq, jwt, now, processesOf, sdk, until,
     EVERYTHING, MEMORY, NODE, SECRET_KEY } from './lib.mjs';
 
 const d = new Daemon({ workers: 2, uid_base: 62000, config: { header_timeout: 2,
@@ -346,6 +346,63 @@ test('REST: tools, a call, and server CRUD through the store', async () => {
 	eq(r.status, 204, 'delete');
 	r = await d.fetch('/api/v1/users/alice/mcp-servers/echo2', { token: alice });
 	eq(r.status, 404, 'gone');
+});
+
+// A stdio MCP server whose first tools/list has one tool and every later
+// one two, and which never sends notifications/tools/list_changed.
+const GROW = `
+let lists = 0, buf = '';
+const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+const tool = (name) => ({ name, description: name, inputSchema: { type: 'object' } });
+process.stdin.on('data', (d) => {
+	buf += d;
+	let i;
+	while ((i = buf.indexOf('\\n')) >= 0) {
+		let m;
+		try { m = JSON.parse(buf.slice(0, i)); } catch { m = {}; }
+		buf = buf.slice(i + 1);
+		if (m.id === undefined || m.method === undefined)
+			continue;
+		if (m.method === 'initialize')
+			send({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: m.params.protocolVersion,
+			    capabilities: { tools: {} }, serverInfo: { name: 'grow', version: '1' } } });
+		else if (m.method === 'tools/list')
+			send({ jsonrpc: '2.0', id: m.id, result: { tools: lists++ === 0 ?
+			    [tool('first')] : [tool('first'), tool('later')] } });
+		else if (m.method === 'tools/call')
+			send({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text',
+			    text: 'called ' + m.params.name }] } });
+		else
+			send({ jsonrpc: '2.0', id: m.id, result: {} });
+	}
+});
+process.stdin.on('end', () => process.exit(0));
+`;
+
+test('REST: a tool the cached list does not have yet is looked up again before 404', async () => {
+	let r = await d.fetch('/api/v1/users/alice/mcp-servers', { token: alice, method: 'POST',
+	    body: { name: 'grow', command: NODE, args: ['-e', GROW] } });
+	eq(r.status, 201, 'create');
+	try {
+		const names = await until(async () => {
+			const t = await d.fetch('/api/v1/users/alice/tools', { token: alice });
+			const n = (await t.json()).tools.map((x) => x.name);
+			return n.includes('grow__first') && n;
+		}, 10000, 'grow__first in /tools');
+		assert(!names.includes('grow__later'), `the cache holds the first list: ${names}`);
+		r = await d.fetch('/api/v1/users/alice/tools/grow/later', { token: alice,
+		    method: 'POST', body: {} });
+		eq(r.status, 200, 'a tool the server has now');
+		eq((await r.json()).result.content[0].text, 'called later');
+		r = await d.fetch('/api/v1/users/alice/tools/grow/never', { token: alice,
+		    method: 'POST', body: {} });
+		eq(r.status, 404, 'a tool it still does not have');
+		eq((await r.json()).tool, 'never');
+	} finally {
+		r = await d.fetch('/api/v1/users/alice/mcp-servers/grow', { token: alice,
+		    method: 'DELETE' });
+		eq(r.status, 204, 'delete');
+	}
 });
 
 test('health and detailed health', async () => {
