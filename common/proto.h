@@ -63,7 +63,8 @@ enum ipc_type {
 /*
  * IPC_CONFIG "settings": {"max_connections_per_user","connection_timeout",
  *   "idle_timeout","tool_cache_ttl","max_body_size","allowed_hosts",
- *   "log_level","drain_timeout","audit_arguments","rate_limit",
+ *   "log_level","log_format" ("text" or "json", as the supervisor
+ *   resolved it),"drain_timeout","audit_arguments","rate_limit",
  *   "max_retries","retry_delay","reconnect_interval"}
  * IPC_CONFIG "servers": [{"name","transport":"stdio","command","args":[..],
  *   "env":{..},"enabled":bool,"secrets"?:{NAME:value},

@@ -572,6 +572,9 @@ main(int argc, char **argv)
 
 	mem_wipe_on_free();
 	log_init("dataagentd", LOG_LVL_INFO);
+	/* Until the configuration says otherwise (or fails to load): the
+	 * environment's form, else text on a terminal. */
+	log_set_text(log_format_is_text(getenv("LOG_FORMAT")));
 	while ((ch = getopt_long(argc, argv, "c:thV", longopts, NULL)) != -1) {
 		const char *key = NULL;
 

@@ -212,8 +212,8 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		}
 	}
 	json_decref(stored);
-	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:i,s:b,s:i,"
-	    "s:i,s:i,s:i},s:o}",
+	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:b,"
+	    "s:i,s:i,s:i,s:i},s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -222,6 +222,10 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "max_body_size", cf->cf_max_body_size,
 	    "allowed_hosts", cf->cf_allowed_hosts,
 	    "log_level", log_level_name(cf->cf_log_level),
+	    /* The form the supervisor writes in: the worker shares its
+	     * stderr. */
+	    "log_format", log_format_is_text(cf->cf_log_format) ? "text" :
+	    "json",
 	    "drain_timeout", cf->cf_drain_timeout,
 	    "audit_arguments", strcmp(cf->cf_audit_arguments, "on") == 0,
 	    "rate_limit", ratelimit_tenant_rate(sp, tenant),

@@ -366,6 +366,9 @@ settings_apply(struct wrk *w, json_t *s)
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
 		log_set_level(lvl);
+	if (json_unpack(s, "{s:s}", "log_format", &str) == 0 &&
+	    (strcmp(str, "text") == 0 || strcmp(str, "json") == 0))
+		log_set_text(strcmp(str, "text") == 0);
 }
 
 /* Brings the upstream list in line with the configured servers: unchanged
