@@ -168,6 +168,8 @@ attackCase('keyctl', 'keyctl', undefined, 'EPERM');
 attackCase('add_key', 'add_key', undefined, 'EPERM');
 attackCase('open_by_handle_at', 'open_by_handle_at', undefined, 'EPERM');
 attackCase('userfaultfd', 'userfaultfd', undefined, 'EPERM');
+// io_uring's rings open files and connect sockets past seccomp
+attackCase('io_uring_setup', 'io_uring_setup', undefined, 'EPERM', () => kernelLacks('io_uring'));
 attackCase('reboot', 'reboot', undefined, 'EPERM');
 attackCase('iopl', 'iopl', undefined, 'EPERM');
 attackCase('swapoff', 'swapoff', undefined, 'EPERM');

@@ -404,8 +404,8 @@ export function childrenOf(pid) {
 //   DATAAGENT_TEST_ASSUME_NO_CGROUPS=1  no cgroups: test daemons then
 //                                       run with cgroups = off, as they
 //                                       must on such a host
-// kernelOffers(feature) answers { ok, why } for 'ia32', 'userns' and
-// 'cgroups', once per process; it throws when a probe cannot tell, so
+// kernelOffers(feature) answers { ok, why } for 'ia32', 'userns',
+// 'io_uring' and 'cgroups', once per process; it throws when a probe cannot tell, so
 // the case that asked fails.
 
 const assumedMissing = (knob, what) => process.env[knob] === '1' ?
@@ -484,6 +484,27 @@ function probeUserns() {
 	return { ok: false, why: `the kernel refuses user namespaces: ${probe}: ${r.out.errno}${hint}` };
 }
 
+function probeIoUring() {
+	const assumed = assumedMissing('DATAAGENT_TEST_ASSUME_NO_IO_URING', 'io_uring');
+	if (assumed)
+		return { ok: false, why: assumed };
+	const uid = 65534, probe = `io_uring_setup as uid ${uid} with no filter`;
+	const r = probeAttack('io_uring_setup', uid);
+	if (r.status !== 0 || !r.out)
+		throw new Error(`${probe}: status ${r.status}, signal ${r.signal}: ${r.stderr}`);
+	if (r.out.outcome === 'allowed')
+		return { ok: true, why: `${probe} works` };
+	let hint = r.out.errno === 'ENOSYS' ? ' (a kernel without CONFIG_IO_URING)' : '';
+	try {
+		const v = fs.readFileSync('/proc/sys/kernel/io_uring_disabled', 'utf8').trim();
+		if (v !== '0')
+			hint = ` (/proc/sys/kernel/io_uring_disabled is ${v})`;
+	} catch {
+		// a kernel before 6.6 has no such knob
+	}
+	return { ok: false, why: `the kernel refuses io_uring: ${probe}: ${r.out.errno}${hint}` };
+}
+
 // The options of the mount that holds p.
 function mountOptions(p) {
 	let best = null;
@@ -535,7 +556,8 @@ function probeCgroups() {
 
 const kernelSeen = new Map();
 export function kernelOffers(feature) {
-	const probes = { ia32: probeIa32, userns: probeUserns, cgroups: probeCgroups };
+	const probes = { ia32: probeIa32, userns: probeUserns, cgroups: probeCgroups,
+	    io_uring: probeIoUring };
 	if (!probes[feature])
 		throw new Error(`kernelOffers: no probe for "${feature}"`);
 	if (!kernelSeen.has(feature))

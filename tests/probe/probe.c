@@ -25,6 +25,7 @@
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <poll.h>
 
 #include <jansson.h>
 
@@ -124,6 +130,131 @@ try_exec(struct outcome *o, char *const argv[])
 	waitpid(pid, &status, 0);
 	o->oc_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	o->oc_errno = 0;
+}
+
+/* "HOST:PORT" (an IPv4 address, or [v6]) into sa; 0 or -1. */
+static int
+parse_hostport(const char *arg, struct sockaddr_storage *sa, socklen_t *len)
+{
+	char host[64];
+	const char *colon;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	int port;
+
+	if (arg == NULL || (colon = strrchr(arg, ':')) == NULL ||
+	    (size_t)(colon - arg) >= sizeof(host) ||
+	    (port = atoi(colon + 1)) <= 0 || port > 65535)
+		return -1;
+	memcpy(host, arg, (size_t)(colon - arg));
+	host[colon - arg] = '\0';
+	memset(sa, 0, sizeof(*sa));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		host[strlen(host) - 1] = '\0';
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1 ?
+		    0 : -1;
+	}
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons((uint16_t)port);
+	*len = sizeof(*in4);
+	return inet_pton(AF_INET, host, &in4->sin_addr) == 1 ? 0 : -1;
+}
+
+/* A TCP connect that gives up after 3 s (ETIMEDOUT): a dropped SYN must
+ * not hang the probe. */
+static void
+try_connect_tcp(struct outcome *o, const char *arg)
+{
+	struct sockaddr_storage sa;
+	struct pollfd pfd;
+	socklen_t len, elen = sizeof(int);
+	int fd, e = 0;
+
+	if (parse_hostport(arg, &sa, &len) == -1) {
+		errno = EINVAL;
+		oc_sys(o, -1);
+		return;
+	}
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		oc_sys(o, -1);
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, len) == -1) {
+		if (errno != EINPROGRESS) {
+			oc_sys(o, -1);
+			close(fd);
+			return;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 3000) != 1)
+			e = ETIMEDOUT;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1)
+			e = errno;
+	}
+	close(fd);
+	errno = e;
+	oc_sys(o, e == 0 ? 0 : -1);
+}
+
+/* Listeners the probe keeps open for the rest of its life. */
+static int listeners[8];
+static size_t nlisteners;
+
+static void
+try_listen_tcp(struct outcome *o, const char *arg)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (parse_hostport(arg, &sa, &len) == -1 ||
+	    nlisteners == sizeof(listeners) / sizeof(listeners[0])) {
+		errno = EINVAL;
+		oc_sys(o, -1);
+		return;
+	}
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1 || bind(fd, (struct sockaddr *)&sa, len) == -1 ||
+	    listen(fd, 16) == -1) {
+		oc_sys(o, -1);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	listeners[nlisteners++] = fd;
+	oc_sys(o, 0);
+}
+
+/* An abstract Unix socket: no file, named by the bytes after a NUL. */
+static void
+try_connect_abstract(struct outcome *o, const char *arg)
+{
+	struct sockaddr_un sun;
+	size_t n = arg != NULL ? strlen(arg) : 0;
+	int fd;
+
+	if (n == 0 || n >= sizeof(sun.sun_path)) {
+		errno = EINVAL;
+		oc_sys(o, -1);
+		return;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path + 1, arg, n);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		oc_sys(o, -1);
+		return;
+	}
+	oc_sys(o, connect(fd, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)));
+	close(fd);
 }
 
 static int
@@ -360,7 +491,22 @@ attack(const char *name, const char *arg, struct outcome *o)
 		snprintf(o->oc_detail, sizeof(o->oc_detail), "%ld MiB", n);
 		close(fd);
 		unlink("/tmp/probe-fill");
-	} else if (strcmp(name, "whoami") == 0) {
+	} else if (strcmp(name, "io_uring_setup") == 0) {
+		struct io_uring_params p;
+		long fd;
+
+		memset(&p, 0, sizeof(p));
+		fd = syscall(__NR_io_uring_setup, 4, &p);
+		oc_sys(o, fd);
+		if (fd >= 0)
+			close((int)fd);
+	} else if (strcmp(name, "connect-tcp") == 0)
+		try_connect_tcp(o, arg);
+	else if (strcmp(name, "listen-tcp") == 0)
+		try_listen_tcp(o, arg);
+	else if (strcmp(name, "connect-abstract") == 0)
+		try_connect_abstract(o, arg);
+	else if (strcmp(name, "whoami") == 0) {
 		uid_t r, e, s;
 
 		getresuid(&r, &e, &s);

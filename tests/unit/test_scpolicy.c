@@ -85,6 +85,18 @@ do_clone3(void)
 	return syscall(SYS_clone3, NULL, 0) == -1 && errno == ENOSYS ? 0 : 1;
 }
 
+/* Harmless arguments: the filter answers before the kernel would look
+ * at them (or find io_uring compiled out, ENOSYS). */
+static int
+do_io_uring(void)
+{
+	return syscall(SYS_io_uring_setup, 0, NULL) == -1 && errno == EPERM &&
+	    syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0) == -1 &&
+	    errno == EPERM &&
+	    syscall(SYS_io_uring_register, -1, 0, NULL, 0) == -1 &&
+	    errno == EPERM ? 0 : 1;
+}
+
 static int
 do_ordinary(void)
 {
@@ -182,6 +194,11 @@ main(void)
 	st = in_child(p, do_ptrace, 0);
 	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	st = in_child(p, do_clone3, 1);
+	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	UNIT_CASE("upstream policy: io_uring_setup, _enter, _register are "
+	    "EPERM");
+	st = in_child(p, do_io_uring, 0);
 	UNIT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
 	/* Root may make one with no filter; if the kernel says no even to
