@@ -102,6 +102,7 @@ struct config {
 	char cf_policy_dir[CONFIG_STRLEN];	/* /etc/dataagent/policy */
 	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
 	char cf_cgroup_name[CONFIG_STRLEN];	/* v1 group dir, "dataagent" */
+	char cf_tenant_network[CONFIG_STRLEN];	/* host, none (netns.h) */
 	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */

@@ -69,6 +69,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("policy_dir", cf_policy_dir),
 	CHOICE("cgroups", cf_cgroups, "auto|v2|v1|off"),
 	STR("cgroup_name", cf_cgroup_name),
+	CHOICE("tenant_network", cf_tenant_network, "host|none"),
 	SIZE("tenant_memory_max", cf_tenant_memory_max),
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
@@ -129,6 +130,8 @@ config_defaults(struct config *cf)
 	cf->cf_workers = 2;
 	cf->cf_log_level = LOG_LVL_INFO;
 	snprintf(cf->cf_log_format, sizeof(cf->cf_log_format), "auto");
+	snprintf(cf->cf_tenant_network, sizeof(cf->cf_tenant_network),
+	    "host");
 	cf->cf_max_connections_per_user = 10;
 	cf->cf_max_total_connections = 100;
 	cf->cf_connection_timeout = 30;

@@ -40,7 +40,11 @@ enum ipc_type {
 
 	/* supervisor -> worker */
 	IPC_ASSIGN = 100,	/* {"tenant","uid","gid","home","upstream_policy",
-				 * "worker_policy","hide":[..],"nofile","nproc"} */
+				 * "worker_policy","hide":[..],"nofile","nproc",
+				 * "node"?,"network"?}; "network" (tenant_network,
+				 * "host" when absent) other than "host" comes
+				 * with the fd of the tenant's network
+				 * namespace (policy/netns.h), else no fd */
 	IPC_CONFIG,		/* {"settings":{...},"servers":[...]} */
 	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */

@@ -50,7 +50,9 @@ confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
 		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
 		return -1;
 	}
-	if (sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
+	if ((cs->cs_netns_fd != -1 &&
+	    netns_join(cs->cs_netns_fd, err, errlen) == -1) ||
+	    sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
 	    sandbox_fs(cs->cs_home, cs->cs_hide, err, errlen) == -1 ||
 	    sandbox_securebits(err, errlen) == -1 ||
 	    sandbox_bounding_drop(err, errlen) == -1 ||

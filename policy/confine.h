@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "netns.h"
 #include "sandbox.h"
 
 struct confine_spec {
@@ -20,10 +21,14 @@ struct confine_spec {
 	const char *cs_home;		/* the tenant's state dir, kept */
 	const char *const *cs_hide;	/* NULL-terminated: made unreachable */
 	struct sandbox_limits cs_limits;
+	int cs_netns_fd;		/* the tenant's network namespace
+					 * (netns.h), -1: the host's */
 };
 
 /*
  * Runs, in this order, failing at the first step that fails:
+ *    0. when cs_netns_fd is not -1, joins that network namespace (setns
+ *       needs CAP_SYS_ADMIN, so it comes first; it is checked)
  *    1. rlimits: RLIMIT_CORE 0, RLIMIT_NOFILE, RLIMIT_NPROC
  *    2. a private mount namespace: cs_hide covered, a private /tmp, a
  *       /proc that shows only the tenant's processes, cs_home kept

@@ -487,6 +487,24 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		memcpy(sp->sp_cf.cf_metrics_listen, old.cf_metrics_listen,
 		    sizeof(old.cf_metrics_listen));
 	}
+	if (strcmp(old.cf_tenant_network, sp->sp_cf.cf_tenant_network) != 0) {
+		if (workers_network_check(sp->sp_cf.cf_tenant_network, err,
+		    sizeof(err)) == -1) {
+			log_error("reload: tenant_network needs network "
+			    "namespaces, which this host refuses; keeping the "
+			    "running value", "{s:s,s:s,s:s}", "tenant_network",
+			    sp->sp_cf.cf_tenant_network, "running",
+			    old.cf_tenant_network, "error", err);
+			memcpy(sp->sp_cf.cf_tenant_network,
+			    old.cf_tenant_network,
+			    sizeof(old.cf_tenant_network));
+		} else
+			log_info("reload: tenant_network applies to workers "
+			    "assigned from now on; running ones keep theirs",
+			    "{s:s,s:s}", "tenant_network",
+			    sp->sp_cf.cf_tenant_network, "was",
+			    old.cf_tenant_network);
+	}
 	log_set_level(sp->sp_cf.cf_log_level);
 	log_set_text(log_format_is_text(sp->sp_cf.cf_log_format));
 	/* A shorter audit_retention applies at once. */
@@ -719,6 +737,25 @@ main(int argc, char **argv)
 	if (cg_mode(sp.sp_cg) == CG_OFF)
 		log_warn("cgroups are off: tenants have no memory, pids or CPU "
 		    "limits", NULL);
+	/* Never the host's network in place of one the operator asked for:
+	 * a kernel that cannot make namespaces stops the daemon here. */
+	if (workers_network_check(sp.sp_cf.cf_tenant_network, err,
+	    sizeof(err)) == -1) {
+		log_error("tenant_network needs network namespaces, which this "
+		    "host refuses; fix the host or set tenant_network = host",
+		    "{s:s,s:s}", "tenant_network", sp.sp_cf.cf_tenant_network,
+		    "error", err);
+		fprintf(stderr, "dataagentd: tenant_network = %s: %s (set "
+		    "tenant_network = host to share the host's network)\n",
+		    sp.sp_cf.cf_tenant_network, err);
+		return 1;
+	}
+	log_info("tenant network", "{s:s,s:s}", "tenant_network",
+	    sp.sp_cf.cf_tenant_network, "what", strcmp(
+	    sp.sp_cf.cf_tenant_network, "host") == 0 ? "tenants' servers "
+	    "share the host's network and reach its loopback listeners" :
+	    "each tenant's worker and servers in a network namespace of their "
+	    "own, loopback only");
 	dburl_redact(sp.sp_cf.cf_database_url, redacted, sizeof(redacted));
 	rc = store_open_url(&sp.sp_store, &db, err, sizeof(err));
 	explicit_bzero(&db, sizeof(db));

@@ -196,6 +196,9 @@ void workers_revoke(struct sup *sp, const char *tenant, const char *hash);
 void workers_tenant_stop(struct sup *sp, const char *tenant);
 /* The tenant is gone: kill what is left in its cgroup and remove it. */
 void workers_tenant_forget(struct sup *sp, const char *tenant);
+/* Whether tenant_network `mode` can be had on this host: for anything but
+ * "host", makes one network namespace and drops it. 0, or -1 with err. */
+int workers_network_check(const char *mode, char *err, size_t errlen);
 /* Called from the SIGCHLD handler. */
 void workers_reap(struct sup *sp);
 void workers_stop_all(struct sup *sp);

@@ -29,6 +29,7 @@
 #include <http_parser.h>
 
 #include "cgroup.h"
+#include "netns.h"
 #include "scpolicy.h"
 #include "supervisor.h"
 #include "secrets.h"
@@ -925,6 +926,19 @@ worker_cgroup_join(struct worker *wk, char *err, size_t errlen)
 	return 0;
 }
 
+int
+workers_network_check(const char *mode, char *err, size_t errlen)
+{
+	int fd;
+
+	if (strcmp(mode, "host") == 0)
+		return 0;
+	if ((fd = netns_new(err, errlen)) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 void
 workers_tenant_forget(struct sup *sp, const char *tenant)
 {
@@ -942,6 +956,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 {
 	struct sup *sp = wk->wk_sup;
 	char home[CONFIG_STRLEN + 80], err[512];
+	int netns = -1;
 	json_t *v;
 
 	snprintf(wk->wk_tenant, sizeof(wk->wk_tenant), "%s", t->st_id);
@@ -960,16 +975,32 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		worker_kill(wk, "cgroup");
 		return;
 	}
-	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i,s:s}", "tenant",
-	    t->st_id, "uid", t->st_uid, "gid", t->st_uid, "home", home,
+	/* Its own network namespace, made here (root) and joined by the
+	 * worker before anything else: what it starts is born inside. */
+	if (strcmp(sp->sp_cf.cf_tenant_network, "host") != 0 &&
+	    (netns = netns_new(err, sizeof(err))) == -1) {
+		log_error("cannot make the tenant's network namespace: the "
+		    "tenant is refused, not given the host's network",
+		    "{s:s,s:s,s:s}", "tenant", t->st_id, "tenant_network",
+		    sp->sp_cf.cf_tenant_network, "error", err);
+		pending_refuse_all(wk, "worker could not be confined");
+		worker_kill(wk, "netns");
+		return;
+	}
+	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i,s:s,s:s}",
+	    "tenant", t->st_id, "uid", t->st_uid, "gid", t->st_uid, "home",
+	    home,
 	    "upstream_policy", sp->sp_upstream_policy != NULL ?
 	    sp->sp_upstream_policy : "", "worker_policy",
 	    sp->sp_worker_policy != NULL ? sp->sp_worker_policy : "",
 	    "hide", hidden_paths(sp),
 	    "nofile", sp->sp_cf.cf_tenant_nofile,
-	    "nproc", sp->sp_cf.cf_tenant_nproc, "node", sp->sp_node);
-	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, -1, v);
+	    "nproc", sp->sp_cf.cf_tenant_nproc, "node", sp->sp_node,
+	    "network", sp->sp_cf.cf_tenant_network);
+	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, netns, v);
 	json_decref(v);
+	/* The worker holds the namespace now (the message has a dup). */
+	fd_close(&netns);
 	worker_set_state(wk, WK_ASSIGNING);
 }
 

@@ -256,10 +256,13 @@ worker_filter_install(struct scprog *prog, char *err, size_t errlen)
 	return 0;
 }
 
+/* IPC_ASSIGN; netns is the fd that came with it (-1: none), closed here
+ * whatever happens. */
 static int
-on_assign(struct wrk *w, json_t *v)
+on_assign(struct wrk *w, json_t *v, int netns)
 {
 	const char *tenant, *home, *policy, *wpolicy, *hide[16], *node = "";
+	const char *network = "host";
 	struct scprog *wfilter = NULL;
 	struct confine_spec cs;
 	json_int_t uid, gid, nofile, nproc;
@@ -267,26 +270,34 @@ on_assign(struct wrk *w, json_t *v)
 	char err[512];
 	size_t i;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I,s?s}",
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I,s?s,s?s}",
 	    "tenant", &tenant, "uid", &uid, "gid", &gid, "home", &home,
 	    "upstream_policy", &policy, "worker_policy", &wpolicy,
 	    "hide", &hidev, "nofile", &nofile, "nproc", &nproc,
-	    "node", &node) != 0 ||
+	    "node", &node, "network", &network) != 0 ||
+	    /* A namespace comes exactly when the network is not the
+	     * host's, and is not ours already. */
+	    (strcmp(network, "host") == 0) != (netns == -1) ||
+	    (netns != -1 && !netns_is_other(netns)) ||
 	    (node[0] != '\0' && !node_name_valid(node)) ||
 	    !json_is_array(hidev) ||
 	    json_array_size(hidev) >= sizeof(hide) / sizeof(hide[0]) ||
 	    nofile <= 0 || nproc <= 0 || !name_valid(tenant) ||
 	    uid <= 0 || gid <= 0 || uid > 0x7fffffff || gid > 0x7fffffff ||
-	    strlen(home) >= sizeof(w->w_home))
+	    strlen(home) >= sizeof(w->w_home)) {
+		fd_close(&netns);
 		return -1;
+	}
 	snprintf(w->w_tenant, sizeof(w->w_tenant), "%s", tenant);
 	snprintf(w->w_home, sizeof(w->w_home), "%s", home);
 	snprintf(w->w_node, sizeof(w->w_node), "%s", node);
 	w->w_uid = (uid_t)uid;
 	w->w_gid = (gid_t)gid;
 	json_array_foreach(hidev, i, h) {
-		if ((hide[i] = json_string_value(h)) == NULL)
+		if ((hide[i] = json_string_value(h)) == NULL) {
+			fd_close(&netns);
 			return -1;
+		}
 	}
 	hide[json_array_size(hidev)] = NULL;
 	memset(&cs, 0, sizeof(cs));
@@ -296,6 +307,7 @@ on_assign(struct wrk *w, json_t *v)
 	cs.cs_hide = hide;
 	cs.cs_limits.sl_nofile = (rlim_t)nofile;
 	cs.cs_limits.sl_nproc = (rlim_t)nproc;
+	cs.cs_netns_fd = netns;
 
 	/* The filter the tenant's MCP servers will run under: compiled now,
 	 * so a worker that cannot enforce it never serves the tenant. */
@@ -306,6 +318,7 @@ on_assign(struct wrk *w, json_t *v)
 	    sizeof(err)) == -1 ||
 	    confine_worker(&cs, err, sizeof(err)) == -1)
 		assign_fail(w, tenant, "confinement failed", err);
+	fd_close(&netns);
 	/* Confined, before the worker's own filter: servers are started by
 	 * the launcher, never by this process. */
 	if (launcher_start(w, err, sizeof(err)) == -1)
@@ -318,8 +331,8 @@ on_assign(struct wrk *w, json_t *v)
 	scprog_free(&wfilter);
 	w->w_assigned = 1;
 	wrk_touch(w);
-	log_info("worker assigned", "{s:s,s:i}", "tenant", w->w_tenant, "uid",
-	    (int)w->w_uid);
+	log_info("worker assigned", "{s:s,s:i,s:s}", "tenant", w->w_tenant,
+	    "uid", (int)w->w_uid, "network", network);
 	ack = json_pack("{s:s}", "tenant", w->w_tenant);
 	ipc_send_json(w->w_ipc, IPC_ASSIGN_ACK, 0, -1, ack);
 	json_decref(ack);
@@ -433,7 +446,8 @@ on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 	switch (msg->im_hdr.ih_type) {
 	case IPC_ASSIGN:
 		if (!w->w_assigned)
-			rc = on_assign(w, v);
+			rc = on_assign(w, v, msg->im_fd);
+		msg->im_fd = -1;
 		break;
 	case IPC_CONFIG:
 		if (w->w_assigned)

@@ -25,7 +25,6 @@
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +143,7 @@ parse_hostport(const char *arg, struct sockaddr_storage *sa, socklen_t *len)
 
 	if (arg == NULL || (colon = strrchr(arg, ':')) == NULL ||
 	    (size_t)(colon - arg) >= sizeof(host) ||
-	    (port = atoi(colon + 1)) <= 0 || port > 65535)
+	    (port = atoi(colon + 1)) < 0 || port > 65535)
 		return -1;
 	memcpy(host, arg, (size_t)(colon - arg));
 	host[colon - arg] = '\0';
@@ -230,6 +229,13 @@ try_listen_tcp(struct outcome *o, const char *arg)
 	}
 	listeners[nlisteners++] = fd;
 	oc_sys(o, 0);
+	/* Port 0 asks the kernel for one: the detail says which. */
+	len = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		snprintf(o->oc_detail, sizeof(o->oc_detail), "%u", ntohs(
+		    sa.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&sa)->sin6_port :
+		    ((struct sockaddr_in *)&sa)->sin_port));
 }
 
 /* An abstract Unix socket: no file, named by the bytes after a NUL. */
@@ -252,8 +258,9 @@ try_connect_abstract(struct outcome *o, const char *arg)
 		oc_sys(o, -1);
 		return;
 	}
-	oc_sys(o, connect(fd, (struct sockaddr *)&sun,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)));
+	/* The whole sun_path, NUL-padded: the name as libuv (node) binds
+	 * it. */
+	oc_sys(o, connect(fd, (struct sockaddr *)&sun, sizeof(sun)));
 	close(fd);
 }
 

@@ -1,0 +1,223 @@
+// network.test.mjs: what a tenant's code may reach on the network, in the
+// hostile style. The probe (tests/probe) runs as tenant mallory's stdio
+// MCP server and tries to connect to what the host runs on loopback: the
+// gateway's own port (where /metrics answers loopback clients), the
+// store's MariaDB, a listener the test opens on 127.0.0.1 and ::1,
+// another tenant's loopback listener, an abstract Unix socket, and the
+// host's own non-loopback address. Each case asserts the exact errno.
+//
+// First with tenant_network = host: the same attacks succeed, so the
+// cases can fail and the listeners are really there. Then with
+// tenant_network = none: every one is refused, while the tenant's own
+// loopback and a server that needs no network keep working.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING } from './lib.mjs';
+
+// Fixtures a tenant's process must reach live outside /tmp.
+const fx = fs.mkdtempSync('/var/tmp/dataagent-network-');
+fs.chmodSync(fx, 0o755);
+const probe = path.join(fx, 'probe');
+fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
+fs.chmodSync(probe, 0o755);
+
+// The host's listeners: TCP on every address (so 127.0.0.1, ::1 and the
+// host's own address all answer) and an abstract Unix socket.
+const listen = (srv, ...args) => new Promise((resolve, reject) => {
+	srv.once('error', reject);
+	srv.listen(...args, () => resolve(srv));
+});
+const accepted = [];
+const onConn = (s) => { accepted.push(s); s.on('error', () => {}); };
+const tcp = await listen(net.createServer(onConn), 0, '::');
+const tcpPort = tcp.address().port;
+const abstractName = `dataagent-network-${process.pid}`;
+const abs = await listen(net.createServer(onConn), `\0${abstractName}`);
+
+const hostAddr = Object.values(os.networkInterfaces()).flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal);
+const mariadbPort = (() => {
+	try {
+		return Number(fs.readFileSync(path.join(process.env.DATAAGENT_TEST_MARIADB_DIR, 'port'),
+		    'utf8').trim());
+	} catch {
+		return null;
+	}
+})();
+
+// Both daemons, one after the other; uid ranges apart. Each is stopped
+// when its cases are done, and at the end whatever happened.
+const daemons = [];
+const stopOnce = async (d) => {
+	if (!d.stopped) {
+		d.stopped = true;
+		await d.stop();
+	}
+};
+async function gateway(mode, uidBase) {
+	const d = new Daemon({ workers: 1, uid_base: uidBase, config: { tenant_network: mode } });
+	daemons.push(d);
+	await d.start();
+	const tok = await d.tenant('mallory', { probe: [probe] });
+	const ntok = await d.tenant('neighbour', { probe: [probe] });
+	const etok = await d.tenant('quiet', { everything: EVERYTHING });
+	return { d, tok, ntok, etok };
+}
+
+async function attack(g, tok, tenant, name, arg) {
+	const res = await g.d.fetch(`/api/v1/users/${tenant}/tools/probe/attack`,
+	    { token: tok, method: 'POST', body: { name, ...(arg !== undefined ? { arg: String(arg) } : {}) } });
+	const body = await res.json();
+	if (res.status !== 200)
+		throw new Error(`${name}: ${res.status} ${JSON.stringify(body)}`);
+	return JSON.parse(body.result.content[0].text);
+}
+
+// What each attack aims at, given a running gateway g (null: cannot be
+// tried here, with the reason).
+const targets = [
+	['the gateway port (where /metrics answers loopback)', (g) => `127.0.0.1:${g.d.port}`],
+	['a host listener on 127.0.0.1', () => `127.0.0.1:${tcpPort}`],
+	['a host listener on ::1', () => `[::1]:${tcpPort}`],
+	["another tenant's listener on its loopback", (g) => `127.0.0.1:${g.neighbourPort}`],
+	["the store's MariaDB port", () => mariadbPort ? `127.0.0.1:${mariadbPort}` :
+	    { skip: 'no private MariaDB here (tests/run.sh starts one)' }],
+	["the host's own address", () => hostAddr ? `${hostAddr.address}:${tcpPort}` :
+	    { skip: 'the host has no non-loopback IPv4 address' }],
+];
+
+let tried = 0, blocked = 0;
+
+function cases(mode, gw) {
+	for (const [what, target] of targets) {
+		test(`${mode}: connect to ${what}`, async () => {
+			const arg = target(gw());
+			if (typeof arg === 'object')
+				return arg;
+			const got = await attack(gw(), gw().tok, 'mallory', 'connect-tcp', arg);
+			if (mode === 'host') {
+				// The host's network: everything answers, the
+				// neighbour's listener too (it is on the host's
+				// loopback).
+				eq(got.outcome, 'allowed', `${arg}: ${JSON.stringify(got)}`);
+				return;
+			}
+			tried++;
+			// Loopback is the tenant's own, where nothing listens; the
+			// host's address has no route at all.
+			const want = what === "the host's own address" ? 'ENETUNREACH' : 'ECONNREFUSED';
+			eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: want },
+			    `${arg}: ${JSON.stringify(got)}`);
+			blocked++;
+		});
+	}
+	test(`${mode}: connect to an abstract Unix socket of the host`, async () => {
+		const got = await attack(gw(), gw().tok, 'mallory', 'connect-abstract', abstractName);
+		if (mode === 'host')
+			return eq(got.outcome, 'allowed', JSON.stringify(got));
+		tried++;
+		eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'ECONNREFUSED' },
+		    JSON.stringify(got));
+		blocked++;
+	});
+	test(`${mode}: the tenant's own loopback works`, async () => {
+		const l = await attack(gw(), gw().tok, 'mallory', 'listen-tcp', '127.0.0.1:0');
+		eq(l.outcome, 'allowed', JSON.stringify(l));
+		const got = await attack(gw(), gw().tok, 'mallory', 'connect-tcp', `127.0.0.1:${l.detail}`);
+		eq(got.outcome, 'allowed', JSON.stringify(got));
+	});
+	test(`${mode}: a server that needs no network answers`, async () => {
+		const r = await gw().d.fetch('/api/v1/users/quiet/tools/everything/echo',
+		    { token: gw().etok, method: 'POST', body: { message: `in ${mode}` } });
+		eq(r.status, 200);
+		eq((await r.json()).result.content[0].text, `Echo: in ${mode}`);
+	});
+}
+
+// The namespace each of a tenant's processes is in.
+const netnsOf = (uid) => processesOf(uid).map((p) => {
+	try {
+		return { ...p, ns: fs.readlinkSync(`/proc/${p.pid}/ns/net`) };
+	} catch {
+		return { ...p, ns: null };
+	}
+}).filter((p) => p.ns);
+
+let g = null;
+const gw = () => g;
+async function bringUp(mode, uidBase) {
+	g = await gateway(mode, uidBase);
+	// The neighbour listens on its loopback, on a port the kernel picks.
+	const l = await attack(g, g.ntok, 'neighbour', 'listen-tcp', '127.0.0.1:0');
+	eq(l.outcome, 'allowed', JSON.stringify(l));
+	g.neighbourPort = Number(l.detail);
+}
+
+test('host: the gateway starts with tenant_network = host', async () => {
+	await bringUp('host', 68000);
+	assert(g.d.logs.some((l) => l.msg === 'tenant network' && l.tenant_network === 'host'),
+	    'no "tenant network" line');
+});
+cases('host', gw);
+test('host: the tenant shares the host\'s namespace', async () => {
+	const self = fs.readlinkSync('/proc/self/ns/net');
+	const uid = JSON.parse(await g.d.ctlOk(['--json', 'tenant', 'show', 'mallory'])).uid;
+	for (const p of netnsOf(uid))
+		eq(p.ns, self, p.cmd);
+	await stopOnce(g.d);
+});
+
+test('none: the gateway starts with tenant_network = none', async () => {
+	await bringUp('none', 68100);
+	assert(g.d.logs.some((l) => l.msg === 'tenant network' && l.tenant_network === 'none'),
+	    'no "tenant network" line');
+	assert(g.d.logs.some((l) => l.msg === 'worker assigned' && l.tenant === 'neighbour' &&
+	    l.network === 'none'), 'the worker did not log its network: ' +
+	    JSON.stringify(g.d.logs.filter((l) => l.msg === 'worker assigned')));
+});
+cases('none', gw);
+test("none: worker, launcher and servers share one namespace, the tenant's own", async () => {
+	const self = fs.readlinkSync('/proc/self/ns/net');
+	const uidOf = async (t) => JSON.parse(await g.d.ctlOk(['--json', 'tenant', 'show', t])).uid;
+	const mine = netnsOf(await uidOf('mallory'));
+	const theirs = netnsOf(await uidOf('neighbour'));
+	assert(mine.length >= 3, JSON.stringify(mine));
+	eq(new Set(mine.map((p) => p.ns)).size, 1, JSON.stringify(mine));
+	assert(mine[0].ns !== self, 'mallory is in the host\'s namespace');
+	assert(theirs.length >= 1 && theirs.every((p) => p.ns !== mine[0].ns && p.ns !== self),
+	    JSON.stringify(theirs));
+});
+test('none: a restarted server comes back in the same namespace', async () => {
+	const uid = JSON.parse(await g.d.ctlOk(['--json', 'tenant', 'show', 'mallory'])).uid;
+	const before = netnsOf(uid).find((p) => p.cmd.includes('probe'));
+	process.kill(before.pid, 'SIGKILL');
+	// The call that finds it dead says so (502); the worker starts it
+	// again for the next.
+	let w = null;
+	for (let i = 0; i < 20 && !w; i++) {
+		try {
+			w = await attack(g, g.tok, 'mallory', 'whoami');
+		} catch (e) {
+			assert(/killed by signal 9|not running|restarting/.test(e.message), e.message);
+			await new Promise((r) => setTimeout(r, 250));
+		}
+	}
+	eq(w && w.outcome, 'allowed');
+	const after = netnsOf(uid).find((p) => p.cmd.includes('probe'));
+	assert(after && after.pid !== before.pid, 'no new probe');
+	eq(after.ns, before.ns);
+	await stopOnce(g.d);
+});
+
+const failed = await run(import.meta.url);
+console.log(`# ${tried} network attacks tried, ${blocked} blocked`);
+for (const d of daemons)
+	await stopOnce(d);
+for (const s of accepted)
+	s.destroy();
+tcp.close();
+abs.close();
+fs.rmSync(fx, { recursive: true, force: true });
+process.exit(failed ? 1 : 0);
