@@ -553,4 +553,41 @@ int http_route_index(const char *name);
 /* The name of index i ("other" when out of range). */
 const char *http_route_name(int i);
 
+/* ------------------------------------------------------------ toolacl */
+
+/*
+ * Tool allow/deny lists (toolacl.c): fnmatch(3) patterns matched against
+ * an upstream's own tool name. A pattern is 1..TOOLACL_PATTERN_MAX bytes
+ * of [A-Za-z0-9_./:-] and * ? [...] (classes closed, no backslash, no
+ * comma); a list holds at most TOOLACL_LIST_MAX of them.
+ */
+#define TOOLACL_PATTERN_MAX 128
+#define TOOLACL_LIST_MAX 64
+/* The longest list as comma-separated text (blanks between items). */
+#define TOOLACL_TEXT_MAX (TOOLACL_LIST_MAX * (TOOLACL_PATTERN_MAX + 3))
+int toolacl_pattern_valid(const char *p);
+/*
+ * An untrusted list: a string of comma-separated patterns (blanks around
+ * each dropped; "" is the empty list), an array of pattern strings, or
+ * null / NULL (empty). Returns a new array of valid patterns in order,
+ * duplicates dropped, or NULL with err.
+ */
+json_t *toolacl_list_parse(const json_t *v, char *err, size_t errlen);
+/* The same from C text (dataagentctl's --allow-tools, the store). */
+json_t *toolacl_list_parse_str(const char *s, char *err, size_t errlen);
+/* A list as comma-separated text (malloc'd; "" when empty), or NULL. */
+char *toolacl_list_join(const json_t *list);
+/*
+ * Whether tool (an upstream's own name) may be listed and called, by
+ * the lists "allow_tools" and "deny_tools" of tenant and of server
+ * (objects, or NULL; a missing list is empty). Deny wins; every allow
+ * list that is not empty must match. Returns 1, or 0 with *why_r (when
+ * not NULL) naming the list that refused: "tenant deny", "server deny",
+ * "tenant allow" or "server allow".
+ */
+int toolacl_allows(const json_t *tenant, const json_t *server,
+    const char *tool, const char **why_r);
+/* 1 when why is one of toolacl_allows' reasons. */
+int toolacl_policy_valid(const char *why);
+
 #endif

@@ -45,7 +45,8 @@ enum ipc_type {
 				 * "host" when absent) other than "host" comes
 				 * with the fd of the tenant's network
 				 * namespace (policy/netns.h), else no fd */
-	IPC_CONFIG,		/* {"settings":{...},"servers":[...]} */
+	IPC_CONFIG,		/* {"settings":{...},"servers":[...],
+				 * "tools":{...}} */
 	IPC_CONN,		/* fd + {"token_hash","exp","remote","pre"?} */
 	IPC_STORE_RES,		/* peer=req id, {"ok":true,...}|{"ok":false,"error"} */
 	IPC_SHUTDOWN,		/* {} exit now (idle retire, tenant removed) */
@@ -82,11 +83,20 @@ enum ipc_type {
  *   the worker like env values) and "options": {"tls_verify"?:false,
  *   "ca_file"?, "client_cert"?, "client_key"? (absolute paths, read as
  *   the tenant), "timeout"? (seconds)}.
+ *   Every server also has "allow_tools":[pattern] and "deny_tools":
+ *   [pattern] (toolacl.c; empty when none).
+ * IPC_CONFIG "tools": {"allow_tools":[pattern],"deny_tools":[pattern]},
+ *   the tenant's own lists, over every server's: a tool is listed and
+ *   may be called when no deny list matches its upstream name and every
+ *   allow list that is not empty does. They change without restarting
+ *   any server: a config that changes only lists keeps every process.
  *
  * IPC_STORE_REQ ops (tenant is implied: the worker's own):
- *   {"op":"server_put","server":{"name","command","args","env","enabled"}}
- *     or a remote one {"name","transport","url","headers","options",
- *     "enabled"}; the answer's "server" shows "header_names", not values
+ *   {"op":"server_put","server":{"name","command","args","env","enabled",
+ *     "allow_tools"?,"deny_tools"?}} or a remote one {"name","transport",
+ *     "url","headers","options","enabled","allow_tools"?,"deny_tools"?};
+ *     the lists are checked by toolacl_list_parse (a string "a,b" or an
+ *     array); the answer's "server" shows "header_names", not values
  *   {"op":"server_delete","name"}
  *   {"op":"secret_put","name","value"}   answer {"ok","secret":{"name"}}
  *   {"op":"secret_list"}                 answer {"ok","secrets":[{"name",
@@ -172,7 +182,11 @@ enum ipc_type {
 /*
  * IPC_AUDIT (tenant implied: the worker's own):
  *   {"action":"tool.call","server","tool","status":"success"|"error"|
- *    "cancelled","duration_ms","arg_bytes","request_id","arguments"?}
+ *    "cancelled"|"refused","duration_ms","arg_bytes","request_id",
+ *    "policy"?,"arguments"?}
+ * "refused": the tool lists refused the call (it never reached the
+ * server); then, and only then, "policy" names the list: "tenant deny",
+ * "server deny", "tenant allow" or "server allow" (toolacl_allows).
  * tool at most PROM_TOOL_NAME_MAX bytes, request_id as request_id_valid();
  * "arguments" (the call's argument object) only when the settings say
  * audit_arguments, and the supervisor drops it unless its own
@@ -188,8 +202,13 @@ enum ipc_type {
  *   response {"ok":true,"result":...} | {"ok":false,"error":"..."}
  * Commands: tenant.add {id}, tenant.list, tenant.show {id},
  *   tenant.enable {id}, tenant.disable {id}, tenant.remove {id},
- *   server.add {tenant,name,command,args,env} or {tenant,name,transport,
- *     url,headers,options}, server.list {tenant} (header names only),
+ *   tenant.set {id,allow_tools?,deny_tools?} (the tenant's tool lists;
+ *     a list not given is kept, "" or [] clears one),
+ *   server.add {tenant,name,command,args,env,allow_tools?,deny_tools?}
+ *     or {tenant,name,transport,url,headers,options,allow_tools?,
+ *     deny_tools?}, server.list {tenant} (header names only),
+ *   server.set {tenant,name,allow_tools?,deny_tools?} (the server's tool
+ *     lists, as tenant.set), server.show {tenant,name},
  *   server.remove {tenant,name}, server.import {tenant,config (object)},
  *   token.issue {tenant,ttl} -> {token,expires,jti},
  *   token.revoke {jti,tenant?} -> {jti,tenant,expires,seen},

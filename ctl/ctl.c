@@ -52,6 +52,9 @@ struct ctl {
 	const char *c_transport;	/* --transport http|sse */
 	json_t *c_headers;		/* --header 'K: V', NULL when none */
 	json_t *c_options;		/* --ca-file, --tls-verify, ... */
+	/* tool lists (server add, server set, tenant set) */
+	json_t *c_allow_tools;		/* --allow-tools, NULL when not given */
+	json_t *c_deny_tools;		/* --deny-tools */
 	char **c_tail;			/* after "--" */
 	int c_ntail;
 	int c_has_tail;
@@ -65,6 +68,9 @@ static const char ctl_usage_text[] =
 "  tenant show ID                a tenant, its servers, worker and audit\n"
 "  tenant enable|disable ID      enable or disable a tenant\n"
 "  tenant remove ID              remove a tenant and its servers\n"
+"  tenant set ID [--allow-tools P,...] [--deny-tools P,...]\n"
+"                                the tenant's tool lists, over all its\n"
+"                                servers ('' clears one)\n"
 "  tenant set-limits ID KEY=VALUE ...\n"
 "                                memory_max, swap_max (sizes: 256M, max),\n"
 "                                pids_max (a count, max), cpu_weight\n"
@@ -76,6 +82,11 @@ static const char ctl_usage_text[] =
 "      [--ca-file F] [--client-cert F --client-key F] [--tls-verify off]\n"
 "      [--timeout S] [--protocol 2026-07-28] [--disabled]\n"
 "                                add or replace a remote MCP server\n"
+"      (server add also takes --allow-tools and --deny-tools)\n"
+"  server set TENANT NAME [--allow-tools P,...] [--deny-tools P,...]\n"
+"                                a server's tool lists: glob patterns of\n"
+"                                its own tool names; deny wins ('' clears)\n"
+"  server show TENANT NAME       one server\n"
 "  server list TENANT            list a tenant's servers\n"
 "  server remove TENANT NAME     remove a server\n"
 "  server import TENANT FILE     import the stdio servers of a Claude\n"
@@ -262,6 +273,38 @@ ctl_parse_remote(struct ctl *c, const char *a, const char *v)
 }
 
 /*
+ * --allow-tools P,... or --deny-tools P,... (also --opt=P,...): checked
+ * here as the daemon will check them (toolacl_list_parse), so a bad
+ * pattern is a usage error. next is the word after a (NULL at the end);
+ * *i moves past it when it was the value. Returns 0, or -1 (said why).
+ */
+static int
+ctl_parse_tools(struct ctl *c, const char *a, const char *next, int *i)
+{
+	const char *eq = strchr(a, '='), *v = next;
+	int allow = strncmp(a, "--allow-tools", 13) == 0;
+	json_t **slot = allow ? &c->c_allow_tools : &c->c_deny_tools, *l;
+	char err[256];
+
+	if (eq != NULL)
+		v = eq + 1;
+	else if (v == NULL) {
+		ctl_usage_error("an option lacks its value");
+		return -1;
+	} else
+		(*i)++;
+	if ((l = toolacl_list_parse_str(v, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "dataagentctl: %s: %s\n", allow ?
+		    "--allow-tools" : "--deny-tools", err);
+		ctl_usage_error(NULL);
+		return -1;
+	}
+	json_decref(*slot);
+	*slot = l;
+	return 0;
+}
+
+/*
  * audit --since: a duration ago (ctl_duration), @UNIXTIME, or a UTC date
  * YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS. Returns 0 with *t_r, or -1.
  */
@@ -344,6 +387,15 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 				c->c_since = v;
 			else
 				c->c_limit = v;
+			continue;
+		}
+		if (strcmp(a, "--allow-tools") == 0 ||
+		    strcmp(a, "--deny-tools") == 0 ||
+		    strncmp(a, "--allow-tools=", 14) == 0 ||
+		    strncmp(a, "--deny-tools=", 13) == 0) {
+			if (ctl_parse_tools(c, a, i + 1 < argc ? argv[i + 1] :
+			    NULL, &i) == -1)
+				return CTL_EXIT_USAGE;
 			continue;
 		}
 		if (strcmp(a, "--url") == 0 || strcmp(a, "--transport") == 0 ||
@@ -640,11 +692,38 @@ ctl_print_args(const json_t *args)
 	}
 }
 
+/* A tool list as the option takes it ("search_*,get_*"), or "-". */
+static void
+ctl_print_tool_list(const json_t *o, const char *key)
+{
+	char *t = json_array_size(json_object_get(o, key)) > 0 ?
+	    toolacl_list_join(json_object_get(o, key)) : NULL;
+
+	fputs(t != NULL ? t : "-", stdout);
+	free(t);
+}
+
+/* "<prefix>allow tools: ...\n<prefix>deny tools: ...\n"; with `always`
+ * 0, nothing when both lists are empty. */
+static void
+ctl_print_tool_lists(const char *prefix, const json_t *o, int always)
+{
+	if (!always && json_array_size(json_object_get(o, "allow_tools")) +
+	    json_array_size(json_object_get(o, "deny_tools")) == 0)
+		return;
+	printf("%sallow tools: ", prefix);
+	ctl_print_tool_list(o, "allow_tools");
+	printf("\n%sdeny tools:  ", prefix);
+	ctl_print_tool_list(o, "deny_tools");
+	putchar('\n');
+}
+
 static void
 ctl_print_servers(const json_t *list, const char *indent)
 {
 	size_t i, w = 4;
 	json_t *s;
+	char pre[96];
 
 	json_array_foreach(list, i, s)
 		if (strlen(ctl_str(s, "name")) > w)
@@ -658,16 +737,51 @@ ctl_print_servers(const json_t *list, const char *indent)
 			/* a remote server: transport and url */
 			printf("%s ", ctl_str(s, "transport"));
 			ctl_print_word(stdout, ctl_str(s, "url"));
-			putchar('\n');
-			continue;
+		} else {
+			ctl_print_word(stdout, ctl_str(s, "command"));
+			if (json_array_size(json_object_get(s, "args")) > 0) {
+				putchar(' ');
+				ctl_print_args(json_object_get(s, "args"));
+			}
 		}
+		putchar('\n');
+		/* its tool lists under it, when it has any */
+		snprintf(pre, sizeof(pre), "%s%*s  ", indent, (int)w, "");
+		ctl_print_tool_lists(pre, s, 0);
+	}
+}
+
+/* server show: one server, a field a line. */
+static void
+ctl_print_server(const json_t *s)
+{
+	const json_t *v;
+	const char *k;
+	size_t i;
+
+	printf("name:        %s\n", ctl_str(s, "name"));
+	printf("enabled:     %s\n", ctl_yesno(s, "enabled"));
+	printf("transport:   %s\n", ctl_str(s, "transport"));
+	if (json_object_get(s, "url") != NULL) {
+		printf("url:         %s\n", ctl_str(s, "url"));
+		printf("headers:    ");
+		json_array_foreach(json_object_get(s, "header_names"), i, v)
+			printf(" %s", json_string_value(v) != NULL ?
+			    json_string_value(v) : "");
+		putchar('\n');
+	} else {
+		printf("command:     ");
 		ctl_print_word(stdout, ctl_str(s, "command"));
 		if (json_array_size(json_object_get(s, "args")) > 0) {
 			putchar(' ');
 			ctl_print_args(json_object_get(s, "args"));
 		}
+		printf("\nenv:        ");
+		json_object_foreach((json_t *)json_object_get(s, "env"), k, v)
+			printf(" %s", k);
 		putchar('\n');
 	}
+	ctl_print_tool_lists("", s, 1);
 }
 
 static void
@@ -751,6 +865,7 @@ ctl_print_tenant(const json_t *t)
 		printf("worker:   none\n");
 	if (json_is_object(json_object_get(t, "limits")))
 		ctl_print_limits("limits:   ", json_object_get(t, "limits"));
+	ctl_print_tool_lists("", t, 0);
 	printf("servers:  %zu\n",
 	    json_array_size(json_object_get(t, "servers")));
 	if (json_array_size(json_object_get(t, "servers")) > 0)
@@ -861,6 +976,17 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 		    "enabled")) ? " (disabled)" : "");
 	else if (strcmp(cmd, "server.list") == 0)
 		ctl_print_servers(r, "");
+	else if (strcmp(cmd, "server.show") == 0)
+		ctl_print_server(r);
+	else if (strcmp(cmd, "server.set") == 0 ||
+	    strcmp(cmd, "tenant.set") == 0) {
+		if (strcmp(cmd, "server.set") == 0)
+			printf("server %s of tenant %s:\n", c->c_pos[3],
+			    c->c_pos[2]);
+		else
+			printf("tenant %s:\n", c->c_pos[2]);
+		ctl_print_tool_lists("  ", r, 1);
+	}
 	else if (strcmp(cmd, "server.remove") == 0)
 		printf("server %s removed from tenant %s\n", c->c_pos[3],
 		    c->c_pos[2]);
@@ -1109,10 +1235,12 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	} else if ((strcmp(w0, "tenant") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "show") == 0 || strcmp(w1, "enable") == 0 ||
-	    strcmp(w1, "disable") == 0 || strcmp(w1, "remove") == 0)) ||
+	    strcmp(w1, "disable") == 0 || strcmp(w1, "remove") == 0 ||
+	    strcmp(w1, "set") == 0)) ||
 	    (strcmp(w0, "server") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
-	    strcmp(w1, "remove") == 0 || strcmp(w1, "import") == 0)) ||
+	    strcmp(w1, "remove") == 0 || strcmp(w1, "import") == 0 ||
+	    strcmp(w1, "set") == 0 || strcmp(w1, "show") == 0)) ||
 	    (strcmp(w0, "token") == 0 && (strcmp(w1, "issue") == 0 ||
 	    strcmp(w1, "revoke") == 0 || strcmp(w1, "revoked") == 0)) ||
 	    (strcmp(w0, "secret") == 0 &&
@@ -1152,6 +1280,19 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	    strcmp(cmd, "server.add") != 0) {
 		ctl_usage_error("--env, --disabled and -- belong to server "
 		    "add");
+		return NULL;
+	}
+	if ((c->c_allow_tools != NULL || c->c_deny_tools != NULL) &&
+	    strcmp(cmd, "server.add") != 0 && strcmp(cmd, "server.set") != 0 &&
+	    strcmp(cmd, "tenant.set") != 0) {
+		ctl_usage_error("--allow-tools and --deny-tools belong to "
+		    "server add, server set and tenant set");
+		return NULL;
+	}
+	if ((strcmp(cmd, "server.set") == 0 || strcmp(cmd, "tenant.set") ==
+	    0) && c->c_allow_tools == NULL && c->c_deny_tools == NULL) {
+		ctl_usage_error("give --allow-tools, --deny-tools or both (an "
+		    "empty value clears a list)");
 		return NULL;
 	}
 	if (c->c_ttl != NULL && strcmp(cmd, "token.issue") != 0) {
@@ -1246,7 +1387,8 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		args = json_pack("{s:s}", "id", c->c_pos[2]);
 	else if (strcmp(cmd, "server.list") == 0)
 		args = json_pack("{s:s}", "tenant", c->c_pos[2]);
-	else if (strcmp(cmd, "server.remove") == 0)
+	else if (strcmp(cmd, "server.remove") == 0 ||
+	    strcmp(cmd, "server.set") == 0 || strcmp(cmd, "server.show") == 0)
 		args = json_pack("{s:s,s:s}", "tenant", c->c_pos[2], "name",
 		    c->c_pos[3]);
 	else if (strcmp(cmd, "server.add") == 0 && c->c_url != NULL) {
@@ -1315,9 +1457,26 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 		    "text\n");
 		return NULL;
 	}
+	if (c->c_allow_tools != NULL)
+		json_object_set(args, "allow_tools", c->c_allow_tools);
+	if (c->c_deny_tools != NULL)
+		json_object_set(args, "deny_tools", c->c_deny_tools);
 	req = json_pack("{s:s,s:o}", "cmd", cmd, "args", args);
 	*cmd_r = cmd;
 	return req;
+}
+
+/* What the parsed command line holds. */
+static void
+ctl_free(struct ctl *c)
+{
+	json_decref(c->c_env);
+	json_decref(c->c_headers);
+	json_decref(c->c_options);
+	json_decref(c->c_allow_tools);
+	json_decref(c->c_deny_tools);
+	c->c_env = c->c_headers = c->c_options = NULL;
+	c->c_allow_tools = c->c_deny_tools = NULL;
 }
 
 int
@@ -1334,17 +1493,13 @@ main(int argc, char **argv)
 	env = getenv("DATAAGENT_CONTROL_SOCKET");
 	c.c_socket = env != NULL && env[0] != '\0' ? env : CTL_DEFAULT_SOCKET;
 	if ((status = ctl_parse(&c, argc, argv)) != -1) {
-		json_decref(c.c_env);
-		json_decref(c.c_headers);
-		json_decref(c.c_options);
+		ctl_free(&c);
 		return status;
 	}
 	/* key generate runs here: the daemon is not needed (nor asked). */
 	if (c.c_npos >= 2 && strcmp(c.c_pos[0], "key") == 0 &&
 	    strcmp(c.c_pos[1], "generate") == 0) {
-		json_decref(c.c_env);
-		json_decref(c.c_headers);
-		json_decref(c.c_options);
+		ctl_free(&c);
 		if (c.c_npos > 3)
 			return ctl_usage_error("key generate takes at most "
 			    "one PATH");
@@ -1352,9 +1507,7 @@ main(int argc, char **argv)
 		    CTL_KEY_DEFAULT);
 	}
 	req = ctl_request(&c, &cmd, &status);
-	json_decref(c.c_env);
-	json_decref(c.c_headers);
-	json_decref(c.c_options);
+	ctl_free(&c);
 	if (req == NULL)
 		return status;
 	res = ctl_call(c.c_socket, req, &status);

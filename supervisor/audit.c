@@ -212,8 +212,9 @@ audit_tool_call(struct sup *sp, const char *tenant, json_t *v)
 {
 	struct audit *au = sp->sp_audit;
 	struct audit_pending *ap;
-	const char *action, *server, *tool, *status, *rid;
-	json_t *args = json_object_get(v, "arguments");
+	const char *action, *server, *tool, *status, *rid, *policy = NULL;
+	json_t *args = json_object_get(v, "arguments"), *d;
+	json_t *pv = json_object_get(v, "policy");
 	int64_t dur, argb;
 	char *a = NULL;
 
@@ -226,27 +227,40 @@ audit_tool_call(struct sup *sp, const char *tenant, json_t *v)
 	tool = audit_str(v, "tool", PROM_TOOL_NAME_MAX);
 	status = audit_str(v, "status", 15);
 	rid = audit_str(v, "request_id", REQUEST_ID_MAX);
-	if (json_object_size(v) != 7u + (args != NULL) || action == NULL ||
+	/* A call refused by the tool lists names the list, and only then. */
+	if (pv != NULL && ((policy = audit_str(v, "policy", 32)) == NULL ||
+	    !toolacl_policy_valid(policy)))
+		return -1;
+	if (json_object_size(v) != 7u + (args != NULL) + (pv != NULL) ||
+	    action == NULL ||
 	    strcmp(action, "tool.call") != 0 || server == NULL ||
 	    !name_valid(server) || tool == NULL || status == NULL ||
 	    (strcmp(status, "success") != 0 && strcmp(status, "error") != 0 &&
-	    strcmp(status, "cancelled") != 0) || rid == NULL ||
+	    strcmp(status, "cancelled") != 0 &&
+	    strcmp(status, "refused") != 0) ||
+	    (strcmp(status, "refused") == 0) != (policy != NULL) || rid == NULL ||
 	    !request_id_valid(rid) ||
 	    audit_int(v, "duration_ms", AUDIT_DURATION_MAX, &dur) == -1 ||
 	    audit_int(v, "arg_bytes", IPC_MAX_PAYLOAD, &argb) == -1 ||
 	    (args != NULL && !json_is_object(args)))
 		return -1;
-	/* Values only when this side says so too, and bounded. */
-	if (args != NULL && strcmp(sp->sp_cf.cf_audit_arguments, "on") == 0) {
-		json_t *d = json_pack("{s:O}", "arguments", args);
-
-		a = d != NULL ? json_dumps(d, JSON_COMPACT) : NULL;
-		json_decref(d);
-		if (a != NULL && strlen(a) > IPC_AUDIT_ARGS_MAX + 32) {
+	/* Values only when this side says so too, and bounded; a refusal
+	 * says which tool list refused. */
+	d = policy != NULL ? json_pack("{s:s,s:s}", "refused", "tool policy",
+	    "policy", policy) : json_object();
+	if (d != NULL && args != NULL &&
+	    strcmp(sp->sp_cf.cf_audit_arguments, "on") == 0) {
+		json_object_set(d, "arguments", args);
+		a = json_dumps(d, JSON_COMPACT);
+		if (a != NULL && strlen(a) > IPC_AUDIT_ARGS_MAX + 96) {
 			free(a);
 			a = NULL;
+			json_object_del(d, "arguments");
 		}
 	}
+	if (a == NULL && json_object_size(d) > 0)
+		a = json_dumps(d, JSON_COMPACT);
+	json_decref(d);
 	if (au == NULL) {
 		free(a);
 		return 0;

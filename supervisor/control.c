@@ -255,9 +255,39 @@ fail:
 }
 
 /*
+ * The tool lists of a server object (allow_tools, deny_tools: a string
+ * of comma-separated patterns or an array, see toolacl_list_parse) into
+ * out as arrays, empty when absent. Returns 0, or -1 with err.
+ */
+static int
+server_tools_check(const char *name, const json_t *in, json_t *out,
+    char *err, size_t errlen)
+{
+	static const char *const keys[] = { "allow_tools", "deny_tools" };
+	char e[256];
+	json_t *l;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((l = toolacl_list_parse(json_object_get(in, keys[i]), e,
+		    sizeof(e))) == NULL) {
+			snprintf(err, errlen, "server %s: %s: %s", name,
+			    keys[i], e);
+			return -1;
+		}
+		if (json_object_set_new(out, keys[i], l) == -1) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Validates an untrusted server object and returns a new normalised one
- * {name,transport,command,args,env,enabled} (defaults: transport "stdio",
- * args [], env {}, enabled true). Keys other than these are ignored.
+ * {name,transport,command,args,env,enabled,allow_tools,deny_tools}
+ * (defaults: transport "stdio", args [], env {}, enabled true, no tool
+ * lists). Keys other than these are ignored.
  * Returns NULL with err, which names only validated values or lengths.
  */
 json_t *
@@ -312,7 +342,8 @@ server_spec_check(const json_t *in, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return NULL;
 		}
-		if (server_remote_check(name, in, out, err, errlen) == -1) {
+		if (server_remote_check(name, in, out, err, errlen) == -1 ||
+		    server_tools_check(name, in, out, err, errlen) == -1) {
 			json_decref(out);
 			return NULL;
 		}
@@ -391,6 +422,10 @@ server_spec_check(const json_t *in, char *err, size_t errlen)
 	if (out == NULL) {
 		/* json_pack stole the references even on failure. */
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (server_tools_check(name, in, out, err, errlen) == -1) {
+		json_decref(out);
 		return NULL;
 	}
 	return out;
@@ -483,6 +518,14 @@ server_audit_json(const json_t *srv)
 	    json_object_get(srv, "command"), "args",
 	    json_object_get(srv, "args"), "env_keys", keys, "enabled",
 	    json_object_get(srv, "enabled"));
+	if (o != NULL && json_array_size(json_object_get(srv,
+	    "allow_tools")) + json_array_size(json_object_get(srv,
+	    "deny_tools")) > 0) {
+		json_object_set(o, "allow_tools", json_object_get(srv,
+		    "allow_tools"));
+		json_object_set(o, "deny_tools", json_object_get(srv,
+		    "deny_tools"));
+	}
 	/* A remote server: its url and header names, never their values. */
 	if (o != NULL && json_object_get(srv, "url") != NULL) {
 		hk = json_array();
@@ -569,7 +612,7 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 	struct sup *sp = ctl->ctl_sup;
 	struct store_tenant t;
 	const char *id;
-	json_t *o, *servers, *audit;
+	json_t *o, *servers, *audit, *tools;
 
 	if ((id = arg_name(args, "id", err, errlen)) == NULL ||
 	    control_tenant(ctl, id, &t, err, errlen) != 1)
@@ -582,8 +625,14 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 		json_decref(servers);
 		return NULL;
 	}
+	if (store_tenant_tools_get(sp->sp_store, id, &tools, err, errlen) !=
+	    1) {
+		json_decref(servers);
+		json_decref(audit);
+		return NULL;
+	}
 	o = tenant_json(&t);
-	if (o == NULL ||
+	if (o == NULL || json_object_update(o, tools) == -1 ||
 	    json_object_set_new(o, "servers", servers) == -1 ||
 	    json_object_set_new(o, "worker", workers_tenant_json(sp, id)) ==
 	    -1 || json_object_set_new(o, "limits",
@@ -591,9 +640,76 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 	    json_object_set_new(o, "audit", audit) == -1) {
 		snprintf(err, errlen, "out of memory");
 		json_decref(o);
+		json_decref(tools);
 		return NULL;
 	}
+	json_decref(tools);
 	return o;
+}
+
+/*
+ * The tool lists given in args ("allow_tools", "deny_tools": text or
+ * arrays, toolacl_list_parse) over those of lists (an object changed in
+ * place); a list not given is kept. Returns how many were given, or -1
+ * with err.
+ */
+static int
+tool_lists_apply(const json_t *args, json_t *lists, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "allow_tools", "deny_tools" };
+	char e[256];
+	json_t *l;
+	int i, n = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (json_object_get(args, keys[i]) == NULL)
+			continue;
+		if ((l = toolacl_list_parse(json_object_get(args, keys[i]), e,
+		    sizeof(e))) == NULL) {
+			snprintf(err, errlen, "%s: %s", keys[i], e);
+			return -1;
+		}
+		json_object_set_new(lists, keys[i], l);
+		n++;
+	}
+	if (n == 0)
+		snprintf(err, errlen, "give allow_tools, deny_tools or both "
+		    "(an empty one clears it)");
+	return n;
+}
+
+/* tenant.set {id, allow_tools?, deny_tools?}: the tenant's own tool
+ * lists, over those of every server of the tenant. */
+static json_t *
+cmd_tenant_set(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	struct store_tenant t;
+	const char *id;
+	json_t *tools, *res;
+
+	if ((id = arg_name(args, "id", err, errlen)) == NULL ||
+	    control_tenant(ctl, id, &t, err, errlen) != 1 ||
+	    store_tenant_tools_get(sp->sp_store, id, &tools, err, errlen) != 1)
+		return NULL;
+	if (tool_lists_apply(args, tools, err, errlen) < 1 ||
+	    store_tenant_tools_set(sp->sp_store, id, tools, err, errlen) != 1) {
+		json_decref(tools);
+		return NULL;
+	}
+	control_audit(ctl, "tenant.set", id, tools);
+	log_info("control: tenant tool lists set", "{s:s,s:O}", "tenant", id,
+	    "tools", tools);
+	workers_tenant_changed(sp, id);
+	res = tenant_json(&t);
+	if (res == NULL || json_object_update(res, tools) == -1) {
+		snprintf(err, errlen, "out of memory");
+		json_decref(res);
+		res = NULL;
+	}
+	json_decref(tools);
+	return res;
 }
 
 /*
@@ -783,14 +899,50 @@ cmd_tenant_remove(struct control *ctl, const json_t *args, char *err,
 
 /* ------------------------------------------------------------ servers */
 
+static const char *arg_server_name(const json_t *args, char *err,
+    size_t errlen);
+
+/*
+ * Stores srv (checked by server_spec_check; taken) for tenant, audits
+ * action, tells the tenant's worker. Returns the server as an operator
+ * sees it (header names, not values), or NULL with err.
+ */
+static json_t *
+server_store(struct control *ctl, const char *tenant, json_t *srv,
+    const char *action, char *err, size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	json_t *d, *one;
+
+	if (store_server_put(sp->sp_store, tenant, srv, err, errlen) == -1) {
+		json_decref(srv);
+		return NULL;
+	}
+	d = server_audit_json(srv);
+	control_audit(ctl, action, tenant, d);
+	json_decref(d);
+	log_info(strcmp(action, "server.add") == 0 ? "control: server added" :
+	    "control: server changed", "{s:s,s:s}", "tenant", tenant,
+	    "server", json_string_value(json_object_get(srv, "name")));
+	workers_tenant_changed(sp, tenant);
+	/* The answer shows header names, as server.list does. */
+	if (json_object_get(srv, "headers") != NULL &&
+	    (one = json_pack("[O]", srv)) != NULL) {
+		servers_redact(one);
+		json_decref(srv);
+		srv = json_incref(json_array_get(one, 0));
+		json_decref(one);
+	}
+	return srv;
+}
+
 static json_t *
 cmd_server_add(struct control *ctl, const json_t *args, char *err,
     size_t errlen)
 {
-	struct sup *sp = ctl->ctl_sup;
 	struct store_tenant t;
 	const char *tenant;
-	json_t *in, *srv, *d;
+	json_t *in, *srv;
 
 	if ((tenant = arg_name(args, "tenant", err, errlen)) == NULL)
 		return NULL;
@@ -803,28 +955,79 @@ cmd_server_add(struct control *ctl, const json_t *args, char *err,
 	json_decref(in);
 	if (srv == NULL)
 		return NULL;
-	if (control_tenant(ctl, tenant, &t, err, errlen) != 1 ||
-	    store_server_put(sp->sp_store, tenant, srv, err, errlen) == -1) {
+	if (control_tenant(ctl, tenant, &t, err, errlen) != 1) {
 		json_decref(srv);
 		return NULL;
 	}
-	d = server_audit_json(srv);
-	control_audit(ctl, "server.add", tenant, d);
-	json_decref(d);
-	log_info("control: server added", "{s:s,s:s}", "tenant", tenant,
-	    "server", json_string_value(json_object_get(srv, "name")));
-	workers_tenant_changed(sp, tenant);
-	/* The answer shows header names, as server.list does. */
-	if (json_object_get(srv, "headers") != NULL) {
-		json_t *one = json_pack("[O]", srv);
+	return server_store(ctl, tenant, srv, "server.add", err, errlen);
+}
 
-		if (one != NULL) {
-			servers_redact(one);
-			json_decref(srv);
-			srv = json_incref(json_array_get(one, 0));
-			json_decref(one);
-		}
+/* A tenant's stored server by name: a new object, or NULL with err. */
+static json_t *
+server_stored(struct control *ctl, const char *tenant, const char *name,
+    char *err, size_t errlen)
+{
+	json_t *list, *srv, *found = NULL;
+	size_t i;
+
+	if ((list = store_server_list(ctl->ctl_sup->sp_store, tenant, err,
+	    errlen)) == NULL)
+		return NULL;
+	json_array_foreach(list, i, srv)
+		if (strcmp(json_string_value(json_object_get(srv, "name")),
+		    name) == 0)
+			found = json_incref(srv);
+	json_decref(list);
+	if (found == NULL)
+		snprintf(err, errlen, "no such server: %s (tenant %s)", name,
+		    tenant);
+	return found;
+}
+
+/* server.set {tenant,name,allow_tools?,deny_tools?}: changes a stored
+ * server's tool lists, the rest as it was. */
+static json_t *
+cmd_server_set(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct store_tenant t;
+	const char *tenant, *name;
+	json_t *old, *srv;
+
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
+	    (name = arg_server_name(args, err, errlen)) == NULL ||
+	    (old = server_stored(ctl, tenant, name, err, errlen)) == NULL)
+		return NULL;
+	if (tool_lists_apply(args, old, err, errlen) < 1) {
+		json_decref(old);
+		return NULL;
 	}
+	/* The whole object is checked again, as an add would be. */
+	srv = server_spec_check(old, err, errlen);
+	json_decref(old);
+	if (srv == NULL)
+		return NULL;
+	return server_store(ctl, tenant, srv, "server.set", err, errlen);
+}
+
+static json_t *
+cmd_server_show(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct store_tenant t;
+	const char *tenant, *name;
+	json_t *srv, *one;
+
+	if ((tenant = arg_tenant(ctl, args, &t, err, errlen)) == NULL ||
+	    (name = arg_server_name(args, err, errlen)) == NULL ||
+	    (srv = server_stored(ctl, tenant, name, err, errlen)) == NULL)
+		return NULL;
+	if ((one = servers_redact(json_pack("[o]", srv))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv = json_incref(json_array_get(one, 0));
+	json_decref(one);
 	return srv;
 }
 
@@ -1316,7 +1519,10 @@ static const struct control_cmd control_cmds[] = {
 	{ "tenant.disable", cmd_tenant_disable, 1 },
 	{ "tenant.remove", cmd_tenant_remove, 1 },
 	{ "tenant.set-limits", cmd_tenant_set_limits, 1 },
+	{ "tenant.set", cmd_tenant_set, 1 },
 	{ "server.add", cmd_server_add, 1 },
+	{ "server.set", cmd_server_set, 1 },
+	{ "server.show", cmd_server_show, 0 },
 	{ "server.list", cmd_server_list, 0 },
 	{ "server.remove", cmd_server_remove, 1 },
 	{ "server.import", cmd_server_import, 1 },

@@ -109,6 +109,12 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE generation (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  value INTEGER NOT NULL);"
 	"INSERT INTO generation (id, value) VALUES (1, 0);",
+	/* 5: tool allow/deny lists of a server and of a tenant (toolacl.c),
+	 * comma-separated patterns, '' for none */
+	"ALTER TABLE servers ADD COLUMN allow_tools TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE servers ADD COLUMN deny_tools TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tenants ADD COLUMN allow_tools TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tenants ADD COLUMN deny_tools TEXT NOT NULL DEFAULT '';",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -194,6 +200,11 @@ static const char *const store_migrations_mysql[] = {
 	"  value BIGINT NOT NULL"
 	")" MY_TABLE ";"
 	"INSERT INTO generation (id, value) VALUES (1, 0)",
+
+	"ALTER TABLE servers ADD COLUMN allow_tools TEXT NOT NULL DEFAULT (''),"
+	"  ADD COLUMN deny_tools TEXT NOT NULL DEFAULT ('');"
+	"ALTER TABLE tenants ADD COLUMN allow_tools TEXT NOT NULL DEFAULT (''),"
+	"  ADD COLUMN deny_tools TEXT NOT NULL DEFAULT ('')",
 };
 _Static_assert(sizeof(store_migrations_mysql) == sizeof(store_migrations),
     "every migration is written for both dialects");
@@ -805,6 +816,104 @@ store_tenant_remove(struct store *st, const char *id, char *err,
 	return n > 0;
 }
 
+static const char *
+store_col_text(struct db_stmt *stmt, int col)
+{
+	const char *s = db_col_text(stmt, col);
+
+	return s != NULL ? s : "";
+}
+
+/*
+ * Columns col and col + 1 (allow_tools, deny_tools: comma-separated
+ * patterns) into o as arrays "allow_tools" and "deny_tools". Returns 0,
+ * or -1 with err when the text is not a valid list.
+ */
+static int
+store_tool_lists(struct db_stmt *stmt, int col, json_t *o, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "allow_tools", "deny_tools" };
+	char e[STORE_ERRLEN];
+	json_t *l;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if ((l = toolacl_list_parse_str(store_col_text(stmt, col + i),
+		    e, sizeof(e))) == NULL) {
+			snprintf(err, errlen, "corrupt %s in the store: %s",
+			    keys[i], e);
+			return -1;
+		}
+		if (json_object_set_new(o, keys[i], l) == -1) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+store_tenant_tools_get(struct store *st, const char *id, json_t **lists_r,
+    char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+	json_t *o;
+	int rc, r = 0;
+
+	*lists_r = NULL;
+	if (store_prepare(st, "SELECT allow_tools, deny_tools FROM tenants "
+	    "WHERE id = ?", &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, id);
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_ROW) {
+		if ((o = json_object()) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			r = -1;
+		} else if (store_tool_lists(stmt, 0, o, err, errlen) == -1) {
+			json_decref(o);
+			r = -1;
+		} else {
+			*lists_r = o;
+			r = 1;
+		}
+	} else if (rc != DB_DONE) {
+		store_seterr(err, errlen, "tenant tools", st);
+		r = -1;
+	}
+	db_finalize(&stmt);
+	return r;
+}
+
+int
+store_tenant_tools_set(struct store *st, const char *id, const json_t *lists,
+    char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+	char *allow, *deny;
+	int n = -1;
+
+	allow = toolacl_list_join(json_object_get(lists, "allow_tools"));
+	deny = toolacl_list_join(json_object_get(lists, "deny_tools"));
+	if (allow == NULL || deny == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (store_prepare(st, "UPDATE tenants SET allow_tools = ?, "
+	    "deny_tools = ? WHERE id = ?", &stmt, err, errlen) == -1)
+		goto out;
+	store_bind_text(stmt, 1, allow);
+	store_bind_text(stmt, 2, deny);
+	store_bind_text(stmt, 3, id);
+	if ((n = store_change(st, stmt, "tenant tools", err, errlen)) > 0)
+		store_bump(st);
+out:
+	free(allow);
+	free(deny);
+	return n == -1 ? -1 : n > 0;
+}
+
 /* ------------------------------------------------------------ servers */
 
 int
@@ -814,6 +923,7 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	const char *name, *transport, *command;
 	const json_t *args, *env, *en, *hdrs, *opts;
 	char *args_s = NULL, *env_s = NULL, *hdrs_s = NULL, *opts_s = NULL;
+	char *allow_s = NULL, *deny_s = NULL;
 	const char *url;
 	struct db_stmt *stmt;
 	int rc, r = -1;
@@ -843,28 +953,37 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	    strdup("{}");
 	opts_s = json_is_object(opts) ? json_dumps(opts, JSON_COMPACT) :
 	    strdup("{}");
+	/* Tool lists (migration 5): checked patterns, joined by commas. */
+	allow_s = toolacl_list_join(json_object_get(srv, "allow_tools"));
+	deny_s = toolacl_list_join(json_object_get(srv, "deny_tools"));
 	if (args_s == NULL || env_s == NULL || hdrs_s == NULL ||
-	    opts_s == NULL) {
+	    opts_s == NULL || allow_s == NULL || deny_s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	if (store_prepare(st, store_sql(st,
 	    "INSERT INTO servers (tenant, name, transport, "
-	    "command, args, env, enabled, url, headers, options) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "command, args, env, enabled, url, headers, options, "
+	    "allow_tools, deny_tools) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON CONFLICT (tenant, name) DO UPDATE SET "
 	    "transport = excluded.transport, command = excluded.command, "
 	    "args = excluded.args, env = excluded.env, "
 	    "enabled = excluded.enabled, url = excluded.url, "
-	    "headers = excluded.headers, options = excluded.options",
+	    "headers = excluded.headers, options = excluded.options, "
+	    "allow_tools = excluded.allow_tools, "
+	    "deny_tools = excluded.deny_tools",
 	    "INSERT INTO servers (tenant, name, transport, "
-	    "command, args, env, enabled, url, headers, options) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "command, args, env, enabled, url, headers, options, "
+	    "allow_tools, deny_tools) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 	    "ON DUPLICATE KEY UPDATE "
 	    "transport = VALUES(transport), command = VALUES(command), "
 	    "args = VALUES(args), env = VALUES(env), "
 	    "enabled = VALUES(enabled), url = VALUES(url), "
-	    "headers = VALUES(headers), options = VALUES(options)"),
+	    "headers = VALUES(headers), options = VALUES(options), "
+	    "allow_tools = VALUES(allow_tools), "
+	    "deny_tools = VALUES(deny_tools)"),
 	    &stmt, err, errlen) == -1)
 		goto out;
 	store_bind_text(stmt, 1, tenant);
@@ -877,6 +996,8 @@ store_server_put(struct store *st, const char *tenant, const json_t *srv,
 	store_bind_text(stmt, 8, url != NULL ? url : "");
 	store_bind_text(stmt, 9, hdrs_s);
 	store_bind_text(stmt, 10, opts_s);
+	store_bind_text(stmt, 11, allow_s);
+	store_bind_text(stmt, 12, deny_s);
 	rc = db_step(stmt, NULL, 0);
 	if (rc == DB_DONE) {
 		r = 0;
@@ -891,6 +1012,8 @@ out:
 	free(env_s);
 	free(hdrs_s);
 	free(opts_s);
+	free(allow_s);
+	free(deny_s);
 	return r;
 }
 
@@ -923,14 +1046,6 @@ store_server_remove(struct store *st, const char *tenant, const char *name,
 {
 	return store_remove_named(st, "DELETE FROM servers WHERE tenant = ? "
 	    "AND name = ?", tenant, name, "server remove", err, errlen);
-}
-
-static const char *
-store_col_text(struct db_stmt *stmt, int col)
-{
-	const char *s = db_col_text(stmt, col);
-
-	return s != NULL ? s : "";
 }
 
 static json_t *
@@ -975,6 +1090,10 @@ store_server_json_row(struct db_stmt *stmt, const void *arg, char *err,
 		json_object_set_new(o, "headers", h);
 		json_object_set_new(o, "options", op);
 	}
+	if (store_tool_lists(stmt, 9, o, err, errlen) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -985,8 +1104,8 @@ store_server_list(struct store *st, const char *tenant, char *err,
 	struct db_stmt *stmt;
 
 	if (store_prepare(st, "SELECT name, transport, command, args, env, "
-	    "enabled, url, headers, options FROM servers WHERE tenant = ? "
-	    "ORDER BY name", &stmt, err,
+	    "enabled, url, headers, options, allow_tools, deny_tools "
+	    "FROM servers WHERE tenant = ? ORDER BY name", &stmt, err,
 	    errlen) == -1)
 		return NULL;
 	store_bind_text(stmt, 1, tenant);

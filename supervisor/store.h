@@ -75,6 +75,19 @@ int store_tenant_limits_get(struct store *st, const char *id,
 int store_tenant_limits_set(struct store *st, const char *id,
     const struct store_limits *l, char *err, size_t errlen);
 
+/*
+ * The tenant's tool lists (toolacl.c): *lists_r is a new object
+ * {"allow_tools":[..],"deny_tools":[..]}. Returns 1, 0 when no such
+ * tenant, -1 on error.
+ */
+int store_tenant_tools_get(struct store *st, const char *id, json_t **lists_r,
+    char *err, size_t errlen);
+/* Replaces them with the arrays of lists (checked with
+ * toolacl_list_parse; a missing one is empty). Returns 1, 0 when no such
+ * tenant, -1 on error. */
+int store_tenant_tools_set(struct store *st, const char *id,
+    const json_t *lists, char *err, size_t errlen);
+
 /* JSON array of {"id","uid","enabled","created","servers": n}. */
 json_t *store_tenant_list(struct store *st, char *err, size_t errlen);
 /* Returns 1 when changed, 0 when no such tenant. */
@@ -86,9 +99,11 @@ int store_tenant_remove(struct store *st, const char *id, char *err,
 
 /*
  * Servers: a JSON object {"name","transport":"stdio","command",
- * "args":[str],"env":{str:str},"enabled":bool}. store_server_put inserts
- * or replaces by (tenant,name); the caller validated the shape with
- * server_spec_check() in control.c.
+ * "args":[str],"env":{str:str},"enabled":bool,"allow_tools":[str],
+ * "deny_tools":[str]} (a remote one also "url","headers","options").
+ * store_server_put inserts or replaces by (tenant,name); the caller
+ * validated the shape with server_spec_check() in control.c. A list
+ * always carries both tool lists, empty when none.
  */
 int store_server_put(struct store *st, const char *tenant, const json_t *srv,
     char *err, size_t errlen);

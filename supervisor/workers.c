@@ -188,13 +188,22 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	char err[STORE_ERRLEN];
 	json_t *servers;
 
-	json_t *stored, *srv, *full;
+	json_t *stored, *srv, *full, *tools;
 	size_t i;
+	int r;
 
+	/* The tenant's own tool lists, over every server's (toolacl.c). */
+	if ((r = store_tenant_tools_get(sp->sp_store, tenant, &tools, err,
+	    sizeof(err))) != 1) {
+		log_error("cannot read the tenant's tool lists", "{s:s,s:s}",
+		    "tenant", tenant, "error", r == 0 ? "no such tenant" : err);
+		return NULL;
+	}
 	stored = store_server_list(sp->sp_store, tenant, err, sizeof(err));
 	if (stored == NULL) {
 		log_error("cannot read servers", "{s:s,s:s}", "tenant", tenant,
 		    "error", err);
+		json_decref(tools);
 		return NULL;
 	}
 	/* Each server carries the values of the secrets it refers to (and
@@ -202,6 +211,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	 * an active worker, confined under the tenant's uid, gets this. */
 	if ((servers = json_array()) == NULL) {
 		json_decref(stored);
+		json_decref(tools);
 		return NULL;
 	}
 	json_array_foreach(stored, i, srv) {
@@ -209,12 +219,13 @@ tenant_config_json(struct sup *sp, const char *tenant)
 		    json_array_append_new(servers, full) == -1) {
 			json_decref(stored);
 			json_decref(servers);
+			json_decref(tools);
 			return NULL;
 		}
 	}
 	json_decref(stored);
 	return json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:b,"
-	    "s:i,s:i,s:i,s:i},s:o}",
+	    "s:i,s:i,s:i,s:i},s:o,s:o}",
 	    "settings",
 	    "max_connections_per_user", cf->cf_max_connections_per_user,
 	    "connection_timeout", cf->cf_connection_timeout,
@@ -233,7 +244,7 @@ tenant_config_json(struct sup *sp, const char *tenant)
 	    "max_retries", cf->cf_max_retries,
 	    "retry_delay", cf->cf_retry_delay,
 	    "reconnect_interval", cf->cf_reconnect_interval,
-	    "servers", servers);
+	    "servers", servers, "tools", tools);
 }
 
 static void
@@ -933,7 +944,7 @@ workers_network_check(const char *mode, char *err, size_t errlen)
 
 	if (strcmp(mode, "host") == 0)
 		return 0;
-	if ((fd = netns_new(err, errlen)) == -1)
+	if ((fd = netns_new(NULL, err, errlen)) == -1)
 		return -1;
 	close(fd);
 	return 0;
@@ -978,7 +989,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 	/* Its own network namespace, made here (root) and joined by the
 	 * worker before anything else: what it starts is born inside. */
 	if (strcmp(sp->sp_cf.cf_tenant_network, "host") != 0 &&
-	    (netns = netns_new(err, sizeof(err))) == -1) {
+	    (netns = netns_new(NULL, err, sizeof(err))) == -1) {
 		log_error("cannot make the tenant's network namespace: the "
 		    "tenant is refused, not given the host's network",
 		    "{s:s,s:s,s:s}", "tenant", t->st_id, "tenant_network",

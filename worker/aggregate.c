@@ -3,7 +3,8 @@
  *
  * One upstream_tools call per enabled upstream, all at once; the answer
  * waits for the last of them. A server that fails is left out and logged:
- * one broken server must not hide the others' tools.
+ * one broken server must not hide the others' tools. Tools the tenant's
+ * or the server's tool lists refuse are left out too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,14 +86,17 @@ agg_slot_cb(json_t *result, json_t *error, void *arg)
 {
 	struct agg_slot *s = arg;
 	struct agg_tools *a = s->as_agg;
+	struct upstream *u;
 
 	s->as_call = NULL;
 	if (error != NULL) {
 		log_warn("server left out of the tool list", "{s:s,s:s,s:O}",
 		    "tenant", a->ag_wrk->w_tenant, "server", s->as_server,
 		    "error", error);
-	} else if (json_is_array(result)) {
-		s->as_tools = json_incref(result);
+	} else if (json_is_array(result) &&
+	    (u = upstream_find(a->ag_wrk, s->as_server)) != NULL) {
+		/* Only what the tool lists allow: a denied tool is absent. */
+		s->as_tools = upstream_tools_allowed(u, result);
 	}
 	if (--a->ag_waiting == 0)
 		agg_deliver(a);

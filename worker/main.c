@@ -385,19 +385,24 @@ settings_apply(struct wrk *w, json_t *s)
 }
 
 /* Brings the upstream list in line with the configured servers: unchanged
- * servers keep their process, changed ones restart, removed ones stop. */
+ * servers keep their process, changed ones restart, removed ones stop.
+ * Tool lists (the tenant's, each server's) apply at once, no restart. */
 static int
 on_config(struct wrk *w, json_t *v)
 {
-	json_t *settings, *servers, *spec;
+	json_t *settings, *servers, *spec, *tools;
 	struct upstream *u;
 	size_t i;
 	const char *name;
 
 	settings = json_object_get(v, "settings");
 	servers = json_object_get(v, "servers");
-	if (!json_is_object(settings) || !json_is_array(servers))
+	tools = json_object_get(v, "tools");
+	if (!json_is_object(settings) || !json_is_array(servers) ||
+	    !json_is_object(tools) || (tools = json_deep_copy(tools)) == NULL)
 		return -1;
+	json_decref(w->w_tool_lists);
+	w->w_tool_lists = tools;
 	settings_apply(w, settings);
 
 again:
@@ -406,8 +411,10 @@ again:
 
 		json_array_foreach(servers, i, spec) {
 			name = json_string_value(json_object_get(spec, "name"));
-			if (name != NULL && strcmp(name, upstream_name(u)) == 0)
-				keep = upstream_spec_equal(u, spec);
+			if (name != NULL && strcmp(name, upstream_name(u)) ==
+			    0 && (keep = upstream_spec_equal(u, spec)) &&
+			    upstream_set_tool_lists(u, spec) == -1)
+				return -1;
 		}
 		if (!keep) {
 			log_info("server stopped (config changed or removed)",
@@ -640,6 +647,8 @@ wrk_exit(struct wrk *w, int code)
 	http_conn_free_all(w);
 	mcp_sessions_free(w);
 	upstream_free_all(w);
+	json_decref(w->w_tool_lists);
+	w->w_tool_lists = NULL;
 	/* Before the channel closes: the supervisor takes a closed channel
 	 * for a dead worker and kills what is left of it. */
 	launcher_stop(w, 2000);

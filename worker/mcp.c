@@ -130,6 +130,7 @@ struct mcp_xchg;
 enum mcp_rewrite {
 	RW_NONE = 0,
 	RW_READ,		/* resources/read: contents[].uri */
+	RW_TOOLS,		/* tools/list: only tools the lists allow */
 };
 
 /* One request of a POST. */
@@ -770,6 +771,20 @@ mcp_rewrite_read(json_t *result, const char *server)
 	}
 }
 
+/* A passthrough tools/list page: the tools the lists refuse are taken
+ * out (a server gone meanwhile leaves none). */
+static void
+mcp_rewrite_tools(struct wrk *w, json_t *result, const char *server)
+{
+	struct upstream *u = upstream_find(w, server);
+	json_t *tools = json_object_get(result, "tools");
+
+	if (!json_is_array(tools))
+		return;
+	json_object_set_new(result, "tools", u != NULL ?
+	    upstream_tools_allowed(u, tools) : json_array());
+}
+
 static void
 mcp_on_forward(json_t *result, json_t *error, void *arg)
 {
@@ -784,6 +799,9 @@ mcp_on_forward(json_t *result, json_t *error, void *arg)
 		copy = json_deep_copy(result);
 		if (copy != NULL && op->op_rewrite == RW_READ)
 			mcp_rewrite_read(copy, op->op_server);
+		if (copy != NULL && op->op_rewrite == RW_TOOLS)
+			mcp_rewrite_tools(op->op_x->x_wrk, copy,
+			    op->op_server);
 		op->op_response = mcp_result_response(op->op_id,
 		    copy != NULL ? copy : json_object());
 	}
@@ -843,6 +861,33 @@ mcp_op_tool(struct mcp_op *op, const json_t *params, const char *tool)
 		op->op_args = json_incref(args);
 }
 
+/*
+ * Whether tools/call of tool (u's own name; shown is the name the client
+ * used) may go to u. When the tool lists refuse it, op is answered with
+ * an invalid-params error, as MCP answers a tool a server does not have,
+ * saying so, and the refusal is audited. Returns 1 (go on) or 0.
+ */
+static int
+mcp_tool_check(struct mcp_xchg *x, struct mcp_op *op, struct upstream *u,
+    const json_t *params, const char *tool, const char *shown)
+{
+	const char *why = NULL;
+	json_t *err, *args = json_object_get(params, "arguments");
+	char msg[512];
+
+	if (tool == NULL || upstream_tool_allowed(u, tool, &why))
+		return 1;
+	snprintf(msg, sizeof(msg), "tool %.400s is not allowed for this "
+	    "tenant", shown);
+	err = mcp_error_obj(RPC_INVALID_PARAMS, msg);
+	json_object_set_new(err, "data", json_pack("{s:s,s:s,s:s}", "server",
+	    upstream_name(u), "tool", tool, "policy", why));
+	op->op_response = mcp_error_response(op->op_id, err);
+	toolstats_call_refused(x->x_wrk, upstream_name(u), tool, why,
+	    json_is_object(args) ? args : NULL, x->x_request_id);
+	return 0;
+}
+
 /* Answers op with an invalid-params error naming what is unknown. */
 static int
 mcp_unknown(struct mcp_op *op, const char *what, const char *name)
@@ -886,6 +931,11 @@ mcp_routed(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 	if ((fwd = json_deep_copy(params)) == NULL) {
 		op->op_response = mcp_error_response(op->op_id,
 		    mcp_error_obj(RPC_INTERNAL_ERROR, "out of memory"));
+		return 0;
+	}
+	if (strcmp(method, "tools/call") == 0 &&
+	    !mcp_tool_check(x, op, u, params, own, full)) {
+		json_decref(fwd);
 		return 0;
 	}
 	h = holder == params ? fwd : json_object_get(fwd, "ref");
@@ -1010,9 +1060,16 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 			op->op_response = mcp_result_response(op->op_id, res);
 			return 0;
 		}
-		if (strcmp(method, "tools/call") == 0)
-			mcp_op_tool(op, params, json_string_value(
-			    json_object_get(params, "name")));
+		if (strcmp(method, "tools/call") == 0) {
+			const char *tool = json_string_value(json_object_get(
+			    params, "name"));
+
+			if (!mcp_tool_check(x, op, u, params, tool, tool))
+				return 0;
+			mcp_op_tool(op, params, tool);
+		}
+		if (strcmp(method, "tools/list") == 0)
+			op->op_rewrite = RW_TOOLS;
 		return mcp_forward(x, op, u, method, json_deep_copy(params));
 	}
 	if (!x->x_modern && strcmp(method, "ping") == 0) {

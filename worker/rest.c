@@ -145,8 +145,12 @@ rest_server_json(const struct upstream *u)
 	    "last_error", err != NULL ? json_string(err) : json_null(),
 	    "pid", pid > 0 ? json_integer(pid) : json_null(),
 	    "tools", ntools >= 0 ? json_integer(ntools) : json_null());
-	if (o != NULL)
+	if (o != NULL) {
 		upstream_status_json(u, o);
+		/* The server's tool lists (the tenant's own are the
+		 * operator's: dataagentctl tenant show). */
+		json_object_update(o, (json_t *)upstream_tool_lists(u));
+	}
 	/* A remote server: its url and the names of its headers, never
 	 * their values. */
 	if (o != NULL && json_string_length(json_object_get(spec, "url")) > 0) {
@@ -200,11 +204,14 @@ rest_server_from_body(const json_t *body, const char *name, char *err,
 		/* A remote server: the supervisor checks url, headers and
 		 * options (server_spec_check) before it stores anything. */
 		enabled = json_object_get(body, "enabled");
-		return json_pack("{s:s,s:O,s:O?,s:O?,s:O?,s:b}", "name", name,
-		    "transport", transport, "url", json_object_get(body, "url"),
-		    "headers", json_object_get(body, "headers"), "options",
+		return json_pack("{s:s,s:O,s:O?,s:O?,s:O?,s:b,s:O?,s:O?}",
+		    "name", name, "transport", transport, "url",
+		    json_object_get(body, "url"), "headers",
+		    json_object_get(body, "headers"), "options",
 		    json_object_get(body, "options"), "enabled",
-		    enabled == NULL || json_is_true(enabled));
+		    enabled == NULL || json_is_true(enabled), "allow_tools",
+		    json_object_get(body, "allow_tools"), "deny_tools",
+		    json_object_get(body, "deny_tools"));
 	}
 	if (transport != NULL && !json_is_string(transport)) {
 		snprintf(err, errlen, "transport must be stdio, http or sse");
@@ -247,13 +254,17 @@ rest_server_from_body(const json_t *body, const char *name, char *err,
 		snprintf(err, errlen, "enabled must be true or false");
 		return NULL;
 	}
-	return json_pack("{s:s,s:O,s:o,s:o,s:b}", "name", name,
+	/* Tool lists as given: the supervisor checks the patterns
+	 * (toolacl_list_parse) as it does for dataagentctl. */
+	return json_pack("{s:s,s:O,s:o,s:o,s:b,s:O?,s:O?}", "name", name,
 	    "command", cmd,
 	    "args", args != NULL && !json_is_null(args) ? json_deep_copy(args)
 	    : json_array(),
 	    "env", env != NULL && !json_is_null(env) ? json_deep_copy(env) :
 	    json_object(),
-	    "enabled", enabled == NULL || json_is_true(enabled));
+	    "enabled", enabled == NULL || json_is_true(enabled),
+	    "allow_tools", json_object_get(body, "allow_tools"),
+	    "deny_tools", json_object_get(body, "deny_tools"));
 }
 
 static void
@@ -625,6 +636,7 @@ rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
 	struct upstream *u;
 	struct rest_call *rc = NULL;
 	json_t *body, *args, *params;
+	const char *why;
 	char msg[256];
 
 	if ((u = upstream_find(w, server)) == NULL) {
@@ -640,6 +652,19 @@ rest_tool_call(struct wrk *w, struct http_req *r, const char *server,
 	if (json_object_size(body) == 1 &&
 	    json_is_object(json_object_get(body, "arguments")))
 		args = json_object_get(body, "arguments");
+	/* The tool lists first: a refused tool is 403 whether or not the
+	 * server has it, and never reaches the server. */
+	if (!upstream_tool_allowed(u, tool, &why)) {
+		toolstats_call_refused(w, upstream_name(u), tool, why, args,
+		    r->hr_request_id);
+		json_decref(body);
+		snprintf(msg, sizeof(msg), "tool %.128s is not allowed for "
+		    "this tenant", tool);
+		http_reply_json(r, 403, NULL, json_pack("{s:s,s:s,s:s,s:s}",
+		    "error", msg, "server", upstream_name(u), "tool", tool,
+		    "policy", why));
+		return;
+	}
 	params = json_pack("{s:s,s:O}", "name", tool, "arguments", args);
 	json_incref(args);
 	json_decref(body);

@@ -109,9 +109,11 @@ toolstats_free(struct wrk *w)
 	w->w_toolstats = NULL;
 }
 
-void
-toolstats_call_done(struct wrk *w, const char *server, const char *tool,
-    const char *status, int64_t ms, const json_t *args,
+/* One finished or refused call: counted, logged, audited; policy is the
+ * refusing tool list (status "refused") or NULL. */
+static void
+toolstats_call_row(struct wrk *w, const char *server, const char *tool,
+    const char *status, const char *policy, int64_t ms, const json_t *args,
     const char *request_id)
 {
 	json_t *v;
@@ -130,20 +132,40 @@ toolstats_call_done(struct wrk *w, const char *server, const char *tool,
 	if (strlen(tool) > PROM_TOOL_NAME_MAX)
 		tool = "other";
 	request_id_pick(request_id, rid);
-	log_info("tool call", "{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "tenant",
+	log_info(policy != NULL ? "tool call refused by the tool lists" :
+	    "tool call", "{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s?}", "tenant",
 	    w->w_tenant, "server", server, "tool", tool, "status", status,
 	    "duration_ms", (json_int_t)ms, "arg_bytes", (json_int_t)arg_bytes,
-	    "request_id", rid);
+	    "request_id", rid, "policy", policy);
 	if (w->w_ipc == NULL)
 		return;
 	v = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "action", "tool.call",
 	    "server", server, "tool", tool, "status", status,
 	    "duration_ms", (json_int_t)ms, "arg_bytes", (json_int_t)arg_bytes,
 	    "request_id", rid);
+	if (v != NULL && policy != NULL)
+		json_object_set_new(v, "policy", json_string(policy));
 	if (v != NULL && w->w_set.ws_audit_arguments && args != NULL &&
 	    arg_bytes <= TOOLSTATS_AUDIT_ARGS_MAX)
 		json_object_set(v, "arguments", (json_t *)args);
 	if (v != NULL)
 		ipc_send_json(w->w_ipc, IPC_AUDIT, 0, -1, v);
 	json_decref(v);
+}
+
+void
+toolstats_call_done(struct wrk *w, const char *server, const char *tool,
+    const char *status, int64_t ms, const json_t *args,
+    const char *request_id)
+{
+	toolstats_call_row(w, server, tool, status, NULL, ms, args,
+	    request_id);
+}
+
+void
+toolstats_call_refused(struct wrk *w, const char *server, const char *tool,
+    const char *policy, const json_t *args, const char *request_id)
+{
+	toolstats_call_row(w, server, tool, "refused", policy, 0, args,
+	    request_id);
 }

@@ -145,6 +145,9 @@ struct upstream {
 	struct wrk *u_wrk;
 	char u_name[65];
 	json_t *u_spec;			/* normalized, see up_spec_normalize */
+	json_t *u_tool_lists;		/* {"allow_tools","deny_tools"}: not
+					 * in u_spec, changed without a
+					 * restart (upstream_set_tool_lists) */
 	int u_enabled;
 	char u_config_error[256];	/* "" when the spec can be started */
 	/* The values of the secrets the spec refers to, as "NAME\0VALUE\0"
@@ -2607,6 +2610,12 @@ upstream_new(struct wrk *w, const json_t *spec)
 	u->u_wrk = w;
 	snprintf(u->u_name, sizeof(u->u_name), "%s", name);
 	u->u_spec = norm;
+	if (upstream_set_tool_lists(u, spec) == -1) {
+		/* Never a server without its lists: that would allow all. */
+		json_decref(norm);
+		free(u);
+		return NULL;
+	}
 	u->u_enabled = json_is_true(json_object_get(norm, "enabled"));
 	u->u_state = UP_STOPPED;
 	u->u_tools_known = -1;
@@ -2711,6 +2720,7 @@ upstream_free(struct upstream **up)
 	json_decref(err);
 	json_decref(u->u_tools);
 	json_decref(u->u_spec);
+	json_decref(u->u_tool_lists);
 	up_secrets_free(u);
 	json_decref(u->u_sec_unusable);
 	event_free(u->u_ev_eof);
@@ -2768,6 +2778,51 @@ const json_t *
 upstream_spec(const struct upstream *u)
 {
 	return u->u_spec;
+}
+
+int
+upstream_set_tool_lists(struct upstream *u, const json_t *spec)
+{
+	json_t *l = json_pack("{s:O?,s:O?}", "allow_tools",
+	    json_object_get(spec, "allow_tools"), "deny_tools",
+	    json_object_get(spec, "deny_tools"));
+
+	if (l == NULL)
+		return -1;
+	json_decref(u->u_tool_lists);
+	u->u_tool_lists = l;
+	return 0;
+}
+
+const json_t *
+upstream_tool_lists(const struct upstream *u)
+{
+	return u->u_tool_lists;
+}
+
+int
+upstream_tool_allowed(const struct upstream *u, const char *tool,
+    const char **why_r)
+{
+	return toolacl_allows(u->u_wrk->w_tool_lists, u->u_tool_lists, tool,
+	    why_r);
+}
+
+json_t *
+upstream_tools_allowed(const struct upstream *u, const json_t *tools)
+{
+	json_t *out = json_array(), *t;
+	const char *name;
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	json_array_foreach(tools, i, t) {
+		name = json_string_value(json_object_get(t, "name"));
+		if (name != NULL && upstream_tool_allowed(u, name, NULL))
+			json_array_append(out, t);
+	}
+	return out;
 }
 
 const char *

@@ -78,6 +78,9 @@ struct wrk {
 	int w_oom_fd;		/* the tenant cgroup's OOM counter, or -1 */
 
 	struct upstream *w_upstreams;	/* list, one per configured server */
+	json_t *w_tool_lists;		/* the tenant's {"allow_tools",
+					 * "deny_tools"} (IPC_CONFIG "tools"),
+					 * or NULL */
 	struct http_conn *w_conns;	/* list of client connections */
 	unsigned w_nconns;
 	uint64_t w_received;		/* connections received so far */
@@ -306,6 +309,19 @@ const char *upstream_name(const struct upstream *u);
 /* u's configuration, normalized: {"name","transport","command","args",
  * "env","enabled"} (borrowed; valid until u is freed). */
 const json_t *upstream_spec(const struct upstream *u);
+/* u's tool lists from spec ("allow_tools", "deny_tools"; borrowed,
+ * copied): they change without restarting the server. Returns 0, or -1
+ * when out of memory (the old lists stay). */
+int upstream_set_tool_lists(struct upstream *u, const json_t *spec);
+/* {"allow_tools":[..],"deny_tools":[..]} of u (borrowed), or NULL. */
+const json_t *upstream_tool_lists(const struct upstream *u);
+/* Whether the tenant's and u's tool lists let tool (u's own name) be
+ * listed and called (toolacl_allows; *why_r names the refusing list). */
+int upstream_tool_allowed(const struct upstream *u, const char *tool,
+    const char **why_r);
+/* The tool objects of the array tools (borrowed) that u's lists allow,
+ * as a new array, or NULL when out of memory. */
+json_t *upstream_tools_allowed(const struct upstream *u, const json_t *tools);
 int upstream_enabled(const struct upstream *u);
 enum upstream_state upstream_state(const struct upstream *u);
 const char *upstream_state_name(enum upstream_state st);
@@ -384,6 +400,11 @@ void toolstats_free(struct wrk *w);
  */
 void toolstats_call_done(struct wrk *w, const char *server, const char *tool,
     const char *status, int64_t ms, const json_t *args,
+    const char *request_id);
+/* A tools/call the tool lists refused (policy: toolacl_allows' reason):
+ * counted as an error, logged, and audited with status "refused". */
+void toolstats_call_refused(struct wrk *w, const char *server,
+    const char *tool, const char *policy, const json_t *args,
     const char *request_id);
 
 /* counters.c */

@@ -87,6 +87,36 @@ test('a server added on one host reaches the other host\'s running worker withou
 	await c.close();
 });
 
+test('tool lists set on one host are stored in MariaDB and apply in the other host\'s running worker', async () => {
+	if (skip)
+		return { skip };
+	const c = await B.mcp('acme', token);
+	const names = async () => (await c.listTools()).tools.map((t) => t.name);
+	assert((await names()).includes('everything__echo'));
+	const assigned = () => B.logs.filter((l) =>
+	    l.msg === 'worker assigned' && l.tenant === 'acme').length;
+	const before = assigned();
+	await A.ctlOk(['server', 'set', 'acme', 'everything', '--deny-tools', 'echo']);
+	await A.ctlOk(['tenant', 'set', 'acme', '--deny-tools', 'get-sum']);
+	await until(async () => {
+		const n = await names();
+		return !n.includes('everything__echo') && !n.includes('everything__get-sum');
+	}, 15000, 'both lists on host B');
+	const r = await B.fetch('/api/v1/users/acme/tools/everything/echo', { token,
+	    method: 'POST', body: { message: 'x' } });
+	eq(r.status, 403);
+	const s = JSON.parse(await B.ctlOk(['--json', 'server', 'show', 'acme', 'everything']));
+	eq(s.deny_tools, ['echo']);
+	const t = JSON.parse(await B.ctlOk(['--json', 'tenant', 'show', 'acme']));
+	eq(t.deny_tools, ['get-sum']);
+	await A.ctlOk(['server', 'set', 'acme', 'everything', '--deny-tools', '']);
+	await A.ctlOk(['tenant', 'set', 'acme', '--deny-tools', '']);
+	await until(async () => (await names()).includes('everything__get-sum'),
+	    15000, 'the lists cleared on host B');
+	eq(assigned(), before, 'no new worker for acme');
+	await c.close();
+});
+
 test('a tenant disabled on one host is refused by the other at once, and comes back', async () => {
 	if (skip)
 		return { skip };

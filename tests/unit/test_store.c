@@ -57,7 +57,7 @@ test_open(void)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 4);
+	UNIT_CHECK(store_schema_version(st) == 5);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -77,7 +77,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 4);
+	UNIT_CHECK(store_schema_version(st) == 5);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
@@ -356,6 +356,84 @@ test_servers(struct store *st)
 	UNIT_CHECK(json_array_size(list) == 2);
 	UNIT_CHECK(test_find(list, "zeta") == NULL);
 	json_decref(list);
+
+	UNIT_CASE("server tool lists: stored as given, empty by default");
+	srv = json_pack("{s:s,s:s,s:[s,s],s:[s]}", "name", "listed",
+	    "command", "/bin/x", "allow_tools", "search_*", "get_*",
+	    "deny_tools", "delete_*");
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	list = store_server_list(st, "alice", err, sizeof(err));
+	o = test_find(list, "listed");
+	UNIT_CHECK(o != NULL);
+	if (o != NULL) {
+		char *a = toolacl_list_join(json_object_get(o, "allow_tools"));
+		char *d = toolacl_list_join(json_object_get(o, "deny_tools"));
+
+		UNIT_CHECK(a != NULL && strcmp(a, "search_*,get_*") == 0);
+		UNIT_CHECK(d != NULL && strcmp(d, "delete_*") == 0);
+		free(a);
+		free(d);
+	}
+	o = test_find(list, "alpha");
+	UNIT_CHECK(o != NULL && json_is_array(json_object_get(o,
+	    "allow_tools")) && json_array_size(json_object_get(o,
+	    "allow_tools")) == 0 && json_array_size(json_object_get(o,
+	    "deny_tools")) == 0);
+	json_decref(list);
+	/* a replace without lists clears them */
+	srv = json_pack("{s:s,s:s}", "name", "listed", "command", "/bin/x");
+	UNIT_CHECK(store_server_put(st, "alice", srv, err, sizeof(err)) == 0);
+	json_decref(srv);
+	list = store_server_list(st, "alice", err, sizeof(err));
+	o = test_find(list, "listed");
+	UNIT_CHECK(o != NULL && json_array_size(json_object_get(o,
+	    "allow_tools")) == 0);
+	json_decref(list);
+	UNIT_CHECK(store_server_remove(st, "alice", "listed", err,
+	    sizeof(err)) == 1);
+
+	UNIT_CASE("tenant tool lists: empty, set, cleared, unknown tenant");
+	{
+		json_t *tl = NULL;
+
+		UNIT_CHECK(store_tenant_tools_get(st, "alice", &tl, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(tl != NULL && json_array_size(json_object_get(tl,
+		    "allow_tools")) == 0 && json_is_array(json_object_get(tl,
+		    "deny_tools")));
+		json_decref(tl);
+		tl = json_pack("{s:[s],s:[s,s]}", "allow_tools", "get*",
+		    "deny_tools", "echo", "x?");
+		UNIT_CHECK(store_tenant_tools_set(st, "alice", tl, err,
+		    sizeof(err)) == 1);
+		/* the same values again: still found (MySQL counts found
+		 * rows, not changed ones) */
+		UNIT_CHECK(store_tenant_tools_set(st, "alice", tl, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_tools_set(st, "nobody", tl, err,
+		    sizeof(err)) == 0);
+		json_decref(tl);
+		UNIT_CHECK(store_tenant_tools_get(st, "alice", &tl, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(tl != NULL && json_array_size(json_object_get(tl,
+		    "deny_tools")) == 2 && strcmp(json_string_value(
+		    json_array_get(json_object_get(tl, "allow_tools"), 0)),
+		    "get*") == 0);
+		json_decref(tl);
+		tl = json_object();
+		UNIT_CHECK(store_tenant_tools_set(st, "alice", tl, err,
+		    sizeof(err)) == 1);
+		json_decref(tl);
+		UNIT_CHECK(store_tenant_tools_get(st, "alice", &tl, err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(tl != NULL && json_array_size(json_object_get(tl,
+		    "deny_tools")) == 0);
+		json_decref(tl);
+		tl = NULL;
+		UNIT_CHECK(store_tenant_tools_get(st, "nobody", &tl, err,
+		    sizeof(err)) == 0 && tl == NULL);
+	}
 }
 
 static void
@@ -624,7 +702,7 @@ test_mysql(void)
 		fprintf(stderr, "test_store/mysql: %s\n", err);
 		return;
 	}
-	UNIT_CHECK(store_schema_version(st) == 4);
+	UNIT_CHECK(store_schema_version(st) == 5);
 	UNIT_CHECK(strncmp(store_describe(st), "mysql ", 6) == 0 &&
 	    strstr(store_describe(st), u.db_password) == NULL);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
@@ -632,7 +710,7 @@ test_mysql(void)
 	store_close(&st);
 	UNIT_CASE("reopen keeps the data and runs no migration again");
 	UNIT_CHECK(store_open_url(&st, &u, err, sizeof(err)) == 0 &&
-	    store_schema_version(st) == 4);
+	    store_schema_version(st) == 5);
 	explicit_bzero(&u, sizeof(u));
 	if (st == NULL)
 		return;
