@@ -575,6 +575,14 @@ int toolacl_pattern_valid(const char *p);
 json_t *toolacl_list_parse(const json_t *v, char *err, size_t errlen);
 /* The same from C text (dataagentctl's --allow-tools, the store). */
 json_t *toolacl_list_parse_str(const char *s, char *err, size_t errlen);
+/*
+ * Both lists of in, "allow_tools" and "deny_tools" (toolacl_list_parse
+ * each), into out as arrays. A list in lacks is made empty in out, or,
+ * with keep, left as out has it. Returns how many in had, or -1 with err
+ * naming the list.
+ */
+int toolacl_lists_parse(const json_t *in, json_t *out, int keep, char *err,
+    size_t errlen);
 /* A list as comma-separated text (malloc'd; "" when empty), or NULL. */
 char *toolacl_list_join(const json_t *list);
 /*

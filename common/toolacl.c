@@ -186,6 +186,32 @@ toolacl_list_parse_str(const char *s, char *err, size_t errlen)
 	return list;
 }
 
+int
+toolacl_lists_parse(const json_t *in, json_t *out, int keep, char *err,
+    size_t errlen)
+{
+	static const char *const keys[] = { "allow_tools", "deny_tools" };
+	const json_t *v;
+	char e[256];
+	json_t *l;
+	int i, n = 0;
+
+	for (i = 0; i < 2; i++) {
+		if ((v = json_object_get(in, keys[i])) == NULL && keep)
+			continue;
+		if ((l = toolacl_list_parse(v, e, sizeof(e))) == NULL) {
+			snprintf(err, errlen, "%s: %s", keys[i], e);
+			return -1;
+		}
+		if (json_object_set_new(out, keys[i], l) == -1) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		n += v != NULL;
+	}
+	return n;
+}
+
 char *
 toolacl_list_join(const json_t *list)
 {

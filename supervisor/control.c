@@ -254,31 +254,17 @@ fail:
 	return -1;
 }
 
-/*
- * The tool lists of a server object (allow_tools, deny_tools: a string
- * of comma-separated patterns or an array, see toolacl_list_parse) into
- * out as arrays, empty when absent. Returns 0, or -1 with err.
- */
+/* The tool lists of a server object (toolacl_lists_parse) into out,
+ * empty when absent. Returns 0, or -1 with err. */
 static int
 server_tools_check(const char *name, const json_t *in, json_t *out,
     char *err, size_t errlen)
 {
-	static const char *const keys[] = { "allow_tools", "deny_tools" };
-	char e[256];
-	json_t *l;
-	int i;
+	char e[300];
 
-	for (i = 0; i < 2; i++) {
-		if ((l = toolacl_list_parse(json_object_get(in, keys[i]), e,
-		    sizeof(e))) == NULL) {
-			snprintf(err, errlen, "server %s: %s: %s", name,
-			    keys[i], e);
-			return -1;
-		}
-		if (json_object_set_new(out, keys[i], l) == -1) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
+	if (toolacl_lists_parse(in, out, 0, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "server %s: %s", name, e);
+		return -1;
 	}
 	return 0;
 }
@@ -648,30 +634,15 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 }
 
 /*
- * The tool lists given in args ("allow_tools", "deny_tools": text or
- * arrays, toolacl_list_parse) over those of lists (an object changed in
- * place); a list not given is kept. Returns how many were given, or -1
- * with err.
+ * The tool lists given in args over those of lists (an object changed in
+ * place; toolacl_lists_parse): a list not given is kept. Returns how many
+ * were given, 0 with err when none, or -1 with err.
  */
 static int
 tool_lists_apply(const json_t *args, json_t *lists, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "allow_tools", "deny_tools" };
-	char e[256];
-	json_t *l;
-	int i, n = 0;
+	int n = toolacl_lists_parse(args, lists, 1, err, errlen);
 
-	for (i = 0; i < 2; i++) {
-		if (json_object_get(args, keys[i]) == NULL)
-			continue;
-		if ((l = toolacl_list_parse(json_object_get(args, keys[i]), e,
-		    sizeof(e))) == NULL) {
-			snprintf(err, errlen, "%s: %s", keys[i], e);
-			return -1;
-		}
-		json_object_set_new(lists, keys[i], l);
-		n++;
-	}
 	if (n == 0)
 		snprintf(err, errlen, "give allow_tools, deny_tools or both "
 		    "(an empty one clears it)");

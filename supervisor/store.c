@@ -833,24 +833,20 @@ static int
 store_tool_lists(struct db_stmt *stmt, int col, json_t *o, char *err,
     size_t errlen)
 {
-	static const char *const keys[] = { "allow_tools", "deny_tools" };
-	char e[STORE_ERRLEN];
-	json_t *l;
-	int i;
+	json_t *in = json_pack("{s:s,s:s}", "allow_tools",
+	    store_col_text(stmt, col), "deny_tools", store_col_text(stmt,
+	    col + 1));
+	char e[STORE_ERRLEN - 32];
+	int r;
 
-	for (i = 0; i < 2; i++) {
-		if ((l = toolacl_list_parse_str(store_col_text(stmt, col + i),
-		    e, sizeof(e))) == NULL) {
-			snprintf(err, errlen, "corrupt %s in the store: %s",
-			    keys[i], e);
-			return -1;
-		}
-		if (json_object_set_new(o, keys[i], l) == -1) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
+	if (in == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	return 0;
+	if ((r = toolacl_lists_parse(in, o, 0, e, sizeof(e))) == -1)
+		snprintf(err, errlen, "corrupt tool lists in the store: %s", e);
+	json_decref(in);
+	return r == -1 ? -1 : 0;
 }
 
 int

@@ -140,6 +140,29 @@ main(void)
 	UNIT_CHECK(toolacl_list_parse(v, err, sizeof(err)) == NULL);
 	json_decref(v);
 
+	UNIT_CASE("both lists of an object: given, missing, kept, refused");
+	v = json_pack("{s:s,s:[s]}", "allow_tools", "a*, b", "deny_tools",
+	    "c");
+	l = json_pack("{s:[s]}", "deny_tools", "old");
+	UNIT_CHECK(toolacl_lists_parse(v, l, 0, err, sizeof(err)) == 2);
+	UNIT_CHECK(json_array_size(json_object_get(l, "allow_tools")) == 2);
+	json_decref(v);
+	v = json_pack("{s:s}", "allow_tools", "");
+	UNIT_CHECK(toolacl_lists_parse(v, l, 1, err, sizeof(err)) == 1);
+	UNIT_CHECK(json_array_size(json_object_get(l, "allow_tools")) == 0 &&
+	    json_array_size(json_object_get(l, "deny_tools")) == 1);
+	UNIT_CHECK(toolacl_lists_parse(v, l, 0, err, sizeof(err)) == 1);
+	UNIT_CHECK(json_array_size(json_object_get(l, "deny_tools")) == 0);
+	json_decref(v);
+	v = json_object();
+	UNIT_CHECK(toolacl_lists_parse(v, l, 1, err, sizeof(err)) == 0);
+	json_decref(v);
+	v = json_pack("{s:s}", "deny_tools", "x y");
+	UNIT_CHECK(toolacl_lists_parse(v, l, 1, err, sizeof(err)) == -1 &&
+	    strstr(err, "deny_tools") != NULL);
+	json_decref(v);
+	json_decref(l);
+
 	UNIT_CASE("no lists: every tool");
 	UNIT_CHECK(allows(NULL, NULL, "echo", NULL));
 	t = lists("", "");
