@@ -944,7 +944,7 @@ workers_network_check(const char *mode, char *err, size_t errlen)
 
 	if (strcmp(mode, "host") == 0)
 		return 0;
-	if ((fd = netns_new(NULL, err, errlen)) == -1)
+	if ((fd = netns_new(err, errlen)) == -1)
 		return -1;
 	close(fd);
 	return 0;
@@ -989,7 +989,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 	/* Its own network namespace, made here (root) and joined by the
 	 * worker before anything else: what it starts is born inside. */
 	if (strcmp(sp->sp_cf.cf_tenant_network, "host") != 0 &&
-	    (netns = netns_new(NULL, err, sizeof(err))) == -1) {
+	    (netns = netns_new(err, sizeof(err))) == -1) {
 		log_error("cannot make the tenant's network namespace: the "
 		    "tenant is refused, not given the host's network",
 		    "{s:s,s:s,s:s}", "tenant", t->st_id, "tenant_network",
