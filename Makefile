@@ -46,7 +46,7 @@ HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 endif
 
 CC ?= cc
-PKGS = libevent libevent_openssl jansson sqlite3 openssl libseccomp libcap libmariadb
+PKGS = libevent libevent_openssl jansson sqlite3 openssl libseccomp libcap libmariadb libnftables
 # The packages' flags are looked up once, when a recipe first needs them,
 # not when make reads this file: in `make deps check` the -dev packages
 # arrive only after make has started. A lookup that fails stops the build

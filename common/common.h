@@ -102,7 +102,10 @@ struct config {
 	char cf_policy_dir[CONFIG_STRLEN];	/* /etc/dataagent/policy */
 	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
 	char cf_cgroup_name[CONFIG_STRLEN];	/* v1 group dir, "dataagent" */
-	char cf_tenant_network[CONFIG_STRLEN];	/* host, none (netns.h) */
+	char cf_tenant_network[CONFIG_STRLEN];	/* host, none, egress (netns.h) */
+	char cf_tenant_egress_range[CONFIG_STRLEN];	/* 10.213.0.0/16 */
+	char cf_tenant_egress_allow[CONFIG_STRLEN];	/* "": all but the host */
+	char cf_tenant_egress_deny[CONFIG_STRLEN];	/* more CIDRs to refuse */
 	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */

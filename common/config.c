@@ -69,7 +69,10 @@ static const struct cfg_key cfg_keys[] = {
 	STR("policy_dir", cf_policy_dir),
 	CHOICE("cgroups", cf_cgroups, "auto|v2|v1|off"),
 	STR("cgroup_name", cf_cgroup_name),
-	CHOICE("tenant_network", cf_tenant_network, "host|none"),
+	CHOICE("tenant_network", cf_tenant_network, "host|none|egress"),
+	STR("tenant_egress_range", cf_tenant_egress_range),
+	STR("tenant_egress_allow", cf_tenant_egress_allow),
+	STR("tenant_egress_deny", cf_tenant_egress_deny),
 	SIZE("tenant_memory_max", cf_tenant_memory_max),
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
@@ -132,6 +135,8 @@ config_defaults(struct config *cf)
 	snprintf(cf->cf_log_format, sizeof(cf->cf_log_format), "auto");
 	snprintf(cf->cf_tenant_network, sizeof(cf->cf_tenant_network),
 	    "host");
+	snprintf(cf->cf_tenant_egress_range,
+	    sizeof(cf->cf_tenant_egress_range), "10.213.0.0/16");
 	cf->cf_max_connections_per_user = 10;
 	cf->cf_max_total_connections = 100;
 	cf->cf_connection_timeout = 30;

@@ -19,15 +19,33 @@
 #define DATAAGENT_NETNS_H
 
 #include <stddef.h>
+#include <netinet/in.h>
 
 /*
- * Makes a new network namespace with its loopback up, from a short-lived
- * child (the caller's own namespace never changes), and returns an fd on
- * it (O_CLOEXEC), or -1 with err set. Needs CAP_SYS_ADMIN and
- * CAP_NET_ADMIN. Waits for its child with waitpid(pid): a caller that
- * reaps with waitpid(-1) elsewhere does not see it.
+ * The way out of a namespace (tenant_network = egress): a veth pair,
+ * "eth0" inside with ne_tenant_addr and a default route through
+ * ne_host_addr, the host's end named ne_host_if in the caller's namespace
+ * with ne_host_addr, forwarding what comes in on it. Both addresses sit
+ * in one /ne_prefix. What may pass the host's end is the nftables rules'
+ * business (supervisor/egress.c).
  */
-int netns_new(char *err, size_t errlen);
+struct netns_egress {
+	char ne_host_if[16];		/* IFNAMSIZ */
+	struct in_addr ne_host_addr;
+	struct in_addr ne_tenant_addr;
+	int ne_prefix;
+};
+
+/*
+ * Makes a new network namespace with its loopback up, and, when eg is not
+ * NULL, its veth pair (a link of that name left in the caller's namespace
+ * is deleted first). It is made from a short-lived child (the caller's
+ * own namespace never changes). Returns an fd on it (O_CLOEXEC), or -1
+ * with err set. Needs CAP_SYS_ADMIN and CAP_NET_ADMIN. Waits for its
+ * child with waitpid(pid): a caller that reaps with waitpid(-1) elsewhere
+ * does not see it.
+ */
+int netns_new(const struct netns_egress *eg, char *err, size_t errlen);
 
 /*
  * Moves the calling process into the namespace fd refers to (setns) and

@@ -487,9 +487,26 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		memcpy(sp->sp_cf.cf_metrics_listen, old.cf_metrics_listen,
 		    sizeof(old.cf_metrics_listen));
 	}
+	if (strcmp(old.cf_tenant_egress_range,
+	    sp->sp_cf.cf_tenant_egress_range) != 0 ||
+	    strcmp(old.cf_tenant_egress_allow,
+	    sp->sp_cf.cf_tenant_egress_allow) != 0 ||
+	    strcmp(old.cf_tenant_egress_deny,
+	    sp->sp_cf.cf_tenant_egress_deny) != 0) {
+		log_warn("reload: tenant_egress_range, tenant_egress_allow and "
+		    "tenant_egress_deny take effect only after a restart", NULL);
+		memcpy(sp->sp_cf.cf_tenant_egress_range,
+		    old.cf_tenant_egress_range,
+		    sizeof(old.cf_tenant_egress_range));
+		memcpy(sp->sp_cf.cf_tenant_egress_allow,
+		    old.cf_tenant_egress_allow,
+		    sizeof(old.cf_tenant_egress_allow));
+		memcpy(sp->sp_cf.cf_tenant_egress_deny,
+		    old.cf_tenant_egress_deny,
+		    sizeof(old.cf_tenant_egress_deny));
+	}
 	if (strcmp(old.cf_tenant_network, sp->sp_cf.cf_tenant_network) != 0) {
-		if (workers_network_check(sp->sp_cf.cf_tenant_network, err,
-		    sizeof(err)) == -1) {
+		if (workers_network_check(sp, err, sizeof(err)) == -1) {
 			log_error("reload: tenant_network needs network "
 			    "namespaces, which this host refuses; keeping the "
 			    "running value", "{s:s,s:s,s:s}", "tenant_network",
@@ -739,8 +756,7 @@ main(int argc, char **argv)
 		    "limits", NULL);
 	/* Never the host's network in place of one the operator asked for:
 	 * a kernel that cannot make namespaces stops the daemon here. */
-	if (workers_network_check(sp.sp_cf.cf_tenant_network, err,
-	    sizeof(err)) == -1) {
+	if (workers_network_check(&sp, err, sizeof(err)) == -1) {
 		log_error("tenant_network needs network namespaces, which this "
 		    "host refuses; fix the host or set tenant_network = host",
 		    "{s:s,s:s}", "tenant_network", sp.sp_cf.cf_tenant_network,
@@ -754,8 +770,11 @@ main(int argc, char **argv)
 	    sp.sp_cf.cf_tenant_network, "what", strcmp(
 	    sp.sp_cf.cf_tenant_network, "host") == 0 ? "tenants' servers "
 	    "share the host's network and reach its loopback listeners" :
-	    "each tenant's worker and servers in a network namespace of their "
-	    "own, loopback only");
+	    strcmp(sp.sp_cf.cf_tenant_network, "none") == 0 ? "each tenant's "
+	    "worker and servers in a network namespace of their own, "
+	    "loopback only" : "each tenant's worker and servers in a network "
+	    "namespace of their own, out through a veth pair and this "
+	    "daemon's nftables rules, never to the host itself");
 	dburl_redact(sp.sp_cf.cf_database_url, redacted, sizeof(redacted));
 	rc = store_open_url(&sp.sp_store, &db, err, sizeof(err));
 	explicit_bzero(&db, sizeof(db));
@@ -870,6 +889,7 @@ main(int argc, char **argv)
 	event_base_free(sp.sp_base);
 	free(sp.sp_upstream_policy);
 	free(sp.sp_worker_policy);
+	egress_close(&sp);
 	cg_close(&sp.sp_cg);
 	OPENSSL_cleanse(sp.sp_master_key, sizeof(sp.sp_master_key));
 	log_info("stopped", NULL);

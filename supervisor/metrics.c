@@ -720,6 +720,28 @@ metrics_render_cgroups(struct sup *sp, json_t *tenants,
 	}
 }
 
+/* tenant_network = egress: what the nftables rules refused, per tenant
+ * (every tenant that has had a worker since the start). */
+static void
+metrics_render_egress(struct sup *sp, struct evbuffer *out)
+{
+	char lv[METRICS_LABEL_MAX];
+	const char *k;
+	json_t *refused, *n;
+
+	if ((refused = egress_refused(sp)) == NULL)
+		return;
+	metrics_family(out, "dataagent_tenant_egress_refused_total", "counter",
+	    "Packets from the tenant's network namespace that the egress "
+	    "rules refused (connections to the host, other tenants, denied "
+	    "or unlisted addresses).");
+	json_object_foreach(refused, k, n)
+		evbuffer_add_printf(out, "dataagent_tenant_egress_refused_total"
+		    "{user_id=\"%s\"} %lld\n", metrics_lv(k, lv),
+		    (long long)json_integer_value(n));
+	json_decref(refused);
+}
+
 int
 metrics_render(struct sup *sp, struct evbuffer *out)
 {
@@ -749,6 +771,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	metrics_render_tools(sp, out);
 	metrics_render_upstreams(sp, out);
 	metrics_render_cgroups(sp, conns, out);
+	metrics_render_egress(sp, out);
 
 	metrics_family(out, "dataagent_workers", "gauge",
 	    "Worker processes by state.");

@@ -81,6 +81,7 @@ struct sup {
 	char *sp_upstream_policy;	/* text of <policy_dir>/upstream.policy */
 	char *sp_worker_policy;		/* text of <policy_dir>/worker.policy */
 	struct cgroups *sp_cg;		/* per-tenant cgroups (policy/cgroup.h) */
+	struct egress *sp_egress;	/* egress.c; NULL unless egress */
 	uint64_t sp_worker_deaths[DEATH_NCAUSES];
 
 	int sp_listen_fd;
@@ -196,9 +197,33 @@ void workers_revoke(struct sup *sp, const char *tenant, const char *hash);
 void workers_tenant_stop(struct sup *sp, const char *tenant);
 /* The tenant is gone: kill what is left in its cgroup and remove it. */
 void workers_tenant_forget(struct sup *sp, const char *tenant);
-/* Whether tenant_network `mode` can be had on this host: for anything but
- * "host", makes one network namespace and drops it. 0, or -1 with err. */
-int workers_network_check(const char *mode, char *err, size_t errlen);
+/* Whether sp's tenant_network can be had on this host: for anything but
+ * "host", makes one network namespace and drops it; for "egress", sets
+ * up the nftables table (egress_open) unless it is. 0, or -1 with err. */
+int workers_network_check(struct sup *sp, char *err, size_t errlen);
+
+/* egress.c: tenant_network = egress, the host's side (see there). */
+struct netns_egress;
+/* Parses tenant_egress_*, makes this daemon's nftables table (replacing
+ * one left by an earlier run). 0 when the mode is not egress. 0, or -1
+ * with err; nothing is left behind on failure. */
+int egress_open(struct sup *sp, char *err, size_t errlen);
+/* Deletes the table and frees everything. */
+void egress_close(struct sup *sp);
+/* A free /30 and its rules for one worker of tenant: *ne is what
+ * netns_new() needs, *slot_r what egress_release() takes. 0, or -1. */
+int egress_assign(struct sup *sp, const char *tenant, struct netns_egress *ne,
+    int *slot_r, char *err, size_t errlen);
+/* The tenant's address of slot (eth0 in its namespace) in buf, or NULL
+ * for -1. */
+const char *egress_address(struct sup *sp, int slot, char *buf,
+    size_t len);
+/* Gives the slot back (its rules go); sets *slot to -1. */
+void egress_release(struct sup *sp, int *slot);
+/* The tenant is gone: its refusal counter goes too. */
+void egress_tenant_forget(struct sup *sp, const char *tenant);
+/* {tenant: refused packets} for /metrics, or NULL when egress is off. */
+json_t *egress_refused(struct sup *sp);
 /* Called from the SIGCHLD handler. */
 void workers_reap(struct sup *sp);
 void workers_stop_all(struct sup *sp);

@@ -14,6 +14,7 @@
  * Everything a worker sends is untrusted: a message of a type it may not
  * send in its state, or with a payload of the wrong shape, kills it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -79,6 +80,7 @@ struct worker {
 	int wk_asked_to_stop;
 	const char *wk_killed_why;	/* we sent SIGKILL, and why */
 	int64_t wk_oom_base;		/* the tenant group's OOM kills at start */
+	int wk_egress_slot;		/* egress.c, -1: none */
 	int64_t wk_started_ms;
 	struct event *wk_ev_kill;	/* SIGKILL after the grace period */
 	unsigned wk_slots;		/* upstream slots it holds */
@@ -530,6 +532,7 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 	case IPC_ASSIGN_ACK: {
 		const char *tenant;
 		struct pending_conn *pc;
+		char addr[INET_ADDRSTRLEN];
 
 		if (wk->wk_state != WK_ASSIGNING ||
 		    json_unpack(v, "{s:s}", "tenant", &tenant) != 0 ||
@@ -538,9 +541,10 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		rc = 0;
 		worker_set_state(wk, WK_ACTIVE);
 		sp->sp_spawn_backoff_ms = 0;
-		log_info("worker assigned", "{s:s,s:i,s:i}", "tenant",
+		log_info("worker assigned", "{s:s,s:i,s:i,s:s*}", "tenant",
 		    wk->wk_tenant, "worker_pid", (int)wk->wk_pid, "uid",
-		    (int)wk->wk_uid);
+		    (int)wk->wk_uid, "egress_address", egress_address(sp,
+		    wk->wk_egress_slot, addr, sizeof(addr)));
 		worker_send_config(wk);
 		while ((pc = wk->wk_pending) != NULL) {
 			wk->wk_pending = pc->pc_next;
@@ -807,6 +811,7 @@ worker_spawn(struct sup *sp)
 	}
 	wk->wk_sup = sp;
 	wk->wk_pid = pid;
+	wk->wk_egress_slot = -1;
 	wk->wk_state = WK_STARTING;
 	wk->wk_pending_tail = &wk->wk_pending;
 	wk->wk_started_ms = now_mono_ms();
@@ -938,15 +943,18 @@ worker_cgroup_join(struct worker *wk, char *err, size_t errlen)
 }
 
 int
-workers_network_check(const char *mode, char *err, size_t errlen)
+workers_network_check(struct sup *sp, char *err, size_t errlen)
 {
 	int fd;
 
-	if (strcmp(mode, "host") == 0)
+	if (strcmp(sp->sp_cf.cf_tenant_network, "host") == 0)
 		return 0;
-	if ((fd = netns_new(err, errlen)) == -1)
+	if ((fd = netns_new(NULL, err, errlen)) == -1)
 		return -1;
 	close(fd);
+	if (strcmp(sp->sp_cf.cf_tenant_network, "egress") == 0 &&
+	    sp->sp_egress == NULL)
+		return egress_open(sp, err, errlen);
 	return 0;
 }
 
@@ -957,6 +965,7 @@ workers_tenant_forget(struct sup *sp, const char *tenant)
 
 	metrics_tenant_forget(sp, tenant);
 	ratelimit_tenant_forget(sp, tenant);
+	egress_tenant_forget(sp, tenant);
 	if (cg_tenant_remove(sp->sp_cg, tenant, err, sizeof(err)) == -1)
 		log_warn("cannot remove the tenant's cgroup", "{s:s,s:s}",
 		    "tenant", tenant, "error", err);
@@ -967,6 +976,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 {
 	struct sup *sp = wk->wk_sup;
 	char home[CONFIG_STRLEN + 80], err[512];
+	struct netns_egress ne, *egress = NULL;
 	int netns = -1;
 	json_t *v;
 
@@ -988,8 +998,14 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 	}
 	/* Its own network namespace, made here (root) and joined by the
 	 * worker before anything else: what it starts is born inside. */
+	if (strcmp(sp->sp_cf.cf_tenant_network, "egress") == 0 &&
+	    egress_assign(sp, t->st_id, &ne, &wk->wk_egress_slot, err,
+	    sizeof(err)) == 0)
+		egress = &ne;
 	if (strcmp(sp->sp_cf.cf_tenant_network, "host") != 0 &&
-	    (netns = netns_new(err, sizeof(err))) == -1) {
+	    ((strcmp(sp->sp_cf.cf_tenant_network, "egress") == 0 &&
+	    egress == NULL) ||
+	    (netns = netns_new(egress, err, sizeof(err))) == -1)) {
 		log_error("cannot make the tenant's network namespace: the "
 		    "tenant is refused, not given the host's network",
 		    "{s:s,s:s,s:s}", "tenant", t->st_id, "tenant_network",
@@ -1275,6 +1291,9 @@ worker_free(struct worker *wk)
 
 	ipc_chan_free(&wk->wk_ipc);
 	pending_refuse_all(wk, "worker unavailable");
+	/* Reaped: the rules of its way out go (a straggler of its namespace
+	 * still meets the table's catch-all rejects). */
+	egress_release(sp, &wk->wk_egress_slot);
 	if (wk->wk_ev_kill != NULL)
 		event_free(wk->wk_ev_kill);
 	if (wk->wk_prev != NULL)

@@ -38,14 +38,14 @@ fi
 
 pkgs=(build-essential pkg-config make
       libevent-dev libjansson-dev libhttp-parser-dev libsqlite3-dev
-      libseccomp-dev libcap-dev libssl-dev libmariadb-dev
+      libseccomp-dev libcap-dev libssl-dev libmariadb-dev libnftables-dev
       curl openssl ca-certificates procps)
 case $mode in
 demo) ;;
 test)
 	pkgs+=(clang mandoc sqlite3 psmisc apache2-utils iproute2
 	       python3 systemd dpkg-dev debhelper lintian prometheus
-	       mariadb-server mariadb-client nginx haproxy socat)
+	       mariadb-server mariadb-client nginx haproxy socat nftables)
 	;;
 *)
 	echo "install-deps: usage: install-deps.sh demo|test" >&2

@@ -9,12 +9,19 @@
 // First with tenant_network = host: the same attacks succeed, so the
 // cases can fail and the listeners are really there. Then with
 // tenant_network = none: every one is refused, while the tenant's own
-// loopback and a server that needs no network keep working.
+// loopback and a server that needs no network keep working. Then with
+// tenant_network = egress: the same are refused (the host's addresses
+// and other tenants by the nftables rules, EHOSTUNREACH), while a
+// "remote host" the test runs in a network namespace of its own on a
+// private address is reached, a remote MCP server there among them; and
+// with an allowlist, only its allowed port.
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING } from './lib.mjs';
+import { spawn, spawnSync } from 'node:child_process';
+import { Daemon, test, run, assert, eq, until, processesOf, BUILD, EVERYTHING, NODE,
+    PEERS } from './lib.mjs';
 
 // Fixtures a tenant's process must reach live outside /tmp.
 const fx = fs.mkdtempSync('/var/tmp/dataagent-network-');
@@ -56,8 +63,9 @@ const stopOnce = async (d) => {
 		await d.stop();
 	}
 };
-async function gateway(mode, uidBase) {
-	const d = new Daemon({ workers: 1, uid_base: uidBase, config: { tenant_network: mode } });
+async function gateway(mode, uidBase, config = {}) {
+	const d = new Daemon({ workers: 1, uid_base: uidBase,
+	    config: { tenant_network: mode, ...config } });
 	daemons.push(d);
 	await d.start();
 	const tok = await d.tenant('mallory', { probe: [probe] });
@@ -90,9 +98,9 @@ const targets = [
 
 let tried = 0, blocked = 0;
 
-function cases(mode, gw) {
+function cases(mode, gw, reg = test) {
 	for (const [what, target] of targets) {
-		test(`${mode}: connect to ${what}`, async () => {
+		reg(`${mode}: connect to ${what}`, async () => {
 			const arg = target(gw());
 			if (typeof arg === 'object')
 				return arg;
@@ -106,14 +114,16 @@ function cases(mode, gw) {
 			}
 			tried++;
 			// Loopback is the tenant's own, where nothing listens; the
-			// host's address has no route at all.
-			const want = what === "the host's own address" ? 'ENETUNREACH' : 'ECONNREFUSED';
+			// host's address has no route at all (none), or the rules
+			// refuse it (egress).
+			const want = what !== "the host's own address" ? 'ECONNREFUSED' :
+			    mode === 'none' ? 'ENETUNREACH' : 'EHOSTUNREACH';
 			eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: want },
 			    `${arg}: ${JSON.stringify(got)}`);
 			blocked++;
 		});
 	}
-	test(`${mode}: connect to an abstract Unix socket of the host`, async () => {
+	reg(`${mode}: connect to an abstract Unix socket of the host`, async () => {
 		const got = await attack(gw(), gw().tok, 'mallory', 'connect-abstract', abstractName);
 		if (mode === 'host')
 			return eq(got.outcome, 'allowed', JSON.stringify(got));
@@ -122,13 +132,13 @@ function cases(mode, gw) {
 		    JSON.stringify(got));
 		blocked++;
 	});
-	test(`${mode}: the tenant's own loopback works`, async () => {
+	reg(`${mode}: the tenant's own loopback works`, async () => {
 		const l = await attack(gw(), gw().tok, 'mallory', 'listen-tcp', '127.0.0.1:0');
 		eq(l.outcome, 'allowed', JSON.stringify(l));
 		const got = await attack(gw(), gw().tok, 'mallory', 'connect-tcp', `127.0.0.1:${l.detail}`);
 		eq(got.outcome, 'allowed', JSON.stringify(got));
 	});
-	test(`${mode}: a server that needs no network answers`, async () => {
+	reg(`${mode}: a server that needs no network answers`, async () => {
 		const r = await gw().d.fetch('/api/v1/users/quiet/tools/everything/echo',
 		    { token: gw().etok, method: 'POST', body: { message: `in ${mode}` } });
 		eq(r.status, 200);
@@ -147,8 +157,8 @@ const netnsOf = (uid) => processesOf(uid).map((p) => {
 
 let g = null;
 const gw = () => g;
-async function bringUp(mode, uidBase) {
-	g = await gateway(mode, uidBase);
+async function bringUp(mode, uidBase, config) {
+	g = await gateway(mode, uidBase, config);
 	// The neighbour listens on its loopback, on a port the kernel picks.
 	const l = await attack(g, g.ntok, 'neighbour', 'listen-tcp', '127.0.0.1:0');
 	eq(l.outcome, 'allowed', JSON.stringify(l));
@@ -211,10 +221,182 @@ test('none: a restarted server comes back in the same namespace', async () => {
 	await stopOnce(g.d);
 });
 
+// ---------------------------------------------------------------- egress
+
+// What egress needs from the kernel: veth pairs and nf_tables, tried in a
+// throw-away namespace with no daemon in the way.
+const egressLacks = (() => {
+	for (const [what, cmd] of [['veth pairs', 'ip link add name va type veth peer name vb'],
+	    ['nf_tables', 'nft add table inet probe']]) {
+		const r = spawnSync('unshare', ['-n', 'sh', '-c', cmd], { encoding: 'utf8' });
+		if (r.status !== 0)
+			return `the host cannot make ${what} (${cmd} in a new network namespace: ` +
+			    `${(r.stderr || r.error || '').toString().trim()})`;
+	}
+	return null;
+})();
+
+// The "remote host": a network namespace of the test's own, on a private
+// address routed through the host, running server-everything over
+// Streamable HTTP and a bare TCP listener.
+const remote = { ns: `dar${process.pid}`, link: `darh${process.pid % 100000}`,
+    host: '10.216.0.1', addr: '10.216.0.2', kids: [] };
+const ip = (...args) => {
+	const r = spawnSync('ip', args, { encoding: 'utf8' });
+	if (r.status !== 0)
+		throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+};
+async function remoteUp() {
+	ip('netns', 'add', remote.ns);
+	ip('link', 'add', remote.link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', remote.ns);
+	ip('addr', 'add', `${remote.host}/30`, 'dev', remote.link);
+	ip('link', 'set', remote.link, 'up');
+	ip('-n', remote.ns, 'addr', 'add', `${remote.addr}/30`, 'dev', 'eth0');
+	ip('-n', remote.ns, 'link', 'set', 'eth0', 'up');
+	ip('-n', remote.ns, 'link', 'set', 'lo', 'up');
+	ip('-n', remote.ns, 'route', 'add', 'default', 'via', remote.host);
+	// Replies come back in on this interface: it forwards them.
+	fs.writeFileSync(`/proc/sys/net/ipv4/conf/${remote.link}/forwarding`, '1');
+	const kid = (args, env = {}) => {
+		const p = spawn('ip', ['netns', 'exec', remote.ns, NODE, ...args],
+		    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+		p.text = '';
+		p.stdout.on('data', (b) => { p.text += b; });
+		p.stderr.on('data', (b) => { p.text += b; });
+		remote.kids.push(p);
+		return p;
+	};
+	remote.mcpPort = 18000 + (process.pid % 1000);
+	const mcp = kid([`${PEERS}/node_modules/@modelcontextprotocol/server-everything/dist/index.js`,
+	    'streamableHttp'], { PORT: String(remote.mcpPort) });
+	await until(() => /(listening|running) on port/i.test(mcp.text) || mcp.exitCode !== null,
+	    15000, 'server-everything in the remote namespace');
+	assert(mcp.exitCode === null, mcp.text);
+	const bare = kid(['-e', "const s = require('net').createServer((c) => c.end())" +
+	    ".listen(0, () => console.log('port ' + s.address().port));"]);
+	await until(() => /port \d+/.test(bare.text), 10000, 'a listener in the remote namespace');
+	remote.barePort = Number(/port (\d+)/.exec(bare.text)[1]);
+}
+function remoteDown() {
+	for (const p of remote.kids)
+		p.kill('SIGKILL');
+	spawnSync('ip', ['link', 'del', remote.link]);
+	spawnSync('ip', ['netns', 'del', remote.ns]);
+}
+
+const table = () => spawnSync('nft', ['list', 'table', 'inet', g.d.cgroupName],
+    { encoding: 'utf8' });
+const refusedOf = async (tenant) => {
+	const text = await (await g.d.fetch('/metrics')).text();
+	const m = new RegExp(`^dataagent_tenant_egress_refused_total\\{user_id="${tenant}"\\} (\\d+)$`, 'm')
+	    .exec(text);
+	return m ? Number(m[1]) : null;
+};
+const egressSkip = () => egressLacks ? { skip: egressLacks } : null;
+const egressCase = (title, fn) => test(title, async () => egressSkip() || fn());
+const lastAddress = (tenant) => {
+	const l = g.d.logs.filter((x) => x.msg === 'worker assigned' && x.tenant === tenant &&
+	    x.egress_address).pop();
+	return l ? l.egress_address : null;
+};
+
+egressCase('egress: the gateway starts with tenant_network = egress', async () => {
+	await remoteUp();
+	await bringUp('egress', 68200, { tenant_egress_range: '10.215.0.0/24' });
+	assert(g.d.logs.some((l) => l.msg === 'egress: nftables table ready' &&
+	    l.range === '10.215.0.0/24'), 'no "egress: nftables table ready" line');
+	eq(table().status, 0, 'no nftables table');
+});
+for (const [title, fn] of (() => {
+	const list = [];
+	cases('egress', gw, (t, f) => list.push([t, f]));
+	return list;
+})())
+	egressCase(title, fn);
+egressCase("egress: connect to the host's end of the tenant's own pair", async () => {
+	const mine = lastAddress('mallory');
+	assert(mine, 'no egress_address for mallory');
+	const hostEnd = mine.replace(/\d+$/, (n) => String(Number(n) - 1));
+	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${hostEnd}:${tcpPort}`);
+	tried++;
+	eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'EHOSTUNREACH' },
+	    JSON.stringify(got));
+	blocked++;
+});
+egressCase("egress: connect to another tenant's address", async () => {
+	const l = await attack(g, g.ntok, 'neighbour', 'listen-tcp', '0.0.0.0:0');
+	eq(l.outcome, 'allowed', JSON.stringify(l));
+	const theirs = lastAddress('neighbour');
+	assert(theirs, 'no egress_address for neighbour');
+	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${theirs}:${l.detail}`);
+	tried++;
+	eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'EHOSTUNREACH' },
+	    JSON.stringify(got));
+	blocked++;
+});
+egressCase('egress: the remote host is reached, on both its ports', async () => {
+	for (const port of [remote.mcpPort, remote.barePort]) {
+		const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${port}`);
+		eq(got.outcome, 'allowed', `${port}: ${JSON.stringify(got)}`);
+	}
+});
+egressCase('egress: a remote MCP server there answers through the namespace', async () => {
+	await g.d.ctlOk(['server', 'add', 'quiet', 'far', '--url', `http://${remote.addr}:${remote.mcpPort}/mcp`]);
+	let r, body;
+	for (let i = 0; i < 40; i++) {
+		r = await g.d.fetch('/api/v1/users/quiet/tools/far/echo',
+		    { token: g.etok, method: 'POST', body: { message: 'from afar' } });
+		body = await r.json();
+		if (r.status === 200)
+			break;
+		await new Promise((res) => setTimeout(res, 250));
+	}
+	eq(r.status, 200, JSON.stringify(body));
+	eq(body.result.content[0].text, 'Echo: from afar');
+});
+egressCase('egress: refusals are counted per tenant in /metrics', async () => {
+	const n = await refusedOf('mallory');
+	assert(n !== null && n >= 3, `mallory refused ${n}`);
+});
+egressCase('egress: the table goes when the daemon stops', async () => {
+	const name = g.d.cgroupName;
+	await stopOnce(g.d);
+	const r = spawnSync('nft', ['list', 'table', 'inet', name], { encoding: 'utf8' });
+	assert(r.status !== 0, `table ${name} still there`);
+});
+
+egressCase('egress, allowlist: the gateway starts with one allowed port', async () => {
+	await bringUp('egress', 68300, { tenant_egress_range: '10.215.1.0/24',
+	    tenant_egress_allow: `${remote.addr}:${remote.mcpPort}` });
+});
+egressCase('egress, allowlist: the allowed port is reached', async () => {
+	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.mcpPort}`);
+	eq(got.outcome, 'allowed', JSON.stringify(got));
+});
+egressCase('egress, allowlist: another port of the same host is refused', async () => {
+	const before = await refusedOf('mallory');
+	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.barePort}`);
+	tried++;
+	eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'EHOSTUNREACH' },
+	    JSON.stringify(got));
+	blocked++;
+	const after = await refusedOf('mallory');
+	assert(after > (before || 0), `refused ${before} -> ${after}`);
+});
+egressCase('egress, allowlist: the host stays refused', async () => {
+	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${hostAddr ? hostAddr.address : remote.host}:${tcpPort}`);
+	tried++;
+	eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'EHOSTUNREACH' },
+	    JSON.stringify(got));
+	blocked++;
+	await stopOnce(g.d);
+});
+
 const failed = await run(import.meta.url);
 console.log(`# ${tried} network attacks tried, ${blocked} blocked`);
 for (const d of daemons)
 	await stopOnce(d);
+remoteDown();
 for (const s of accepted)
 	s.destroy();
 tcp.close();

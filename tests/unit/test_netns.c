@@ -41,6 +41,41 @@ tcp_listener(struct sockaddr_in *sin)
 }
 
 static int
+tcp_listener_on(const char *addr, struct sockaddr_in *sin)
+{
+	socklen_t len = sizeof(*sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	inet_pton(AF_INET, addr, &sin->sin_addr);
+	if (fd == -1 || bind(fd, (struct sockaddr *)sin, sizeof(*sin)) == -1 ||
+	    listen(fd, 4) == -1 ||
+	    getsockname(fd, (struct sockaddr *)sin, &len) == -1) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, (int)len, f) == NULL) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static int
 abstract_addr(struct sockaddr_un *sun, const char *name)
 {
 	memset(sun, 0, sizeof(*sun));
@@ -80,11 +115,12 @@ lo_is_up(void)
 int
 main(void)
 {
-	struct sockaddr_in sin, own;
+	struct sockaddr_in sin, own, hsin;
 	struct sockaddr_un sun;
 	struct stat before, after;
-	char err[256], name[64];
-	int ns, tl, al, st, r[5], p[2];
+	struct netns_egress eg;
+	char err[256], name[64], path[96], line[16];
+	int ns, tl, al, ul, st, r[5], p[2];
 	socklen_t alen;
 	pid_t pid;
 
@@ -106,7 +142,7 @@ main(void)
 
 	UNIT_CASE("netns_new: a namespace other than ours, ours unchanged");
 	UNIT_CHECK(stat("/proc/self/ns/net", &before) == 0);
-	ns = netns_new(err, sizeof(err));
+	ns = netns_new(NULL, err, sizeof(err));
 	if (ns == -1)
 		fprintf(stderr, "netns_new: %s\n", err);
 	UNIT_CHECK(ns != -1);
@@ -149,6 +185,50 @@ main(void)
 	close(ns);
 	UNIT_CHECK(connect_errno(AF_INET, (struct sockaddr *)&sin,
 	    sizeof(sin)) == 0);
+
+	UNIT_CASE("egress: a veth pair, addressed, routed, forwarding");
+	memset(&eg, 0, sizeof(eg));
+	snprintf(eg.ne_host_if, sizeof(eg.ne_host_if), "dat-u%d",
+	    (int)getpid() % 100000);
+	inet_pton(AF_INET, "10.213.254.1", &eg.ne_host_addr);
+	inet_pton(AF_INET, "10.213.254.2", &eg.ne_tenant_addr);
+	eg.ne_prefix = 30;
+	ns = netns_new(&eg, err, sizeof(err));
+	if (ns == -1)
+		fprintf(stderr, "netns_new(egress): %s\n", err);
+	UNIT_CHECK(ns != -1);
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding",
+	    eg.ne_host_if);
+	UNIT_CHECK(read_line(path, line, sizeof(line)) == 0 &&
+	    strcmp(line, "1") == 0);
+	/* From inside: the host's end answers (no rules here: those are
+	 * the supervisor's), a public address has a route now. */
+	ul = tcp_listener_on("10.213.254.1", &hsin);
+	UNIT_CHECK(ul != -1);
+	if (ns != -1 && ul != -1 && pipe(p) == 0) {
+		pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			r[0] = netns_join(ns, err, sizeof(err)) == 0;
+			r[1] = connect_errno(AF_INET, (struct sockaddr *)&hsin,
+			    sizeof(hsin));
+			r[2] = if_nametoindex("eth0") != 0;
+			_exit(write(p[1], r, sizeof(r)) == (ssize_t)sizeof(r) ?
+			    0 : 1);
+		}
+		close(p[1]);
+		memset(r, 0xff, sizeof(r));
+		UNIT_CHECK(read(p[0], r, sizeof(r)) == (ssize_t)sizeof(r));
+		close(p[0]);
+		waitpid(pid, &st, 0);
+		UNIT_CHECK(r[0] == 1);
+		UNIT_CHECK(r[1] == 0);
+		UNIT_CHECK(r[2] == 1);
+	}
+	if (ul != -1)
+		close(ul);
+	if (ns != -1)
+		close(ns);
 
 	UNIT_CASE("netns_join refuses an fd that is not a namespace");
 	UNIT_CHECK(netns_join(tl, err, sizeof(err)) == -1 &&
