@@ -677,7 +677,7 @@ test_mysql(void)
 	static const char *const drop =
 	    "SET FOREIGN_KEY_CHECKS = 0;"
 	    "DROP TABLE IF EXISTS schema_version, tenants, servers, audit,"
-	    " uid_high, tenant_limits, secrets, revoked_tokens, t;"
+	    " uid_high, tenant_limits, secrets, revoked_tokens, generation, t;"
 	    "SET FOREIGN_KEY_CHECKS = 1";
 	const char *url = getenv("DATAAGENT_TEST_MYSQL_URL");
 	char err[STORE_ERRLEN];
