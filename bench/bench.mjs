@@ -7,6 +7,9 @@
 //   2. RSS of one idle tenant worker
 //   3. RSS with 100 tenants provisioned and 10 active
 //   4. authenticated handoffs per second (new connection + token each)
+//   5. a cold tenant's first request (from a spare, no upstream spawn)
+//      with tenant_network = host, none and egress: what a namespace
+//      (and a veth pair with its nftables rules) costs
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -171,6 +174,8 @@ function handoffs(d, token, n, conc = 32) {
 	});
 }
 
+// BENCH_ONLY=cold: only the cold-tenant table.
+if (process.env.BENCH_ONLY !== 'cold') {
 // Loopback is exempt from the per-address connection rate here: the
 // benchmark opens thousands of connections a second on purpose.
 const d = new Daemon({ workers: 2, config: { log_level: 'info', max_total_connections: 1000,
@@ -237,4 +242,44 @@ console.log(`| authenticated handoffs/s (new connection + token each, ${HANDOFFS
 console.log(`| 100 tenants provisioned, 10 active: supervisor | RSS ${mib(sm.rss)} MiB, private ${mib(sm.priv)} MiB |`);
 console.log(`| same: ${nworkers} tenant workers and their ${nlaunchers} launchers together | RSS ${mib(tot.rss)} MiB, PSS ${mib(tot.pss)} MiB, private ${mib(tot.priv)} MiB |`);
 await d.stop();
+}
+
+// 5. Cold tenants, one network mode after another, each its own daemon:
+// COLD tenants without servers, the first request of each timed, with a
+// pause between so a spare is always waiting.
+const COLD = Number(process.env.BENCH_COLD || 20);
+const cold = {};
+for (const [mode, config] of [['host', {}], ['none', {}],
+    ['egress', { tenant_egress_range: '10.217.0.0/24' }]]) {
+	const dc = new Daemon({ workers: 2, uid_base: 69000, config: { log_level: 'info',
+	    tenant_network: mode, ...config } });
+	try {
+		await dc.start();
+	} catch (e) {
+		cold[mode] = { skip: e.message.split('\n')[0] };
+		continue;
+	}
+	const times = [];
+	for (let i = 0; i < COLD; i++) {
+		const tok = await dc.tenant(`c${i}`, {});
+		await sleep(300);
+		const t0 = process.hrtime.bigint();
+		const r = await dc.fetch(`/api/v1/users/c${i}/mcp-servers`, { token: tok });
+		await r.arrayBuffer();
+		times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+		if (r.status !== 200)
+			throw new Error(`cold ${mode}: ${r.status}`);
+	}
+	await dc.stop();
+	times.sort((a, b) => a - b);
+	cold[mode] = { p50: pct(times, 0.5), p90: pct(times, 0.9) };
+}
+console.log('');
+console.log(`| cold tenant, first request from a spare (${COLD} tenants, no upstream) | p50 ms | p90 ms | vs host |`);
+console.log('|---|---|---|---|');
+for (const [mode, c] of Object.entries(cold))
+	console.log(c.skip ? `| tenant_network = ${mode} | skipped: ${c.skip} | | |` :
+	    `| tenant_network = ${mode} | ${c.p50.toFixed(2)} | ${c.p90.toFixed(2)} | ` +
+	    `${cold.host && cold.host.p50 ? `${c.p50 >= cold.host.p50 ? '+' : ''}` +
+	    `${(c.p50 - cold.host.p50).toFixed(2)} ms` : ''} |`);
 process.exit(0);
