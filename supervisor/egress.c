@@ -28,6 +28,7 @@
  * an earlier run of the same daemon is replaced) and deleted at exit.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -121,8 +122,8 @@ allow_entry(const char *e, char *out, size_t outlen, char *err,
 	}
 	if (cidr_parse(buf, &addr, &prefix) == -1) {
 		snprintf(err, errlen, "tenant_egress_allow: \"%s\" is not an "
-		    "IPv4 address or CIDR (with :PORT): host names are not "
-		    "taken", e);
+		    "IPv4 address or CIDR (host bits zero), with an optional "
+		    ":PORT; host names are not taken", e);
 		return -1;
 	}
 	inet_ntop(AF_INET, &addr, a, sizeof(a));
@@ -170,7 +171,7 @@ deny_entry(const char *e, char *out, size_t outlen, char *err,
 
 	if (cidr_parse(e, &addr, &prefix) == -1) {
 		snprintf(err, errlen, "tenant_egress_deny: \"%s\" is not an "
-		    "IPv4 address or CIDR", e);
+		    "IPv4 address or CIDR (host bits zero)", e);
 		return -1;
 	}
 	inet_ntop(AF_INET, &addr, a, sizeof(a));
@@ -242,6 +243,58 @@ ip_forward(void)
 	return v;
 }
 
+/* tenant_egress_* and cgroup_name into eg (no slots, no nft yet). */
+static int
+egress_parse(const struct config *cf, struct egress *eg, char *err,
+    size_t errlen)
+{
+	if (cidr_parse(cf->cf_tenant_egress_range, &eg->eg_base,
+	    &eg->eg_prefix) == -1 || eg->eg_prefix < 16 ||
+	    eg->eg_prefix > 29) {
+		snprintf(err, errlen, "tenant_egress_range: \"%s\" is not an "
+		    "IPv4 CIDR from /16 to /29", cf->cf_tenant_egress_range);
+		return -1;
+	}
+	eg->eg_nslots = 1u << (32 - eg->eg_prefix - 2);
+	if (eg->eg_nslots > EGRESS_SLOTS_MAX)
+		eg->eg_nslots = EGRESS_SLOTS_MAX;
+	if (list_build(cf->cf_tenant_egress_allow, "\n", eg->eg_allow,
+	    sizeof(eg->eg_allow), allow_entry, err, errlen) == -1 ||
+	    list_build(cf->cf_tenant_egress_deny, ", ", eg->eg_deny,
+	    sizeof(eg->eg_deny), deny_entry, err, errlen) == -1)
+		return -1;
+	if (strlen(cf->cf_cgroup_name) >= sizeof(eg->eg_table) ||
+	    strspn(cf->cf_cgroup_name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+	    strlen(cf->cf_cgroup_name) || !isalpha((unsigned char)
+	    cf->cf_cgroup_name[0])) {
+		snprintf(err, errlen, "tenant_network = egress names its "
+		    "nftables table after cgroup_name, which must then start "
+		    "with a letter and hold only letters, digits, _ and - "
+		    "(at most 63)");
+		return -1;
+	}
+	snprintf(eg->eg_table, sizeof(eg->eg_table), "%s", cf->cf_cgroup_name);
+	return 0;
+}
+
+int
+egress_check(const struct config *cf, char *err, size_t errlen)
+{
+	struct egress *eg;
+	int rc;
+
+	if (strcmp(cf->cf_tenant_network, "egress") != 0)
+		return 0;
+	if ((eg = calloc(1, sizeof(*eg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = egress_parse(cf, eg, err, errlen);
+	free(eg);
+	return rc;
+}
+
 int
 egress_open(struct sup *sp, char *err, size_t errlen)
 {
@@ -256,21 +309,7 @@ egress_open(struct sup *sp, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (cidr_parse(cf->cf_tenant_egress_range, &eg->eg_base,
-	    &eg->eg_prefix) == -1 || eg->eg_prefix < 16 ||
-	    eg->eg_prefix > 29) {
-		snprintf(err, errlen, "tenant_egress_range: \"%s\" is not an "
-		    "IPv4 CIDR from /16 to /29", cf->cf_tenant_egress_range);
-		free(eg);
-		return -1;
-	}
-	eg->eg_nslots = 1u << (32 - eg->eg_prefix - 2);
-	if (eg->eg_nslots > EGRESS_SLOTS_MAX)
-		eg->eg_nslots = EGRESS_SLOTS_MAX;
-	if (list_build(cf->cf_tenant_egress_allow, "\n", eg->eg_allow,
-	    sizeof(eg->eg_allow), allow_entry, err, errlen) == -1 ||
-	    list_build(cf->cf_tenant_egress_deny, ", ", eg->eg_deny,
-	    sizeof(eg->eg_deny), deny_entry, err, errlen) == -1) {
+	if (egress_parse(cf, eg, err, errlen) == -1) {
 		free(eg);
 		return -1;
 	}
@@ -283,19 +322,6 @@ egress_open(struct sup *sp, char *err, size_t errlen)
 	}
 	nft_ctx_buffer_output(eg->eg_nft);
 	nft_ctx_buffer_error(eg->eg_nft);
-	if (strlen(cf->cf_cgroup_name) >= sizeof(eg->eg_table) ||
-	    strspn(cf->cf_cgroup_name, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
-	    strlen(cf->cf_cgroup_name) || cf->cf_cgroup_name[0] == '-') {
-		snprintf(err, errlen, "tenant_network = egress names its "
-		    "nftables table after cgroup_name, which must then be "
-		    "letters, digits, _ and - (at most 63)");
-		nft_ctx_free(eg->eg_nft);
-		free(eg->eg_slots);
-		free(eg);
-		return -1;
-	}
-	snprintf(eg->eg_table, sizeof(eg->eg_table), "%s", cf->cf_cgroup_name);
 	inet_ntop(AF_INET, &eg->eg_base, a, sizeof(a));
 	snprintf(range, sizeof(range), "%s/%d", a, eg->eg_prefix);
 	/* "add" then "delete": a table left by an earlier run goes. */

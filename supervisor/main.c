@@ -689,7 +689,8 @@ main(int argc, char **argv)
 		sp.sp_have_key = 1;
 		break;
 	}
-	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1) {
+	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1 ||
+	    egress_check(&sp.sp_cf, err, sizeof(err)) == -1) {
 		config_error(test_only, err);
 		return 1;
 	}

@@ -208,6 +208,9 @@ struct netns_egress;
  * one left by an earlier run). 0 when the mode is not egress. 0, or -1
  * with err; nothing is left behind on failure. */
 int egress_open(struct sup *sp, char *err, size_t errlen);
+/* The same checks of tenant_egress_* (and cgroup_name) without touching
+ * nftables: for -t. 0 when the mode is not egress. */
+int egress_check(const struct config *cf, char *err, size_t errlen);
 /* Deletes the table and frees everything. */
 void egress_close(struct sup *sp);
 /* A free /30 and its rules for one worker of tenant: *ne is what

@@ -52,6 +52,26 @@ test('-t compiles the seccomp policy and names the line of a bad rule', async ()
 	eq((await daemon(['-t', '--config', conf], { SECRET_KEY })).code, 0);
 });
 
+test('-t checks tenant_network = egress: range, allowlist and deny list', async () => {
+	for (const [extra, want] of [
+		['tenant_egress_allow = api.github.com:443', /tenant_egress_allow: "api.github.com:443" .*host names are not taken/],
+		['tenant_egress_allow = 10.0.0.1/8', /tenant_egress_allow: "10.0.0.1\/8" is not an IPv4 address or CIDR \(host bits zero\)/],
+		['tenant_egress_allow = 203.0.113.7:70000', /tenant_egress_allow: "203.0.113.7:70000": the port must be 1 to 65535/],
+		['tenant_egress_range = 10.213.0.0/8', /tenant_egress_range: "10.213.0.0\/8" is not an IPv4 CIDR from \/16 to \/29/],
+		['tenant_egress_deny = 192.0.2.0/33', /tenant_egress_deny: "192.0.2.0\/33"/],
+		['tenant_network = outside', /tenant_network/],
+	]) {
+		fs.writeFileSync(conf, base + `tenant_network = egress\n${extra}\n`);
+		const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+		eq(r.code, 1, `${extra}: ${r.stderr}`);
+		assert(want.test(r.stderr), `${extra}: ${r.stderr}`);
+	}
+	fs.writeFileSync(conf, base + 'tenant_network = egress\n' +
+	    'tenant_egress_allow = 203.0.113.0/24, 198.51.100.7:443\ntenant_egress_deny = 192.0.2.0/24\n');
+	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 0, r.stderr);
+});
+
 test('SECRET_KEY unset, short or the placeholder: refused with a clear message', async () => {
 	fs.writeFileSync(conf, base);
 	for (const [name, env] of [['unset', {}], ['short', { SECRET_KEY: 'abc' }],
