@@ -25,6 +25,7 @@
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,8 +259,19 @@ try_connect_abstract(struct outcome *o, const char *arg)
 		oc_sys(o, -1);
 		return;
 	}
-	/* The whole sun_path, NUL-padded: the name as libuv (node) binds
-	 * it. */
+	/* The name as it is, then the whole sun_path NUL-padded: libuv
+	 * (node) before 1.46 binds abstract names that way. */
+	if (connect(fd, (struct sockaddr *)&sun,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) == 0) {
+		oc_sys(o, 0);
+		close(fd);
+		return;
+	}
+	close(fd);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		oc_sys(o, -1);
+		return;
+	}
 	oc_sys(o, connect(fd, (struct sockaddr *)&sun, sizeof(sun)));
 	close(fd);
 }
