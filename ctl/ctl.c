@@ -55,6 +55,9 @@ struct ctl {
 	/* tool lists (server add, server set, tenant set) */
 	json_t *c_allow_tools;		/* --allow-tools, NULL when not given */
 	json_t *c_deny_tools;		/* --deny-tools */
+	/* tenant set-egress */
+	json_t *c_egress_allow;		/* --allow ENTRY..., NULL when none */
+	int c_egress_default;		/* --default */
 	char **c_tail;			/* after "--" */
 	int c_ntail;
 	int c_has_tail;
@@ -71,6 +74,11 @@ static const char ctl_usage_text[] =
 "  tenant set ID [--allow-tools P,...] [--deny-tools P,...]\n"
 "                                the tenant's tool lists, over all its\n"
 "                                servers ('' clears one)\n"
+"  tenant set-egress ID --allow ENTRY [--allow ENTRY]... | --default\n"
+"                                with tenant_network = egress: where the\n"
+"                                tenant may connect (ADDR or CIDR, :PORT\n"
+"                                optional); --default follows\n"
+"                                tenant_egress_allow\n"
 "  tenant set-limits ID KEY=VALUE ...\n"
 "                                memory_max, swap_max (sizes: 256M, max),\n"
 "                                pids_max (a count, max), cpu_weight\n"
@@ -389,6 +397,23 @@ ctl_parse(struct ctl *c, int argc, char **argv)
 				c->c_limit = v;
 			continue;
 		}
+		if (strcmp(a, "--allow") == 0 || strncmp(a, "--allow=", 8) == 0) {
+			if (a[7] == '\0' && i + 1 >= argc)
+				return ctl_usage_error("an option lacks its "
+				    "value");
+			v = a[7] == '=' ? a + 8 : argv[++i];
+			if ((c->c_egress_allow == NULL &&
+			    (c->c_egress_allow = json_array()) == NULL) ||
+			    json_array_append_new(c->c_egress_allow,
+			    json_string(v)) == -1)
+				return ctl_usage_error("--allow takes UTF-8 "
+				    "text");
+			continue;
+		}
+		if (strcmp(a, "--default") == 0) {
+			c->c_egress_default = 1;
+			continue;
+		}
 		if (strcmp(a, "--allow-tools") == 0 ||
 		    strcmp(a, "--deny-tools") == 0 ||
 		    strncmp(a, "--allow-tools=", 14) == 0 ||
@@ -703,6 +728,26 @@ ctl_print_tool_list(const json_t *o, const char *key)
 	free(t);
 }
 
+/* One line: prefix, then o's egress allowlist, or what applies without
+ * one. */
+static void
+ctl_print_egress(const char *prefix, const json_t *o)
+{
+	const json_t *a = json_object_get(o, "egress_allow"), *e;
+	size_t i;
+
+	fputs(prefix, stdout);
+	if (json_array_size(a) == 0)
+		printf("tenant_egress_allow (the default)\n");
+	else {
+		printf("allow");
+		json_array_foreach(a, i, e)
+			printf("%s%s", i == 0 ? " " : ", ",
+			    json_string_value(e));
+		printf("\n");
+	}
+}
+
 /* "<prefix>allow tools: ...\n<prefix>deny tools: ...\n"; with `always`
  * 0, nothing when both lists are empty. */
 static void
@@ -866,6 +911,8 @@ ctl_print_tenant(const json_t *t)
 	if (json_is_object(json_object_get(t, "limits")))
 		ctl_print_limits("limits:   ", json_object_get(t, "limits"));
 	ctl_print_tool_lists("", t, 0);
+	if (json_is_array(json_object_get(t, "egress_allow")))
+		ctl_print_egress("egress:   ", t);
 	printf("servers:  %zu\n",
 	    json_array_size(json_object_get(t, "servers")));
 	if (json_array_size(json_object_get(t, "servers")) > 0)
@@ -966,6 +1013,10 @@ ctl_print(const struct ctl *c, const char *cmd, const json_t *r)
 		printf("tenant %s disabled\n", c->c_pos[2]);
 	else if (strcmp(cmd, "tenant.remove") == 0)
 		printf("tenant %s removed\n", c->c_pos[2]);
+	else if (strcmp(cmd, "tenant.set-egress") == 0) {
+		printf("tenant %s egress: ", c->c_pos[2]);
+		ctl_print_egress("", r);
+	}
 	else if (strcmp(cmd, "tenant.set-limits") == 0) {
 		printf("tenant %s limits: ", c->c_pos[2]);
 		ctl_print_limits("", json_object_get(r, "limits"));
@@ -1232,6 +1283,10 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 			return NULL;
 		}
 		want = c->c_npos;
+	} else if (strcmp(w0, "tenant") == 0 &&
+	    strcmp(w1, "set-egress") == 0) {
+		snprintf(cmd, sizeof(cmd), "tenant.set-egress");
+		want = 3;
 	} else if ((strcmp(w0, "tenant") == 0 &&
 	    (strcmp(w1, "add") == 0 || strcmp(w1, "list") == 0 ||
 	    strcmp(w1, "show") == 0 || strcmp(w1, "enable") == 0 ||
@@ -1293,6 +1348,18 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 	    0) && c->c_allow_tools == NULL && c->c_deny_tools == NULL) {
 		ctl_usage_error("give --allow-tools, --deny-tools or both (an "
 		    "empty value clears a list)");
+		return NULL;
+	}
+	if ((c->c_egress_allow != NULL || c->c_egress_default) &&
+	    strcmp(cmd, "tenant.set-egress") != 0) {
+		ctl_usage_error("--allow and --default belong to tenant "
+		    "set-egress");
+		return NULL;
+	}
+	if (strcmp(cmd, "tenant.set-egress") == 0 &&
+	    (c->c_egress_allow != NULL) == c->c_egress_default) {
+		ctl_usage_error("tenant set-egress takes --allow ENTRY (once or "
+		    "more) or --default");
 		return NULL;
 	}
 	if (c->c_ttl != NULL && strcmp(cmd, "token.issue") != 0) {
@@ -1383,7 +1450,11 @@ ctl_request(struct ctl *c, const char **cmd_r, int *status_r)
 			}
 			free(k);
 		}
-	} else if (strcmp(w0, "tenant") == 0)
+	} else if (strcmp(cmd, "tenant.set-egress") == 0)
+		args = json_pack("{s:s,s:O}", "id", c->c_pos[2], "allow",
+		    c->c_egress_allow != NULL ? c->c_egress_allow :
+		    json_array());
+	else if (strcmp(w0, "tenant") == 0)
 		args = json_pack("{s:s}", "id", c->c_pos[2]);
 	else if (strcmp(cmd, "server.list") == 0)
 		args = json_pack("{s:s}", "tenant", c->c_pos[2]);

@@ -591,6 +591,29 @@ cmd_tenant_list(struct control *ctl, const json_t *args, char *err,
 	return store_tenant_list(ctl->ctl_sup->sp_store, err, errlen);
 }
 
+/* Adds "egress_allow": [entries] (empty: tenant_egress_allow applies) to
+ * o. 0, or -1 with err. */
+static int
+tenant_egress_json(struct sup *sp, const char *id, json_t *o, char *err,
+    size_t errlen)
+{
+	char *list = NULL, *tok, *save = NULL;
+	json_t *a;
+
+	if (store_tenant_egress_get(sp->sp_store, id, &list, err, errlen) != 1)
+		return -1;
+	a = json_array();
+	for (tok = strtok_r(list, ",", &save); a != NULL && tok != NULL;
+	    tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(tok));
+	free(list);
+	if (a == NULL || json_object_set_new(o, "egress_allow", a) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static json_t *
 cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
     size_t errlen)
@@ -630,6 +653,10 @@ cmd_tenant_show(struct control *ctl, const json_t *args, char *err,
 		return NULL;
 	}
 	json_decref(tools);
+	if (tenant_egress_json(sp, id, o, err, errlen) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -680,6 +707,45 @@ cmd_tenant_set(struct control *ctl, const json_t *args, char *err,
 		res = NULL;
 	}
 	json_decref(tools);
+	return res;
+}
+
+/* tenant.set-egress {id, allow:[entry..]}: the tenant's own egress
+ * allowlist (tenant_network = egress); [] makes it follow
+ * tenant_egress_allow again. Running workers get it at once. */
+static json_t *
+cmd_tenant_set_egress(struct control *ctl, const json_t *args, char *err,
+    size_t errlen)
+{
+	struct sup *sp = ctl->ctl_sup;
+	struct store_tenant t;
+	const char *id;
+	char *list;
+	json_t *res, *detail;
+
+	if ((id = arg_name(args, "id", err, errlen)) == NULL ||
+	    control_tenant(ctl, id, &t, err, errlen) != 1)
+		return NULL;
+	if ((list = egress_allow_normalize(json_object_get(args, "allow"), err,
+	    errlen)) == NULL)
+		return NULL;
+	if (store_tenant_egress_set(sp->sp_store, id, list, err, errlen) != 1) {
+		free(list);
+		return NULL;
+	}
+	detail = json_pack("{s:s}", "egress_allow", list);
+	control_audit(ctl, "tenant.set-egress", id, detail);
+	log_info("control: tenant egress allowlist set", "{s:s,s:s}", "tenant",
+	    id, "egress_allow", list[0] != '\0' ? list :
+	    "(tenant_egress_allow)");
+	json_decref(detail);
+	free(list);
+	workers_tenant_changed(sp, id);
+	if ((res = tenant_json(&t)) == NULL || tenant_egress_json(sp, id, res,
+	    err, errlen) == -1) {
+		json_decref(res);
+		return NULL;
+	}
 	return res;
 }
 
@@ -1491,6 +1557,7 @@ static const struct control_cmd control_cmds[] = {
 	{ "tenant.remove", cmd_tenant_remove, 1 },
 	{ "tenant.set-limits", cmd_tenant_set_limits, 1 },
 	{ "tenant.set", cmd_tenant_set, 1 },
+	{ "tenant.set-egress", cmd_tenant_set_egress, 1 },
 	{ "server.add", cmd_server_add, 1 },
 	{ "server.set", cmd_server_set, 1 },
 	{ "server.show", cmd_server_show, 0 },

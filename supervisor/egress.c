@@ -39,6 +39,7 @@
 #include <nftables/libnftables.h>
 
 #include "netns.h"
+#include "store.h"
 #include "supervisor.h"
 
 #define EGRESS_SLOTS_MAX	16384	/* a /16 in /30s */
@@ -104,8 +105,7 @@ allow_entry(const char *e, char *out, size_t outlen, char *err,
 	int prefix;
 
 	if (strlen(e) >= sizeof(buf)) {
-		snprintf(err, errlen, "tenant_egress_allow: \"%s\" is too "
-		    "long", e);
+		snprintf(err, errlen, "\"%s\" is too long", e);
 		return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s", e);
@@ -115,15 +115,15 @@ allow_entry(const char *e, char *out, size_t outlen, char *err,
 		port = strtol(colon + 1, &end, 10);
 		if (errno != 0 || *end != '\0' || end == colon + 1 ||
 		    port < 1 || port > 65535) {
-			snprintf(err, errlen, "tenant_egress_allow: \"%s\": "
-			    "the port must be 1 to 65535", e);
+			snprintf(err, errlen, "\"%s\": the port must be 1 to "
+			    "65535", e);
 			return -1;
 		}
 	}
 	if (cidr_parse(buf, &addr, &prefix) == -1) {
-		snprintf(err, errlen, "tenant_egress_allow: \"%s\" is not an "
-		    "IPv4 address or CIDR (host bits zero), with an optional "
-		    ":PORT; host names are not taken", e);
+		snprintf(err, errlen, "\"%s\" is not an IPv4 address or CIDR "
+		    "(host bits zero), with an optional :PORT; host names are "
+		    "not taken", e);
 		return -1;
 	}
 	inet_ntop(AF_INET, &addr, a, sizeof(a));
@@ -259,8 +259,15 @@ egress_parse(const struct config *cf, struct egress *eg, char *err,
 	if (eg->eg_nslots > EGRESS_SLOTS_MAX)
 		eg->eg_nslots = EGRESS_SLOTS_MAX;
 	if (list_build(cf->cf_tenant_egress_allow, "\n", eg->eg_allow,
-	    sizeof(eg->eg_allow), allow_entry, err, errlen) == -1 ||
-	    list_build(cf->cf_tenant_egress_deny, ", ", eg->eg_deny,
+	    sizeof(eg->eg_allow), allow_entry, err, errlen) == -1) {
+		/* allow_entry's message names the entry, not the list */
+		char inner[512];
+
+		snprintf(inner, sizeof(inner), "%s", err);
+		snprintf(err, errlen, "tenant_egress_allow: %s", inner);
+		return -1;
+	}
+	if (list_build(cf->cf_tenant_egress_deny, ", ", eg->eg_deny,
 	    sizeof(eg->eg_deny), deny_entry, err, errlen) == -1)
 		return -1;
 	if (strlen(cf->cf_cgroup_name) >= sizeof(eg->eg_table) ||
@@ -391,12 +398,63 @@ cmd_add(char *buf, size_t len, size_t *used, const char *fmt, ...)
 	*used += n > 0 ? (size_t)n : 0;
 }
 
+/*
+ * The rules of the tenant's allowlist, as nft rule tails one a line:
+ * its own (tenant set-egress, in the store) when it has one, else
+ * tenant_egress_allow's. 0, or -1 with err.
+ */
+static int
+egress_allow_rules(struct sup *sp, const char *tenant, char *out,
+    size_t outlen, char *err, size_t errlen)
+{
+	char *list = NULL;
+	int rc;
+
+	if (store_tenant_egress_get(sp->sp_store, tenant, &list, err,
+	    errlen) == -1)
+		return -1;
+	if (list == NULL || list[0] == '\0') {
+		free(list);
+		snprintf(out, outlen, "%s", sp->sp_egress->eg_allow);
+		return 0;
+	}
+	rc = list_build(list, "\n", out, outlen, allow_entry, err, errlen);
+	free(list);
+	return rc;
+}
+
+/* The commands that (re)write slot's forward chain: the deny set, the
+ * allowlist (allow: rule tails, "" for all IPv4), the final reject. */
+static void
+egress_fwd_cmds(const struct egress *eg, unsigned slot, const char *tenant,
+    const char *allow, char *cmds, size_t len, size_t *used)
+{
+	char copy[sizeof(eg->eg_allow) * 2], *line, *save = NULL;
+	const char *t = eg->eg_table;
+
+	cmd_add(cmds, len, used,
+	    "add chain inet %1$s s%3$u_fwd\n"
+	    "flush chain inet %1$s s%3$u_fwd\n"
+	    "add rule inet %1$s s%3$u_fwd ip daddr @deny4 counter name "
+	    "t-%2$s reject with icmpx admin-prohibited\n", t, tenant, slot);
+	if (allow[0] == '\0')
+		cmd_add(cmds, len, used, "add rule inet %s s%u_fwd meta nfproto "
+		    "ipv4 accept\n", t, slot);
+	snprintf(copy, sizeof(copy), "%s", allow);
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		cmd_add(cmds, len, used, "add rule inet %s s%u_fwd %s\n", t,
+		    slot, line);
+	cmd_add(cmds, len, used, "add rule inet %1$s s%3$u_fwd counter name "
+	    "t-%2$s reject with icmpx admin-prohibited\n", t, tenant, slot);
+}
+
 int
 egress_assign(struct sup *sp, const char *tenant, struct netns_egress *ne,
     int *slot_r, char *err, size_t errlen)
 {
 	struct egress *eg = sp->sp_egress;
-	char cmds[8192], copy[sizeof(eg->eg_allow)], *line, *save = NULL;
+	char cmds[16384], allow[sizeof(eg->eg_allow) * 2];
 	const char *t;
 	unsigned i, slot = 0;
 	size_t used = 0;
@@ -406,6 +464,9 @@ egress_assign(struct sup *sp, const char *tenant, struct netns_egress *ne,
 		snprintf(err, errlen, "egress is not set up");
 		return -1;
 	}
+	if (egress_allow_rules(sp, tenant, allow, sizeof(allow), err,
+	    errlen) == -1)
+		return -1;
 	for (i = 0; i < eg->eg_nslots; i++) {
 		slot = (eg->eg_next + i) % eg->eg_nslots;
 		if (eg->eg_slots[slot].es_tenant[0] == '\0')
@@ -425,29 +486,15 @@ egress_assign(struct sup *sp, const char *tenant, struct netns_egress *ne,
 	    "add chain inet %1$s s%3$u_in\n"
 	    "flush chain inet %1$s s%3$u_in\n"
 	    "add rule inet %1$s s%3$u_in counter name t-%2$s reject with "
-	    "icmpx admin-prohibited\n"
-	    "add chain inet %1$s s%3$u_fwd\n"
-	    "flush chain inet %1$s s%3$u_fwd\n"
-	    "add rule inet %1$s s%3$u_fwd ip daddr @deny4 counter name "
-	    "t-%2$s reject with icmpx admin-prohibited\n", t, tenant,
-	    slot);
-	if (eg->eg_allow[0] == '\0')
-		cmd_add(cmds, sizeof(cmds), &used, "add rule inet %s s%u_fwd "
-		    "meta nfproto ipv4 accept\n", t, slot);
-	snprintf(copy, sizeof(copy), "%s", eg->eg_allow);
-	for (line = strtok_r(copy, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save))
-		cmd_add(cmds, sizeof(cmds), &used, "add rule inet %s s%u_fwd "
-		    "%s\n", t, slot, line);
+	    "icmpx admin-prohibited\n", t, tenant, slot);
+	egress_fwd_cmds(eg, slot, tenant, allow, cmds, sizeof(cmds), &used);
 	cmd_add(cmds, sizeof(cmds), &used,
-	    "add rule inet %1$s s%3$u_fwd counter name t-%2$s reject with "
-	    "icmpx admin-prohibited\n"
-	    "add element inet %1$s tenant_ifs { \"%4$s\" }\n"
-	    "add element inet %1$s tenant_in { \"%4$s\" : jump s%3$u_in }\n"
-	    "add element inet %1$s tenant_fwd { \"%4$s\" : jump s%3$u_fwd }\n",
-	    t, tenant, slot, ne->ne_host_if);
+	    "add element inet %1$s tenant_ifs { \"%3$s\" }\n"
+	    "add element inet %1$s tenant_in { \"%3$s\" : jump s%2$u_in }\n"
+	    "add element inet %1$s tenant_fwd { \"%3$s\" : jump s%2$u_fwd }\n",
+	    t, slot, ne->ne_host_if);
 	if (used >= sizeof(cmds)) {
-		snprintf(err, errlen, "tenant_egress_allow: too many rules");
+		snprintf(err, errlen, "the egress allowlist has too many rules");
 		return -1;
 	}
 	if (egress_nft(eg, cmds, err, errlen) == -1)
@@ -456,6 +503,84 @@ egress_assign(struct sup *sp, const char *tenant, struct netns_egress *ne,
 	    sizeof(eg->eg_slots[slot].es_tenant), "%s", tenant);
 	*slot_r = (int)slot;
 	return 0;
+}
+
+void
+egress_tenant_changed(struct sup *sp, const char *tenant)
+{
+	struct egress *eg = sp->sp_egress;
+	char cmds[16384], allow[sizeof(eg->eg_allow) * 2], err[512];
+	size_t used = 0;
+	unsigned slot;
+
+	if (eg == NULL)
+		return;
+	for (slot = 0; slot < eg->eg_nslots; slot++)
+		if (strcmp(eg->eg_slots[slot].es_tenant, tenant) == 0)
+			break;
+	if (slot == eg->eg_nslots)
+		return;		/* no worker of it here */
+	if (egress_allow_rules(sp, tenant, allow, sizeof(allow), err,
+	    sizeof(err)) == -1) {
+		log_error("egress: cannot read the tenant's allowlist; its "
+		    "running workers keep their rules", "{s:s,s:s}", "tenant",
+		    tenant, "error", err);
+		return;
+	}
+	/* The chain is rewritten in one batch: nftables applies it whole
+	 * or not at all, so no packet sees it half-made. */
+	for (; slot < eg->eg_nslots; slot++)
+		if (strcmp(eg->eg_slots[slot].es_tenant, tenant) == 0)
+			egress_fwd_cmds(eg, slot, tenant, allow, cmds,
+			    sizeof(cmds), &used);
+	if (used == 0)
+		return;
+	if (used >= sizeof(cmds) ||
+	    egress_nft(eg, cmds, err, sizeof(err)) == -1)
+		log_error("egress: cannot apply the tenant's allowlist to its "
+		    "running workers; they keep their rules", "{s:s,s:s}",
+		    "tenant", tenant, "error", used >= sizeof(cmds) ?
+		    "too many rules" : err);
+	else
+		log_debug("egress: allowlist applied to the running workers",
+		    "{s:s}", "tenant", tenant);
+}
+
+char *
+egress_allow_normalize(const json_t *entries, char *err, size_t errlen)
+{
+	char one[160], *out;
+	size_t i, used = 0, cap = 1;
+	const json_t *e;
+
+	if (!json_is_array(entries) || json_array_size(entries) > 64) {
+		snprintf(err, errlen, "allow: a list of at most 64 entries");
+		return NULL;
+	}
+	json_array_foreach(entries, i, e) {
+		if (!json_is_string(e)) {
+			snprintf(err, errlen, "allow: entries are strings");
+			return NULL;
+		}
+		if (allow_entry(json_string_value(e), one, sizeof(one), err,
+		    errlen) == -1) {
+			char inner[512];
+
+			snprintf(inner, sizeof(inner), "%s", err);
+			snprintf(err, errlen, "allow: %s", inner);
+			return NULL;
+		}
+		cap += strlen(json_string_value(e)) + 1;
+	}
+	if ((out = malloc(cap)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	out[0] = '\0';
+	json_array_foreach(entries, i, e)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s",
+		    used > 0 ? "," : "", json_string_value(e));
+	return out;
 }
 
 const char *

@@ -115,6 +115,9 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE servers ADD COLUMN deny_tools TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tenants ADD COLUMN allow_tools TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tenants ADD COLUMN deny_tools TEXT NOT NULL DEFAULT '';",
+	/* 6: a tenant's own egress allowlist (tenant set-egress), entries
+	 * joined by commas, '' to follow tenant_egress_allow */
+	"ALTER TABLE tenants ADD COLUMN egress_allow TEXT NOT NULL DEFAULT '';",
 };
 #define STORE_SCHEMA_LATEST \
 	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -205,6 +208,8 @@ static const char *const store_migrations_mysql[] = {
 	"  ADD COLUMN deny_tools TEXT NOT NULL DEFAULT ('');"
 	"ALTER TABLE tenants ADD COLUMN allow_tools TEXT NOT NULL DEFAULT (''),"
 	"  ADD COLUMN deny_tools TEXT NOT NULL DEFAULT ('')",
+
+	"ALTER TABLE tenants ADD COLUMN egress_allow TEXT NOT NULL DEFAULT ('')",
 };
 _Static_assert(sizeof(store_migrations_mysql) == sizeof(store_migrations),
     "every migration is written for both dialects");
@@ -907,6 +912,52 @@ store_tenant_tools_set(struct store *st, const char *id, const json_t *lists,
 out:
 	free(allow);
 	free(deny);
+	return n == -1 ? -1 : n > 0;
+}
+
+int
+store_tenant_egress_get(struct store *st, const char *id, char **list_r,
+    char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+	const char *v;
+	int rc, r = 0;
+
+	*list_r = NULL;
+	if (store_prepare(st, "SELECT egress_allow FROM tenants WHERE id = ?",
+	    &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, id);
+	rc = db_step(stmt, NULL, 0);
+	if (rc == DB_ROW) {
+		v = db_col_text(stmt, 0);
+		if ((*list_r = strdup(v != NULL ? v : "")) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			r = -1;
+		} else
+			r = 1;
+	} else if (rc != DB_DONE) {
+		store_seterr(err, errlen, "tenant egress", st);
+		r = -1;
+	}
+	db_finalize(&stmt);
+	return r;
+}
+
+int
+store_tenant_egress_set(struct store *st, const char *id, const char *list,
+    char *err, size_t errlen)
+{
+	struct db_stmt *stmt;
+	int n;
+
+	if (store_prepare(st, "UPDATE tenants SET egress_allow = ? WHERE "
+	    "id = ?", &stmt, err, errlen) == -1)
+		return -1;
+	store_bind_text(stmt, 1, list);
+	store_bind_text(stmt, 2, id);
+	if ((n = store_change(st, stmt, "tenant egress", err, errlen)) > 0)
+		store_bump(st);
 	return n == -1 ? -1 : n > 0;
 }
 

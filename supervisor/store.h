@@ -88,6 +88,16 @@ int store_tenant_tools_get(struct store *st, const char *id, json_t **lists_r,
 int store_tenant_tools_set(struct store *st, const char *id,
     const json_t *lists, char *err, size_t errlen);
 
+/* The tenant's own egress allowlist (tenant set-egress), a new string,
+ * "" when it follows tenant_egress_allow. Returns 1, 0 when no such
+ * tenant, -1 on error. */
+int store_tenant_egress_get(struct store *st, const char *id, char **list_r,
+    char *err, size_t errlen);
+/* Replaces it (checked by egress_allow_normalize). Returns 1, 0 when no
+ * such tenant, -1 on error. */
+int store_tenant_egress_set(struct store *st, const char *id,
+    const char *list, char *err, size_t errlen);
+
 /* JSON array of {"id","uid","enabled","created","servers": n}. */
 json_t *store_tenant_list(struct store *st, char *err, size_t errlen);
 /* Returns 1 when changed, 0 when no such tenant. */

@@ -223,6 +223,14 @@ const char *egress_address(struct sup *sp, int slot, char *buf,
     size_t len);
 /* Gives the slot back (its rules go); sets *slot to -1. */
 void egress_release(struct sup *sp, int *slot);
+/* The tenant's own allowlist changed (tenant set-egress): its running
+ * workers' forward chains are rewritten, each in one nftables batch. */
+void egress_tenant_changed(struct sup *sp, const char *tenant);
+/* A tenant's allowlist from untrusted entries (strings, as
+ * tenant_egress_allow takes them): a new comma-joined string, or NULL
+ * with err. Works whatever tenant_network is. */
+char *egress_allow_normalize(const json_t *entries, char *err,
+    size_t errlen);
 /* The tenant is gone: its refusal counter goes too. */
 void egress_tenant_forget(struct sup *sp, const char *tenant);
 /* {tenant: refused packets} for /metrics, or NULL when egress is off. */

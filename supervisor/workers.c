@@ -1141,6 +1141,9 @@ workers_tenant_changed(struct sup *sp, const char *tenant)
 	struct cg_limits lim;
 	char err[512];
 
+	/* Its egress allowlist may have changed (here or on another host
+	 * sharing the store): any worker of it, retiring ones too. */
+	egress_tenant_changed(sp, tenant);
 	/* An assigning worker gets the fresh config when it acks. */
 	if (wk == NULL || wk->wk_state != WK_ACTIVE)
 		return;

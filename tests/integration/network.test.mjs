@@ -383,6 +383,33 @@ egressCase('egress, allowlist: another port of the same host is refused', async 
 	const after = await refusedOf('mallory');
 	assert(after > (before || 0), `refused ${before} -> ${after}`);
 });
+egressCase("egress, allowlist: a tenant's own list replaces it at once, --default restores it", async () => {
+	const out = await g.d.ctlOk(['tenant', 'set-egress', 'mallory', '--allow',
+	    `${remote.addr}:${remote.barePort}`]);
+	assert(out.includes(`allow ${remote.addr}:${remote.barePort}`), out);
+	const shown = JSON.parse(await g.d.ctlOk(['--json', 'tenant', 'show', 'mallory']));
+	eq(shown.egress_allow, [`${remote.addr}:${remote.barePort}`]);
+	// the running worker, no restart
+	let got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.barePort}`);
+	eq(got.outcome, 'allowed', JSON.stringify(got));
+	got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.mcpPort}`);
+	tried++;
+	eq({ outcome: got.outcome, errno: got.errno }, { outcome: 'blocked', errno: 'EHOSTUNREACH' },
+	    JSON.stringify(got));
+	blocked++;
+	// the neighbour keeps the daemon's list
+	got = await attack(g, g.ntok, 'neighbour', 'connect-tcp', `${remote.addr}:${remote.mcpPort}`);
+	eq(got.outcome, 'allowed', JSON.stringify(got));
+	const bad = await g.d.ctl(['tenant', 'set-egress', 'mallory', '--allow', 'api.github.com:443']);
+	assert(bad.code !== 0 && /host names are not taken/.test(bad.stderr), bad.stderr);
+	await g.d.ctlOk(['tenant', 'set-egress', 'mallory', '--default']);
+	got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.mcpPort}`);
+	eq(got.outcome, 'allowed', JSON.stringify(got));
+	got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.barePort}`);
+	eq(got.errno, 'EHOSTUNREACH', JSON.stringify(got));
+	const audit = await g.d.ctlOk(['--json', 'audit', '--tenant', 'mallory']);
+	assert(audit.includes('tenant.set-egress'), 'no audit row');
+});
 egressCase('egress, allowlist: the host stays refused', async () => {
 	const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${hostAddr ? hostAddr.address : remote.host}:${tcpPort}`);
 	tried++;

@@ -57,7 +57,7 @@ test_open(void)
 		return;
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
-	UNIT_CHECK(store_schema_version(st) == 5);
+	UNIT_CHECK(store_schema_version(st) == 6);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
@@ -77,7 +77,7 @@ test_open(void)
 		UNIT_CHECK(store_tenant_remove(st, "keep", err,
 		    sizeof(err)) == 1);
 	}
-	UNIT_CHECK(store_schema_version(st) == 5);
+	UNIT_CHECK(store_schema_version(st) == 6);
 	store_close(&st);
 
 	UNIT_CASE("open refuses a path it cannot open");
@@ -434,6 +434,31 @@ test_servers(struct store *st)
 		UNIT_CHECK(store_tenant_tools_get(st, "nobody", &tl, err,
 		    sizeof(err)) == 0 && tl == NULL);
 	}
+
+	UNIT_CASE("tenant egress allowlist: empty, set, set again, cleared, "
+	    "unknown tenant");
+	{
+		char *l = NULL;
+
+		UNIT_CHECK(store_tenant_egress_get(st, "alice", &l, err,
+		    sizeof(err)) == 1 && l != NULL && l[0] == '\0');
+		free(l);
+		UNIT_CHECK(store_tenant_egress_set(st, "alice",
+		    "203.0.113.0/24,198.51.100.7:443", err, sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_egress_set(st, "alice",
+		    "203.0.113.0/24,198.51.100.7:443", err, sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_egress_get(st, "alice", &l, err,
+		    sizeof(err)) == 1 && l != NULL &&
+		    strcmp(l, "203.0.113.0/24,198.51.100.7:443") == 0);
+		free(l);
+		UNIT_CHECK(store_tenant_egress_set(st, "alice", "", err,
+		    sizeof(err)) == 1);
+		UNIT_CHECK(store_tenant_egress_set(st, "nobody", "", err,
+		    sizeof(err)) == 0);
+		l = NULL;
+		UNIT_CHECK(store_tenant_egress_get(st, "nobody", &l, err,
+		    sizeof(err)) == 0 && l == NULL);
+	}
 }
 
 static void
@@ -702,7 +727,7 @@ test_mysql(void)
 		fprintf(stderr, "test_store/mysql: %s\n", err);
 		return;
 	}
-	UNIT_CHECK(store_schema_version(st) == 5);
+	UNIT_CHECK(store_schema_version(st) == 6);
 	UNIT_CHECK(strncmp(store_describe(st), "mysql ", 6) == 0 &&
 	    strstr(store_describe(st), u.db_password) == NULL);
 	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
@@ -710,7 +735,7 @@ test_mysql(void)
 	store_close(&st);
 	UNIT_CASE("reopen keeps the data and runs no migration again");
 	UNIT_CHECK(store_open_url(&st, &u, err, sizeof(err)) == 0 &&
-	    store_schema_version(st) == 5);
+	    store_schema_version(st) == 6);
 	explicit_bzero(&u, sizeof(u));
 	if (st == NULL)
 		return;
