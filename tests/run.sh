@@ -27,11 +27,16 @@ run_one() {
 	timeout --kill-after=10 "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>"$log.err"
 	rc=$?
 	grep -E '^(PASS|FAIL|SKIP) ' "$log" | tee -a "$out"
-	if [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log"; then
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		local at
+		at=$(grep '^# case: ' "$log.err" | tail -n 1 | cut -c9-)
+		echo "FAIL $name: killed after ${TEST_TIMEOUT:-600} s ${at:+in case: $at}${at:-before its first case}" | tee -a "$out"
+		grep -v '^# case: ' "$log.err" | tail -n 20 | sed 's/^/    /'
+	elif [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log"; then
 		echo "FAIL $name: exited with status $rc" | tee -a "$out"
-		tail -n 20 "$log.err" | sed 's/^/    /'
+		grep -v '^# case: ' "$log.err" | tail -n 20 | sed 's/^/    /'
 	elif [ $rc -ne 0 ]; then
-		tail -n 20 "$log.err" | sed 's/^/    /'
+		grep -v '^# case: ' "$log.err" | tail -n 20 | sed 's/^/    /'
 	fi
 	rm -f "$log" "$log.err"
 }

@@ -607,6 +607,9 @@ export async function run(file, { timeoutMs = 120000 } = {}) {
 	let failed = 0;
 	for (const c of cases) {
 		let timer;
+		// On stderr, so that tests/run.sh can name the case a program
+		// was in when its timeout killed it.
+		process.stderr.write(`# case: ${c.name}\n`);
 		try {
 			const r = await Promise.race([c.fn(), new Promise((_, rej) => {
 				timer = setTimeout(() => rej(new Error(

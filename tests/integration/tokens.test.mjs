@@ -7,7 +7,8 @@
 // SIGHUP, Host and Origin against allowed_hosts, and the OAuth
 // protected-resource metadata with the WWW-Authenticate that points to
 // it. Tenant uids from 70000 (and 70500 for the second daemon).
-import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHmac, generateKeyPair, sign as cryptoSign } from 'node:crypto';
+import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -20,17 +21,19 @@ const AUD = 'dataagent';
 const RESOURCE = 'https://mcp.example.com';
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
+// Made off the event loop (in libuv's pool), so the case timer still
+// runs if OpenSSL is slow on a loaded machine.
 const keypair = (kind) => kind === 'rsa' ?
-    generateKeyPairSync('rsa', { modulusLength: 2048 }) :
-    generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    promisify(generateKeyPair)('rsa', { modulusLength: 2048 }) :
+    promisify(generateKeyPair)('ec', { namedCurve: 'P-256' });
 const pem = (k) => k.publicKey.export({ type: 'spki', format: 'pem' });
 
 const keys = {
-	r1: keypair('rsa'),	// PEM, kid r1, alg RS256 given
-	e1: keypair('ec'),	// PEM, kid e1, alg inferred
-	jr: keypair('rsa'),	// JWKS
-	je: keypair('ec'),	// JWKS
-	r2: keypair('rsa'),	// added by a reload
+	r1: 'rsa',	// PEM, kid r1, alg RS256 given
+	e1: 'ec',	// PEM, kid e1, alg inferred
+	jr: 'rsa',	// JWKS
+	je: 'ec',	// JWKS
+	r2: 'rsa',	// added by a reload
 };
 
 // A compact JWS. alg RS256/ES256 sign with a private key, HS256 with a
@@ -78,6 +81,9 @@ async function status(token, opts) {
 }
 
 test('setup: a daemon with PEM keys, a JWKS, iss, aud, allowed_hosts and OAuth metadata', async () => {
+	await Promise.all(Object.entries(keys).map(async ([name, kind]) => {
+		keys[name] = await keypair(kind);
+	}));
 	dir = fs.mkdtempSync('/tmp/dataagent-tokens-');
 	fs.chmodSync(dir, 0o755);
 	writeKeys(null, [jwk(keys.jr, 'jr', { alg: 'RS256' }), jwk(keys.je, 'je')]);
