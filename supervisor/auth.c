@@ -10,6 +10,13 @@
  *   - the tokens seen lately, by jti: the hash of each, so a revocation
  *     can tell the tenant's worker which connections to close
  *     (IPC_REVOKE); bounded, oldest dropped first;
+ *   - the tokens verified lately, by the SHA-256 of the whole token: a
+ *     connection that presents one again skips the signature and the
+ *     JSON parse (an RS256 verification costs more than the rest of a
+ *     handoff); times and revocation are still checked on every use.
+ *     Direct-mapped and bounded; only tokens that verified get in, so a
+ *     stream of bad tokens cannot push good ones out. Emptied when the
+ *     keys, iss or aud are reloaded;
  *   - Host and Origin against allowed_hosts (common/hostcheck.c);
  *   - OAuth protected-resource metadata (RFC 9728) and the
  *     WWW-Authenticate challenge that points to it.
@@ -19,18 +26,26 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "supervisor.h"
 
 #define AUTH_SEEN_MAX 65536		/* jti -> token hash entries */
 #define AUTH_PRUNE_S 300		/* how often expired entries go */
 #define AUTH_WELL_KNOWN "/.well-known/oauth-protected-resource"
+#define AUTH_CACHE_SLOTS 4096		/* verified tokens, power of two */
+
+struct auth_cached {
+	char ac_hash[65];	/* "" when the slot is empty */
+	struct jwt_claims ac_claims;
+};
 
 struct auth {
 	struct jwt_keyset *au_keys;
 	json_t *au_revoked;	/* jti -> {"tenant": s|null, "expires": I} */
 	json_t *au_seen;	/* jti -> {"hash","tenant","exp"}, oldest first */
 	struct event *au_ev_prune;
+	struct auth_cached *au_cache;	/* AUTH_CACHE_SLOTS */
 };
 
 int
@@ -175,7 +190,9 @@ auth_start(struct sup *sp, char *err, size_t errlen)
 	sp->sp_auth = au;
 	au->au_revoked = json_object();
 	au->au_seen = json_object();
-	if (au->au_revoked == NULL || au->au_seen == NULL) {
+	au->au_cache = calloc(AUTH_CACHE_SLOTS, sizeof(*au->au_cache));
+	if (au->au_revoked == NULL || au->au_seen == NULL ||
+	    au->au_cache == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -210,6 +227,9 @@ auth_reload(struct sup *sp)
 	}
 	jwt_keyset_free(&au->au_keys);
 	au->au_keys = ks;
+	/* A token verified by a key now gone, or under an iss or aud the
+	 * reload changed, must be verified again. */
+	memset(au->au_cache, 0, AUTH_CACHE_SLOTS * sizeof(*au->au_cache));
 	auth_keys_log("token keys reloaded", ks);
 }
 
@@ -225,6 +245,7 @@ auth_free(struct sup *sp)
 	jwt_keyset_free(&au->au_keys);
 	json_decref(au->au_revoked);
 	json_decref(au->au_seen);
+	free(au->au_cache);
 	free(au);
 	sp->sp_auth = NULL;
 }
@@ -238,8 +259,13 @@ auth_seen_put(struct auth *au, const struct jwt_claims *cl,
 	json_t *v;
 	void *tmp;
 	size_t drop;
+	const json_t *old;
 
-	if (json_object_get(au->au_seen, cl->jc_jti) == NULL &&
+	old = json_object_get(au->au_seen, cl->jc_jti);
+	if (old != NULL && (k = json_string_value(json_object_get(old,
+	    "hash"))) != NULL && strcmp(k, hash) == 0)
+		return;		/* seen already, on an earlier connection */
+	if (old == NULL &&
 	    json_object_size(au->au_seen) >= AUTH_SEEN_MAX) {
 		/* The oldest sixteenth goes: their connections can no longer
 		 * be closed by a revocation, only refused anew. */
@@ -254,18 +280,60 @@ auth_seen_put(struct auth *au, const struct jwt_claims *cl,
 	    "hash", hash, "tenant", cl->jc_sub, "exp", (json_int_t)cl->jc_exp));
 }
 
+/* The cache slot of a token hash (lower-case hex): its first eight
+ * digits pick it. */
+static struct auth_cached *
+auth_cache_slot(struct auth *au, const char hash[65])
+{
+	uint32_t h = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		h = h << 4 | (uint32_t)(hash[i] <= '9' ? hash[i] - '0' :
+		    hash[i] - 'a' + 10);
+	return &au->au_cache[h & (AUTH_CACHE_SLOTS - 1)];
+}
+
+/* The claims of a token verified before, when they still hold at `now`
+ * (exp and nbf as jwt_verify_keyset checks them); else -1 and the
+ * token is verified in full. */
+static int
+auth_cache_get(struct auth *au, const char hash[65], int64_t now,
+    struct jwt_claims *cl)
+{
+	const struct auth_cached *ac = auth_cache_slot(au, hash);
+
+	if (ac->ac_hash[0] == '\0' || CRYPTO_memcmp(ac->ac_hash, hash, 64) != 0)
+		return -1;
+	if (ac->ac_claims.jc_exp + JWT_LEEWAY <= now ||
+	    (ac->ac_claims.jc_nbf != 0 &&
+	    ac->ac_claims.jc_nbf - JWT_LEEWAY > now))
+		return -1;
+	*cl = ac->ac_claims;
+	return 0;
+}
+
 int
 auth_verify(struct sup *sp, const char *tok, size_t toklen,
     struct jwt_claims *cl, char hash[65], const char **why)
 {
 	struct auth *au = sp->sp_auth;
+	struct auth_cached *ac;
 	const json_t *rv;
 	const char *rt;
+	int64_t now = now_wall();
 
-	if (jwt_verify_keyset(tok, toklen, au->au_keys, sp->sp_cf.cf_jwt_issuer,
-	    sp->sp_cf.cf_jwt_audience, now_wall(), cl, why) == -1)
-		return -1;
 	jwt_token_hash(tok, toklen, hash);
+	if (auth_cache_get(au, hash, now, cl) == -1) {
+		if (jwt_verify_keyset(tok, toklen, au->au_keys,
+		    sp->sp_cf.cf_jwt_issuer, sp->sp_cf.cf_jwt_audience, now,
+		    cl, why) == -1)
+			return -1;
+		ac = auth_cache_slot(au, hash);
+		memcpy(ac->ac_hash, hash, sizeof(ac->ac_hash));
+		ac->ac_claims = *cl;
+	}
+	*why = NULL;
 	if (cl->jc_jti[0] == '\0')
 		return 0;
 	rv = json_object_get(au->au_revoked, cl->jc_jti);
