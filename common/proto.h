@@ -180,7 +180,9 @@ enum ipc_type {
 #define IPC_COUNTERS_SERVERS_MAX 64
 
 /*
- * IPC_AUDIT (tenant implied: the worker's own):
+ * IPC_AUDIT (tenant implied: the worker's own): {"rows":[row...]}, 1 to
+ * IPC_AUDIT_ROWS_MAX finished tool calls batched by the worker (at most
+ * 100 ms apart), each row
  *   {"action":"tool.call","server","tool","status":"success"|"error"|
  *    "cancelled"|"refused","duration_ms","arg_bytes","request_id",
  *    "policy"?,"arguments"?}
@@ -195,6 +197,7 @@ enum ipc_type {
  * Any other worker event: {"action":"[a-z._]{1,64}","detail":any}.
  */
 #define IPC_AUDIT_ARGS_MAX 4096
+#define IPC_AUDIT_ROWS_MAX 64		/* 64 rows of 4 KiB arguments: 256 KiB */
 
 /*
  * Control socket: one JSON object per line each way.

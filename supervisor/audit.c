@@ -1,7 +1,8 @@
 /*
  * audit.c: tool-call audit rows from the workers, and retention.
  *
- * A worker reports each finished tool call (IPC_AUDIT, proto.h). The
+ * A worker reports finished tool calls in batches (IPC_AUDIT, proto.h:
+ * {"rows":[...]}, one message per 100 ms or 64 calls). The
  * payload is hostile input: every field is checked, the tenant is the
  * worker's own, and argument values are kept only when audit_arguments
  * is on here, whatever the worker sent. Rows are queued and written
@@ -207,8 +208,31 @@ audit_other(struct sup *sp, const char *tenant, const char *action,
 	return 0;
 }
 
+static int audit_row(struct sup *, const char *, json_t *);
+
 int
 audit_tool_call(struct sup *sp, const char *tenant, json_t *v)
+{
+	json_t *rows = json_object_get(v, "rows"), *row;
+	size_t i;
+	int rc = 0;
+
+	if (rows == NULL)
+		return audit_row(sp, tenant, v);
+	if (json_object_size(v) != 1 || !json_is_array(rows) ||
+	    json_array_size(rows) == 0 ||
+	    json_array_size(rows) > IPC_AUDIT_ROWS_MAX)
+		return -1;
+	/* A bad row is a protocol violation; the good ones are written. */
+	json_array_foreach(rows, i, row)
+		if (!json_is_object(row) || audit_row(sp, tenant, row) == -1)
+			rc = -1;
+	return rc;
+}
+
+/* One row: a tool call, or another worker event. */
+static int
+audit_row(struct sup *sp, const char *tenant, json_t *v)
 {
 	struct audit *au = sp->sp_audit;
 	struct audit_pending *ap;

@@ -9,6 +9,11 @@
  * one message a second, of bounded size. A key that does not fit a full
  * table (more than COUNTERS_HTTP_MAX distinct (route, code) pairs or
  * COUNTERS_SERVERS_MAX servers within one second) is not counted.
+ *
+ * The same tick logs, at info, one "requests" line for the second just
+ * gone when it saw any: how many requests and tool calls, how many
+ * failed, the mean and the longest duration. Each request's own line is
+ * at debug (http.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +35,14 @@ struct counters_server {
 	uint64_t cs_closed[PROM_CONN_NBUCKETS];	/* not cumulative */
 };
 
+struct counters_summary {
+	uint64_t su_requests, su_client_errors, su_server_errors;
+	uint64_t su_calls, su_call_errors;
+	uint64_t su_sum_ms, su_max_ms;
+};
+
 struct counters {
+	struct counters_summary cn_sum;
 	struct counters_http cn_http[COUNTERS_HTTP_MAX];
 	unsigned cn_nhttp;
 	uint64_t cn_cache_hit, cn_cache_miss;
@@ -72,6 +84,53 @@ counters_http(struct wrk *w, const char *route, int code)
 	}
 	cn->cn_http[i].ch_n++;
 	cn->cn_dirty = 1;
+}
+
+void
+counters_request(struct wrk *w, int status, int64_t ms)
+{
+	struct counters *cn = counters_get(w);
+
+	if (cn == NULL)
+		return;
+	if (ms < 0)
+		ms = 0;
+	cn->cn_sum.su_requests++;
+	cn->cn_sum.su_client_errors += status >= 400 && status < 500;
+	cn->cn_sum.su_server_errors += status >= 500;
+	cn->cn_sum.su_sum_ms += (uint64_t)ms;
+	if ((uint64_t)ms > cn->cn_sum.su_max_ms)
+		cn->cn_sum.su_max_ms = (uint64_t)ms;
+	cn->cn_dirty = 1;
+}
+
+void
+counters_tool_call(struct wrk *w, int ok)
+{
+	struct counters *cn = counters_get(w);
+
+	if (cn == NULL)
+		return;
+	cn->cn_sum.su_calls++;
+	cn->cn_sum.su_call_errors += !ok;
+	cn->cn_dirty = 1;
+}
+
+/* The "requests" line for the second gone, when it saw anything. */
+static void
+counters_summary_log(struct wrk *w, const struct counters_summary *su)
+{
+	if (su->su_requests == 0 && su->su_calls == 0)
+		return;
+	log_info("requests", "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "tenant",
+	    w->w_tenant, "requests", (json_int_t)su->su_requests,
+	    "client_errors", (json_int_t)su->su_client_errors,
+	    "server_errors", (json_int_t)su->su_server_errors,
+	    "tool_calls", (json_int_t)su->su_calls,
+	    "tool_call_errors", (json_int_t)su->su_call_errors,
+	    "duration_ms_mean", (json_int_t)(su->su_requests > 0 ?
+	    su->su_sum_ms / su->su_requests : 0),
+	    "duration_ms_max", (json_int_t)su->su_max_ms);
 }
 
 void
@@ -144,8 +203,13 @@ counters_flush(struct wrk *w)
 	unsigned i;
 	int j;
 
-	if (cn == NULL || !cn->cn_dirty || w->w_ipc == NULL)
+	if (cn == NULL || !cn->cn_dirty)
 		return;
+	counters_summary_log(w, &cn->cn_sum);
+	if (w->w_ipc == NULL) {
+		memset(cn, 0, sizeof(*cn));
+		return;
+	}
 	http = json_array();
 	srv = json_array();
 	for (i = 0; i < cn->cn_nhttp; i++)

@@ -253,18 +253,22 @@ conn_fail(struct http_conn *c, int status, const char *extra,
 	bufferevent_disable(c->hc_bev, EV_READ);
 }
 
-/* Counts an answer for /metrics and logs it (one line per request). */
+/* Counts an answer for /metrics and the per-second summary; one log
+ * line per request at debug only (at info a busy tenant would write
+ * more log than it answers). */
 static void
 http_request_done(struct wrk *w, const char *path, int status,
     int64_t start_ms, const char *request_id)
 {
 	const char *route = http_route_class(path);
+	int64_t ms = start_ms > 0 ? now_mono_ms() - start_ms : 0;
 
 	counters_http(w, route, status);
-	log_info("request", "{s:s,s:s,s:i,s:I,s:s}", "tenant", w->w_tenant,
-	    "route", route, "status", status, "duration_ms",
-	    (json_int_t)(start_ms > 0 ? now_mono_ms() - start_ms : 0),
-	    "request_id", request_id);
+	counters_request(w, status, ms);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("request", "{s:s,s:s,s:i,s:I,s:s}", "tenant",
+		    w->w_tenant, "route", route, "status", status,
+		    "duration_ms", (json_int_t)ms, "request_id", request_id);
 }
 
 /* ---------------------------------------------------------- parser cbs */

@@ -7,12 +7,23 @@
  * TOOLSTATS_MAX keys, the most one message may carry: a call with a new
  * key when it is full sends the table early (more than 64 distinct tools
  * called within one second), so nothing is lost and nothing grows.
+ *
+ * Each call's audit row waits here too, at most TOOLSTATS_AUDIT_MS or
+ * until IPC_AUDIT_ROWS_MAX rows are queued, then the rows go in one
+ * IPC_AUDIT message {"rows": [...]}: under load the supervisor wakes for
+ * a batch, never for each call. Rows still queued when the worker exits
+ * are sent first (toolstats_flush); a worker that crashes loses at most
+ * that window's rows.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "worker.h"
+
+#define TOOLSTATS_AUDIT_MS 100
 
 struct toolstats_entry {
 	char te_server[65];
@@ -26,7 +37,70 @@ struct toolstats_entry {
 struct toolstats {
 	struct toolstats_entry ts_e[TOOLSTATS_MAX];
 	unsigned ts_n;
+	json_t *ts_audit;		/* rows not yet sent, or NULL */
+	struct event *ts_ev_audit;	/* sends them TOOLSTATS_AUDIT_MS on */
 };
+
+static struct toolstats *
+toolstats_get(struct wrk *w)
+{
+	if (w->w_toolstats == NULL)
+		w->w_toolstats = calloc(1, sizeof(*w->w_toolstats));
+	return w->w_toolstats;
+}
+
+/* Sends the audit rows queued, in one message. */
+static void
+toolstats_audit_flush(struct wrk *w)
+{
+	struct toolstats *ts = w->w_toolstats;
+	json_t *v;
+
+	if (ts == NULL || ts->ts_audit == NULL)
+		return;
+	if (ts->ts_ev_audit != NULL)
+		evtimer_del(ts->ts_ev_audit);
+	v = json_pack("{s:o}", "rows", ts->ts_audit);
+	ts->ts_audit = NULL;
+	if (v != NULL && w->w_ipc != NULL)
+		ipc_send_json(w->w_ipc, IPC_AUDIT, 0, -1, v);
+	json_decref(v);
+}
+
+static void
+toolstats_on_audit(evutil_socket_t fd, short ev, void *arg)
+{
+	toolstats_audit_flush(arg);
+}
+
+/* Queues one audit row (taking the reference), sending the batch when
+ * it is full; the first row of a batch starts its timer. */
+static void
+toolstats_audit_put(struct wrk *w, json_t *row)
+{
+	struct toolstats *ts = toolstats_get(w);
+	struct timeval tv = { 0, TOOLSTATS_AUDIT_MS * 1000 };
+
+	if (ts == NULL || w->w_ipc == NULL) {
+		json_decref(row);
+		return;
+	}
+	if (ts->ts_audit == NULL && (ts->ts_audit = json_array()) == NULL) {
+		json_decref(row);
+		return;
+	}
+	json_array_append_new(ts->ts_audit, row);
+	if (json_array_size(ts->ts_audit) >= IPC_AUDIT_ROWS_MAX) {
+		toolstats_audit_flush(w);
+		return;
+	}
+	if (ts->ts_ev_audit == NULL)
+		ts->ts_ev_audit = evtimer_new(w->w_base, toolstats_on_audit, w);
+	if (ts->ts_ev_audit == NULL)
+		toolstats_audit_flush(w);	/* no timer: at once */
+	else if (!evtimer_pending(ts->ts_ev_audit, NULL))
+		evtimer_add(ts->ts_ev_audit, &tv);
+}
 
 void
 toolstats_flush(struct wrk *w)
@@ -36,6 +110,7 @@ toolstats_flush(struct wrk *w)
 	unsigned i;
 	int j;
 
+	toolstats_audit_flush(w);
 	if (ts == NULL || ts->ts_n == 0 || w->w_ipc == NULL)
 		return;
 	if ((arr = json_array()) == NULL)
@@ -68,10 +143,8 @@ toolstats_record(struct wrk *w, const char *server, const char *tool,
 	struct toolstats_entry *e = NULL;
 	unsigned i;
 
-	if (w->w_toolstats == NULL &&
-	    (w->w_toolstats = calloc(1, sizeof(*w->w_toolstats))) == NULL)
+	if ((ts = toolstats_get(w)) == NULL)
 		return;
-	ts = w->w_toolstats;
 	/* Names the supervisor would refuse are its to fold into "other";
 	 * here they only need to fit. */
 	if (strlen(tool) > PROM_TOOL_NAME_MAX)
@@ -105,6 +178,11 @@ toolstats_record(struct wrk *w, const char *server, const char *tool,
 void
 toolstats_free(struct wrk *w)
 {
+	if (w->w_toolstats != NULL) {
+		json_decref(w->w_toolstats->ts_audit);
+		if (w->w_toolstats->ts_ev_audit != NULL)
+			event_free(w->w_toolstats->ts_ev_audit);
+	}
 	free(w->w_toolstats);
 	w->w_toolstats = NULL;
 }
@@ -132,7 +210,11 @@ toolstats_call_row(struct wrk *w, const char *server, const char *tool,
 	if (strlen(tool) > PROM_TOOL_NAME_MAX)
 		tool = "other";
 	request_id_pick(request_id, rid);
-	log_info(policy != NULL ? "tool call refused by the tool lists" :
+	counters_tool_call(w, strcmp(status, "success") == 0);
+	/* Refusals stay at info; each call is in the summary at info and
+	 * on its own line at debug. */
+	log_write(policy != NULL ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+	    policy != NULL ? "tool call refused by the tool lists" :
 	    "tool call", "{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s?}", "tenant",
 	    w->w_tenant, "server", server, "tool", tool, "status", status,
 	    "duration_ms", (json_int_t)ms, "arg_bytes", (json_int_t)arg_bytes,
@@ -149,8 +231,7 @@ toolstats_call_row(struct wrk *w, const char *server, const char *tool,
 	    arg_bytes <= TOOLSTATS_AUDIT_ARGS_MAX)
 		json_object_set(v, "arguments", (json_t *)args);
 	if (v != NULL)
-		ipc_send_json(w->w_ipc, IPC_AUDIT, 0, -1, v);
-	json_decref(v);
+		toolstats_audit_put(w, v);
 }
 
 void

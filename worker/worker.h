@@ -418,6 +418,10 @@ enum counters_event {
 	CN_CLOSED,		/* a ready connection ended after ms */
 };
 /* An HTTP answer by route class (http_route_class) and status. */
+/* One answered request (status, milliseconds) and one finished tool
+ * call for the once-a-second "requests" line at info. */
+void counters_request(struct wrk *w, int status, int64_t ms);
+void counters_tool_call(struct wrk *w, int ok);
 void counters_http(struct wrk *w, const char *route, int code);
 /* A tool-list request answered from the cache (hit) or not. */
 void counters_cache(struct wrk *w, int hit);

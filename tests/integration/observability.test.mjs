@@ -219,6 +219,23 @@ test('log lines of requests and tool calls carry the fields', async () => {
 	    5000, 'the request line');
 	eq([rq.tenant, rq.route, rq.status, typeof rq.duration_ms], ['ob', 'tool_call', 200, 'number']);
 	assert(!JSON.stringify(tc).includes('logged'), 'no argument values in the log');
+	eq([tc.level, rq.level], ['debug', 'debug'], 'one line per call only at debug');
+});
+
+test('at info, a "requests" line a second sums what the tenant answered', async () => {
+	const from = d.logs.length;
+	for (const m of ['s1', 's2', 's3'])
+		eq((await call('echo', { message: m })).status, 200);
+	const r = await call('not-a-tool', {});
+	eq(r.status, 404);
+	const sum = (k) => d.logs.slice(from).filter((x) => x.msg === 'requests' &&
+	    x.tenant === 'ob').reduce((n, x) => n + x[k], 0);
+	await until(() => sum('requests') >= 4 && sum('tool_calls') >= 3 &&
+	    sum('client_errors') >= 1, 5000, 'requests lines summing the calls');
+	const l = d.logs.slice(from).find((x) => x.msg === 'requests');
+	eq([l.level, l.proc, typeof l.duration_ms_mean, typeof l.duration_ms_max,
+	    typeof l.server_errors, typeof l.tool_call_errors],
+	    ['info', 'worker', 'number', 'number', 'number', 'number']);
 });
 
 const audit = async (args) => JSON.parse(await d.ctlOk(['--json', 'audit', ...args]));

@@ -212,9 +212,10 @@ test('tenant set: the tenant\'s lists apply over its servers\', shown in tenant 
 	const narrowed = await names(c2);
 	await c2.close();
 	eq(narrowed, full.filter((n) => /^everything__get-t/.test(n)));
-	const rows = (await auditRows()).filter((a) => a.status === 'refused' &&
-	    JSON.parse(a.detail).policy === 'tenant deny');
-	assert(rows.length >= 2, 'tenant-deny refusals audited');
+	// Rows reach the store in batches: wait for them.
+	await until(async () => (await auditRows()).filter((a) =>
+	    a.status === 'refused' && JSON.parse(a.detail).policy ===
+	    'tenant deny').length >= 2, 10000, 'tenant-deny refusals audited');
 });
 
 test('clearing the lists brings every tool back; no restart of the worker or the server', async () => {
