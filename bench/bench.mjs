@@ -10,10 +10,17 @@
 //   5. a cold tenant's first request (from a spare, no upstream spawn)
 //      with tenant_network = host, none and egress: what a namespace
 //      (and a veth pair with its nftables rules) costs
+//   6. wrk (a C load generator) at 16 connections: tool calls on
+//      keep-alive connections (REST and the MCP endpoint), a new
+//      connection per request (handoff), against nginx answering a
+//      fixed body on the same box, keep-alive and close
+//      (BENCH_ONLY=wrk for this table alone)
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
 import { Daemon, sdk, EVERYTHING, processesOf, sleep, PEERS } from '../tests/integration/lib.mjs';
 
 const CALLS = Number(process.env.BENCH_CALLS || 2000);
@@ -174,8 +181,121 @@ function handoffs(d, token, n, conc = 32) {
 	});
 }
 
+const ONLY = process.env.BENCH_ONLY || '';
+const WRK_SECS = Number(process.env.BENCH_WRK_SECS || 5);
+
+// wrk for WRK_SECS at 16 connections on 2 threads; BENCH_BODY and
+// BENCH_HEADERS go to the Lua script. null when wrk is missing.
+function wrk(url, script, { body, headers = [] } = {}) {
+	let out;
+	try {
+		out = execFileSync('wrk', ['-t2', '-c16', `-d${WRK_SECS}s`, '--latency',
+		    '-s', path.join('bench', 'wrk', script), url], { encoding: 'utf8',
+		    env: { ...process.env, BENCH_BODY: body || '',
+		    BENCH_HEADERS: headers.join('\n') },
+		    stdio: ['ignore', 'pipe', 'ignore'] });
+	} catch {
+		return null;
+	}
+	const ms = (s) => {
+		const m = /([\d.]+)(us|ms|s)/.exec(s);
+		return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+	};
+	const total = Number(/(\d+) requests in/.exec(out)[1]);
+	const bad = Number((/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1]) +
+	    ['connect', 'read', 'write', 'timeout'].reduce((n, k) =>
+		n + Number((new RegExp(`${k} (\\d+)`).exec(out) || [0, 0])[1]), 0);
+	return { rate: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
+	    p50: ms(/50%\s+(\S+)/.exec(out)[1]), p99: ms(/99%\s+(\S+)/.exec(out)[1]),
+	    total, bad };
+}
+
+// nginx with one worker process answering a fixed body: the most a
+// single event loop on this box answers, keep-alive and close.
+async function nginxFixed() {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-bench-nginx-'));
+	const port = 20000 + (process.pid % 20000);
+	fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1;
+error_log ${dir}/error.log;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path ${dir};
+	proxy_temp_path ${dir};
+	fastcgi_temp_path ${dir};
+	uwsgi_temp_path ${dir};
+	scgi_temp_path ${dir};
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:${port};
+		location / {
+			default_type application/json;
+			return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Echo: bench"}]}}';
+		}
+	}
+}
+`);
+	const p = spawn('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'),
+	    '-g', 'daemon off;'], { stdio: 'ignore' });
+	await sleep(500);
+	const url = `http://127.0.0.1:${port}/`;
+	const ka = wrk(url, 'get.lua');
+	const close = wrk(url, 'get.lua', { headers: ['Connection: close'] });
+	p.kill('SIGTERM');
+	await new Promise((r) => p.on('exit', r));
+	fs.rmSync(dir, { recursive: true, force: true });
+	return { ka, close };
+}
+
+async function wrkTable() {
+	if (!fs.existsSync('/usr/sbin/nginx') || !fs.existsSync('/usr/bin/wrk')) {
+		console.log('\n(wrk table skipped: wrk or nginx is not installed: make test-deps)');
+		return;
+	}
+	const dw = new Daemon({ workers: 2, config: { log_level: 'info',
+	    max_total_connections: 1000, rate_limit_exempt: '127.0.0.0/8' } });
+	await dw.start();
+	const tok = await dw.tenant('bench', { everything: EVERYTHING });
+	const init = await dw.fetch('/api/v1/users/bench/mcp', { token: tok, method: 'POST',
+	    headers: { Accept: 'application/json, text/event-stream' },
+	    body: { jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+		protocolVersion: '2025-06-18', capabilities: {},
+		clientInfo: { name: 'bench-wrk', version: '1' } } } });
+	const sid = init.headers.get('mcp-session-id');
+	await init.text();
+	const auth = `Authorization: Bearer ${tok}`;
+	const base = `http://127.0.0.1:${dw.port}/api/v1/users/bench`;
+	const echo = JSON.stringify({ message: 'bench' });
+	wrk(`${base}/tools/everything/echo`, 'post.lua', { body: echo, headers: [auth] });	// warm
+	const rows = [];
+	const n = await nginxFixed();
+	const rest = wrk(`${base}/tools/everything/echo`, 'post.lua', { body: echo, headers: [auth] });
+	const mcp = wrk(`${base}/mcp`, 'post.lua', { body: JSON.stringify({ jsonrpc: '2.0',
+	    id: 2, method: 'tools/call', params: { name: 'everything__echo',
+	    arguments: { message: 'bench' } } }), headers: [auth, `Mcp-Session-Id: ${sid}`,
+	    'Accept: application/json, text/event-stream'] });
+	const hand = wrk(`${base}/mcp-servers`, 'get.lua', { headers: [auth, 'Connection: close'] });
+	await dw.stop();
+	const row = (what, r, ref) => rows.push([what, r.rate.toFixed(0), r.p50.toFixed(3),
+	    r.p99.toFixed(3), String(r.bad), ref ? `${(r.rate / ref.rate).toFixed(2)}x` : '']);
+	row('nginx, fixed body, keep-alive (1 worker process)', n.ka);
+	row('dataagent REST tools/call echo, keep-alive', rest, n.ka);
+	row('dataagent MCP tools/call echo (session, aggregated), keep-alive', mcp, n.ka);
+	row('nginx, fixed body, Connection: close', n.close);
+	row('dataagent handoff: new connection + token, GET mcp-servers, close', hand, n.close);
+	console.log('');
+	console.log(`| wrk, 16 connections, 2 threads, ${WRK_SECS} s each | req/s | p50 ms | p99 ms | errors | vs nginx |`);
+	console.log('|---|---|---|---|---|---|');
+	for (const r of rows)
+		console.log(`| ${r.join(' | ')} |`);
+}
+
+if (ONLY === '' || ONLY === 'wrk')
+	await wrkTable();
+
 // BENCH_ONLY=cold: only the cold-tenant table.
-if (process.env.BENCH_ONLY !== 'cold') {
+if (ONLY === '') {
 // Loopback is exempt from the per-address connection rate here: the
 // benchmark opens thousands of connections a second on purpose.
 const d = new Daemon({ workers: 2, config: { log_level: 'info', max_total_connections: 1000,
@@ -247,6 +367,7 @@ await d.stop();
 // 5. Cold tenants, one network mode after another, each its own daemon:
 // COLD tenants without servers, the first request of each timed, with a
 // pause between so a spare is always waiting.
+if (ONLY === '' || ONLY === 'cold') {
 const COLD = Number(process.env.BENCH_COLD || 20);
 const cold = {};
 for (const [mode, config] of [['host', {}], ['none', {}],
@@ -282,4 +403,5 @@ for (const [mode, c] of Object.entries(cold))
 	    `| tenant_network = ${mode} | ${c.p50.toFixed(2)} | ${c.p90.toFixed(2)} | ` +
 	    `${cold.host && cold.host.p50 ? `${c.p50 >= cold.host.p50 ? '+' : ''}` +
 	    `${(c.p50 - cold.host.p50).toFixed(2)} ms` : ''} |`);
+}
 process.exit(0);

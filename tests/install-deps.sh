@@ -43,7 +43,7 @@ pkgs=(build-essential pkg-config make
 case $mode in
 demo) ;;
 test)
-	pkgs+=(clang mandoc sqlite3 psmisc apache2-utils iproute2
+	pkgs+=(clang mandoc sqlite3 psmisc apache2-utils wrk iproute2
 	       python3 systemd dpkg-dev debhelper lintian prometheus
 	       mariadb-server mariadb-client nginx haproxy socat nftables)
 	;;
