@@ -426,7 +426,8 @@ struct sockaddr_storage;
 /* 1 for 127.0.0.0/8, ::1 and 127.0.0.0/8 mapped into IPv6. */
 int addr_is_loopback(const struct sockaddr_storage *ss);
 /* A non-blocking listening TCP socket on host:port (host a literal
- * address when numeric_host). Returns the fd with *port_r the port bound
+ * address when numeric_host), with TCP_NODELAY, which the connections
+ * it accepts inherit (Linux). Returns the fd with *port_r the port bound
  * (the kernel's pick for "0"), or -1 with err. */
 int listen_tcp(const char *host, const char *port, int numeric_host,
     int backlog, int *port_r, char *err, size_t errlen);

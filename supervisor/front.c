@@ -635,21 +635,21 @@ front_conn_free(struct front_conn **fcp, int close_fd)
 	*fcp = NULL;
 }
 
-/* A new connection in the front (fd owned); NULL when refused. */
+/* A new connection in the front (fd owned), from the address accept
+ * gave (peer), or NULL for getpeername to tell; NULL when refused.
+ * TCP_NODELAY comes from the listening socket (listen_tcp). */
 static struct front_conn *
-front_conn_new(struct sup *sp, int fd)
+front_conn_new(struct sup *sp, int fd, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen = sizeof(ss);
 	struct front_conn *fc;
 	struct timeval tv;
-	int one = 1;
 
 	if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS) {
 		close(fd);
 		return NULL;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fc = calloc(1, sizeof(*fc));
 	if (fc == NULL) {
 		close(fd);
@@ -658,7 +658,10 @@ front_conn_new(struct sup *sp, int fd)
 	fc->fc_sup = sp;
 	fc->fc_fd = fd;
 	memset(&ss, 0, sizeof(ss));
-	if (getpeername(fd, (struct sockaddr *)&ss, &slen) == 0) {
+	if (peer != NULL)
+		ss = *peer;
+	if (peer != NULL ||
+	    getpeername(fd, (struct sockaddr *)&ss, &slen) == 0) {
 		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
 		fc->fc_loopback = addr_is_loopback(&ss);
 		fc->fc_addr = ss;
@@ -690,7 +693,7 @@ front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 {
 	struct front_conn *fc;
 
-	if ((fc = front_conn_new(sp, fd)) == NULL) {
+	if ((fc = front_conn_new(sp, fd, NULL)) == NULL) {
 		free(pre);
 		return;
 	}
@@ -782,7 +785,7 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 			front_refuse_rate(&fd);
 			continue;
 		}
-		(void)front_conn_new(sp, fd);
+		(void)front_conn_new(sp, fd, &ss);
 	}
 }
 
@@ -797,7 +800,7 @@ front_on_accept_metrics(evutil_socket_t lfd, short ev, void *arg)
 	int fd;
 
 	while ((fd = accept_next(lfd, &ss)) != -1)
-		if ((fc = front_conn_new(sp, fd)) != NULL)
+		if ((fc = front_conn_new(sp, fd, &ss)) != NULL)
 			fc->fc_metrics_only = 1;
 }
 

@@ -585,7 +585,7 @@ tls_on_accept(evutil_socket_t lfd, short ev, void *arg)
 	struct sockaddr_storage ss;
 	struct tls_conn *tc;
 	SSL *ssl;
-	int fd, one = 1;
+	int fd;
 
 	while ((fd = accept_next(lfd, &ss)) != -1) {
 		/* Over the address's rate: closed before any handshake
@@ -595,8 +595,6 @@ tls_on_accept(evutil_socket_t lfd, short ev, void *arg)
 			close(fd);
 			continue;
 		}
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
 		if ((tc = calloc(1, sizeof(*tc))) == NULL ||
 		    (ssl = SSL_new(tl->tl_ctx)) == NULL) {
 			free(tc);
