@@ -5,6 +5,7 @@
  * id is at most REQUEST_ID_MAX safe characters and a route class is one
  * of HTTP_NROUTES fixed names.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,22 +24,53 @@ request_id_valid(const char *s)
 	    "0123456789-_.:") == n;
 }
 
+/*
+ * A generated id is 16 bytes in hex: 8 random bytes drawn once per
+ * process (again in a forked child) and a 64-bit counter. Unique, and
+ * not guessable from outside the process, without a trip to the random
+ * generator for every request.
+ */
+static struct {
+	int ready;
+	uint8_t prefix[8];
+	uint64_t seq;
+} reqid;
+
+static void
+reqid_forget(void)
+{
+	reqid.ready = 0;
+}
+
 void
 request_id_pick(const char *given, char out[REQUEST_ID_MAX + 1])
 {
+	static int atfork;
 	uint8_t b[16];
+	uint64_t n;
+	int i;
 
 	if (given != NULL && request_id_valid(given)) {
 		snprintf(out, REQUEST_ID_MAX + 1, "%s", given);
 		return;
 	}
-	if (rand_bytes(b, sizeof(b)) == -1) {
-		/* No randomness: still unique enough within this process. */
-		static uint64_t seq;
-		snprintf(out, REQUEST_ID_MAX + 1, "%lld-%llu",
-		    (long long)now_mono_ms(), (unsigned long long)++seq);
-		return;
+	if (!reqid.ready) {
+		if (!atfork)
+			atfork = pthread_atfork(NULL, NULL, reqid_forget) == 0;
+		if (!atfork || rand_bytes(reqid.prefix,
+		    sizeof(reqid.prefix)) == -1) {
+			/* No randomness: still unique within this process. */
+			snprintf(out, REQUEST_ID_MAX + 1, "%lld-%llu",
+			    (long long)now_mono_ms(),
+			    (unsigned long long)++reqid.seq);
+			return;
+		}
+		reqid.ready = 1;
 	}
+	memcpy(b, reqid.prefix, sizeof(reqid.prefix));
+	n = ++reqid.seq;
+	for (i = 15; i >= 8; i--, n >>= 8)
+		b[i] = (uint8_t)n;
 	hex_encode(b, sizeof(b), out);
 }
 

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "unit.h"
@@ -136,6 +138,27 @@ main(void)
 		    strcmp(rid, rid2) != 0);
 		request_id_pick(long_id, rid);
 		UNIT_CHECK(strlen(rid) == 32);
+	}
+
+	UNIT_CASE("a forked child's generated request ids are not its parent's");
+	{
+		char a[REQUEST_ID_MAX + 1], b[REQUEST_ID_MAX + 1] = "";
+		int pfd[2], st;
+		pid_t pid;
+
+		UNIT_CHECK(pipe(pfd) == 0);
+		pid = fork();
+		if (pid == 0) {
+			request_id_pick(NULL, a);
+			_exit(write(pfd[1], a, 32) == 32 ? 0 : 1);
+		}
+		close(pfd[1]);
+		UNIT_CHECK(pid > 0 && read(pfd[0], b, 32) == 32);
+		close(pfd[0]);
+		UNIT_CHECK(waitpid(pid, &st, 0) == pid && st == 0);
+		request_id_pick(NULL, a);
+		/* Without a new prefix after fork both would be prefix+n. */
+		UNIT_CHECK(strlen(b) == 32 && strcmp(a, b) != 0);
 	}
 
 	UNIT_CASE("route classes of request paths");
