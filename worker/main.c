@@ -720,6 +720,7 @@ main(int argc, char **argv)
 	w.w_base = event_base_new();
 	if (w.w_base == NULL)
 		return 1;
+	mcp_init(&w);
 	w.w_ipc = ipc_chan_new(w.w_base, WORKER_IPC_FD, on_msg, on_ipc_error,
 	    &w);
 	if (w.w_ipc == NULL)

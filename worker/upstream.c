@@ -731,12 +731,14 @@ up_on_response(struct upstream *u, json_t *msg)
 static void
 up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 {
+	const struct up_events *ev = u->u_wrk->w_up_events;
 	json_t *reply, *id = json_object_get(msg, "id");
 
 	if (strcmp(method, "ping") == 0)
 		reply = json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id,
 		    "result");
-	else if (mcp_upstream_request(u->u_wrk, u, msg))
+	else if (ev != NULL && ev->ue_request != NULL &&
+	    ev->ue_request(u->u_wrk, u, msg))
 		return;		/* relayed to a client, answered later */
 	else
 		reply = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0",
@@ -750,14 +752,18 @@ up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 static void
 up_on_notification(struct upstream *u, const char *method, json_t *msg)
 {
+	const struct up_events *ev = u->u_wrk->w_up_events;
+
 	if (strcmp(method, "notifications/tools/list_changed") == 0) {
 		log_debug("upstream tools changed", "{s:s}", "server",
 		    u->u_name);
 		upstream_tools_invalidate(u);
-		mcp_tools_changed(u->u_wrk, u);
+		if (ev != NULL && ev->ue_tools_changed != NULL)
+			ev->ue_tools_changed(u->u_wrk, u);
 	}
 	/* Progress, logging, list changes: to the clients they concern. */
-	mcp_upstream_notification(u->u_wrk, u, msg);
+	if (ev != NULL && ev->ue_notification != NULL)
+		ev->ue_notification(u->u_wrk, u, msg);
 }
 
 /* One JSON-RPC message, in whatever order the server sends them
@@ -2132,7 +2138,7 @@ up_queue_initialize(struct upstream *u, int send_now)
 	    (c->c_method = strdup("initialize")) == NULL ||
 	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
 	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
-	    /* Relayed to a client that has them (mcp_upstream_request),
+	    /* Relayed to a client that has them (up_events ue_request),
 	     * else answered with an error. */
 	    "sampling", "elicitation",
 	    "clientInfo", "name", "dataagent", "version",
@@ -2587,6 +2593,12 @@ up_spec_check(const json_t *spec, char *err, size_t errlen)
 }
 
 /* ----------------------------------------------------------------- api */
+
+void
+upstream_set_events(struct wrk *w, const struct up_events *ev)
+{
+	w->w_up_events = ev;
+}
 
 struct upstream *
 upstream_new(struct wrk *w, const json_t *spec)
