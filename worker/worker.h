@@ -11,9 +11,13 @@
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
  *   toolstats.c tool-call counts sent to the supervisor for /metrics
- *   upstream.c  MCP servers: process, handshake, id rewriting,
- *               timeouts, restart with back-off, tool cache; remote
- *               ones over Streamable HTTP or HTTP+SSE
+ *   upstream.c  MCP servers: the state machine of each (start,
+ *               handshake, timeouts, slots, restart with back-off), id
+ *               rewriting, tool cache, the upstream_* API below; its
+ *               transports behind struct up_transport (upstream_int.h):
+ *   upstream_stdio.c  stdio servers started through the launcher
+ *   upstream_http.c   remote servers over Streamable HTTP, HTTP+SSE,
+ *               or the stateless 2026-07-28 revision
  *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
  *               TLS), dialled through the launcher
  */
