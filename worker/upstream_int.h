@@ -4,7 +4,8 @@
  * transports, upstream_stdio.c (servers run through the launcher,
  * newline-delimited JSON-RPC on their pipes) and upstream_http.c (remote
  * servers over Streamable HTTP, HTTP+SSE, or the stateless 2026-07-28
- * revision). Nothing outside these three files includes it.
+ * revision), and upstream_conf.c (the spec, its secrets, the accessors).
+ * Nothing outside these files includes it.
  */
 #ifndef DATAAGENT_UPSTREAM_INT_H
 #define DATAAGENT_UPSTREAM_INT_H
@@ -188,6 +189,22 @@ struct up_transport {
 extern const struct up_transport up_stdio_transport;
 extern const struct up_transport up_http_transport;
 
+/* upstream_conf.c, for upstream.c */
+
+/* The spec as we keep and compare it, or NULL (not an object with a
+ * name). */
+json_t *up_spec_normalize(const json_t *spec);
+/* Why a normalized spec cannot be started, into err ("" when it can). */
+void up_spec_check(const json_t *spec, char *err, size_t errlen);
+/* Copies {NAME: value} into u's wiped mapping. Returns 0 or -1. */
+int up_secrets_load(struct upstream *u, const json_t *secrets);
+/* Why the spec's secret references cannot be resolved, into err. */
+void up_secrets_check(struct upstream *u, const json_t *unusable,
+    char *err, size_t errlen);
+void up_secrets_free(struct upstream *u);
+/* s with u's ${secret:NAME} references replaced (malloc'd), or NULL. */
+char *up_expand(const struct upstream *u, const char *s);
+
 /* upstream.c, for the transports */
 
 /* Frees *evp (NULL is fine) and clears it. */
@@ -198,8 +215,6 @@ json_t *up_error(int code, const char *fmt, ...)
 /* The timeout of a call: timeout_ms, else the server's, else the
  * worker's, else 30 s. */
 int up_timeout_ms(const struct upstream *u, int timeout_ms);
-/* s with u's ${secret:NAME} references replaced (malloc'd), or NULL. */
-char *up_expand(const struct upstream *u, const char *s);
 /* One line (or body) the server sent: a JSON-RPC message or batch. */
 void up_on_line(struct upstream *u, const char *line, size_t len);
 /* A response (msg borrowed) ends the call with its id. */

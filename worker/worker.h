@@ -18,6 +18,8 @@
  *   upstream_stdio.c  stdio servers started through the launcher
  *   upstream_http.c   remote servers over Streamable HTTP, HTTP+SSE,
  *               or the stateless 2026-07-28 revision
+ *   upstream_conf.c   a server's spec, checks, secrets (${secret:NAME}),
+ *               tool lists, read-only accessors
  *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
  *               TLS), dialled through the launcher
  */
