@@ -4,8 +4,9 @@
  * transports, upstream_stdio.c (servers run through the launcher,
  * newline-delimited JSON-RPC on their pipes) and upstream_http.c (remote
  * servers over Streamable HTTP, HTTP+SSE, or the stateless 2026-07-28
- * revision), and upstream_conf.c (the spec, its secrets, the accessors).
- * Nothing outside these files includes it.
+ * revision), upstream_conf.c (the spec, its secrets, the accessors) and
+ * upstream_slot.c (connection slots asked of the supervisor). Nothing
+ * outside these files includes it.
  */
 #ifndef DATAAGENT_UPSTREAM_INT_H
 #define DATAAGENT_UPSTREAM_INT_H
@@ -205,7 +206,25 @@ void up_secrets_free(struct upstream *u);
 /* s with u's ${secret:NAME} references replaced (malloc'd), or NULL. */
 char *up_expand(const struct upstream *u, const char *s);
 
-/* upstream.c, for the transports */
+/* upstream_slot.c, for upstream.c */
+
+/* Asks the supervisor for a slot for u (no supervisor: starts at once);
+ * the calls wait for upstream_slot_grant. Returns 0, or -1 with
+ * *error_r when a refusal a moment ago still stands. */
+int up_slot_ask(struct upstream *u, json_t **error_r);
+/* Gives u's slot back, when it holds one. */
+void up_slot_release(struct upstream *u);
+
+/* upstream.c, for the transports and upstream_slot.c */
+
+/* Starts u now. Returns 0 (STARTING, or BACKOFF with the calls waiting
+ * for another attempt), or -1 with *error_r (the calls already
+ * failed). */
+int up_start_now(struct upstream *u, json_t **error_r);
+/* 1 when calls of callers (not our initialize) wait on u. */
+int up_has_callers(const struct upstream *u);
+/* The next attempt, by itself, at u_retry_at_ms. */
+void up_arm_retry(struct upstream *u);
 
 /* Frees *evp (NULL is fine) and clears it. */
 void up_event_free(struct event **evp);

@@ -10,16 +10,22 @@
  *               negotiation, JSON-RPC dispatch, aggregation of the
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
+ *   aggregate.c the tenant's tools across all its servers
  *   toolstats.c tool-call counts sent to the supervisor for /metrics
+ *   counters.c  the worker's other counts for /metrics
+ *   launcher.c  the process that starts the tenant's MCP servers (and
+ *               dials remote ones) under the MCP-server policy
  *   upstream.c  MCP servers: the state machine of each (start,
- *               handshake, timeouts, slots, restart with back-off), id
- *               rewriting, tool cache, the upstream_* API below; its
- *               transports behind struct up_transport (upstream_int.h):
- *   upstream_stdio.c  stdio servers started through the launcher
- *   upstream_http.c   remote servers over Streamable HTTP, HTTP+SSE,
- *               or the stateless 2026-07-28 revision
+ *               handshake, timeouts, restart with back-off), id
+ *               rewriting, tool cache, the upstream_* API below; what
+ *               it shares with the next four is in upstream_int.h
+ *   upstream_stdio.c  the stdio transport (struct up_transport):
+ *               servers started through the launcher
+ *   upstream_http.c   the remote transport: Streamable HTTP, HTTP+SSE,
+ *               the stateless 2026-07-28 revision
  *   upstream_conf.c   a server's spec, checks, secrets (${secret:NAME}),
  *               tool lists, read-only accessors
+ *   upstream_slot.c   connection slots asked of the supervisor
  *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
  *               TLS), dialled through the launcher
  */
