@@ -6,6 +6,9 @@
  * nothing else. It says HELLO and waits. IPC_ASSIGN names a tenant: the
  * worker confines itself (policy/confine.c) and acks; only then does the
  * supervisor send the tenant's config and client sockets.
+ *
+ * Which file of worker/ holds which job: the list at the top of
+ * worker.h.
  */
 #include <errno.h>
 #include <fcntl.h>
