@@ -6,6 +6,9 @@
  * nothing else. It says HELLO and waits. IPC_ASSIGN names a tenant: the
  * worker confines itself (policy/confine.c) and acks; only then does the
  * supervisor send the tenant's config and client sockets.
+ *
+ * Which file of worker/ holds which job: the list at the top of
+ * worker.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -720,6 +723,7 @@ main(int argc, char **argv)
 	w.w_base = event_base_new();
 	if (w.w_base == NULL)
 		return 1;
+	mcp_init(&w);
 	w.w_ipc = ipc_chan_new(w.w_base, WORKER_IPC_FD, on_msg, on_ipc_error,
 	    &w);
 	if (w.w_ipc == NULL)

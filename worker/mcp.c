@@ -1178,7 +1178,10 @@ mcp_op_by_token(struct wrk *w, struct upstream *u, const char *tok)
 	return NULL;
 }
 
-void
+/* ue_notification: a notification from upstream u (msg borrowed):
+ * progress, logging, list changes are forwarded to the clients they
+ * concern. */
+static void
 mcp_upstream_notification(struct wrk *w, struct upstream *u, json_t *msg)
 {
 	const char *method = json_string_value(json_object_get(msg,
@@ -1280,7 +1283,11 @@ mcp_session_xchg(struct wrk *w, const struct mcp_session *s,
 	return NULL;
 }
 
-int
+/* ue_request: a request from upstream u (sampling, elicitation, ...;
+ * msg borrowed). Returns 1 when it was relayed to a client (the answer
+ * goes back later with upstream_respond), 0 when upstream.c should
+ * answer it itself. */
+static int
 mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg)
 {
 	const char *method = json_string_value(json_object_get(msg,
@@ -2313,4 +2320,16 @@ mcp_handle_server(struct wrk *w, struct http_req *r, const char *server)
 		return;
 	}
 	mcp_dispatch(w, r, name);
+}
+
+static const struct up_events mcp_up_events = {
+	.ue_tools_changed = mcp_tools_changed,
+	.ue_notification = mcp_upstream_notification,
+	.ue_request = mcp_upstream_request,
+};
+
+void
+mcp_init(struct wrk *w)
+{
+	upstream_set_events(w, &mcp_up_events);
 }

@@ -1,12 +1,18 @@
 /*
- * upstream.c: the tenant's MCP servers, stdio and remote.
+ * upstream.c: the tenant's MCP servers: one state machine per server,
+ * the JSON-RPC ids, and the API worker.h declares.
  *
- * One struct upstream per configured server. Its process is started on
- * first use (fork + exec, own process group, a minimal environment, the
- * tenant's home as cwd), initialized with the MCP handshake, and spoken to
- * in newline-delimited JSON-RPC on stdin/stdout; stderr is logged, rate
- * limited. Ids the upstream sees are our own counter, mapped back to the
- * caller's struct upstream_call.
+ * One struct upstream per configured server. It is started on first use
+ * through its transport (upstream_int.h's struct up_transport: a process
+ * run through the launcher, upstream_stdio.c, or a remote session over
+ * HTTP, upstream_http.c), initialized with the MCP handshake, and every
+ * message the server sends comes back to up_on_line here, whichever the
+ * transport. Ids the upstream sees are our own counter, mapped back to
+ * the caller's struct upstream_call. What the rest of the worker must
+ * hear of (notifications, requests from the server, tool list changes)
+ * goes to the struct up_events registered with upstream_set_events.
+ * What a server is, as configured (spec, secrets, tool lists), is
+ * upstream_conf.c's.
  *
  * Every caller callback runs from the event loop on a fresh stack: a call
  * that finishes (answer, error, process death, removal) is only marked
@@ -21,7 +27,7 @@
  *
  * Slots and retries. Starting a server (a process, or a remote session)
  * takes one of the host's upstream connection slots, asked of the
- * supervisor (IPC_SLOT_REQ, proto.h) while the calls that want the
+ * supervisor (upstream_slot.c, IPC_SLOT_REQ) while the calls that want the
  * server wait; a refusal fails them with the limit's message
  * (UP_ERR_LIMIT). Whatever ends a running server gives its slot back.
  * A start that fails because the server could not be run or reached is
@@ -33,211 +39,40 @@
  * growing up to reconnect_interval. A call already sent is never
  * retried.
  *
- * A remote server (transport "http" or "sse", see the "remote" section)
- * has no process: the same calls, ids and handshake travel over HTTP
- * (httpc.c) instead of pipes, and every message it sends ends in the
- * same up_on_line / up_on_message as a stdio server's line. One that
+ * A remote server (transport "http" or "sse") has no process: the same
+ * calls, ids and handshake travel over HTTP instead of pipes. One that
  * cannot be reached is FAILED (calls fail at once) and is tried again by
  * itself when the back-off is over.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/mman.h>
 #include <sys/queue.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "scpolicy.h"
 #include "worker.h"
-#include "aggregate.h"
-#include "httpc.h"
 #include "remote.h"
+#include "upstream_int.h"
 
-#define UP_PROTOCOL_VERSION	"2025-06-18"
-#define UP_STATELESS_VERSION	"2026-07-28"	/* options.protocol */
-#define UP_META_PREFIX		"io.modelcontextprotocol/"
-#define UP_MAX_LINE		(16u * 1024 * 1024)
-#define UP_STDERR_MAX_LINE	2048
-#define UP_STDERR_LINES		20	/* per UP_STDERR_WINDOW_MS */
-#define UP_STDERR_WINDOW_MS	10000
 #define UP_STABLE_MS		10000
-#define UP_SLOT_HOLDOFF_MS	100	/* after a refusal, before asking again */
 #define UP_TOOLS_MAX_PAGES	100
-#define UP_EOF_GRACE_MS		500	/* stdout EOF to SIGCHLD */
-#define UP_PATH			"/usr/local/bin:/usr/bin:/bin"
-#define UP_HTTP_CONNS		4	/* connections per remote upstream */
-#define UP_DELETE_MS		2000	/* DELETE of a session on close */
-#define UP_GET_RETRY_MS		1000	/* the GET stream ended: reopen */
-
-/* JSON-RPC error codes of our own (server error range). */
-#define UP_ERR_TIMEOUT		-32001
-#define UP_ERR_GONE		-32002
-#define UP_ERR_LIMIT		UPSTREAM_ERR_LIMIT
-
-enum call_kind {
-	CALL_RPC = 0,	/* one request to the upstream */
-	CALL_TOOLS,	/* tools/list, page after page, through c_sub */
-};
-
-struct upstream_call {
-	TAILQ_ENTRY(upstream_call) c_link;	/* in u_calls or u_fetches */
-	struct upstream *c_up;		/* NULL once finished or detached */
-	struct wrk *c_wrk;
-	enum call_kind c_kind;
-	int c_internal;			/* ours (initialize): never failed
-					 * to a caller, cancelled instead */
-	int64_t c_id;			/* upstream-side id, 0 = not sent */
-	char *c_method;
-	json_t *c_params;		/* until sent */
-	int c_timeout_ms;
-	int64_t c_start_ms;
-	upstream_cb c_cb;
-	void *c_arg;
-	struct event *c_ev;		/* timeout, then delivery */
-	int c_done;
-	json_t *c_result, *c_error;	/* owned, set when done */
-
-	/* CALL_TOOLS */
-	struct upstream_call *c_sub;	/* the page request in flight */
-	json_t *c_acc;			/* tools so far */
-	unsigned c_gen;			/* u_tools_gen at start */
-	int c_pages;
-};
-
-TAILQ_HEAD(call_list, upstream_call);
-
-/* One HTTP exchange of a remote upstream: a POSTed message, or the GET
- * event stream. Freed only when no callback of its own is running. */
-struct up_post {
-	TAILQ_ENTRY(up_post) p_link;
-	struct upstream *p_up;		/* NULL once detached */
-	struct httpc_req *p_req;
-	int64_t p_id;			/* the request it carries, or 0 */
-	int p_get;			/* the GET stream */
-	int p_status;
-	int p_mode;			/* 0 nothing, 1 JSON, 2 SSE */
-	struct evbuffer *p_body;	/* JSON body */
-	struct sse *p_sse;
-	int p_busy, p_dead;
-};
-
-TAILQ_HEAD(post_list, up_post);
-
-enum {
-	UP_SLOT_NONE = 0,
-	UP_SLOT_ASKED,			/* IPC_SLOT_REQ sent, no answer yet */
-	UP_SLOT_HELD,
-};
-
-struct upstream {
-	struct upstream *u_next;
-	struct wrk *u_wrk;
-	char u_name[65];
-	json_t *u_spec;			/* normalized, see up_spec_normalize */
-	json_t *u_tool_lists;		/* {"allow_tools","deny_tools"}: not
-					 * in u_spec, changed without a
-					 * restart (upstream_set_tool_lists) */
-	int u_enabled;
-	char u_config_error[256];	/* "" when the spec can be started */
-	/* The values of the secrets the spec refers to, as "NAME\0VALUE\0"
-	 * pairs in their own MADV_DONTDUMP mapping, wiped before unmapping;
-	 * never in u_spec, never logged. */
-	char *u_sec_buf;
-	size_t u_sec_len, u_sec_map;
-	json_t *u_sec_unusable;		/* names that did not decrypt, or NULL */
-
-	enum upstream_state u_state;
-	pid_t u_pid;			/* -1 when none or reaped */
-	pid_t u_pgid;			/* its process group, -1 when none */
-	struct bufferevent *u_in;	/* its stdin */
-	struct bufferevent *u_out;	/* its stdout */
-	struct bufferevent *u_err;	/* its stderr */
-	struct event *u_ev_retry;	/* back-off over: start for held calls */
-	struct event *u_ev_eof;		/* stdout closed: wait for the exit
-					 * status a moment, then give up */
-	int64_t u_started_ms;
-	int64_t u_oom_base;		/* tenant OOM kills when it started */
-	int64_t u_last_used_ms;
-	int64_t u_retry_at_ms;
-	int u_attempts;			/* failed starts since it was ready */
-	int u_slot;			/* UP_SLOT_* */
-	uint32_t u_slot_req;		/* the IPC_SLOT_REQ asked */
-	int u_start_bg;			/* a start of its own, no call waits */
-	unsigned u_restarts;
-	int64_t u_last_connected;	/* wall clock, 0 = never */
-	char u_last_error[512];
-	json_t *u_server_info;		/* initialize result */
-	int64_t u_next_id;
-
-	struct call_list u_calls;	/* CALL_RPC, queued or in flight */
-	unsigned u_ncalls;
-	struct call_list u_fetches;	/* CALL_TOOLS in progress */
-	struct upstream_call *u_init;	/* initialize in flight */
-
-	json_t *u_tools;		/* cached tools array or NULL */
-	int64_t u_tools_at;
-	unsigned u_tools_gen;		/* bumped on invalidate */
-	int u_tools_known;		/* tools in the last full list, -1 */
-
-	int64_t u_err_window_ms;
-	unsigned u_err_lines;
-
-	/* Remote upstreams (transport "http" or "sse"). */
-	int u_remote;			/* 0 stdio, 1 http, 2 sse */
-	struct url u_url;
-	struct url u_post_url;		/* sse: the endpoint; http: u_url */
-	int u_have_endpoint;
-	int u_timeout_ms;		/* per-server "timeout", or 0 */
-	struct httpc *u_http;
-	char *u_hdrs;			/* resolved header lines */
-	size_t u_hdrs_len;
-	char u_session[256];		/* Mcp-Session-Id, or "" */
-	char u_proto[32];		/* negotiated protocol version */
-	struct post_list u_posts;
-	struct up_post *u_get;		/* the event stream, or NULL */
-	int u_get_refused;		/* the server answered 405 */
-	struct event *u_ev_get;		/* reopen the GET stream */
-	int u_stateless;		/* options.protocol 2026-07-28: no
-					 * session, _meta and headers on
-					 * every request */
-};
-
-
 
 static void call_on_event(evutil_socket_t fd, short ev, void *arg);
-static void call_finish(struct upstream_call *c, json_t *result,
-    json_t *error);
-static void up_died(struct upstream *u, const char *why);
-static void up_proc_close(struct upstream *u);
-static int up_send_call(struct upstream *u, struct upstream_call *c);
-static int up_queue_initialize(struct upstream *u, int send_now);
-static void up_on_line(struct upstream *u, const char *line, size_t len);
-static void up_on_response(struct upstream *u, json_t *msg);
-static void up_remote_close(struct upstream *u);
-static void up_remote_failed(struct upstream *u, const char *why);
-static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
-static void up_arm_retry(struct upstream *u);
-static int up_remote_start(struct upstream *u);
-static int up_retry_schedule(struct upstream *u, int was_ready,
-    int retryable, json_t *err);
 
 /* ------------------------------------------------------------- helpers */
 
-static json_t *up_error(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void
+up_event_free(struct event **evp)
+{
+	if (*evp != NULL)
+		event_free(*evp);
+	*evp = NULL;
+}
 
-static json_t *
+json_t *
 up_error(int code, const char *fmt, ...)
 {
 	char msg[512];
@@ -249,8 +84,7 @@ up_error(int code, const char *fmt, ...)
 	return json_pack("{s:i,s:s}", "code", code, "message", msg);
 }
 
-
-static int
+int
 up_timeout_ms(const struct upstream *u, int timeout_ms)
 {
 	if (timeout_ms > 0)
@@ -262,28 +96,11 @@ up_timeout_ms(const struct upstream *u, int timeout_ms)
 	return 30000;
 }
 
-static int up_http_send(struct upstream *u, const json_t *msg);
-
-/* Writes one JSON-RPC message (not stolen) as a line to the upstream, or
- * POSTs it to a remote one. */
+/* Writes one JSON-RPC message (not stolen) through u's transport. */
 static int
 up_write(struct upstream *u, const json_t *msg)
 {
-	struct evbuffer *out;
-	char *s;
-	int rc;
-
-	if (u->u_remote)
-		return up_http_send(u, msg);
-	if (u->u_in == NULL)
-		return -1;
-	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
-		return -1;
-	out = bufferevent_get_output(u->u_in);
-	rc = evbuffer_add(out, s, strlen(s)) == 0 &&
-	    evbuffer_add(out, "\n", 1) == 0 ? 0 : -1;
-	free(s);
-	return rc;
+	return u->u_tp->ut_send(u, msg);
 }
 
 static void
@@ -437,7 +254,7 @@ call_on_event(evutil_socket_t fd, short ev, void *arg)
 
 /* Fails every caller's call on u with a copy of error (not stolen);
  * our own initialize is cancelled silently. */
-static void
+void
 up_fail_calls(struct upstream *u, const json_t *error)
 {
 	struct upstream_call *c;
@@ -452,22 +269,11 @@ up_fail_calls(struct upstream *u, const json_t *error)
 	}
 }
 
-/* -------------------------------------------------------------- process */
+/* ------------------------------------------------------ start and stop */
 
-/* SIGKILLs pid's process group; the launcher reaps it, and nobody here
- * asks how it ended. */
-static void
-up_kill_reap(struct wrk *w, pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	(void)kill(-pid, SIGKILL);
-	(void)kill(pid, SIGKILL);
-	launcher_forget(w, pid);
-}
-
-/* Closes the pipes and kills the process group (if still there). */
-static void
+/* Closes the transport (the pipes and the process group, or the
+ * session); the calls stay queued. */
+void
 up_proc_close(struct upstream *u)
 {
 	struct upstream_call *c, *next;
@@ -478,24 +284,7 @@ up_proc_close(struct upstream *u)
 		    now_mono_ms() - u->u_started_ms);
 	else if (u->u_state == UP_STARTING)
 		counters_upstream(u->u_wrk, u->u_name, CN_CONNECT_FAILED, 0);
-	if (u->u_in != NULL)
-		bufferevent_free(u->u_in);
-	if (u->u_out != NULL)
-		bufferevent_free(u->u_out);
-	if (u->u_err != NULL)
-		bufferevent_free(u->u_err);
-	u->u_in = u->u_out = u->u_err = NULL;
-	up_remote_close(u);
-	if (u->u_ev_eof != NULL)
-		event_del(u->u_ev_eof);
-	/* Whatever the server started lives in its group: end it too, even
-	 * when the leader itself was already reaped. */
-	if (u->u_pgid > 0)
-		(void)kill(-u->u_pgid, SIGKILL);
-	if (u->u_pid > 0)
-		up_kill_reap(u->u_wrk, u->u_pid);
-	u->u_pid = -1;
-	u->u_pgid = -1;
+	u->u_tp->ut_close(u);
 	/* Our initialize belongs to this process only. */
 	for (c = TAILQ_FIRST(&u->u_calls); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_link);
@@ -506,26 +295,6 @@ up_proc_close(struct upstream *u)
 	}
 	json_decref(u->u_server_info);
 	u->u_server_info = NULL;
-}
-
-/* Gives u's slot back to the supervisor, when it holds one. */
-static void
-up_slot_release(struct upstream *u)
-{
-	struct wrk *w = u->u_wrk;
-	json_t *v;
-
-	if (u->u_slot != UP_SLOT_HELD)
-		return;
-	u->u_slot = UP_SLOT_NONE;
-	/* Room again: the next start may ask at once. */
-	w->w_slot_refused_ms = 0;
-	if (w->w_ipc == NULL)
-		return;
-	v = json_pack("{s:i}", "n", 1);
-	if (v != NULL)
-		ipc_send_json(w->w_ipc, IPC_SLOT_RELEASE, 0, -1, v);
-	json_decref(v);
 }
 
 /* The back-off before attempt number u_attempts + 1: retry_delay,
@@ -545,7 +314,7 @@ up_backoff_ms(const struct upstream *u)
 }
 
 /* Calls of callers (not our initialize) waiting on u. */
-static int
+int
 up_has_callers(const struct upstream *u)
 {
 	const struct upstream_call *c;
@@ -565,7 +334,7 @@ up_has_callers(const struct upstream *u)
  * Returns 0 when the calls still wait for another attempt, -1 when they
  * were failed.
  */
-static int
+int
 up_retry_schedule(struct upstream *u, int was_ready, int retryable,
     json_t *err)
 {
@@ -599,7 +368,7 @@ up_retry_schedule(struct upstream *u, int was_ready, int retryable,
 	}
 	/* A stdio server that ran restarts on next use, unless it keeps
 	 * crashing; anything else is failed and tried again by itself. */
-	if (was_ready && !u->u_remote &&
+	if (was_ready && u->u_tp->ut_relaunch &&
 	    u->u_attempts <= w->w_set.ws_max_retries)
 		u->u_state = UP_BACKOFF;
 	else {
@@ -612,7 +381,7 @@ up_retry_schedule(struct upstream *u, int was_ready, int retryable,
 }
 
 /* The process is gone (or must go): fail what was sent to it, back off. */
-static void
+void
 up_died(struct upstream *u, const char *why)
 {
 	int64_t now = now_mono_ms();
@@ -647,31 +416,9 @@ up_stop(struct upstream *u, const char *why)
 	json_decref(err);
 }
 
-static void
-up_describe_status(struct upstream *u, int status, char *buf, size_t len)
-{
-	int64_t ooms;
+/* ------------------------------------------------------------- messages */
 
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
-		snprintf(buf, len, "killed by signal %d: a system call its "
-		    "seccomp policy forbids", SIGSYS);
-	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
-	    (ooms = wrk_oom_kills(u->u_wrk)) >= 0 && u->u_oom_base >= 0 &&
-	    ooms > u->u_oom_base)
-		snprintf(buf, len, "killed by signal %d: the OOM killer, at the "
-		    "tenant's memory limit", SIGKILL);
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
-		    WCOREDUMP(status) ? ", core dumped" : "");
-	else
-		snprintf(buf, len, "status 0x%x", status);
-}
-
-/* --------------------------------------------------------------- stdout */
-
-static void
+void
 up_on_response(struct upstream *u, json_t *msg)
 {
 	json_t *idv, *result, *error;
@@ -731,12 +478,14 @@ up_on_response(struct upstream *u, json_t *msg)
 static void
 up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 {
+	const struct up_events *ev = u->u_wrk->w_up_events;
 	json_t *reply, *id = json_object_get(msg, "id");
 
 	if (strcmp(method, "ping") == 0)
 		reply = json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id,
 		    "result");
-	else if (mcp_upstream_request(u->u_wrk, u, msg))
+	else if (ev != NULL && ev->ue_request != NULL &&
+	    ev->ue_request(u->u_wrk, u, msg))
 		return;		/* relayed to a client, answered later */
 	else
 		reply = json_pack("{s:s,s:O,s:{s:i,s:s}}", "jsonrpc", "2.0",
@@ -750,14 +499,18 @@ up_on_server_request(struct upstream *u, json_t *msg, const char *method)
 static void
 up_on_notification(struct upstream *u, const char *method, json_t *msg)
 {
+	const struct up_events *ev = u->u_wrk->w_up_events;
+
 	if (strcmp(method, "notifications/tools/list_changed") == 0) {
 		log_debug("upstream tools changed", "{s:s}", "server",
 		    u->u_name);
 		upstream_tools_invalidate(u);
-		mcp_tools_changed(u->u_wrk, u);
+		if (ev != NULL && ev->ue_tools_changed != NULL)
+			ev->ue_tools_changed(u->u_wrk, u);
 	}
 	/* Progress, logging, list changes: to the clients they concern. */
-	mcp_upstream_notification(u->u_wrk, u, msg);
+	if (ev != NULL && ev->ue_notification != NULL)
+		ev->ue_notification(u->u_wrk, u, msg);
 }
 
 /* One JSON-RPC message, in whatever order the server sends them
@@ -784,7 +537,7 @@ up_on_message(struct upstream *u, json_t *msg)
 		up_on_response(u, msg);
 }
 
-static void
+void
 up_on_line(struct upstream *u, const char *line, size_t len)
 {
 	json_error_t jerr;
@@ -812,538 +565,12 @@ up_on_line(struct upstream *u, const char *line, size_t len)
 	json_decref(v);
 }
 
-/* Handles every complete line buffered on stdout. Returns -1 when the
- * process was closed meanwhile (protocol error). */
-static int
-up_read_lines(struct upstream *u)
-{
-	struct bufferevent *bev = u->u_out;
-	struct evbuffer *in;
-	size_t len;
-	char *line;
-
-	if (bev == NULL)
-		return -1;
-	in = bufferevent_get_input(bev);
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		if (len > UP_MAX_LINE) {
-			free(line);
-			goto too_long;
-		}
-		up_on_line(u, line, len);
-		free(line);
-		if (u->u_out != bev)
-			return -1;
-	}
-	if (evbuffer_get_length(in) > UP_MAX_LINE)
-		goto too_long;
-	return 0;
-too_long:
-	log_warn("upstream line too long", "{s:s,s:s,s:i}", "tenant",
-	    u->u_wrk->w_tenant, "server", u->u_name, "limit",
-	    (int)UP_MAX_LINE);
-	up_died(u, "protocol error: line longer than 16 MiB");
-	return -1;
-}
-
-static void
-up_on_stdout(struct bufferevent *bev, void *arg)
-{
-	struct upstream *u = arg;
-
-	u->u_last_used_ms = now_mono_ms();
-	wrk_touch(u->u_wrk);
-	(void)up_read_lines(u);
-}
-
-/* Reads what is left in the stdout pipe (non-blocking) and handles it:
- * an answer written just before exit still reaches its caller. */
-static int
-up_drain_stdout(struct upstream *u)
-{
-	struct evbuffer *in;
-	int fd, n, guard = 0;
-
-	if (u->u_out == NULL)
-		return -1;
-	in = bufferevent_get_input(u->u_out);
-	fd = bufferevent_getfd(u->u_out);
-	while (fd >= 0 && guard++ < 64 &&
-	    (n = evbuffer_read(in, fd, 65536)) > 0)
-		if (evbuffer_get_length(in) > UP_MAX_LINE)
-			break;
-	return up_read_lines(u);
-}
-
-static void
-up_on_eof_timer(evutil_socket_t fd, short ev, void *arg)
-{
-	struct upstream *u = arg;
-
-	up_died(u, "closed its stdout");
-}
-
-/* EOF or error on stdout: the process is exiting. Its exit status says
- * more (a signal, an OOM kill) than the EOF: wait for SIGCHLD a moment. */
-static void
-up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct upstream *u = arg;
-	struct timeval tv = { 0, UP_EOF_GRACE_MS * 1000 };
-	char why[128];
-	int status;
-
-	if (up_drain_stdout(u) == -1)
-		return;
-	if (u->u_pid > 0 && launcher_exited(u->u_wrk, u->u_pid, &status)) {
-		u->u_pid = -1;
-		up_describe_status(u, status, why, sizeof(why));
-		up_died(u, why);
-		return;
-	}
-	bufferevent_disable(bev, EV_READ);
-	if (u->u_ev_eof != NULL && u->u_pid > 0) {
-		event_add(u->u_ev_eof, &tv);
-		return;
-	}
-	up_died(u, (what & BEV_EVENT_EOF) ? "closed its stdout" :
-	    "stdout read error");
-}
-
-static void
-up_on_stdin_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct upstream *u = arg;
-
-	if (up_drain_stdout(u) == -1)
-		return;
-	up_died(u, "stdin closed");
-}
-
-/* --------------------------------------------------------------- stderr */
-
-static void
-up_log_stderr(struct upstream *u, const char *line, size_t len)
-{
-	int64_t now = now_mono_ms();
-	json_t *t;
-
-	if (now - u->u_err_window_ms >= UP_STDERR_WINDOW_MS) {
-		u->u_err_window_ms = now;
-		u->u_err_lines = 0;
-	}
-	u->u_err_lines++;
-	if (u->u_err_lines > UP_STDERR_LINES + 1)
-		return;
-	if (u->u_err_lines == UP_STDERR_LINES + 1) {
-		log_info("upstream stderr", "{s:s,s:s,s:s}", "tenant",
-		    u->u_wrk->w_tenant, "server", u->u_name, "line",
-		    "(more stderr lines suppressed for up to 10 s)");
-		return;
-	}
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
-		len--;
-	t = json_string_lossy(line, len > UP_STDERR_MAX_LINE ? UP_STDERR_MAX_LINE : len);
-	log_info("upstream stderr", "{s:s,s:s,s:o}", "tenant",
-	    u->u_wrk->w_tenant, "server", u->u_name, "line",
-	    t != NULL ? t : json_string(""));
-}
-
-static void
-up_on_stderr(struct bufferevent *bev, void *arg)
-{
-	struct upstream *u = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	char buf[UP_STDERR_MAX_LINE];
-	size_t len;
-	char *line;
-
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		up_log_stderr(u, line, len);
-		free(line);
-	}
-	/* A very long line without a newline is logged in pieces. */
-	while (evbuffer_get_length(in) >= sizeof(buf)) {
-		len = evbuffer_remove(in, buf, sizeof(buf));
-		up_log_stderr(u, buf, len);
-	}
-}
-
-static void
-up_on_stderr_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct upstream *u = arg;
-
-	/* stdout and the process tell when it is gone; just stop reading. */
-	if (u->u_err == bev) {
-		up_on_stderr(bev, u);
-		bufferevent_disable(bev, EV_READ);
-	}
-}
-
-/* -------------------------------------------------------------- secrets */
-
-static void
-up_secrets_free(struct upstream *u)
-{
-	if (u->u_sec_buf == NULL)
-		return;
-	explicit_bzero(u->u_sec_buf, u->u_sec_map);
-	munmap(u->u_sec_buf, u->u_sec_map);
-	u->u_sec_buf = NULL;
-	u->u_sec_len = u->u_sec_map = 0;
-}
-
-/* Copies the spec's "secrets" object {NAME: value} into u's mapping.
- * Returns 0 or -1. */
-static int
-up_secrets_load(struct upstream *u, const json_t *secrets)
-{
-	const char *k;
-	const json_t *v;
-	size_t len = 0, off = 0, page = (size_t)sysconf(_SC_PAGESIZE);
-	void *p;
-
-	json_object_foreach((json_t *)secrets, k, v) {
-		if (!json_is_string(v) || !secret_name_valid(k))
-			return -1;
-		len += strlen(k) + 1 + strlen(json_string_value(v)) + 1;
-	}
-	if (len == 0)
-		return 0;
-	u->u_sec_map = (len + page - 1) / page * page;
-	p = mmap(NULL, u->u_sec_map, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		u->u_sec_map = 0;
-		return -1;
-	}
-	/* Workers are not dumpable anyway; this keeps the values out of a
-	 * core even if that ever changes. */
-	(void)madvise(p, u->u_sec_map, MADV_DONTDUMP);
-	u->u_sec_buf = p;
-	json_object_foreach((json_t *)secrets, k, v) {
-		memcpy(u->u_sec_buf + off, k, strlen(k) + 1);
-		off += strlen(k) + 1;
-		memcpy(u->u_sec_buf + off, json_string_value(v),
-		    strlen(json_string_value(v)) + 1);
-		off += strlen(json_string_value(v)) + 1;
-	}
-	u->u_sec_len = off;
-	return 0;
-}
-
-/* secretref_lookup_fn over u's secrets. */
-static const char *
-up_secret_lookup(const char *name, void *arg)
-{
-	const struct upstream *u = arg;
-	const char *p = u->u_sec_buf, *end = u->u_sec_buf + u->u_sec_len, *val;
-
-	while (p != NULL && p < end) {
-		val = p + strlen(p) + 1;
-		if (strcmp(p, name) == 0)
-			return val;
-		p = val + strlen(val) + 1;
-	}
-	return NULL;
-}
-
-/* 1 when secrets {NAME: value} is exactly what u holds. */
-static int
-up_secrets_equal(const struct upstream *u, const json_t *secrets)
-{
-	const char *k, *p = u->u_sec_buf, *end = u->u_sec_buf + u->u_sec_len;
-	const char *mine;
-	const json_t *v;
-	size_t n = 0;
-
-	while (p != NULL && p < end) {
-		n++;
-		p += strlen(p) + 1;
-		p += strlen(p) + 1;
-	}
-	if (n != json_object_size(secrets))
-		return 0;
-	json_object_foreach((json_t *)secrets, k, v) {
-		if (!json_is_string(v) ||
-		    (mine = up_secret_lookup(k, (void *)u)) == NULL ||
-		    strcmp(mine, json_string_value(v)) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Why the spec's secret references cannot be resolved, into err ("" when
- * they can): a name the supervisor could not decrypt, or one not set.
- */
-static void
-up_secrets_check(struct upstream *u, const json_t *unusable, char *err,
-    size_t errlen)
-{
-	json_t *names = json_object(), *v;
-	const char *k;
-	size_t i;
-
-	err[0] = '\0';
-	if (names == NULL || secretref_server_names(u->u_spec, names) == -1) {
-		snprintf(err, errlen, "out of memory");
-		json_decref(names);
-		return;
-	}
-	json_object_foreach(names, k, v) {
-		json_array_foreach(unusable, i, v) {
-			if (json_is_string(v) &&
-			    strcmp(json_string_value(v), k) == 0) {
-				snprintf(err, errlen, "secret %s does not "
-				    "decrypt (moved or tampered)", k);
-				goto out;
-			}
-		}
-		if (up_secret_lookup(k, u) == NULL) {
-			snprintf(err, errlen, "secret %s is not set", k);
-			goto out;
-		}
-	}
-out:
-	json_decref(names);
-}
-
-/* ---------------------------------------------------------------- spawn */
-
-
-static void
-up_strv_free(char **v)
-{
-	char **p;
-
-	if (v == NULL)
-		return;
-	/* argv and envp may hold secrets' values */
-	for (p = v; *p != NULL; p++) {
-		explicit_bzero(*p, strlen(*p));
-		free(*p);
-	}
-	free(v);
-}
-
-/* s with its ${secret:NAME} references replaced (malloc'd), or NULL. */
-static char *
-up_expand(const struct upstream *u, const char *s)
-{
-	char missing[SECRET_NAME_MAX + 1], *out;
-
-	if (secretref_expand(s, up_secret_lookup, (void *)u, &out, missing,
-	    sizeof(missing)) == -1)
-		return NULL;
-	return out;
-}
-
-/* argv from the spec: command, then args, their ${secret:NAME}
- * references replaced with u's values. */
-static char **
-up_build_argv(const struct upstream *u, const json_t *spec)
-{
-	const json_t *args = json_object_get(spec, "args"), *a;
-	char **argv;
-	size_t i, n = json_array_size(args);
-
-	if ((argv = calloc(n + 2, sizeof(*argv))) == NULL)
-		return NULL;
-	argv[0] = strdup(json_string_value(json_object_get(spec, "command")));
-	if (argv[0] == NULL)
-		goto fail;
-	json_array_foreach(args, i, a) {
-		if ((argv[i + 1] = up_expand(u, json_string_value(a))) == NULL)
-			goto fail;
-	}
-	return argv;
-fail:
-	up_strv_free(argv);
-	return NULL;
-}
-
-/* PATH and HOME, then the spec's env (which may override them), its
- * ${secret:NAME} references replaced with u's values. */
-static char **
-up_build_envp(const struct upstream *u, const json_t *spec, const char *home)
-{
-	const json_t *env = json_object_get(spec, "env"), *v;
-	const char *key;
-	char **envp, *kv, *val;
-	int rc;
-	size_t n = 0, i, klen;
-
-	if ((envp = calloc(json_object_size(env) + 3, sizeof(*envp))) == NULL)
-		return NULL;
-	if (asprintf(&envp[n++], "PATH=%s", UP_PATH) == -1) {
-		envp[--n] = NULL;
-		goto fail;
-	}
-	if (asprintf(&envp[n++], "HOME=%s", home) == -1) {
-		envp[--n] = NULL;
-		goto fail;
-	}
-	json_object_foreach((json_t *)env, key, v) {
-		if ((val = up_expand(u, json_string_value(v))) == NULL)
-			goto fail;
-		rc = asprintf(&kv, "%s=%s", key, val);
-		explicit_bzero(val, strlen(val));
-		free(val);
-		if (rc == -1)
-			goto fail;
-		klen = strlen(key) + 1;
-		for (i = 0; i < n; i++)
-			if (strncmp(envp[i], kv, klen) == 0)
-				break;
-		if (i < n)
-			free(envp[i]);
-		else
-			n++;
-		envp[i] = kv;
-	}
-	return envp;
-fail:
-	up_strv_free(envp);
-	return NULL;
-}
-
-static struct bufferevent *
-up_bev(struct upstream *u, int *fd, bufferevent_data_cb rd,
-    bufferevent_event_cb ev, short enable)
-{
-	struct bufferevent *bev;
-
-	if (fd_nonblock(*fd) == -1)
-		return NULL;
-	bev = bufferevent_socket_new(u->u_wrk->w_base, *fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;
-	*fd = -1;
-	bufferevent_setcb(bev, rd, NULL, ev, u);
-	bufferevent_enable(bev, enable);
-	return bev;
-}
+/* ------------------------------------------------------------ handshake */
 
 static void up_init_cb(json_t *result, json_t *error, void *arg);
 
-/*
- * Starts the process and sends initialize. Returns 0 (state STARTING), or
- * -1 with u_last_error set (state FAILED).
- */
-static int
-up_spawn(struct upstream *u)
-{
-	struct wrk *w = u->u_wrk;
-	struct launch_result lr;
-	char **argv = NULL, **envp = NULL;
-	int in_w = -1, out_r = -1, err_r = -1;	/* our ends */
-	const char *cmd;
-	pid_t pid;
-	int r, retryable = 0;
-
-	if (u->u_remote)
-		return up_remote_start(u);
-	cmd = json_string_value(json_object_get(u->u_spec, "command"));
-	argv = up_build_argv(u, u->u_spec);
-	envp = up_build_envp(u, u->u_spec, w->w_home);
-	if (argv == NULL || envp == NULL) {
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "out of memory");
-		goto fail;
-	}
-	r = launcher_spawn(w, argv, envp, w->w_home, &lr);
-	up_strv_free(argv);
-	up_strv_free(envp);
-	argv = envp = NULL;
-	if (r == -1) {
-		/* Another attempt will not find a missing program. */
-		retryable = lr.lr_stage != LAUNCH_STAGE_EXEC ||
-		    (lr.lr_errno != ENOENT && lr.lr_errno != EACCES &&
-		    lr.lr_errno != ENOEXEC);
-		if (lr.lr_stage == LAUNCH_STAGE_EXEC && lr.lr_errno == ENOENT)
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "command not found: %.300s", cmd);
-		else if (lr.lr_stage == LAUNCH_STAGE_EXEC)
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "cannot run %.300s: %s", cmd, strerror(lr.lr_errno));
-		else if (lr.lr_stage == LAUNCH_STAGE_SECCOMP)
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "cannot install the seccomp filter: %s",
-			    strerror(lr.lr_errno));
-		else if (lr.lr_stage == LAUNCH_STAGE_CHDIR)
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "cannot enter %.300s: %s", w->w_home,
-			    strerror(lr.lr_errno));
-		else if (lr.lr_stage == LAUNCH_STAGE_REQUEST)
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "the launcher is unavailable: %s",
-			    strerror(lr.lr_errno));
-		else
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "cannot set up the process: %s",
-			    strerror(lr.lr_errno));
-		goto fail;
-	}
-	pid = lr.lr_pid;
-	in_w = lr.lr_in;
-	out_r = lr.lr_out;
-	err_r = lr.lr_err;
-
-	u->u_pid = pid;
-	u->u_pgid = pid;
-	u->u_oom_base = wrk_oom_kills(w);
-	u->u_in = up_bev(u, &in_w, NULL, up_on_stdin_event, EV_WRITE);
-	u->u_out = up_bev(u, &out_r, up_on_stdout, up_on_stdout_event,
-	    EV_READ);
-	u->u_err = up_bev(u, &err_r, up_on_stderr, up_on_stderr_event,
-	    EV_READ);
-	if (u->u_in == NULL || u->u_out == NULL || u->u_err == NULL) {
-		fd_close(&in_w);
-		fd_close(&out_r);
-		fd_close(&err_r);
-		up_proc_close(u);
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "cannot watch the process pipes");
-		goto fail;
-	}
-	u->u_state = UP_STARTING;
-	u->u_started_ms = u->u_last_used_ms = now_mono_ms();
-	u->u_err_window_ms = 0;
-	u->u_err_lines = 0;
-	log_info("upstream started", "{s:s,s:s,s:s,s:i}", "tenant",
-	    w->w_tenant, "server", u->u_name, "command", cmd, "upstream_pid", (int)pid);
-
-	/* initialize goes out at once; callers' requests wait for it. */
-	if (up_queue_initialize(u, 1) == -1) {
-		up_proc_close(u);
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "out of memory");
-		goto fail;
-	}
-	return 0;
-
-fail:
-	fd_close(&in_w);
-	fd_close(&out_r);
-	fd_close(&err_r);
-	up_strv_free(argv);
-	up_strv_free(envp);
-	/* (up_proc_close already counted a start that got as far) */
-	if (u->u_state != UP_STARTING)
-		counters_upstream(w, u->u_name, CN_CONNECT_FAILED, 0);
-	u->u_started_ms = 0;
-	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
-	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
-	(void)up_retry_schedule(u, 0, retryable, up_error(UP_ERR_GONE,
-	    "upstream %s failed: %s", u->u_name, u->u_last_error));
-	return -1;
-}
-
 /* Sends a queued call (assigns its id). */
-static int
+int
 up_send_call(struct upstream *u, struct upstream_call *c)
 {
 	json_t *m;
@@ -1359,14 +586,12 @@ up_send_call(struct upstream *u, struct upstream_call *c)
 	rc = up_write(u, m);
 	json_decref(m);
 	/* A remote call may be sent again in a new session (404). */
-	if (!u->u_remote) {
+	if (!u->u_tp->ut_resend) {
 		json_decref(c->c_params);
 		c->c_params = NULL;
 	}
 	return rc;
 }
-
-static void up_get_open(struct upstream *u);
 
 static void
 up_init_cb(json_t *result, json_t *error, void *arg)
@@ -1386,31 +611,12 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		log_warn("upstream initialize failed", "{s:s,s:s,s:s}",
 		    "tenant", u->u_wrk->w_tenant, "server", u->u_name,
 		    "error", u->u_last_error);
-		if (u->u_remote) {
-			char why[sizeof(u->u_last_error)];
-
-			snprintf(why, sizeof(why), "%s", u->u_last_error);
-			up_remote_failed(u, why);
-			return;
-		}
-		up_proc_close(u);
-		u->u_started_ms = 0;	/* never served: back off */
-		/* It runs but does not answer as a server: not retried. */
-		(void)up_retry_schedule(u, 0, 0, up_error(UP_ERR_GONE,
-		    "upstream %s failed to start: %s", u->u_name,
-		    u->u_last_error));
+		u->u_tp->ut_init_failed(u);
 		return;
 	}
 	u->u_server_info = json_incref(result);
-	if (u->u_remote && !u->u_stateless) {
-		const char *pv = json_string_value(json_object_get(result,
-		    "protocolVersion"));
-
-		/* Sent on every later request (2025-06-18 and after). */
-		if (pv != NULL && strlen(pv) < sizeof(u->u_proto) &&
-		    http_header_value_valid(pv))
-			snprintf(u->u_proto, sizeof(u->u_proto), "%s", pv);
-	}
+	if (u->u_tp->ut_handshake != NULL)
+		u->u_tp->ut_handshake(u, result);
 	u->u_attempts = 0;
 	u->u_last_connected = now_wall();
 	if (!u->u_stateless) {
@@ -1434,603 +640,12 @@ up_init_cb(json_t *result, json_t *error, void *arg)
 		if (c->c_id == 0)
 			(void)up_send_call(u, c);
 	}
-	if (u->u_remote == 1 && !u->u_stateless)
-		up_get_open(u);
-}
-
-/* -------------------------------------------------------------- remote */
-
-/*
- * Remote upstreams speak the same JSON-RPC as stdio ones; only the
- * carrier differs. Streamable HTTP (transport "http", MCP 2025-03-26 and
- * later): every message is POSTed to the URL, the answer comes back as
- * a JSON body or as an event stream carrying it (and whatever the server
- * sends before it); Mcp-Session-Id from the initialize answer and
- * MCP-Protocol-Version go on every later request; a GET event stream
- * carries what the server starts by itself, when it offers one (405:
- * it does not); DELETE ends the session on close; a 404 for our session
- * means it is gone, and a new one is started with the calls still
- * waiting re-sent. HTTP+SSE (transport "sse", 2024-11-05): a GET event
- * stream whose first `endpoint` event says where to POST; answers come
- * on the stream. Either way each message ends in up_on_line, as a line
- * from a stdio server's stdout does.
- *
- * options.protocol "2026-07-28" (http only) is the stateless revision:
- * no initialize and no session; server/discover is the start-up
- * handshake (up_queue_initialize), every request carries the protocol
- * version, our client info and capabilities in params._meta and the
- * MCP-Protocol-Version, Mcp-Method and Mcp-Name headers
- * (up_stateless_msg), a 4xx answer's JSON-RPC error is the call's
- * error; no GET stream, no DELETE.
- */
-
-static void
-post_free(struct up_post *p)
-{
-	httpc_req_cancel(&p->p_req);
-	if (p->p_body != NULL)
-		evbuffer_free(p->p_body);
-	sse_free(&p->p_sse);
-	free(p);
-}
-
-/* Takes p off its upstream; freed now, or when its callback returns. */
-static void
-post_detach(struct up_post *p)
-{
-	struct upstream *u = p->p_up;
-
-	if (u != NULL) {
-		TAILQ_REMOVE(&u->u_posts, p, p_link);
-		if (u->u_get == p)
-			u->u_get = NULL;
-		p->p_up = NULL;
-	}
-	httpc_req_cancel(&p->p_req);
-	if (p->p_busy > 0)
-		p->p_dead = 1;
-	else
-		post_free(p);
-}
-
-/* Leaving a callback of p: 1 when p is gone (and freed now). */
-static int
-post_leave(struct up_post *p)
-{
-	if (--p->p_busy == 0 && (p->p_dead || p->p_up == NULL)) {
-		p->p_dead = 1;
-		post_free(p);
-		return 1;
-	}
-	return p->p_dead || p->p_up == NULL;
-}
-
-/* The request p carried failed at HTTP level: its caller gets a
- * JSON-RPC error (through up_on_response, which knows our own
- * initialize from a caller's call). */
-static void post_fail_call(struct upstream *u, int64_t id, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
-
-static void
-post_fail_call(struct upstream *u, int64_t id, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	json_t *m;
-
-	if (id == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	m = json_pack("{s:s,s:I,s:{s:i,s:s}}", "jsonrpc", "2.0", "id",
-	    (json_int_t)id, "error", "code", UP_ERR_GONE, "message", msg);
-	if (m != NULL)
-		up_on_response(u, m);
-	json_decref(m);
-}
-
-static int
-post_on_event(const char *type, const char *data, size_t len,
-    const char *id, void *arg)
-{
-	struct up_post *p = arg;
-	struct upstream *u = p->p_up;
-	char err[256];
-
-	if (u == NULL)
-		return -1;
-	if (u->u_remote == 2 && p->p_get && strcmp(type, "endpoint") == 0) {
-		char *ref = strndup(data, len);
-
-		if (ref == NULL)
-			return -1;
-		if (u->u_have_endpoint) {
-			free(ref);
-			return 0;
-		}
-		if (url_resolve_same_origin(&u->u_url, ref, &u->u_post_url,
-		    err, sizeof(err)) == -1) {
-			free(ref);
-			up_remote_failed(u, err);
-			return -1;
-		}
-		free(ref);
-		u->u_have_endpoint = 1;
-		if (u->u_init != NULL && u->u_init->c_id == 0)
-			(void)up_send_call(u, u->u_init);
-		return 0;
-	}
-	if (strcmp(type, "message") != 0)
-		return 0;
-	u->u_last_used_ms = now_mono_ms();
-	wrk_touch(u->u_wrk);
-	up_on_line(u, data, len);
-	return p->p_up == NULL || p->p_dead ? -1 : 0;
-}
-
-static int
-post_on_head(struct httpc_req *r, int status, const json_t *headers,
-    void *arg)
-{
-	struct up_post *p = arg;
-	struct upstream *u = p->p_up;
-	const char *ct = json_string_value(json_object_get(headers,
-	    "content-type"));
-	const char *sid = json_string_value(json_object_get(headers,
-	    "mcp-session-id"));
-
-	if (u == NULL)
-		return -1;
-	p->p_status = status;
-	if (status >= 200 && status < 300 && sid != NULL && sid[0] != '\0' &&
-	    u->u_remote == 1 && !u->u_stateless && u->u_session[0] == '\0') {
-		/* Visible ASCII only (the spec says so); we send it back. */
-		if (strlen(sid) >= sizeof(u->u_session) ||
-		    !http_header_value_valid(sid)) {
-			p->p_req = NULL;
-			up_remote_failed(u, "the server sent a malformed "
-			    "Mcp-Session-Id");
-			return -1;
-		}
-		snprintf(u->u_session, sizeof(u->u_session), "%s", sid);
-	}
-	if (status == 202 || status == 204)
-		return 0;
-	if (status < 200 || status >= 300) {
-		/* A stateless server says why it refused a request (a header
-		 * that does not match, a version it does not speak) in a
-		 * JSON-RPC error with its 4xx: read that, not the status. */
-		if (!u->u_stateless || p->p_get || status < 400 ||
-		    status >= 500 || ct == NULL ||
-		    strncasecmp(ct, "application/json", 16) != 0)
-			return 0;
-	}
-	if (ct != NULL && strncasecmp(ct, "text/event-stream", 17) == 0) {
-		p->p_mode = 2;
-		if ((p->p_sse = sse_new(post_on_event, p)) == NULL)
-			return -1;
-	} else if (ct != NULL && strncasecmp(ct, "application/json",
-	    16) == 0) {
-		p->p_mode = 1;
-		if ((p->p_body = evbuffer_new()) == NULL)
-			return -1;
-	}
-	return 0;
-}
-
-static int
-post_on_body(struct httpc_req *r, const char *data, size_t len, void *arg)
-{
-	struct up_post *p = arg;
-	char err[256];
-	int rc = 0;
-
-	if (p->p_up == NULL)
-		return -1;
-	if (p->p_mode == 1) {
-		if (evbuffer_get_length(p->p_body) + len > UP_MAX_LINE ||
-		    evbuffer_add(p->p_body, data, len) == -1) {
-			struct upstream *u = p->p_up;
-
-			p->p_req = NULL;
-			up_remote_failed(u, "protocol error: response larger "
-			    "than 16 MiB");
-			return -1;
-		}
-		return 0;
-	}
-	if (p->p_mode != 2)
-		return 0;	/* an error page: its status says enough */
-	p->p_busy++;
-	if (sse_feed(p->p_sse, data, len, err, sizeof(err)) == -1 &&
-	    p->p_up != NULL && !p->p_dead) {
-		struct upstream *u = p->p_up;
-
-		p->p_req = NULL;
-		up_remote_failed(u, err);
-		rc = -1;
-	}
-	if (post_leave(p))
-		return -1;
-	return rc;
-}
-
-static void up_on_get_timer(evutil_socket_t fd, short ev, void *arg);
-
-static void
-post_on_done(struct httpc_req *r, const char *error, void *arg)
-{
-	struct up_post *p = arg;
-	struct upstream *u = p->p_up;
-	struct upstream_call *c;
-	int64_t id = p->p_id;
-	char buf[300];
-
-	p->p_req = NULL;	/* httpc frees it after we return */
-	if (u == NULL) {
-		post_detach(p);
-		return;
-	}
-	p->p_busy++;
-	if (error != NULL) {
-		snprintf(buf, sizeof(buf), "%s", error);
-		up_remote_failed(u, buf);
-		goto out;
-	}
-	if (p->p_status == 404 && u->u_session[0] != '\0' && !p->p_get) {
-		/* The session is gone: a new one, the calls re-sent. */
-		log_info("upstream session expired", "{s:s,s:s}", "tenant",
-		    u->u_wrk->w_tenant, "server", u->u_name);
-		up_proc_close(u);
-		TAILQ_FOREACH(c, &u->u_calls, c_link)
-			c->c_id = 0;
-		if (up_remote_start(u) == -1) {
-			json_t *err = up_error(UP_ERR_GONE, "upstream %s: %s",
-			    u->u_name, u->u_last_error);
-
-			up_fail_calls(u, err);
-			json_decref(err);
-		}
-		goto out;
-	}
-	if (p->p_get) {
-		if (u->u_remote == 1 && (p->p_status == 405 ||
-		    p->p_status == 404 || p->p_status == 400 ||
-		    (p->p_status < 300 && p->p_mode != 2))) {
-			/* No stream offered: fine, answers come on POSTs. */
-			u->u_get_refused = 1;
-		} else if (p->p_status >= 300 || u->u_remote == 2) {
-			snprintf(buf, sizeof(buf), "the event stream %s (HTTP "
-			    "%d)", u->u_remote == 2 ? "ended" : "failed",
-			    p->p_status);
-			up_remote_failed(u, buf);
-		} else if (u->u_ev_get != NULL) {
-			struct timeval tv = { 0, UP_GET_RETRY_MS * 1000 };
-
-			event_add(u->u_ev_get, &tv);
-		}
-		goto out;
-	}
-	if (p->p_status < 200 || p->p_status >= 300) {
-		if (p->p_mode == 1 && evbuffer_get_length(p->p_body) > 0) {
-			size_t len = evbuffer_get_length(p->p_body);
-			char *body = (char *)evbuffer_pullup(p->p_body,
-			    (ssize_t)len);
-
-			/* Its JSON-RPC error ends the call, if it names it. */
-			if (body != NULL)
-				up_on_line(u, body, len);
-			if (p->p_up == NULL)
-				goto out;
-		}
-		post_fail_call(u, id, "upstream %s answered HTTP %d",
-		    u->u_name, p->p_status);
-		goto out;
-	}
-	if (p->p_mode == 1 && evbuffer_get_length(p->p_body) > 0) {
-		size_t len = evbuffer_get_length(p->p_body);
-		char *body = (char *)evbuffer_pullup(p->p_body, (ssize_t)len);
-
-		if (body != NULL)
-			up_on_line(u, body, len);
-	}
-	if (p->p_up == NULL || id == 0)
-		goto out;
-	/* An HTTP answer that did not carry the JSON-RPC answer. */
-	TAILQ_FOREACH(c, &u->u_calls, c_link)
-		if (c->c_id == id)
-			break;
-	if (c != NULL && u->u_remote == 1)
-		post_fail_call(u, id, "upstream %s answered without a "
-		    "JSON-RPC response", u->u_name);
-out:
-	if (!post_leave(p))
-		post_detach(p);
-}
-
-static const struct httpc_req_cbs post_cbs = {
-	post_on_head, post_on_body, post_on_done,
-};
-
-/* The protocol headers, extra ("" or lines of its own), and the
- * configured ones. */
-static char *
-up_http_headers(struct upstream *u, int get, const char *extra)
-{
-	const char *proto = u->u_stateless ? UP_STATELESS_VERSION :
-	    u->u_proto;
-	char *h = NULL;
-	int n;
-
-	n = asprintf(&h, "%s%s%s%s%s%s%s%s%.*s",
-	    get ? "Accept: text/event-stream\r\n" :
-	    "Content-Type: application/json\r\n"
-	    "Accept: application/json, text/event-stream\r\n",
-	    u->u_session[0] != '\0' ? "Mcp-Session-Id: " : "",
-	    u->u_session, u->u_session[0] != '\0' ? "\r\n" : "",
-	    proto[0] != '\0' ? "MCP-Protocol-Version: " : "",
-	    proto, proto[0] != '\0' ? "\r\n" : "", extra,
-	    (int)u->u_hdrs_len, u->u_hdrs != NULL ? u->u_hdrs : "");
-	return n < 0 ? NULL : h;
-}
-
-static void
-up_headers_free(char *h)
-{
-	if (h != NULL) {
-		explicit_bzero(h, strlen(h));
-		free(h);
-	}
-}
-
-static struct up_post *
-up_http_exchange(struct upstream *u, const char *method,
-    const struct url *to, const char *body, size_t len, int64_t id, int get,
-    const char *extra)
-{
-	struct up_post *p;
-	char *hdrs;
-
-	if (u->u_http == NULL || (p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	if ((hdrs = up_http_headers(u, get, extra)) == NULL) {
-		free(p);
-		return NULL;
-	}
-	p->p_up = u;
-	p->p_id = id;
-	p->p_get = get;
-	p->p_req = httpc_request(u->u_http, method, to->u_target, hdrs, body,
-	    len, &post_cbs, p);
-	up_headers_free(hdrs);
-	if (p->p_req == NULL) {
-		free(p);
-		return NULL;
-	}
-	TAILQ_INSERT_TAIL(&u->u_posts, p, p_link);
-	return p;
-}
-
-/*
- * A stateless (2026-07-28) request as it is POSTed: params._meta with
- * the protocol version, our client info and capabilities (the caller's
- * own _meta keys kept), and in *extra the Mcp-Method header and, for the
- * methods that name a tool, prompt or resource, Mcp-Name (base64 in
- * "=?base64?...?=" when the name is not plain visible ASCII). Returns a
- * new message, or NULL.
- */
-static json_t *
-up_stateless_msg(const json_t *msg, const char *method, char **extra)
-{
-	const json_t *params = json_object_get(msg, "params");
-	const char *field = NULL, *name = NULL;
-	json_t *m, *np, *meta;
-	char *b = NULL;
-	size_t i;
-	int n;
-
-	*extra = NULL;
-	if (strcmp(method, "tools/call") == 0 ||
-	    strcmp(method, "prompts/get") == 0)
-		field = "name";
-	else if (strcmp(method, "resources/read") == 0 ||
-	    strcmp(method, "resources/subscribe") == 0 ||
-	    strcmp(method, "resources/unsubscribe") == 0)
-		field = "uri";
-	if (field != NULL)
-		name = json_string_value(json_object_get(params, field));
-	if ((m = json_copy((json_t *)msg)) == NULL)
-		return NULL;
-	np = json_is_object(params) ? json_copy((json_t *)params) :
-	    json_object();
-	meta = json_is_object(json_object_get(np, "_meta")) ?
-	    json_copy(json_object_get(np, "_meta")) : json_object();
-	if (np == NULL || meta == NULL) {
-		json_decref(np);
-		json_decref(meta);
-		json_decref(m);
-		return NULL;
-	}
-	/* meta lives in np, np in m: freeing m frees all three. */
-	if (json_object_set_new(np, "_meta", meta) == -1) {
-		json_decref(np);
-		json_decref(m);
-		return NULL;
-	}
-	if (json_object_set_new(m, "params", np) == -1 ||
-	    json_object_set_new(meta, UP_META_PREFIX "protocolVersion",
-	    json_string(UP_STATELESS_VERSION)) == -1 ||
-	    json_object_set_new(meta, UP_META_PREFIX "clientInfo",
-	    json_pack("{s:s,s:s}", "name", "dataagent", "version",
-	    DATAAGENT_VERSION)) == -1 ||
-	    json_object_set_new(meta, UP_META_PREFIX "clientCapabilities",
-	    json_object()) == -1) {
-		json_decref(m);
-		return NULL;
-	}
-	if (name != NULL) {
-		int plain = strncmp(name, "=?base64?", 9) != 0 &&
-		    name[0] != ' ' && name[0] != '\0' &&
-		    name[strlen(name) - 1] != ' ';
-
-		for (i = 0; plain && name[i] != '\0'; i++)
-			if ((unsigned char)name[i] < 0x20 ||
-			    (unsigned char)name[i] > 0x7e)
-				plain = 0;
-		if (!plain && (b = b64_encode(name, strlen(name))) == NULL) {
-			json_decref(m);
-			return NULL;
-		}
-	}
-	n = asprintf(extra, "Mcp-Method: %s\r\n%s%s%s%s%s", method,
-	    name != NULL ? "Mcp-Name: " : "", b != NULL ? "=?base64?" : "",
-	    b != NULL ? b : name != NULL ? name : "",
-	    b != NULL ? "?=" : "", name != NULL ? "\r\n" : "");
-	free(b);
-	if (n < 0) {
-		*extra = NULL;
-		json_decref(m);
-		return NULL;
-	}
-	return m;
-}
-
-/* POSTs one message. Returns 0, or -1 when out of memory or not
- * connected. */
-static int
-up_http_send(struct upstream *u, const json_t *msg)
-{
-	json_t *idv = json_object_get(msg, "id"), *sm = NULL;
-	const char *method = json_string_value(json_object_get(msg, "method"));
-	int64_t id = 0;
-	char *s, *extra = NULL;
-	int rc;
-
-	if (u->u_http == NULL || (u->u_remote == 2 && !u->u_have_endpoint))
-		return -1;
-	if (method != NULL && json_is_integer(idv))
-		id = json_integer_value(idv);
-	if (u->u_stateless && method != NULL &&
-	    http_header_value_valid(method)) {
-		if ((sm = up_stateless_msg(msg, method, &extra)) == NULL)
-			return -1;
-		msg = sm;
-	}
-	s = json_dumps(msg, JSON_COMPACT);
-	json_decref(sm);
-	if (s == NULL) {
-		free(extra);
-		return -1;
-	}
-	rc = up_http_exchange(u, "POST", u->u_remote == 2 ? &u->u_post_url :
-	    &u->u_url, s, strlen(s), id, 0, extra != NULL ? extra : "") !=
-	    NULL ? 0 : -1;
-	free(s);
-	free(extra);
-	return rc;
-}
-
-static void
-up_get_open(struct upstream *u)
-{
-	if (u->u_get != NULL || u->u_get_refused || u->u_http == NULL)
-		return;
-	u->u_get = up_http_exchange(u, "GET", &u->u_url, NULL, 0, 0, 1, "");
-}
-
-static void
-up_on_get_timer(evutil_socket_t fd, short ev, void *arg)
-{
-	struct upstream *u = arg;
-
-	if (u->u_state == UP_READY && u->u_remote == 1)
-		up_get_open(u);
-}
-
-/* Ends the DELETE of a session, or gives up on it. */
-struct up_closer {
-	struct httpc *cl_http;
-	struct httpc_req *cl_req;
-	struct event *cl_ev;
-};
-
-static void
-up_closer_free(struct up_closer *cl)
-{
-	httpc_req_cancel(&cl->cl_req);
-	httpc_free(&cl->cl_http);
-	if (cl->cl_ev != NULL)
-		event_free(cl->cl_ev);
-	free(cl);
-}
-
-static void
-up_closer_on_done(struct httpc_req *r, const char *error, void *arg)
-{
-	struct up_closer *cl = arg;
-
-	cl->cl_req = NULL;
-	event_active(cl->cl_ev, EV_TIMEOUT, 0);
-}
-
-static void
-up_closer_on_timer(evutil_socket_t fd, short ev, void *arg)
-{
-	up_closer_free(arg);
-}
-
-static const struct httpc_req_cbs up_closer_cbs = {
-	NULL, NULL, up_closer_on_done,
-};
-
-/* Closes the remote transport: DELETE for a live session (its pool lives
- * on until that is answered, UP_DELETE_MS at most), everything else
- * dropped. Calls stay queued (the caller decides their fate). */
-static void
-up_remote_close(struct upstream *u)
-{
-	struct up_post *p;
-	struct up_closer *cl;
-	char *hdrs;
-	struct timeval tv = { UP_DELETE_MS / 1000,
-	    (UP_DELETE_MS % 1000) * 1000 };
-
-	if (!u->u_remote)
-		return;
-	while ((p = TAILQ_FIRST(&u->u_posts)) != NULL)
-		post_detach(p);
-	if (u->u_ev_get != NULL)
-		event_del(u->u_ev_get);
-	if (u->u_http != NULL && u->u_session[0] != '\0' &&
-	    u->u_state == UP_READY && (cl = calloc(1, sizeof(*cl))) != NULL) {
-		cl->cl_http = u->u_http;
-		u->u_http = NULL;
-		hdrs = up_http_headers(u, 0, "");
-		cl->cl_ev = evtimer_new(u->u_wrk->w_base, up_closer_on_timer,
-		    cl);
-		if (hdrs != NULL && cl->cl_ev != NULL)
-			cl->cl_req = httpc_request(cl->cl_http, "DELETE",
-			    u->u_url.u_target, hdrs, NULL, 0, &up_closer_cbs,
-			    cl);
-		up_headers_free(hdrs);
-		if (cl->cl_req == NULL || cl->cl_ev == NULL)
-			up_closer_free(cl);
-		else
-			event_add(cl->cl_ev, &tv);
-	}
-	httpc_free(&u->u_http);
-	u->u_session[0] = '\0';
-	u->u_proto[0] = '\0';
-	u->u_have_endpoint = 0;
-	u->u_get_refused = 0;
-	up_headers_free(u->u_hdrs);
-	u->u_hdrs = NULL;
-	u->u_hdrs_len = 0;
+	if (u->u_tp->ut_ready != NULL)
+		u->u_tp->ut_ready(u);
 }
 
 /* A remote server's next attempt, by itself, at u_retry_at_ms. */
-static void
+void
 up_arm_retry(struct upstream *u)
 {
 	int64_t ms = u->u_retry_at_ms - now_mono_ms();
@@ -2042,79 +657,9 @@ up_arm_retry(struct upstream *u)
 	tv.tv_usec = (ms % 1000) * 1000;
 	event_add(u->u_ev_retry, &tv);
 }
-
-/* The server cannot be reached (or broke the protocol): failed, with
- * why; calls fail at once until the next attempt, which comes by
- * itself after a back-off. */
-static void
-up_remote_failed(struct upstream *u, const char *why)
-{
-	int was_ready = u->u_state == UP_READY;
-
-	if (u->u_state != UP_READY && u->u_state != UP_STARTING)
-		return;
-	snprintf(u->u_last_error, sizeof(u->u_last_error), "%s", why);
-	log_warn("upstream unreachable", "{s:s,s:s,s:s}", "tenant",
-	    u->u_wrk->w_tenant, "server", u->u_name, "error", why);
-	up_proc_close(u);
-	/* Only a connection that could not be made is worth another
-	 * attempt while calls wait (httpc.c: "connect to ..."). */
-	(void)up_retry_schedule(u, was_ready, strncmp(why, "connect to ",
-	    11) == 0, up_error(UP_ERR_GONE, "upstream %s is unreachable: %s",
-	    u->u_name, why));
-}
-
-/* The configured headers, ${secret:NAME} resolved, as header lines. */
-static int
-up_remote_headers(struct upstream *u)
-{
-	const json_t *hv = json_object_get(u->u_spec, "headers"), *v;
-	struct evbuffer *b;
-	const char *k;
-	char *val;
-	size_t len;
-	int rc = -1;
-
-	if ((b = evbuffer_new()) == NULL)
-		return -1;
-	json_object_foreach((json_t *)hv, k, v) {
-		if ((val = up_expand(u, json_string_value(v))) == NULL)
-			goto out;
-		/* A secret's value must not smuggle a header in. */
-		if (!http_header_value_valid(val)) {
-			explicit_bzero(val, strlen(val));
-			free(val);
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "header %s: its value has a line break", k);
-			goto out;
-		}
-		evbuffer_add_printf(b, "%s: %s\r\n", k, val);
-		explicit_bzero(val, strlen(val));
-		free(val);
-	}
-	len = evbuffer_get_length(b);
-	if ((u->u_hdrs = malloc(len + 1)) == NULL)
-		goto out;
-	evbuffer_remove(b, u->u_hdrs, len);
-	u->u_hdrs[len] = '\0';
-	u->u_hdrs_len = len;
-	rc = 0;
-out:
-	/* evbuffer chains are freed without wiping: drain through a wipe. */
-	{
-		struct evbuffer_iovec vec[8];
-		int i, n = evbuffer_peek(b, -1, NULL, vec, 8);
-
-		for (i = 0; i < n && i < 8; i++)
-			explicit_bzero(vec[i].iov_base, vec[i].iov_len);
-	}
-	evbuffer_free(b);
-	return rc;
-}
-
 /* The initialize call of a (re)started upstream, first in u_calls, for
  * either transport; server/discover for a stateless one. */
-static int
+int
 up_queue_initialize(struct upstream *u, int send_now)
 {
 	struct upstream_call *c;
@@ -2132,7 +677,7 @@ up_queue_initialize(struct upstream *u, int send_now)
 	    (c->c_method = strdup("initialize")) == NULL ||
 	    (c->c_params = json_pack("{s:s,s:{s:{},s:{}},s:{s:s,s:s}}",
 	    "protocolVersion", UP_PROTOCOL_VERSION, "capabilities",
-	    /* Relayed to a client that has them (mcp_upstream_request),
+	    /* Relayed to a client that has them (up_events ue_request),
 	     * else answered with an error. */
 	    "sampling", "elicitation",
 	    "clientInfo", "name", "dataagent", "version",
@@ -2153,86 +698,6 @@ up_queue_initialize(struct upstream *u, int send_now)
 		(void)up_send_call(u, c);
 	return 0;
 }
-
-/* Opens the pool and starts the handshake. Returns 0 (STARTING), or -1
- * with u_last_error (FAILED, retried by itself). */
-static int
-up_remote_start(struct upstream *u)
-{
-	struct wrk *w = u->u_wrk;
-	const json_t *opt = json_object_get(u->u_spec, "options");
-	const json_t *tv = json_object_get(opt, "tls_verify");
-	int verify = !json_is_false(tv);
-	SSL_CTX *tls = NULL;
-	char err[300];
-
-	if (u->u_url.u_tls) {
-		if (!verify)
-			log_warn("upstream TLS certificate verification is "
-			    "off", "{s:s,s:s,s:s}", "tenant", w->w_tenant,
-			    "server", u->u_name, "url_host",
-			    u->u_url.u_host);
-		tls = httpc_tls_new(w, verify, json_string_value(
-		    json_object_get(opt, "ca_file")), json_string_value(
-		    json_object_get(opt, "client_cert")), json_string_value(
-		    json_object_get(opt, "client_key")), err, sizeof(err));
-		if (tls == NULL) {
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "%s", err);
-			goto fail;
-		}
-	}
-	if (up_remote_headers(u) == -1) {
-		if (u->u_last_error[0] == '\0')
-			snprintf(u->u_last_error, sizeof(u->u_last_error),
-			    "out of memory");
-		goto fail;
-	}
-	u->u_http = httpc_new(w, u->u_name, &u->u_url, tls, UP_HTTP_CONNS,
-	    up_timeout_ms(u, 0));
-	if (tls != NULL)
-		SSL_CTX_free(tls);
-	tls = NULL;
-	if (u->u_http == NULL) {
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "out of memory");
-		goto fail;
-	}
-	u->u_post_url = u->u_url;
-	u->u_state = UP_STARTING;
-	u->u_started_ms = u->u_last_used_ms = now_mono_ms();
-	log_info("upstream connecting", "{s:s,s:s,s:s,s:s,s:s,s:i}", "tenant",
-	    w->w_tenant, "server", u->u_name, "transport", u->u_remote == 1 ?
-	    "http" : "sse", "protocol", u->u_stateless ? UP_STATELESS_VERSION :
-	    "stateful", "url_host", u->u_url.u_host, "port",
-	    (int)u->u_url.u_port);
-	/* sse: initialize waits for the endpoint event. */
-	if (u->u_remote == 2 && (u->u_get = up_http_exchange(u, "GET",
-	    &u->u_url, NULL, 0, 0, 1, "")) == NULL) {
-		up_proc_close(u);
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "out of memory");
-		goto fail;
-	}
-	if (up_queue_initialize(u, u->u_remote == 1) == -1) {
-		up_proc_close(u);
-		snprintf(u->u_last_error, sizeof(u->u_last_error),
-		    "out of memory");
-		goto fail;
-	}
-	return 0;
-fail:
-	if (tls != NULL)
-		SSL_CTX_free(tls);
-	up_remote_close(u);
-	u->u_started_ms = 0;
-	log_warn("upstream failed to start", "{s:s,s:s,s:s}", "tenant",
-	    w->w_tenant, "server", u->u_name, "error", u->u_last_error);
-	(void)up_retry_schedule(u, 0, 0, up_error(UP_ERR_GONE,
-	    "upstream %s failed: %s", u->u_name, u->u_last_error));
-	return -1;
-}
-
 /* ----------------------------------------------------------- lifecycle */
 
 static int up_ensure_started(struct upstream *u, json_t **error_r);
@@ -2267,7 +732,7 @@ up_on_retry_timer(evutil_socket_t fd, short ev, void *arg)
 /* Starts u now (it holds a slot, or there is no supervisor to ask).
  * Returns 0 (STARTING, or BACKOFF with the calls waiting for another
  * attempt), or -1 with *error_r (the calls already failed). */
-static int
+int
 up_start_now(struct upstream *u, json_t **error_r)
 {
 	/* A start after the server ended or failed is a restart. */
@@ -2275,69 +740,11 @@ up_start_now(struct upstream *u, json_t **error_r)
 		counters_upstream(u->u_wrk, u->u_name, CN_RESTART, 0);
 		u->u_restarts++;
 	}
-	if (up_spawn(u) == 0 || u->u_state == UP_BACKOFF)
+	if (u->u_tp->ut_start(u) == 0 || u->u_state == UP_BACKOFF)
 		return 0;
 	*error_r = up_error(UP_ERR_GONE, "upstream %s failed: %s",
 	    u->u_name, u->u_last_error);
 	return -1;
-}
-
-/* The JSON-RPC error of a refused slot (payload of IPC_SLOT_GRANT). */
-static json_t *
-up_slot_error(const json_t *v)
-{
-	const char *msg = json_string_value(json_object_get(v, "error"));
-	const char *scope = json_string_value(json_object_get(v, "scope"));
-	json_int_t retry = json_integer_value(json_object_get(v,
-	    "retry_after"));
-	json_t *e;
-
-	if (retry < 1 || retry > 3600)
-		retry = 1;
-	e = up_error(UP_ERR_LIMIT, "%.300s", msg != NULL ? msg :
-	    "connection limit reached");
-	if (e != NULL)
-		json_object_set_new(e, "data", json_pack("{s:s,s:I}", "scope",
-		    scope != NULL && strcmp(scope, "host") == 0 ? "host" :
-		    "tenant", "retry_after", retry));
-	return e;
-}
-
-/*
- * Asks the supervisor for a slot for u; the calls wait for the answer
- * (upstream_slot_grant). Returns 0, or -1 with *error_r when a refusal
- * a moment ago still stands.
- */
-static int
-up_slot_ask(struct upstream *u, json_t **error_r)
-{
-	struct wrk *w = u->u_wrk;
-	int64_t now = now_mono_ms();
-	json_t *v;
-
-	if (w->w_ipc == NULL) {
-		u->u_slot = UP_SLOT_HELD;
-		return up_start_now(u, error_r);
-	}
-	/* A refusal stands a moment unless a slot came back meanwhile:
-	 * a client hammering a full pool does not turn into a flood of
-	 * requests to the supervisor. */
-	if (w->w_slot_refused_ms != 0 && w->w_slot_refusal != NULL &&
-	    now - w->w_slot_refused_ms < UP_SLOT_HOLDOFF_MS) {
-		*error_r = up_slot_error(w->w_slot_refusal);
-		return -1;
-	}
-	if ((v = json_pack("{s:s}", "server", u->u_name)) == NULL) {
-		*error_r = up_error(-32603, "out of memory");
-		return -1;
-	}
-	if (++w->w_next_slot_id == 0)
-		w->w_next_slot_id = 1;
-	u->u_slot = UP_SLOT_ASKED;
-	u->u_slot_req = w->w_next_slot_id;
-	ipc_send_json(w->w_ipc, IPC_SLOT_REQ, u->u_slot_req, -1, v);
-	json_decref(v);
-	return 0;
 }
 
 /*
@@ -2400,193 +807,13 @@ up_ensure_started(struct upstream *u, json_t **error_r)
 	return up_slot_ask(u, error_r);
 }
 
-void
-upstream_slot_grant(struct wrk *w, uint32_t id, const json_t *v)
-{
-	struct upstream *u;
-	json_t *err = NULL;
-
-	for (u = w->w_upstreams; u != NULL; u = u->u_next)
-		if (u->u_slot == UP_SLOT_ASKED && u->u_slot_req == id)
-			break;
-	if (!json_is_true(json_object_get(v, "ok"))) {
-		json_decref(w->w_slot_refusal);
-		w->w_slot_refusal = json_deep_copy(v);
-		w->w_slot_refused_ms = now_mono_ms();
-		if (u == NULL)
-			return;
-		u->u_slot = UP_SLOT_NONE;
-		log_info("upstream slot refused", "{s:s,s:s,s:O}", "tenant",
-		    w->w_tenant, "server", u->u_name, "error",
-		    json_object_get(v, "error"));
-		err = up_slot_error(v);
-		up_fail_calls(u, err);
-		json_decref(err);
-		/* A start of its own comes again after the refusal's wait. */
-		if (u->u_start_bg && u->u_state == UP_FAILED) {
-			u->u_retry_at_ms = now_mono_ms() + 1000 *
-			    json_integer_value(json_object_get(v,
-			    "retry_after"));
-			up_arm_retry(u);
-		}
-		u->u_start_bg = 0;
-		return;
-	}
-	if (u == NULL) {
-		/* Asked for a server that is gone: not wanted. */
-		json_t *r = json_pack("{s:i}", "n", 1);
-
-		if (r != NULL && w->w_ipc != NULL)
-			ipc_send_json(w->w_ipc, IPC_SLOT_RELEASE, 0, -1, r);
-		json_decref(r);
-		return;
-	}
-	u->u_slot = UP_SLOT_HELD;
-	if (!u->u_start_bg && !up_has_callers(u)) {
-		/* The calls timed out or went away meanwhile. */
-		up_slot_release(u);
-		return;
-	}
-	u->u_start_bg = 0;
-	if (up_start_now(u, &err) == -1) {
-		up_fail_calls(u, err);
-		json_decref(err);
-	}
-}
-
-/* The spec as we keep and compare it; NULL when it is not an object with
- * a name. u_config_error-worthy problems are found by up_spec_check. */
-static json_t *
-up_spec_normalize(const json_t *spec)
-{
-	const json_t *name, *transport, *command, *args, *env, *enabled;
-	const json_t *url, *headers, *options;
-	json_t *n;
-
-	if (!json_is_object(spec))
-		return NULL;
-	name = json_object_get(spec, "name");
-	if (!json_is_string(name))
-		return NULL;
-	transport = json_object_get(spec, "transport");
-	command = json_object_get(spec, "command");
-	args = json_object_get(spec, "args");
-	env = json_object_get(spec, "env");
-	enabled = json_object_get(spec, "enabled");
-	url = json_object_get(spec, "url");
-	headers = json_object_get(spec, "headers");
-	options = json_object_get(spec, "options");
-	if ((n = json_object()) == NULL)
-		return NULL;
-	/* Remote servers' fields (empty for stdio ones). */
-	if (json_object_set_new(n, "url", json_is_string(url) ?
-	    json_deep_copy(url) : json_string("")) == -1 ||
-	    json_object_set_new(n, "headers", json_is_object(headers) ?
-	    json_deep_copy(headers) : json_object()) == -1 ||
-	    json_object_set_new(n, "options", json_is_object(options) ?
-	    json_deep_copy(options) : json_object()) == -1) {
-		json_decref(n);
-		return NULL;
-	}
-	if (json_object_set(n, "name", (json_t *)name) == -1 ||
-	    json_object_set_new(n, "transport", json_is_string(transport) ?
-	    json_deep_copy(transport) : json_string("stdio")) == -1 ||
-	    json_object_set_new(n, "command", command != NULL ?
-	    json_deep_copy(command) : json_null()) == -1 ||
-	    json_object_set_new(n, "args", args != NULL && !json_is_null(args) ?
-	    json_deep_copy(args) : json_array()) == -1 ||
-	    json_object_set_new(n, "env", env != NULL && !json_is_null(env) ?
-	    json_deep_copy(env) : json_object()) == -1 ||
-	    json_object_set_new(n, "enabled", json_boolean(enabled == NULL ||
-	    json_is_null(enabled) || json_is_true(enabled))) == -1) {
-		json_decref(n);
-		return NULL;
-	}
-	return n;
-}
-
-/* Why a normalized spec cannot be started, into err ("" when it can). */
-static void
-up_spec_check(const json_t *spec, char *err, size_t errlen)
-{
-	const char *transport, *key;
-	const json_t *cmd, *args, *env, *v;
-	size_t i;
-
-	err[0] = '\0';
-	transport = json_string_value(json_object_get(spec, "transport"));
-	cmd = json_object_get(spec, "command");
-	args = json_object_get(spec, "args");
-	env = json_object_get(spec, "env");
-	if (transport != NULL && (strcmp(transport, "http") == 0 ||
-	    strcmp(transport, "sse") == 0)) {
-		struct url url;
-		const json_t *opt = json_object_get(spec, "options");
-
-		if (url_parse(json_string_value(json_object_get(spec, "url")),
-		    &url, err, errlen) == -1)
-			return;
-		json_object_foreach(json_object_get(spec, "headers"), key, v) {
-			if (!http_header_name_valid(key) || !json_is_string(v) ||
-			    !http_header_value_valid(json_string_value(v))) {
-				snprintf(err, errlen, "headers must map names "
-				    "to values without line breaks");
-				return;
-			}
-		}
-		v = json_object_get(opt, "timeout");
-		if (v != NULL && (!json_is_integer(v) ||
-		    json_integer_value(v) < 1 ||
-		    json_integer_value(v) > 3600)) {
-			snprintf(err, errlen, "options.timeout must be 1 to "
-			    "3600 seconds");
-			return;
-		}
-		v = json_object_get(opt, "protocol");
-		if (v != NULL && (!json_is_string(v) || strcmp(json_string_value(
-		    v), UP_STATELESS_VERSION) != 0 ||
-		    strcmp(transport, "http") != 0)) {
-			snprintf(err, errlen, "options.protocol must be "
-			    UP_STATELESS_VERSION " (transport http)");
-			return;
-		}
-		return;
-	}
-	if (transport == NULL || strcmp(transport, "stdio") != 0) {
-		snprintf(err, errlen, "transport %s is not supported yet",
-		    transport != NULL ? transport : "?");
-		return;
-	}
-	if (!json_is_string(cmd) || json_string_length(cmd) == 0) {
-		snprintf(err, errlen, "no command configured");
-		return;
-	}
-	if (!json_is_array(args)) {
-		snprintf(err, errlen, "args must be an array of strings");
-		return;
-	}
-	json_array_foreach(args, i, v) {
-		if (!json_is_string(v)) {
-			snprintf(err, errlen, "args must be an array of "
-			    "strings");
-			return;
-		}
-	}
-	if (!json_is_object(env)) {
-		snprintf(err, errlen, "env must be an object of strings");
-		return;
-	}
-	json_object_foreach((json_t *)env, key, v) {
-		if (!json_is_string(v) || key[0] == '\0' ||
-		    strchr(key, '=') != NULL) {
-			snprintf(err, errlen, "env must map names to "
-			    "strings");
-			return;
-		}
-	}
-}
-
 /* ----------------------------------------------------------------- api */
+
+void
+upstream_set_events(struct wrk *w, const struct up_events *ev)
+{
+	w->w_up_events = ev;
+}
 
 struct upstream *
 upstream_new(struct wrk *w, const json_t *spec)
@@ -2641,39 +868,21 @@ upstream_new(struct wrk *w, const json_t *spec)
 		    u->u_config_error);
 	u->u_pid = -1;
 	u->u_pgid = -1;
-	TAILQ_INIT(&u->u_posts);
 	if (u->u_config_error[0] == '\0') {
 		const char *tr = json_string_value(json_object_get(norm,
 		    "transport"));
 		json_t *to = json_object_get(json_object_get(norm, "options"),
 		    "timeout");
-		char uerr[8];
 
 		u->u_remote = strcmp(tr, "http") == 0 ? 1 :
 		    strcmp(tr, "sse") == 0 ? 2 : 0;
-		if (u->u_remote)
-			(void)url_parse(json_string_value(json_object_get(norm,
-			    "url")), &u->u_url, uerr, sizeof(uerr));
 		if (json_is_integer(to))
 			u->u_timeout_ms = (int)json_integer_value(to) * 1000;
-		u->u_stateless = u->u_remote == 1 && json_is_string(
-		    json_object_get(json_object_get(norm, "options"),
-		    "protocol"));
 	}
-	if ((u->u_ev_get = evtimer_new(w->w_base, up_on_get_timer, u)) ==
-	    NULL) {
-		up_secrets_free(u);
-		json_decref(u->u_sec_unusable);
-		json_decref(norm);
-		free(u);
-		return NULL;
-	}
-	if ((u->u_ev_eof = evtimer_new(w->w_base, up_on_eof_timer, u)) ==
-	    NULL || (u->u_ev_retry = evtimer_new(w->w_base, up_on_retry_timer,
-	    u)) == NULL) {
-		if (u->u_ev_eof != NULL)
-			event_free(u->u_ev_eof);
-		event_free(u->u_ev_get);
+	u->u_tp = u->u_remote ? &up_http_transport : &up_stdio_transport;
+	if (u->u_tp->ut_new(u) == -1 || (u->u_ev_retry = evtimer_new(
+	    w->w_base, up_on_retry_timer, u)) == NULL) {
+		u->u_tp->ut_free(u);
 		up_secrets_free(u);
 		json_decref(u->u_sec_unusable);
 		json_decref(norm);
@@ -2723,9 +932,8 @@ upstream_free(struct upstream **up)
 	json_decref(u->u_tool_lists);
 	up_secrets_free(u);
 	json_decref(u->u_sec_unusable);
-	event_free(u->u_ev_eof);
-	event_free(u->u_ev_retry);
-	event_free(u->u_ev_get);
+	u->u_tp->ut_free(u);
+	up_event_free(&u->u_ev_retry);
 	free(u);
 }
 
@@ -2736,141 +944,6 @@ upstream_free_all(struct wrk *w)
 
 	while ((u = w->w_upstreams) != NULL)
 		upstream_free(&u);
-}
-
-struct upstream *
-upstream_find(struct wrk *w, const char *name)
-{
-	struct upstream *u;
-
-	for (u = w->w_upstreams; u != NULL; u = u->u_next)
-		if (strcmp(u->u_name, name) == 0)
-			return u;
-	return NULL;
-}
-
-struct upstream *
-upstream_next(const struct upstream *u)
-{
-	return u->u_next;
-}
-
-int
-upstream_spec_equal(const struct upstream *u, const json_t *spec)
-{
-	json_t *norm;
-	int eq;
-
-	if ((norm = up_spec_normalize(spec)) == NULL)
-		return 0;
-	/* The unresolved spec, and the values of the secrets it uses: a
-	 * secret that changed restarts only the servers that use it. */
-	eq = json_equal(norm, u->u_spec) &&
-	    up_secrets_equal(u, json_object_get(spec, "secrets")) &&
-	    json_equal(json_object_get(spec, "secrets_unusable") != NULL ?
-	    json_object_get(spec, "secrets_unusable") : json_null(),
-	    u->u_sec_unusable != NULL ? u->u_sec_unusable : json_null());
-	json_decref(norm);
-	return eq;
-}
-
-const json_t *
-upstream_spec(const struct upstream *u)
-{
-	return u->u_spec;
-}
-
-int
-upstream_set_tool_lists(struct upstream *u, const json_t *spec)
-{
-	json_t *l = json_pack("{s:O?,s:O?}", "allow_tools",
-	    json_object_get(spec, "allow_tools"), "deny_tools",
-	    json_object_get(spec, "deny_tools"));
-
-	if (l == NULL)
-		return -1;
-	json_decref(u->u_tool_lists);
-	u->u_tool_lists = l;
-	return 0;
-}
-
-const json_t *
-upstream_tool_lists(const struct upstream *u)
-{
-	return u->u_tool_lists;
-}
-
-int
-upstream_tool_allowed(const struct upstream *u, const char *tool,
-    const char **why_r)
-{
-	return toolacl_allows(u->u_wrk->w_tool_lists, u->u_tool_lists, tool,
-	    why_r);
-}
-
-json_t *
-upstream_tools_allowed(const struct upstream *u, const json_t *tools)
-{
-	json_t *out = json_array(), *t;
-	const char *name;
-	size_t i;
-
-	if (out == NULL)
-		return NULL;
-	json_array_foreach(tools, i, t) {
-		name = json_string_value(json_object_get(t, "name"));
-		if (name != NULL && upstream_tool_allowed(u, name, NULL))
-			json_array_append(out, t);
-	}
-	return out;
-}
-
-const char *
-upstream_name(const struct upstream *u)
-{
-	return u->u_name;
-}
-
-int
-upstream_enabled(const struct upstream *u)
-{
-	return u->u_enabled;
-}
-
-enum upstream_state
-upstream_state(const struct upstream *u)
-{
-	return u->u_state;
-}
-
-const char *
-upstream_state_name(enum upstream_state st)
-{
-	switch (st) {
-	case UP_STOPPED:
-		return "stopped";
-	case UP_STARTING:
-		return "starting";
-	case UP_READY:
-		return "ready";
-	case UP_BACKOFF:
-		return "backoff";
-	case UP_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
-
-const char *
-upstream_last_error(const struct upstream *u)
-{
-	return u->u_last_error[0] != '\0' ? u->u_last_error : NULL;
-}
-
-pid_t
-upstream_pid(const struct upstream *u)
-{
-	return u->u_pid;
 }
 
 void
@@ -2909,24 +982,6 @@ upstream_status_json(const struct upstream *u, json_t *o)
 		json_object_set_new(o, "last_connected", json_null());
 	json_object_set_new(o, "restarts", json_integer(u->u_restarts));
 	json_object_set_new(o, "attempts", json_integer(u->u_attempts));
-}
-
-unsigned
-upstream_running_count(struct wrk *w)
-{
-	struct upstream *u;
-	unsigned n = 0;
-
-	for (u = w->w_upstreams; u != NULL; u = u->u_next)
-		if (u->u_state == UP_READY || u->u_state == UP_STARTING)
-			n++;
-	return n;
-}
-
-json_t *
-upstream_server_info(const struct upstream *u)
-{
-	return u->u_server_info;
 }
 
 /*
@@ -3161,24 +1216,6 @@ upstream_tools_count(const struct upstream *u)
 }
 
 /* ------------------------------------------------------------ periodic */
-
-void
-upstream_reap(struct wrk *w)
-{
-	struct upstream *u;
-	char why[128];
-	int status;
-
-	for (u = w->w_upstreams; u != NULL; u = u->u_next) {
-		if (u->u_pid <= 0 || !launcher_exited(w, u->u_pid, &status))
-			continue;
-		u->u_pid = -1;		/* reaped: nothing left to kill */
-		up_describe_status(u, status, why, sizeof(why));
-		if (up_drain_stdout(u) == -1)
-			continue;	/* the drain already ended it */
-		up_died(u, why);
-	}
-}
 
 void
 upstream_idle_sweep(struct wrk *w, int idle_s)

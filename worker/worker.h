@@ -10,10 +10,22 @@
  *               negotiation, JSON-RPC dispatch, aggregation of the
  *               tenant's servers ({server}__{tool})
  *   rest.c      the REST API (/mcp-servers, /tools)
+ *   aggregate.c the tenant's tools across all its servers
  *   toolstats.c tool-call counts sent to the supervisor for /metrics
- *   upstream.c  MCP servers: process, handshake, id rewriting,
- *               timeouts, restart with back-off, tool cache; remote
- *               ones over Streamable HTTP or HTTP+SSE
+ *   counters.c  the worker's other counts for /metrics
+ *   launcher.c  the process that starts the tenant's MCP servers (and
+ *               dials remote ones) under the MCP-server policy
+ *   upstream.c  MCP servers: the state machine of each (start,
+ *               handshake, timeouts, restart with back-off), id
+ *               rewriting, tool cache, the upstream_* API below; what
+ *               it shares with the next four is in upstream_int.h
+ *   upstream_stdio.c  the stdio transport (struct up_transport):
+ *               servers started through the launcher
+ *   upstream_http.c   the remote transport: Streamable HTTP, HTTP+SSE,
+ *               the stateless 2026-07-28 revision
+ *   upstream_conf.c   a server's spec, checks, secrets (${secret:NAME}),
+ *               tool lists, read-only accessors
+ *   upstream_slot.c   connection slots asked of the supervisor
  *   httpc.c     the HTTP/1.1 client of remote servers (keep-alive pool,
  *               TLS), dialled through the launcher
  */
@@ -98,6 +110,7 @@ struct wrk {
 	struct http_conn *w_rate_wait;	/* requests waiting for a token */
 	int w_rate_asked;		/* tokens asked for, not yet answered */
 	struct mcp_state *w_mcp;	/* mcp.c: exchanges, streams, relays */
+	const struct up_events *w_up_events;	/* upstream_set_events */
 	uint32_t w_next_slot_id;	/* IPC_SLOT_REQ ids */
 	int64_t w_slot_refused_ms;	/* last IPC_SLOT_GRANT refusal, or 0 */
 	json_t *w_slot_refusal;		/* its payload, or NULL */
@@ -258,14 +271,9 @@ void mcp_tools_changed(struct wrk *w, struct upstream *u);
 /* /api/v1/users/{id}/mcp/{server}: one upstream passed through
  * unchanged; server is what follows "/mcp/" in the path. */
 void mcp_handle_server(struct wrk *w, struct http_req *r, const char *server);
-/* A notification from upstream u (msg borrowed): progress, logging,
- * list changes are forwarded to the clients they concern. */
-void mcp_upstream_notification(struct wrk *w, struct upstream *u,
-    json_t *msg);
-/* A request from upstream u (sampling, elicitation, ...; msg borrowed).
- * Returns 1 when it was relayed to a client (the answer goes back later
- * with upstream_respond), 0 when the caller should answer it itself. */
-int mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg);
+/* Registers mcp.c's upstream events (upstream_set_events); called once
+ * at start-up. */
+void mcp_init(struct wrk *w);
 
 /* ---------------------------------------------------------------- rest */
 
@@ -287,6 +295,24 @@ enum upstream_state {
  * during the call). error is a JSON-RPC error object {"code","message"}.
  */
 typedef void (*upstream_cb)(json_t *result, json_t *error, void *arg);
+
+/*
+ * What upstream.c tells the rest of the worker about its servers, set
+ * once (mcp_init) with upstream_set_events; a NULL member, or no events
+ * at all, means nobody listens (a request is then refused). Each runs
+ * from upstream.c's reading of the server's message; msg is borrowed.
+ */
+struct up_events {
+	/* u's tool list changed (its cache already dropped). */
+	void (*ue_tools_changed)(struct wrk *w, struct upstream *u);
+	/* A notification from u: progress, logging, list changes. */
+	void (*ue_notification)(struct wrk *w, struct upstream *u,
+	    json_t *msg);
+	/* A request from u (sampling, elicitation, ...). Returns 1 when it
+	 * was relayed (the answer goes back later with upstream_respond),
+	 * 0 when upstream.c should answer it itself. */
+	int (*ue_request)(struct wrk *w, struct upstream *u, json_t *msg);
+};
 /* The JSON-RPC error code of a call refused by a connection limit
  * (host or tenant); its "data" holds {"scope","retry_after"}. */
 #define UPSTREAM_ERR_LIMIT	(-32003)
@@ -295,6 +321,8 @@ struct upstream_call;
 /* spec: {"name","command","args","env","enabled"}, or for a remote
  * server {"name","transport":"http"|"sse","url","headers","options",
  * "enabled"} (borrowed, copied). */
+/* ev (borrowed, must outlive w's upstreams) replaces the events. */
+void upstream_set_events(struct wrk *w, const struct up_events *ev);
 struct upstream *upstream_new(struct wrk *w, const json_t *spec);
 /* Kills the process group, fails pending calls (their cb is called with
  * an error), frees u and unlinks it from w->w_upstreams. */
