@@ -94,7 +94,7 @@ UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .SECONDARY:
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h \
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h ctl/*.h \
     tests/unit/*.h) | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isupervisor -Iworker -c -o $@ $<

@@ -4,6 +4,7 @@
 // checks every header and _meta key a stateless client must send, and
 // never sees an initialize.
 import http from 'node:http';
+import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Daemon, test, run, assert, eq, until, EVERYTHING, ROOT } from './lib.mjs';
 
@@ -82,7 +83,9 @@ test('options.protocol is checked: only 2026-07-28, only over http', async () =>
 	const complete = (words) => execFileSync('bash', ['-c', `source \
 ${ROOT}/packaging/bash-completion/dataagentctl
 COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
-_dataagentctl; printf '%s\\n' "\${COMPREPLY[@]}"`]).toString().split('\n')
+_dataagentctl; printf '%s\\n' "\${COMPREPLY[@]}"`], { env: { PATH:
+	    `${path.join(ROOT, process.env.BUILD || 'build')}:${process.env.PATH}` } })
+	    .toString().split('\n')
 	    .filter(Boolean).sort();
 	eq(complete(['dataagentctl', 'server', 'add', 't', 'n', '--pro']),
 	    ['--protocol']);
