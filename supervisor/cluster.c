@@ -25,56 +25,54 @@
 
 #include "supervisor.h"
 
-static struct event *cluster_ev;
-static int64_t cluster_gen = -1;
-static int cluster_store_down;
-
 static void
 cluster_poll(evutil_socket_t fd, short ev, void *arg)
 {
 	struct sup *sp = arg;
+	struct cluster *cl = &sp->sp_cluster;
 	char err[STORE_ERRLEN] = "";
 	int64_t g;
 
 	g = store_generation(sp->sp_store, err, sizeof(err));
 	if (g == -1) {
-		if (!cluster_store_down)
+		if (!cl->cl_store_down)
 			log_error("store: cannot be read; admin commands and "
 			    "new tenants fail until it is back", "{s:s,s:s}",
 			    "store", store_describe(sp->sp_store), "error", err);
-		cluster_store_down = 1;
+		cl->cl_store_down = 1;
 		return;
 	}
-	if (cluster_store_down)
+	if (cl->cl_store_down)
 		log_info("store: back", "{s:s}", "store",
 		    store_describe(sp->sp_store));
-	cluster_store_down = 0;
-	if (cluster_gen != -1 && g != cluster_gen) {
+	cl->cl_store_down = 0;
+	if (cl->cl_gen != -1 && g != cl->cl_gen) {
 		log_debug("store: changed on another host", "{s:I,s:I}",
-		    "from", (json_int_t)cluster_gen, "to", (json_int_t)g);
+		    "from", (json_int_t)cl->cl_gen, "to", (json_int_t)g);
 		workers_store_changed(sp);
 		if (auth_revocations_sync(sp, err, sizeof(err)) == -1)
 			log_warn("store: cannot re-read the revocations",
 			    "{s:s}", "error", err);
 	}
-	cluster_gen = g;
+	cl->cl_gen = g;
 }
 
 int
 cluster_start(struct sup *sp, char *err, size_t errlen)
 {
+	struct cluster *cl = &sp->sp_cluster;
 	struct timeval tv;
 
 	if (sp->sp_cf.cf_store_poll_interval == 0 ||
 	    strncmp(store_describe(sp->sp_store), "mysql ", 6) != 0)
 		return 0;
-	cluster_gen = store_generation(sp->sp_store, err, errlen);
-	if (cluster_gen == -1)
+	cl->cl_gen = store_generation(sp->sp_store, err, errlen);
+	if (cl->cl_gen == -1)
 		return -1;
 	tv.tv_sec = sp->sp_cf.cf_store_poll_interval;
 	tv.tv_usec = 0;
-	if ((cluster_ev = event_new(sp->sp_base, -1, EV_PERSIST, cluster_poll,
-	    sp)) == NULL || event_add(cluster_ev, &tv) == -1) {
+	if ((cl->cl_ev = event_new(sp->sp_base, -1, EV_PERSIST, cluster_poll,
+	    sp)) == NULL || event_add(cl->cl_ev, &tv) == -1) {
 		snprintf(err, errlen, "cannot start the store poll");
 		return -1;
 	}
@@ -84,10 +82,12 @@ cluster_start(struct sup *sp, char *err, size_t errlen)
 }
 
 void
-cluster_stop(void)
+cluster_stop(struct sup *sp)
 {
-	if (cluster_ev != NULL) {
-		event_free(cluster_ev);
-		cluster_ev = NULL;
+	struct cluster *cl = &sp->sp_cluster;
+
+	if (cl->cl_ev != NULL) {
+		event_free(cl->cl_ev);
+		cl->cl_ev = NULL;
 	}
 }

@@ -872,7 +872,7 @@ main(int argc, char **argv)
 	/* The workers are gone: so is every tenant cgroup (a v1 group would
 	 * otherwise outlive the service). */
 	tenants_forget_all(&sp);
-	cluster_stop();
+	cluster_stop(&sp);
 	control_close(&sp);
 	auth_free(&sp);
 	audit_free(&sp);

@@ -64,6 +64,13 @@ struct flag_set {
 	const char *fs_value;
 };
 
+/* cluster.c: polling a shared (MySQL) store. */
+struct cluster {
+	struct event *cl_ev;		/* the poll timer, or NULL */
+	int64_t cl_gen;			/* store generation last seen */
+	int cl_store_down;		/* the last poll failed (log once) */
+};
+
 /* The one struct of process state: reachable from every callback. */
 struct sup {
 	struct config sp_cf;
@@ -114,6 +121,7 @@ struct sup {
 	struct event *sp_ev_metrics_accept;
 	struct ratelimit *sp_ratelimit;	/* buckets (ratelimit.c) */
 	struct tls *sp_tls;		/* the TLS listener, or NULL (tls.c) */
+	struct cluster sp_cluster;	/* cluster.c */
 };
 
 /* front.c */
@@ -129,7 +137,7 @@ json_t *sup_status_json(struct sup *sp);
 /* Starts polling a shared (MySQL) store for changes other hosts made;
  * nothing for SQLite or store_poll_interval = 0. */
 int cluster_start(struct sup *sp, char *err, size_t errlen);
-void cluster_stop(void);
+void cluster_stop(struct sup *sp);
 /* auth.c */
 /* The key set cf describes (secret_key, jwt_public_keys, jwt_jwks_file).
  * Returns 0 with *ks_r, or -1 with err. Used by `dataagentd -t` too. */
