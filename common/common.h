@@ -163,6 +163,9 @@ int config_set(struct config *cf, const char *key, const char *value,
 /* Parses a size: a number with an optional K, M, G or T (powers of
  * 1024), or "max" (-1). Returns 0 or -1. */
 int config_size_parse(const char *value, int64_t *v_r);
+/* Returns 1 if key is an integer setting of the table and v lies within
+ * its range, else 0. The worker checks what the supervisor sends with it. */
+int config_int_in_range(const char *key, long long v);
 /* Checks values that must hold whatever their source (SECRET_KEY rules,
  * ranges, DATABASE_URL form). Returns 0 or -1 with err. */
 int config_validate(const struct config *cf, char *err, size_t errlen);

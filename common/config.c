@@ -120,6 +120,18 @@ static const struct {
 	{ "ALLOWED_HOSTS", "allowed_hosts" },
 };
 
+int
+config_int_in_range(const char *key, long long v)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (cfg_keys[i].ck_type == CFG_INT &&
+		    strcmp(cfg_keys[i].ck_name, key) == 0)
+			return v >= cfg_keys[i].ck_min && v <= cfg_keys[i].ck_max;
+	return 0;
+}
+
 #define INSECURE_DEFAULT_KEY "change-me-in-production"
 #define SECRET_KEY_MIN 32
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite: unit tests of pure modules, lint of the man
-# pages, then integration tests that start real dataagentd processes with
-# real MCP servers and clients on loopback. Prints one line per case and
+# pages (and that dataagent.conf.5 lists the settings table's keys),
+# then integration tests that start real dataagentd processes with real
+# MCP servers and clients on loopback. Prints one line per case and
 # ends with "N passed, N failed[, N skipped]"; exits 1 on any failure.
 set -uo pipefail
 
@@ -69,6 +70,7 @@ if command -v mandoc >/dev/null 2>&1; then
 else
 	echo "SKIP lint/man: mandoc is not installed (make deps)" | tee -a "$out"
 fi
+run_one lint/man-keys tests/man-keys.sh
 
 if [ ! -d "$PEERS_DIR/node_modules/@modelcontextprotocol/sdk" ]; then
 	echo "FAIL integration: MCP peers missing in $PEERS_DIR (run make test-deps)" | tee -a "$out"

@@ -370,14 +370,14 @@ settings_apply(struct wrk *w, json_t *s)
 	    "audit_arguments"));
 	if (json_unpack(s, "{s:I}", "rate_limit", &i) == 0 && i >= 0)
 		ws->ws_rate_limit = (int)i;
-	if (json_unpack(s, "{s:I}", "max_retries", &i) == 0 && i >= 0 &&
-	    i <= 100)
+	if (json_unpack(s, "{s:I}", "max_retries", &i) == 0 &&
+	    config_int_in_range("max_retries", i))
 		ws->ws_max_retries = (int)i;
-	if (json_unpack(s, "{s:I}", "retry_delay", &i) == 0 && i > 0 &&
-	    i <= 3600)
+	if (json_unpack(s, "{s:I}", "retry_delay", &i) == 0 &&
+	    config_int_in_range("retry_delay", i))
 		ws->ws_retry_delay_ms = (int)i * 1000;
-	if (json_unpack(s, "{s:I}", "reconnect_interval", &i) == 0 && i > 0 &&
-	    i <= 86400 * 7)
+	if (json_unpack(s, "{s:I}", "reconnect_interval", &i) == 0 &&
+	    config_int_in_range("reconnect_interval", i))
 		ws->ws_reconnect_ms = (int)i * 1000;
 	if (json_unpack(s, "{s:s}", "log_level", &str) == 0 &&
 	    log_level_parse(str, &lvl) == 0)
