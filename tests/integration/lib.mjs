@@ -19,6 +19,8 @@ export const ROOT = path.resolve(here, '..', '..');
 export const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
 export const PEERS = process.env.PEERS_DIR || '/opt/dataagent-peers';
 export const NODE = process.execPath;
+// Added to every test daemon's tenant_uid_base (see Daemon).
+export const UID_SHIFT = Number(process.env.DATAAGENT_TEST_UID_SHIFT || 0);
 export const SECRET_KEY = 'integration-test-key-' + 'k'.repeat(27);
 // A value no code path should ever print (see Daemon.tenant).
 export const CANARY = `canary-${randomBytes(12).toString('hex')}`;
@@ -103,7 +105,10 @@ export class Daemon {
 			worker_path: process.env.DATAAGENT_TEST_WORKER ||
 			    path.join(BUILD, 'dataagent-worker'),
 			policy_dir: path.join(ROOT, 'policy'),
-			tenant_uid_base: this.opts.uid_base ?? 61000,
+			// DATAAGENT_TEST_UID_SHIFT moves every test's tenant UIDs
+			// (two suites on one host must not share them: a daemon
+			// that stops kills whatever runs under its range).
+			tenant_uid_base: (this.opts.uid_base ?? 61000) + UID_SHIFT,
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
 			master_key: this.keyPath,

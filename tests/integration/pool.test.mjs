@@ -7,7 +7,7 @@
 // with back-off while the call waits, then is failed and retried by
 // itself. The limits are small here so a few cheap servers reach them.
 import fs from 'node:fs';
-import { Daemon, test, run, assert, eq, until, sleep, processesOf,
+import { Daemon, UID_SHIFT, test, run, assert, eq, until, sleep, processesOf,
     EVERYTHING, MEMORY } from './lib.mjs';
 
 const UID_BASE = 76000;
@@ -302,7 +302,7 @@ test('GET mcp-servers: status, last_error, last_connected, tools, restarts', asy
 test('after the test no upstream process is left behind', async () => {
 	await d.stop();
 	const left = [];
-	for (let uid = UID_BASE; uid < UID_BASE + 20; uid++)
+	for (let uid = UID_BASE + UID_SHIFT; uid < UID_BASE + UID_SHIFT + 20; uid++)
 		left.push(...processesOf(uid));
 	eq(left.map((p) => p.cmd), [], 'tenant processes');
 });

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, until, sleep, EVERYTHING, NODE,
+import { Daemon, UID_SHIFT, test, run, assert, eq, until, sleep, EVERYTHING, NODE,
     PEERS, CANARY, processesOf } from './lib.mjs';
 
 const EVERYTHING_JS =
@@ -477,7 +477,7 @@ test('after the test no upstream process or socket is left behind', async () => 
 	const upstreamPorts = new Set(Object.values(ports));
 	await d.stop();
 	const tenantProcs = [];
-	for (let uid = UID_BASE; uid < UID_BASE + 20; uid++)
+	for (let uid = UID_BASE + UID_SHIFT; uid < UID_BASE + UID_SHIFT + 20; uid++)
 		tenantProcs.push(...processesOf(uid));
 	eq(tenantProcs.map((p) => p.cmd), [], 'tenant processes');
 	// No connection to an upstream port stays open from a daemon side.
