@@ -155,7 +155,11 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 			{ head, (size_t)n },
 			{ s != NULL ? s : "", s != NULL ? strlen(s) : 0 },
 		};
-		if (writev(fc->fc_fd, iov, 2) < 0)
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+
+		/* MSG_DONTWAIT: a worker that had this socket may have
+		 * cleared O_NONBLOCK (the flag is shared). */
+		if (sendmsg(fc->fc_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			log_debug("cannot answer a client", "{s:s}",
 			    "remote", fc->fc_remote);
 	}
@@ -163,13 +167,33 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 	front_linger(fc);
 }
 
+/* Writes what the socket takes of fc_out without blocking whatever the
+ * socket's flags (evbuffer_write would use write(2)). Returns 0, or -1
+ * when the client is gone. */
+static int
+front_send_out(struct front_conn *fc)
+{
+	size_t len = evbuffer_get_length(fc->fc_out);
+	unsigned char *p;
+	ssize_t n;
+
+	if (len > 65536)
+		len = 65536;
+	if (len == 0 || (p = evbuffer_pullup(fc->fc_out, (ev_ssize_t)len)) ==
+	    NULL)
+		return 0;
+	n = send(fc->fc_fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n > 0)
+		evbuffer_drain(fc->fc_out, (size_t)n);
+	return n == -1 && errno != EAGAIN && errno != EINTR ? -1 : 0;
+}
+
 static void
 front_on_write(evutil_socket_t fd, short ev, void *arg)
 {
 	struct front_conn *fc = arg;
 
-	if (evbuffer_write(fc->fc_out, fc->fc_fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	if (front_send_out(fc) == -1) {
 		front_conn_free(&fc, 1);
 		return;
 	}
@@ -479,7 +503,7 @@ front_on_read(evutil_socket_t fd, short ev, void *arg)
 		char junk[4096];
 
 		for (;;) {
-			n = recv(fc->fc_fd, junk, sizeof(junk), 0);
+			n = recv(fc->fc_fd, junk, sizeof(junk), MSG_DONTWAIT);
 			if (n > 0)
 				continue;
 			if (n == -1 && (errno == EAGAIN || errno == EINTR))
@@ -555,7 +579,8 @@ front_peek(struct front_conn *fc)
 	if (pre > 0)
 		memcpy(buf, fc->fc_pre, pre);
 	if (pre < max)
-		n = recv(fc->fc_fd, buf + pre, max - pre, MSG_PEEK);
+		n = recv(fc->fc_fd, buf + pre, max - pre,
+		    MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		n = 0;
 	else if (n == -1 || (n == 0 && pre < max)) {
@@ -693,6 +718,9 @@ front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 {
 	struct front_conn *fc;
 
+	/* Set again, but not relied upon: the worker may keep a dup and
+	 * clear it at any time, so every call on fd says MSG_DONTWAIT. */
+	fd_nonblock(fd);
 	if ((fc = front_conn_new(sp, fd, NULL)) == NULL) {
 		free(pre);
 		return;
@@ -718,9 +746,10 @@ front_refuse_rate(int *fd)
 	char junk[4096];
 	int i;
 
-	for (i = 0; i < 4 && recv(*fd, junk, sizeof(junk), 0) > 0; i++)
+	for (i = 0; i < 4 && recv(*fd, junk, sizeof(junk), MSG_DONTWAIT) > 0;
+	    i++)
 		;
-	if (send(*fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL) < 0)
+	if (send(*fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("cannot answer a refused connection", NULL);
 	shutdown(*fd, SHUT_WR);
 	fd_close(fd);

@@ -541,8 +541,8 @@ tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 	/* The worker's last answer first (it hands back only once its
 	 * output drained into the socketpair). */
 	pair_on_read(tc->tc_pair, tc);
-	while ((n = read(bufferevent_getfd(tc->tc_pair), buf, sizeof(buf))) >
-	    0)
+	while ((n = recv(bufferevent_getfd(tc->tc_pair), buf, sizeof(buf),
+	    MSG_DONTWAIT)) > 0)
 		bufferevent_write(tc->tc_bev, buf, (size_t)n);
 	/* Then what the client sent that the worker had not consumed: the
 	 * bytes it read (pre), those still in its end, those still in ours,
@@ -551,7 +551,9 @@ tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 	if (prelen > 0)
 		evbuffer_add(back, pre, prelen);
 	free(pre);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	/* MSG_DONTWAIT: the worker may clear O_NONBLOCK again at any
+	 * time (the flag is shared with our copy). */
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
 		evbuffer_add(back, buf, (size_t)n);
 	fd_close(&fd);
 	evbuffer_add_buffer(back, bufferevent_get_output(tc->tc_pair));

@@ -126,8 +126,11 @@ conn_refuse(int *fd, int status, const char *msg)
 	    "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
 	    "Retry-After: 1\r\n\r\n{\"error\":\"%s\"}", status,
 	    http_status_text(status), strlen(msg) + 12, msg);
-	/* Best effort: a fresh socket's send buffer takes this. */
-	if (n > 0 && (size_t)n < sizeof(buf) && write(*fd, buf, (size_t)n) < 0)
+	/* Best effort: a fresh socket's send buffer takes this. Never
+	 * blocking: a worker may have had the socket and cleared its
+	 * O_NONBLOCK. */
+	if (n > 0 && (size_t)n < sizeof(buf) && send(*fd, buf, (size_t)n,
+	    MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("cannot answer a refused connection", NULL);
 	shutdown(*fd, SHUT_RDWR);
 	fd_close(fd);
