@@ -134,6 +134,7 @@ struct config {
 	int cf_auth_fail_limit;			/* failures before back-off, 30 */
 	int cf_auth_fail_block;			/* first back-off, seconds, 10 */
 	char cf_rate_limit_exempt[CONFIG_STRLEN]; /* addresses/CIDRs, "" */
+	int cf_tls_max_conns_per_tenant;	/* 512 of TLS_MAX_CONNS */
 	int cf_tls_port;			/* 0 = no TLS listener */
 	char cf_tls_host[CONFIG_STRLEN];	/* "" = host */
 	char cf_tls_cert_file[CONFIG_STRLEN];	/* PEM chain */

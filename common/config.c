@@ -104,6 +104,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("tls_host", cf_tls_host),
 	STR("tls_cert_file", cf_tls_cert_file),
 	STR("tls_key_file", cf_tls_key_file),
+	INT("tls_max_conns_per_tenant", cf_tls_max_conns_per_tenant, 1, 2048),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -187,6 +188,7 @@ config_defaults(struct config *cf)
 	cf->cf_ip_connection_burst = 500;
 	cf->cf_auth_fail_limit = 30;
 	cf->cf_auth_fail_block = 10;
+	cf->cf_tls_max_conns_per_tenant = 512;
 }
 
 static const struct cfg_key *

@@ -49,6 +49,7 @@ struct front_conn {
 	const char *fc_peek;	/* the bytes being routed (front_route) */
 	size_t fc_peeklen;
 	struct tls_conn *fc_tls;	/* a TLS client: fc_fd is -1 */
+	pid_t fc_from;		/* handed back by this worker, or 0 */
 };
 
 static void front_conn_free(struct front_conn **fcp, int close_fd);
@@ -359,7 +360,7 @@ front_rate_limited(struct front_conn *fc, const struct httphead *hh,
  * far. Returns 0, or -1 with fc freed.
  */
 static int
-front_tls_handoff(struct front_conn *fc)
+front_tls_handoff(struct front_conn *fc, const char *tenant)
 {
 	struct tls_conn *tc = fc->fc_tls;
 	uint8_t *pre;
@@ -368,7 +369,7 @@ front_tls_handoff(struct front_conn *fc)
 
 	fc->fc_tls = NULL;
 	fc->fc_peek = NULL;	/* it pointed into the input just taken */
-	if ((fd = tls_conn_handoff(tc, &pre, &prelen)) == -1) {
+	if ((fd = tls_conn_handoff(tc, tenant, &pre, &prelen)) == -1) {
 		front_conn_free(&fc, 0);
 		return -1;
 	}
@@ -480,12 +481,18 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_rate_limited(fc, hh, retry, "tenant");
 		return;
 	}
-	/* A TLS client: the worker gets a socketpair end instead. */
-	if (fc->fc_tls != NULL && front_tls_handoff(fc) == -1)
+	/* A TLS client: the worker gets a socketpair end instead, within
+	 * the tenant's share of the relays. */
+	if (fc->fc_tls != NULL && !tls_tenant_admit(sp, t.st_id)) {
+		front_error(fc, 503, "too many TLS connections for this "
+		    "tenant");
+		return;
+	}
+	if (fc->fc_tls != NULL && front_tls_handoff(fc, t.st_id) == -1)
 		return;
 	sp->sp_handoffs++;
 	workers_handoff(sp, &t, fc->fc_fd, hash, cl.jc_exp, fc->fc_remote,
-	    fc->fc_pre, fc->fc_prelen);
+	    &fc->fc_addr, fc->fc_pre, fc->fc_prelen);
 	fc->fc_fd = -1;
 	front_conn_free(&fc, 0);
 }
@@ -714,21 +721,57 @@ front_conn_new(struct sup *sp, int fd, const struct sockaddr_storage *peer)
 }
 
 void
-front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
+front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
+    const struct sockaddr_storage *peer, pid_t from)
 {
 	struct front_conn *fc;
 
 	/* Set again, but not relied upon: the worker may keep a dup and
 	 * clear it at any time, so every call on fd says MSG_DONTWAIT. */
 	fd_nonblock(fd);
-	if ((fc = front_conn_new(sp, fd, NULL)) == NULL) {
+	/* The address recorded at accept: getpeername of a socket the
+	 * worker had would believe whatever it dialled. */
+	if ((fc = front_conn_new(sp, fd, peer)) == NULL) {
 		free(pre);
 		return;
 	}
+	fc->fc_from = from;
 	fc->fc_pre = pre;
 	fc->fc_prelen = prelen;
 	/* The head may be whole in pre: no socket event would tell. */
 	front_peek(fc);
+}
+
+unsigned
+front_handbacks_from(struct sup *sp, pid_t pid)
+{
+	struct front_conn *fc;
+	unsigned n = 0;
+
+	for (fc = sp->sp_conns; fc != NULL; fc = fc->fc_next)
+		if (fc->fc_from == pid)
+			n++;
+	return n;
+}
+
+void
+front_refuse(int *fd, int status, const char *msg)
+{
+	char buf[512], junk[4096];
+	int n, i;
+
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Type: "
+	    "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n"
+	    "Retry-After: 1\r\n\r\n{\"error\":\"%s\"}", status,
+	    http_status_text(status), strlen(msg) + 12, msg);
+	for (i = 0; i < 4 && recv(*fd, junk, sizeof(junk), MSG_DONTWAIT) > 0;
+	    i++)
+		;
+	if (n > 0 && (size_t)n < sizeof(buf) && send(*fd, buf, (size_t)n,
+	    MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("cannot answer a refused connection", NULL);
+	shutdown(*fd, SHUT_WR);
+	fd_close(fd);
 }
 
 /*

@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "supervisor.h"
 #include "ratelimit.h"
+#include "tls.h"
 
 #define METRICS_SERIES_MAX 200
 #define METRICS_SERIES_HARD 256
@@ -815,6 +816,8 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	    (unsigned long long)sp->sp_slots_refused_tenant);
 	metrics_render_global(sp, out);
 	ratelimit_metrics(sp, out);
+	handback_metrics(sp, out);
+	tls_metrics(sp, out);
 	metrics_family(out, "dataagent_build_info", "gauge",
 	    "The running dataagentd version.");
 	evbuffer_add_printf(out, "dataagent_build_info{version=\"%s\"} 1\n",

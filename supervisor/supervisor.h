@@ -17,6 +17,7 @@
  *   tls.c      the TLS listener: handshake, head, relay to the worker
  *   secrets.c  tenant secrets under the master key (secrets.h)
  *   audit.c    tool-call audit rows from workers (batched), retention
+ *   handback.c which connections a worker may hand back (IPC_HANDBACK)
  */
 #ifndef DATAAGENT_SUPERVISOR_H
 #define DATAAGENT_SUPERVISOR_H
@@ -56,6 +57,16 @@ enum death_cause {
 	DEATH_OOM,
 	DEATH_KILLED,
 	DEATH_NCAUSES,
+};
+
+/* How a handback went (handback.c counts the refusals). */
+enum hb_reason {
+	HB_OK = 0,
+	HB_UNKNOWN,		/* not given to that worker: a violation */
+	HB_FORGOTTEN,		/* given too long ago to be remembered */
+	HB_BUSY,		/* HANDBACK_FRONT_MAX of its in the front */
+	HB_RATE,		/* the address's connection rate */
+	HB_NREASONS,
 };
 
 /* A command-line setting, kept to re-apply on reload. */
@@ -122,16 +133,48 @@ struct sup {
 	struct ratelimit *sp_ratelimit;	/* buckets (ratelimit.c) */
 	struct tls *sp_tls;		/* the TLS listener, or NULL (tls.c) */
 	struct cluster sp_cluster;	/* cluster.c */
+	uint64_t sp_handbacks;		/* handed back, taken (handback.c) */
+	uint64_t sp_handbacks_refused[HB_NREASONS];
 };
 
 /* front.c */
 int front_listen(struct sup *sp, char *err, size_t errlen);
 void front_close_all(struct sup *sp);
-/* Takes back a client socket from a worker (IPC_HANDBACK): pre (owned,
- * may be NULL) holds bytes the worker already read from it. */
-void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
+/* Takes back a client socket from a worker (IPC_HANDBACK, checked by
+ * handback.c): pre (owned, may be NULL) holds bytes the worker already
+ * read from it, peer the address recorded when it was accepted, from
+ * the pid of the worker that handed it back. */
+void front_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
+    const struct sockaddr_storage *peer, pid_t from);
+/* Connections handed back by worker pid that are still in the front. */
+unsigned front_handbacks_from(struct sup *sp, pid_t pid);
+/* Answers status with {"error": msg} (without blocking, whatever the
+ * socket's flags) and closes *fd. */
+void front_refuse(int *fd, int status, const char *msg);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
+
+/* handback.c */
+struct given;
+struct sockaddr_storage;
+/* Remembers that fd's connection (its socket's identity), accepted from
+ * peer, is being given to a worker; *gp is made on first use. Returns 0
+ * or -1 (out of memory, or fd is not a file: do not send it). */
+int given_add(struct given **gp, int fd, const struct sockaddr_storage *peer);
+void given_free(struct given **gp);
+/*
+ * IPC_HANDBACK of *fd with pre (owned, taken) from worker pid of tenant,
+ * whose given connections g records. Returns 0 when handled (*fd taken
+ * and set to -1: adopted by the front or the TLS relay, or refused and
+ * counted), or -1 with *why_r for a protocol violation: fd is not a
+ * connection that worker was given, or it was handed back already (*fd
+ * left to the caller).
+ */
+int handback_take(struct sup *sp, struct given *g, pid_t pid,
+    const char *tenant, int *fd, uint8_t *pre, size_t prelen,
+    const char **why_r);
+/* dataagent_handbacks_total and _refused_total for /metrics. */
+void handback_metrics(struct sup *sp, struct evbuffer *out);
 
 /* cluster.c */
 /* Starts polling a shared (MySQL) store for changes other hosts made;
@@ -189,12 +232,13 @@ void workers_refill(struct sup *sp);
  * Hands fd (a client socket whose request head is still unread) to the
  * tenant's worker, assigning a spare or spawning one as needed. Takes
  * ownership of fd in every case. token_hash/exp form the auth context;
- * pre/prelen (borrowed) are bytes already read from fd by a worker that
- * handed it back.
+ * remote names the client (logs), peer is the address fd was accepted
+ * from (what a handback of fd gets back); pre/prelen (borrowed) are
+ * bytes already read from fd by a worker that handed it back.
  */
 void workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
     const char *token_hash, int64_t exp, const char *remote,
-    const uint8_t *pre, size_t prelen);
+    const struct sockaddr_storage *peer, const uint8_t *pre, size_t prelen);
 /* The tenant's servers or state changed: push a fresh config. */
 void workers_tenant_changed(struct sup *sp, const char *tenant);
 /* A token was revoked: the tenant's workers close the connections

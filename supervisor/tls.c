@@ -67,6 +67,7 @@ struct tls_conn {
 	struct bufferevent *tc_bev;	/* the client, decrypted */
 	struct bufferevent *tc_pair;	/* our end of the socketpair */
 	ino_t tc_worker_ino;		/* the worker's end (handback) */
+	char tc_tenant[65];		/* whose worker has it (RELAY) */
 	struct front_conn *tc_fc;	/* while in the front */
 	struct event *tc_timer;		/* CLOSING: write, then linger */
 	int tc_lingering;
@@ -82,6 +83,7 @@ struct tls {
 	unsigned tl_nconns;
 	unsigned tl_nrelays;		/* RELAY and CLOSING */
 	int tl_port;
+	uint64_t tl_refused_tenant;	/* tls_max_conns_per_tenant */
 };
 
 static void tc_free(struct tls_conn *tc);
@@ -338,7 +340,42 @@ static void pair_on_write(struct bufferevent *bev, void *arg);
 static void pair_on_event(struct bufferevent *bev, short what, void *arg);
 
 int
-tls_conn_handoff(struct tls_conn *tc, uint8_t **pre_r, size_t *prelen_r)
+tls_tenant_admit(struct sup *sp, const char *tenant)
+{
+	struct tls *tl = sp->sp_tls;
+	struct tls_conn *tc;
+	int n = 0;
+
+	if (tl == NULL)
+		return 1;
+	for (tc = tl->tl_conns; tc != NULL; tc = tc->tc_next)
+		if (tc->tc_state != TC_FRONT &&
+		    strcmp(tc->tc_tenant, tenant) == 0)
+			n++;
+	if (n < sp->sp_cf.cf_tls_max_conns_per_tenant)
+		return 1;
+	tl->tl_refused_tenant++;
+	log_info("TLS connection refused: the tenant holds its share",
+	    "{s:s,s:i}", "tenant", tenant, "tls_max_conns_per_tenant",
+	    sp->sp_cf.cf_tls_max_conns_per_tenant);
+	return 0;
+}
+
+void
+tls_metrics(struct sup *sp, struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "# HELP dataagent_tls_refused_total TLS "
+	    "connections refused at handoff: the tenant's relays were at "
+	    "tls_max_conns_per_tenant.\n"
+	    "# TYPE dataagent_tls_refused_total counter\n"
+	    "dataagent_tls_refused_total{scope=\"tenant\"} %llu\n",
+	    (unsigned long long)(sp->sp_tls != NULL ?
+	    sp->sp_tls->tl_refused_tenant : 0));
+}
+
+int
+tls_conn_handoff(struct tls_conn *tc, const char *tenant, uint8_t **pre_r,
+    size_t *prelen_r)
 {
 	struct sup *sp = tc->tc_sup;
 	struct evbuffer *in = bufferevent_get_input(tc->tc_bev);
@@ -364,6 +401,7 @@ tls_conn_handoff(struct tls_conn *tc, uint8_t **pre_r, size_t *prelen_r)
 		return -1;
 	}
 	tc->tc_worker_ino = st.st_ino;
+	snprintf(tc->tc_tenant, sizeof(tc->tc_tenant), "%s", tenant);
 	/* What was read so far travels as "pre"; beyond IPC_PRE_MAX (the
 	 * head is far smaller) the rest goes through the socketpair. */
 	len = evbuffer_get_length(in);
@@ -512,7 +550,8 @@ pair_on_event(struct bufferevent *bev, short what, void *arg)
 /* ----------------------------------------------------------- handback */
 
 int
-tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
+tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
+    const char *tenant)
 {
 	struct tls *tl = sp->sp_tls;
 	struct tls_conn *tc;
@@ -528,7 +567,8 @@ tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 	    v != AF_UNIX)
 		return -1;
 	for (tc = tl->tl_conns; tc != NULL; tc = tc->tc_next)
-		if (tc->tc_state == TC_RELAY && tc->tc_worker_ino == st.st_ino)
+		if (tc->tc_state == TC_RELAY && tc->tc_worker_ino == st.st_ino &&
+		    strcmp(tc->tc_tenant, tenant) == 0)
 			break;
 	if (tc == NULL)
 		return -1;
@@ -563,6 +603,7 @@ tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen)
 	evbuffer_prepend_buffer(in, back);
 	evbuffer_free(back);
 	tc->tc_state = TC_FRONT;
+	tc->tc_tenant[0] = '\0';
 	tc_relay_count(tc, -1);
 	bufferevent_setwatermark(tc->tc_bev, EV_READ, 0,
 	    (size_t)sp->sp_cf.cf_max_header_size);

@@ -44,22 +44,30 @@ struct evbuffer *tls_conn_input(struct tls_conn *tc);
 /* Writes what `out` holds (emptied) to the client, then closes the
  * connection; the front no longer refers to tc. */
 void tls_conn_answer(struct tls_conn *tc, struct evbuffer *out);
+/* 1 when tenant's relays (RELAY and CLOSING) are fewer than
+ * tls_max_conns_per_tenant, else 0 (logged and counted). */
+int tls_tenant_admit(struct sup *sp, const char *tenant);
+/* dataagent_tls_refused_total for /metrics. */
+void tls_metrics(struct sup *sp, struct evbuffer *out);
 /*
- * Starts relaying: returns the worker's end of a new socketpair (owned
- * by the caller) and in pre_r, prelen_r (malloc'd) the bytes read so
- * far, which come first. -1 (tc freed) on failure.
+ * Starts relaying for tenant's worker: returns the worker's end of a new
+ * socketpair (owned by the caller) and in pre_r, prelen_r (malloc'd) the
+ * bytes read so far, which come first. -1 (tc freed) on failure.
  */
-int tls_conn_handoff(struct tls_conn *tc, uint8_t **pre_r, size_t *prelen_r);
+int tls_conn_handoff(struct tls_conn *tc, const char *tenant,
+    uint8_t **pre_r, size_t *prelen_r);
 /* Frees a connection still in the front. */
 void tls_conn_free(struct tls_conn **tc);
 /*
- * IPC_HANDBACK of an AF_UNIX fd: when it is the worker's end of one of
- * our relays, the relay stops and the TLS connection goes back to the
- * front with pre (owned, taken) and whatever was still on its way to
- * the worker. Returns 0 (fd closed), or -1 when fd is none of ours (fd
- * and pre left to the caller).
+ * IPC_HANDBACK of an AF_UNIX fd (handback.c checked that this worker was
+ * given it): when it is the worker's end of one of tenant's relays, the
+ * relay stops and the TLS connection goes back to the front with pre
+ * (owned, taken) and whatever was still on its way to the worker.
+ * Returns 0 (fd closed), or -1 when fd is none of tenant's relays (the
+ * client left; fd and pre left to the caller).
  */
-int tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen);
+int tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
+    const char *tenant);
 
 /* front.c, for tls.c: a TLS connection (handshake under way or done)
  * enters the front; NULL when refused (tc then freed by the caller). */

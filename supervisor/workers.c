@@ -61,6 +61,7 @@ struct pending_conn {
 	char pc_hash[65];
 	int64_t pc_exp;
 	char pc_remote[64];
+	struct sockaddr_storage pc_peer;	/* as accepted */
 	char *pc_pre;		/* base64, or NULL */
 };
 
@@ -86,6 +87,7 @@ struct worker {
 	unsigned wk_slots;		/* upstream slots it holds */
 	int64_t wk_slot_window_ms;	/* start of the current second */
 	unsigned wk_slot_reqs;		/* IPC_SLOT_REQs in that second */
+	struct given *wk_given;		/* connections it may hand back */
 };
 
 static void worker_assign(struct worker *wk, const struct store_tenant *t);
@@ -136,23 +138,6 @@ conn_refuse(int *fd, int status, const char *msg)
 	fd_close(fd);
 }
 
-/* What a worker hands back must be what we gave it: a TCP socket. */
-static int
-fd_is_tcp_socket(int fd)
-{
-	int v;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == -1 ||
-	    v != SOCK_STREAM)
-		return 0;
-	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == -1 ||
-	    (v != AF_INET && v != AF_INET6))
-		return 0;
-	return 1;
-}
-
 static void
 pending_refuse_all(struct worker *wk, const char *msg)
 {
@@ -170,10 +155,18 @@ pending_refuse_all(struct worker *wk, const char *msg)
 
 static void
 worker_send_conn(struct worker *wk, int fd, const char *hash, int64_t exp,
-    const char *remote, const char *pre64)
+    const char *remote, const struct sockaddr_storage *peer,
+    const char *pre64)
 {
 	json_t *v;
 
+	/* Remembered first: a connection the worker may not hand back
+	 * is not given (handback.c). */
+	if (given_add(&wk->wk_given, fd, peer) == -1) {
+		log_warn("cannot pass a connection to a worker", "{s:s,s:s}",
+		    "tenant", wk->wk_tenant, "error", "out of memory");
+		return;
+	}
 	v = json_pack("{s:s,s:I,s:s}", "token_hash", hash, "exp",
 	    (json_int_t)exp, "remote", remote);
 	if (v != NULL && pre64 != NULL)
@@ -552,7 +545,8 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		while ((pc = wk->wk_pending) != NULL) {
 			wk->wk_pending = pc->pc_next;
 			worker_send_conn(wk, pc->pc_fd, pc->pc_hash,
-			    pc->pc_exp, pc->pc_remote, pc->pc_pre);
+			    pc->pc_exp, pc->pc_remote, &pc->pc_peer,
+			    pc->pc_pre);
 			fd_close(&pc->pc_fd);
 			free(pc->pc_pre);
 			free(pc);
@@ -656,7 +650,7 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		on_store_req(wk, msg->im_hdr.ih_peer, v);
 		break;
 	case IPC_HANDBACK: {
-		const char *pre64 = NULL;
+		const char *pre64 = NULL, *why;
 		uint8_t *pre = NULL;
 		size_t prelen = 0;
 
@@ -666,21 +660,18 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		    (pre64 != NULL && b64_decode(pre64, IPC_PRE_MAX, &pre,
 		    &prelen) == -1))
 			break;
-		/* A TLS client's socketpair end goes back to its relay. */
-		if (!fd_is_tcp_socket(msg->im_fd)) {
-			if (tls_adopt(sp, msg->im_fd, pre, prelen) == -1) {
-				free(pre);
-				break;
-			}
-			rc = 0;
-			msg->im_fd = -1;
-			break;
+		/* Only a connection given to this worker, once per handoff
+		 * (handback.c). */
+		if (handback_take(sp, wk->wk_given, wk->wk_pid, wk->wk_tenant,
+		    &msg->im_fd, pre, prelen, &why) == -1) {
+			log_warn("protocol violation by a worker",
+			    "{s:i,s:s,s:i,s:s}", "worker_pid", (int)wk->wk_pid,
+			    "tenant", wk->wk_tenant, "type", (int)type, "why",
+			    why);
+			json_decref(v);
+			return -1;
 		}
 		rc = 0;
-		log_debug("connection handed back", "{s:s}", "tenant",
-		    wk->wk_tenant);
-		front_adopt(sp, msg->im_fd, pre, prelen);
-		msg->im_fd = -1;
 		break;
 	}
 	case IPC_AUDIT:
@@ -1078,7 +1069,7 @@ workers_refill(struct sup *sp)
 void
 workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
     const char *token_hash, int64_t exp, const char *remote,
-    const uint8_t *pre, size_t prelen)
+    const struct sockaddr_storage *peer, const uint8_t *pre, size_t prelen)
 {
 	struct worker *wk;
 	struct pending_conn *pc;
@@ -1111,7 +1102,8 @@ workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
 		workers_refill(sp);
 	}
 	if (wk->wk_state == WK_ACTIVE) {
-		worker_send_conn(wk, fd, token_hash, exp, remote, pre64);
+		worker_send_conn(wk, fd, token_hash, exp, remote, peer,
+		    pre64);
 		fd_close(&fd);
 		free(pre64);
 		return;
@@ -1132,6 +1124,8 @@ workers_handoff(struct sup *sp, const struct store_tenant *t, int fd,
 	snprintf(pc->pc_hash, sizeof(pc->pc_hash), "%s", token_hash);
 	pc->pc_exp = exp;
 	snprintf(pc->pc_remote, sizeof(pc->pc_remote), "%s", remote);
+	if (peer != NULL)
+		pc->pc_peer = *peer;
 	*wk->wk_pending_tail = pc;
 	wk->wk_pending_tail = &pc->pc_next;
 	wk->wk_npending++;
@@ -1297,6 +1291,7 @@ worker_free(struct worker *wk)
 
 	ipc_chan_free(&wk->wk_ipc);
 	pending_refuse_all(wk, "worker unavailable");
+	given_free(&wk->wk_given);
 	/* Reaped: the rules of its way out go (a straggler of its namespace
 	 * still meets the table's catch-all rejects). */
 	egress_release(sp, &wk->wk_egress_slot);

@@ -24,11 +24,25 @@
  *                IPC_SLOT_RELEASE of two
  *   sigsys       an honest ack, then, under the real worker.policy from
  *                the assignment, a system call the policy refuses
+ *   hbblock      an honest ack; reads the first client's request, clears
+ *                O_NONBLOCK on its socket and hands it back with no
+ *                bytes read ("pre"): the supervisor must not block on it
+ *   hbdup        an honest ack; reads the first client's request, then
+ *                hands the socket back 6000 times (dups of one socket)
+ *   hbtwice      the same, twice
+ *   hbforeign    an honest ack; waits for the first client, then dials a
+ *                listener of its own on 127.0.0.1, writes GET /metrics
+ *                into the far end and hands back the socket it dialled;
+ *                a child keeps the far end and logs what came back
+ *                ({"msg":"badworker: foreign socket","got":N})
  *   anything else: an honest ack, then silence
  *
  * The supervisor must kill it and log why, and keep serving.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,6 +124,107 @@ wait_assign(char *tenant, size_t len)
 	}
 }
 
+/* Reads messages until a client connection (IPC_CONN) comes; returns
+ * its fd, or -1. */
+static int
+wait_conn(void)
+{
+	uint32_t hdr[4];
+	char cbuf[CMSG_SPACE(sizeof(int))], *buf;
+	struct iovec iov = { hdr, sizeof(hdr) };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd;
+
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		if (recvmsg(IPC_FD, &mh, MSG_WAITALL) != (ssize_t)sizeof(hdr) ||
+		    hdr[1] > (1u << 22))
+			return -1;
+		fd = -1;
+		if ((cm = CMSG_FIRSTHDR(&mh)) != NULL &&
+		    cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if ((buf = malloc(hdr[1] + 1)) == NULL ||
+		    (hdr[1] > 0 && recv(IPC_FD, buf, hdr[1], MSG_WAITALL) !=
+		    (ssize_t)hdr[1]))
+			return -1;
+		free(buf);
+		if (hdr[0] == 102 && fd != -1)	/* IPC_CONN */
+			return fd;
+		if (fd != -1)
+			close(fd);
+	}
+}
+
+/* Reads the client's request head (up to the empty line) off fd. */
+static void
+read_head(int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	while (len < sizeof(buf) - 1 && poll(&pfd, 1, 5000) == 1) {
+		if ((n = recv(fd, buf + len, sizeof(buf) - 1 - len,
+		    MSG_DONTWAIT)) <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL)
+			break;
+	}
+}
+
+/* A socket dialled to a listener of our own on 127.0.0.1, whose far end
+ * has GET /metrics written into it; a child keeps the far end and logs
+ * how many bytes came back to it within three seconds. */
+static int
+dial_foreign(void)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: "
+	    "localhost\r\n\r\n";
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int l, a, b, got = 0;
+	char buf[4096];
+	struct pollfd pfd;
+	ssize_t n;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((l = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(l, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(l, 1) == -1 ||
+	    getsockname(l, (struct sockaddr *)&sin, &slen) == -1 ||
+	    (a = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    connect(a, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    (b = accept(l, NULL, NULL)) == -1 ||
+	    write(b, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+		return -1;
+	close(l);
+	if (fork() == 0) {
+		close(a);
+		close(IPC_FD);
+		pfd.fd = b;
+		pfd.events = POLLIN;
+		while (poll(&pfd, 1, 3000) == 1 &&
+		    (n = read(b, buf, sizeof(buf))) > 0)
+			got += (int)n;
+		fprintf(stderr, "{\"msg\":\"badworker: foreign socket\","
+		    "\"got\":%d}\n", got);
+		_exit(0);
+	}
+	close(b);
+	return a;
+}
+
 int
 main(void)
 {
@@ -187,6 +302,33 @@ main(void)
 		send_json(12, "{\"server\":\"s\"}");
 		sleep(1);
 		send_json(13, "{\"n\":2}");		/* IPC_SLOT_RELEASE */
+	} else if (strcmp(tenant, "hbblock") == 0) {
+		int fd, fl;
+
+		send_json(2, ack);
+		if ((fd = wait_conn()) == -1)
+			return 2;
+		read_head(fd);
+		fl = fcntl(fd, F_GETFL);
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		send_msg(8, 2, "{}", fd);	/* IPC_HANDBACK */
+	} else if (strcmp(tenant, "hbdup") == 0 ||
+	    strcmp(tenant, "hbtwice") == 0) {
+		int fd, n = strcmp(tenant, "hbdup") == 0 ? 6000 : 2;
+
+		send_json(2, ack);
+		if ((fd = wait_conn()) == -1)
+			return 2;
+		read_head(fd);
+		for (i = 0; i < n; i++)
+			send_msg(8, 2, "{}", fd);
+	} else if (strcmp(tenant, "hbforeign") == 0) {
+		int fd;
+
+		send_json(2, ack);
+		if (wait_conn() == -1 || (fd = dial_foreign()) == -1)
+			return 2;
+		send_msg(8, 2, "{}", fd);
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)
