@@ -134,6 +134,7 @@ struct config {
 	int cf_auth_fail_limit;			/* failures before back-off, 30 */
 	int cf_auth_fail_block;			/* first back-off, seconds, 10 */
 	char cf_rate_limit_exempt[CONFIG_STRLEN]; /* addresses/CIDRs, "" */
+	char cf_trusted_proxies[CONFIG_STRLEN];	/* addresses/CIDRs, "" */
 	int cf_tls_max_conns_per_tenant;	/* 512 of TLS_MAX_CONNS */
 	int cf_tls_port;			/* 0 = no TLS listener */
 	char cf_tls_host[CONFIG_STRLEN];	/* "" = host */
@@ -400,6 +401,10 @@ struct httphead {
 	int hh_has_origin;
 	char hh_request_id[65];	/* X-Request-Id as sent ("" when longer
 				 * than 64 bytes or absent); not checked */
+	char hh_forwarded_for[512];	/* X-Forwarded-For, every such
+				 * header joined by ","; when longer, its
+				 * right-most bytes; not checked */
+	int hh_has_forwarded_for;
 	size_t hh_head_len;	/* bytes up to and including CRLFCRLF */
 	unsigned hh_http_major, hh_http_minor;
 };

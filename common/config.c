@@ -105,6 +105,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("tls_cert_file", cf_tls_cert_file),
 	STR("tls_key_file", cf_tls_key_file),
 	INT("tls_max_conns_per_tenant", cf_tls_max_conns_per_tenant, 1, 2048),
+	STR("trusted_proxies", cf_trusted_proxies),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */

@@ -20,6 +20,7 @@ enum hh_field {
 	HF_HOST,
 	HF_ORIGIN,
 	HF_REQUEST_ID,
+	HF_FORWARDED_FOR,
 };
 
 struct hh_parse {
@@ -89,6 +90,27 @@ hh_append(struct hh_parse *hp, char *dst, size_t cap, const char *at,
 	return 0;
 }
 
+/* X-Forwarded-For keeps its right-most bytes: the addresses the
+ * nearest proxies added are the ones that count. */
+static void
+hh_xff_append(struct httphead *hh, const char *at, size_t len)
+{
+	char *b = hh->hh_forwarded_for;
+	size_t cap = sizeof(hh->hh_forwarded_for) - 1, cur = strlen(b), drop;
+
+	if (len > cap) {
+		at += len - cap;
+		len = cap;
+	}
+	if (cur + len > cap) {
+		drop = cur + len - cap;
+		memmove(b, b + drop, cur - drop + 1);
+		cur -= drop;
+	}
+	memcpy(b + cur, at, len);
+	b[cur + len] = '\0';
+}
+
 static int
 hh_on_header_value(http_parser *p, const char *at, size_t len)
 {
@@ -109,7 +131,16 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 				hp->hp_field = HF_ORIGIN;
 			else if (strcasecmp(hp->hp_name, "x-request-id") == 0)
 				hp->hp_field = HF_REQUEST_ID;
+			else if (strcasecmp(hp->hp_name,
+			    "x-forwarded-for") == 0)
+				hp->hp_field = HF_FORWARDED_FOR;
 		}
+		/* Several X-Forwarded-For headers are one list. */
+		if (hp->hp_field == HF_FORWARDED_FOR &&
+		    hh->hh_has_forwarded_for)
+			hh_xff_append(hh, ",", 1);
+		if (hp->hp_field == HF_FORWARDED_FOR)
+			hh->hh_has_forwarded_for = 1;
 		if ((hp->hp_field == HF_AUTHORIZATION &&
 		    hh->hh_has_authorization) ||
 		    (hp->hp_field == HF_HOST && hp->hp_seen_host) ||
@@ -143,6 +174,9 @@ hh_on_header_value(http_parser *p, const char *at, size_t len)
 		}
 		return hh_append(hp, hh->hh_request_id,
 		    sizeof(hh->hh_request_id), at, len);
+	case HF_FORWARDED_FOR:
+		hh_xff_append(hh, at, len);
+		return 0;
 	case HF_OTHER:
 		break;
 	}

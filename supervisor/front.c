@@ -45,7 +45,10 @@ struct front_conn {
 	int fc_metrics_only;	/* came in on metrics_listen */
 	const char *fc_route;	/* route class, for /metrics */
 	char fc_request_id[REQUEST_ID_MAX + 1];
-	struct sockaddr_storage fc_addr;	/* the client's address */
+	struct sockaddr_storage fc_addr;	/* the peer's address */
+	struct sockaddr_storage fc_client;	/* the client's: fc_addr, or
+					 * X-Forwarded-For's from a
+					 * trusted proxy */
 	const char *fc_peek;	/* the bytes being routed (front_route) */
 	size_t fc_peeklen;
 	struct tls_conn *fc_tls;	/* a TLS client: fc_fd is -1 */
@@ -268,7 +271,7 @@ front_unauthorized(struct front_conn *fc, const char *path, const char *why)
 
 	log_info("authentication failed", "{s:s,s:s}", "remote",
 	    fc->fc_remote, "reason", why);
-	ratelimit_auth_failed(fc->fc_sup, &fc->fc_addr);
+	ratelimit_auth_failed(fc->fc_sup, &fc->fc_client);
 	auth_challenge(fc->fc_sup, path, why, challenge, sizeof(challenge));
 	front_answer(fc, 401, challenge, json_pack("{s:s,s:s}", "error",
 	    "invalid_token", "error_description", why));
@@ -380,6 +383,51 @@ front_tls_handoff(struct front_conn *fc, const char *tenant)
 	return 0;
 }
 
+/* A forwarded client over its address's connection rate. */
+static void
+front_refuse_forwarded(struct front_conn *fc)
+{
+	log_info("rate limited", "{s:s,s:s,s:i}", "remote", fc->fc_remote,
+	    "scope", "ip", "retry_after", 1);
+	front_answer(fc, 429, "Retry-After: 1\r\n", json_pack("{s:s}",
+	    "error", "too many connections from this address"));
+}
+
+/*
+ * From a trusted proxy, the client is the one X-Forwarded-For names:
+ * its address goes into the logs, the per-address limits and the
+ * worker's "remote", and it is charged one connection (the proxy's
+ * connections are not). Returns 0, or -1 when answered (429).
+ */
+static int
+front_forwarded(struct front_conn *fc, const struct httphead *hh)
+{
+	struct sup *sp = fc->fc_sup;
+	struct sockaddr_storage cl;
+
+	if (!hh->hh_has_forwarded_for ||
+	    !ratelimit_trusted_proxy(sp, &fc->fc_addr))
+		return 0;
+	if (ratelimit_forwarded_client(sp, hh->hh_forwarded_for, &cl) == -1) {
+		log_debug("X-Forwarded-For from a trusted proxy names no "
+		    "address: the proxy's is used", "{s:s}", "remote",
+		    fc->fc_remote);
+		return 0;
+	}
+	fc->fc_client = cl;
+	/* The address alone: the client's port is the proxy's business. */
+	if (getnameinfo((const struct sockaddr *)&cl, sizeof(cl), fc->fc_remote,
+	    sizeof(fc->fc_remote), NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(fc->fc_remote, sizeof(fc->fc_remote), "unknown");
+	fc->fc_loopback = addr_is_loopback(&cl);
+	if (!ratelimit_ip_connect(sp, &cl)) {
+		fc->fc_route = "other";
+		front_refuse_forwarded(fc);
+		return -1;
+	}
+	return 0;
+}
+
 /* The whole head is here: decide. */
 static void
 front_route(struct front_conn *fc, const struct httphead *hh)
@@ -394,6 +442,8 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 
 	fc->fc_route = http_route_class(hh->hh_path);
 	request_id_pick(hh->hh_request_id, fc->fc_request_id);
+	if (front_forwarded(fc, hh) == -1)
+		return;
 	if (fc->fc_metrics_only && strcmp(fc->fc_route, "health") != 0 &&
 	    strcmp(fc->fc_route, "metrics") != 0) {
 		front_error(fc, 404, "not found");
@@ -440,7 +490,7 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_error(fc, 404, "not found");
 		return;
 	}
-	if (ratelimit_auth_blocked(sp, &fc->fc_addr, &retry)) {
+	if (ratelimit_auth_blocked(sp, &fc->fc_client, &retry)) {
 		front_rate_limited(fc, hh, retry, "auth");
 		return;
 	}
@@ -696,7 +746,7 @@ front_conn_new(struct sup *sp, int fd, const struct sockaddr_storage *peer)
 	    getpeername(fd, (struct sockaddr *)&ss, &slen) == 0) {
 		front_remote(&ss, fc->fc_remote, sizeof(fc->fc_remote));
 		fc->fc_loopback = addr_is_loopback(&ss);
-		fc->fc_addr = ss;
+		fc->fc_addr = fc->fc_client = ss;
 	} else
 		snprintf(fc->fc_remote, sizeof(fc->fc_remote), "unknown");
 	fc->fc_ev = event_new(sp->sp_base, fd,
@@ -811,7 +861,7 @@ front_tls_new(struct sup *sp, struct tls_conn *tc,
 	fc->fc_sup = sp;
 	fc->fc_fd = -1;
 	fc->fc_tls = tc;
-	fc->fc_addr = *ss;
+	fc->fc_addr = fc->fc_client = *ss;
 	front_remote(ss, fc->fc_remote, sizeof(fc->fc_remote));
 	fc->fc_loopback = addr_is_loopback(ss);
 	fc->fc_next = sp->sp_conns;

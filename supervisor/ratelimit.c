@@ -61,6 +61,9 @@ struct ratelimit {
 	struct rl_cidr rl_exempt[RL_EXEMPT_MAX];
 	int rl_nexempt;
 	char rl_exempt_text[CONFIG_STRLEN];
+	struct rl_cidr rl_trusted[RL_EXEMPT_MAX];	/* trusted_proxies */
+	int rl_ntrusted;
+	char rl_trusted_text[CONFIG_STRLEN];
 	uint64_t rl_refused[RL_NSCOPES];
 };
 
@@ -153,28 +156,55 @@ cidr_parse(const char *s, struct rl_cidr *c)
 	return 0;
 }
 
-/* Parses rate_limit_exempt ("127.0.0.1, ::1, 10.0.0.0/8"). */
+/* Parses a list of addresses and CIDRs ("127.0.0.1, ::1, 10.0.0.0/8")
+ * of setting key into list (RL_EXEMPT_MAX entries); *n_r untouched on
+ * error. */
 static int
-exempt_parse(struct ratelimit *rl, const char *text, char *err,
-    size_t errlen)
+cidr_list_parse(const char *key, const char *text, struct rl_cidr *list,
+    int *n_r, char *err, size_t errlen)
 {
 	char buf[CONFIG_STRLEN], *tok, *save = NULL;
+	struct rl_cidr l[RL_EXEMPT_MAX];
 	int n = 0;
 
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
 	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (n == RL_EXEMPT_MAX || cidr_parse(tok, &rl->rl_exempt[n])
-		    == -1) {
-			snprintf(err, errlen, "rate_limit_exempt: \"%.64s\" is "
-			    "not an address or CIDR (at most %d)", tok,
+		if (n == RL_EXEMPT_MAX || cidr_parse(tok, &l[n]) == -1) {
+			snprintf(err, errlen, "%s: \"%.64s\" is not an "
+			    "address or CIDR (at most %d)", key, tok,
 			    RL_EXEMPT_MAX);
 			return -1;
 		}
 		n++;
 	}
-	rl->rl_nexempt = n;
+	memcpy(list, l, sizeof(l[0]) * (size_t)n);
+	*n_r = n;
+	return 0;
+}
+
+/* Parses rate_limit_exempt. */
+static int
+exempt_parse(struct ratelimit *rl, const char *text, char *err,
+    size_t errlen)
+{
+	if (cidr_list_parse("rate_limit_exempt", text, rl->rl_exempt,
+	    &rl->rl_nexempt, err, errlen) == -1)
+		return -1;
 	snprintf(rl->rl_exempt_text, sizeof(rl->rl_exempt_text), "%s", text);
+	return 0;
+}
+
+/* Parses trusted_proxies. */
+static int
+trusted_parse(struct ratelimit *rl, const char *text, char *err,
+    size_t errlen)
+{
+	if (cidr_list_parse("trusted_proxies", text, rl->rl_trusted,
+	    &rl->rl_ntrusted, err, errlen) == -1)
+		return -1;
+	snprintf(rl->rl_trusted_text, sizeof(rl->rl_trusted_text), "%s",
+	    text);
 	return 0;
 }
 
@@ -196,12 +226,12 @@ addr_bytes(const struct sockaddr_storage *ss, uint8_t out[16])
 }
 
 static int
-addr_exempt(const struct ratelimit *rl, const uint8_t a[16])
+cidr_list_has(const struct rl_cidr *list, int n, const uint8_t a[16])
 {
 	int i, full, rest;
 
-	for (i = 0; i < rl->rl_nexempt; i++) {
-		const struct rl_cidr *c = &rl->rl_exempt[i];
+	for (i = 0; i < n; i++) {
+		const struct rl_cidr *c = &list[i];
 
 		full = c->rc_bits / 8;
 		rest = c->rc_bits % 8;
@@ -212,6 +242,82 @@ addr_exempt(const struct ratelimit *rl, const uint8_t a[16])
 			return 1;
 	}
 	return 0;
+}
+
+static int
+addr_exempt(const struct ratelimit *rl, const uint8_t a[16])
+{
+	return cidr_list_has(rl->rl_exempt, rl->rl_nexempt, a);
+}
+
+int
+ratelimit_trusted_proxy(const struct sup *sp, const struct sockaddr_storage *ss)
+{
+	const struct ratelimit *rl = sp->sp_ratelimit;
+	uint8_t a[16];
+
+	return rl != NULL && rl->rl_ntrusted > 0 && addr_bytes(ss, a) == 0 &&
+	    cidr_list_has(rl->rl_trusted, rl->rl_ntrusted, a);
+}
+
+/* One element of X-Forwarded-For ([s, s+len), trimmed): an IPv4 or IPv6
+ * address, bare or "[v6]" (a port is not part of it). 0 or -1. */
+static int
+xff_addr(const char *s, size_t len, struct sockaddr_storage *ss)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+int
+ratelimit_forwarded_client(const struct sup *sp, const char *xff,
+    struct sockaddr_storage *client_r)
+{
+	const char *end = xff + strlen(xff), *comma;
+	struct sockaddr_storage ss;
+	int found = 0;
+
+	/* From the right: each address a trusted proxy added is skipped;
+	 * the first that is not a trusted proxy is the client. */
+	while (end > xff) {
+		for (comma = end; comma > xff && comma[-1] != ','; comma--)
+			;
+		if (xff_addr(comma, (size_t)(end - comma), &ss) == -1)
+			return found ? 0 : -1;
+		*client_r = ss;
+		found = 1;
+		if (!ratelimit_trusted_proxy(sp, &ss))
+			return 0;
+		end = comma > xff ? comma - 1 : xff;
+	}
+	/* Only trusted proxies: the left-most of them. */
+	return found ? 0 : -1;
 }
 
 /* ----------------------------------------------------------- tables */
@@ -229,6 +335,10 @@ ratelimit_init(struct sup *sp)
 	    sizeof(err)) == -1)
 		log_error("rate limits: exempting no address", "{s:s}", "error",
 		    err);
+	if (trusted_parse(sp->sp_ratelimit, sp->sp_cf.cf_trusted_proxies, err,
+	    sizeof(err)) == -1)
+		log_error("trusting no proxy's X-Forwarded-For", "{s:s}",
+		    "error", err);
 	return 0;
 }
 
@@ -362,6 +472,12 @@ ratelimit_tenant_changed(struct sup *sp, const char *tenant)
 	    sizeof(err)) == -1)
 		log_error("reload: keeping the running rate_limit_exempt",
 		    "{s:s}", "error", err);
+	if (tenant == NULL &&
+	    strcmp(rl->rl_trusted_text, sp->sp_cf.cf_trusted_proxies) != 0 &&
+	    trusted_parse(rl, sp->sp_cf.cf_trusted_proxies, err,
+	    sizeof(err)) == -1)
+		log_error("reload: keeping the running trusted_proxies",
+		    "{s:s}", "error", err);
 	for (i = 0; i < RL_TENANT_HASH; i++)
 		for (t = rl->rl_tenants[i]; t != NULL; t = t->rt_next)
 			if (tenant == NULL || strcmp(t->rt_id, tenant) == 0)
@@ -430,7 +546,10 @@ ratelimit_ip_connect(struct sup *sp, const struct sockaddr_storage *ss)
 	int64_t now = now_mono_ms();
 	struct rl_ip *e;
 
+	/* A trusted proxy's connections carry many clients: each client is
+	 * charged when its request head names it (front.c). */
 	if (sp->sp_cf.cf_ip_connection_rate == 0 ||
+	    ratelimit_trusted_proxy(sp, ss) ||
 	    (e = ip_get(sp, ss, now)) == NULL)
 		return 1;
 	/* A reload may have changed the rate. */

@@ -11,7 +11,10 @@
  *                after auth_fail_limit failed authentications that
  *                doubles with each failure after it.
  *
- * Addresses are counted per IPv4 address and per IPv6 /64. The address
+ * Addresses are counted per IPv4 address and per IPv6 /64. Behind a
+ * proxy listed in trusted_proxies the address is the client's, from
+ * X-Forwarded-For (ratelimit_forwarded_client): the proxy's own
+ * connections are not charged, each forwarded request is. The address
  * table has a fixed size: when full, the least recently seen entry of a
  * probe window is replaced.
  */
@@ -55,6 +58,17 @@ int ratelimit_ip_connect(struct sup *sp, const struct sockaddr_storage *ss);
  * (counted as scope "auth"), else 0. */
 int ratelimit_auth_blocked(struct sup *sp, const struct sockaddr_storage *ss,
     int *retry_after_r);
+/* 1 when ss is one of trusted_proxies. */
+int ratelimit_trusted_proxy(const struct sup *sp,
+    const struct sockaddr_storage *ss);
+/*
+ * The client an X-Forwarded-For value names, for a request from a
+ * trusted proxy: the right-most address that is not itself a trusted
+ * proxy (the left-most when all are). Returns 0 with *client_r (port
+ * 0), or -1 when the right-most element is not an address.
+ */
+int ratelimit_forwarded_client(const struct sup *sp, const char *xff,
+    struct sockaddr_storage *client_r);
 /* An authentication from ss failed. */
 void ratelimit_auth_failed(struct sup *sp, const struct sockaddr_storage *ss);
 /* Refusals so far by scope. */

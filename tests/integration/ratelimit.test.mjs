@@ -278,7 +278,50 @@ test('rate_limit_exempt (reloaded) lets an address through', async () => {
 	eq((await etools(tokE)).status, 200, 'no back-off');
 });
 
+// trusted_proxies: the test's own address plays the proxy.
+const f = new Daemon({ workers: 1, uid_base: 71700, config: {
+    trusted_proxies: '127.0.0.0/8' } });
+await f.start();
+const tokF = await f.tenant('rf', {});
+const fraw = (tok, xff, extra = '') => f.raw(`GET /api/v1/users/rf/mcp-servers HTTP/1.1\r\n` +
+    `Host: localhost\r\nAuthorization: Bearer ${tok}\r\n` +
+    (xff ? `X-Forwarded-For: ${xff}\r\n` : '') + extra + '\r\n');
+const badF = jwt({ sub: 'rf', exp: now() + 600 }, { key: 'y'.repeat(40) });
+
+test('from a trusted proxy: 30 bad tokens back off the X-Forwarded-For client, not the proxy nor another client', async () => {
+	// A client's own X-Forwarded-For entry is not believed: the
+	// right-most address the proxy added is.
+	for (let i = 0; i < 30; i++)
+		eq((await fraw(badF, `198.51.100.9, 203.0.113.5`)).status, 401, `bad token ${i}`);
+	const r = await fraw(tokF, '198.51.100.9, 203.0.113.5');
+	eq(r.status, 429, 'that client is backed off');
+	assert(f.logs.find((l) => l.msg === 'authentication failures: address backed off' &&
+	    l.address === '203.0.113.5'), 'the back-off names the client');
+	assert(f.logs.find((l) => l.msg === 'authentication failed' &&
+	    l.remote === '203.0.113.5'), 'the log names the client');
+	eq((await fraw(badF, '203.0.113.6')).status, 401, 'another client is not backed off');
+	eq((await fraw(tokF, '203.0.113.6')).status, 200, "another client's good token");
+	eq((await fraw(tokF, '')).status, 200, 'the proxy itself');
+	// X-User-ID never decides anything: the token does.
+	eq((await fraw(tokF, '203.0.113.6', 'X-User-ID: someone-else\r\n')).status, 200);
+	eq((await fraw(badF, '203.0.113.6', 'X-User-ID: rf\r\n')).status, 401);
+});
+
+test('from a peer that is not a trusted proxy, X-Forwarded-For is ignored', async () => {
+	fs.appendFileSync(f.confPath, 'trusted_proxies = 192.0.2.1\n');
+	const n = f.logs.length;
+	f.proc.kill('SIGHUP');
+	await until(() => f.logs.slice(n).find((l) => l.msg === 'configuration reloaded'),
+	    10000, 'reload');
+	for (let i = 0; i < 30; i++)
+		eq((await fraw(badF, `203.0.113.${10 + i}`)).status, 401, `bad token ${i}`);
+	eq((await fraw(tokF, '203.0.113.99')).status, 429, 'the peer is backed off, whatever the header says');
+	assert(f.logs.find((l) => l.msg === 'authentication failures: address backed off' &&
+	    l.address === '127.0.0.1'), 'the back-off names the peer');
+});
+
 const failed = await run(import.meta.url);
 await d.stop();
 await e.stop();
+await f.stop();
 process.exit(failed ? 1 : 0);

@@ -118,6 +118,29 @@ main(void)
 	}
 	free(big);
 
+	UNIT_CASE("X-Forwarded-For headers are one list, its right-most bytes kept");
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2"
+	    "\r\nHost: h\r\nx-forwarded-for: 3.3.3.3\r\n\r\n", &hh, &st) == 1);
+	UNIT_CHECK(hh.hh_has_forwarded_for &&
+	    strcmp(hh.hh_forwarded_for, "1.1.1.1, 2.2.2.2,3.3.3.3") == 0);
+	UNIT_CHECK(parse("GET / HTTP/1.1\r\n\r\n", &hh, &st) == 1 &&
+	    !hh.hh_has_forwarded_for && hh.hh_forwarded_for[0] == '\0');
+	{
+		char req[4096], list[1600];
+		size_t i;
+
+		for (i = 0; i + 8 < sizeof(list); i += 8)
+			memcpy(list + i, "9.9.9.9,", 8);
+		list[i] = '\0';
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nX-Forwarded-For: "
+		    "%s4.4.4.4\r\n\r\n", list);
+		UNIT_CHECK(parse(req, &hh, &st) == 1);
+		i = strlen(hh.hh_forwarded_for);
+		UNIT_CHECK(i == sizeof(hh.hh_forwarded_for) - 1 &&
+		    strcmp(hh.hh_forwarded_for + i - 15, "9.9.9.9,4.4.4.4") ==
+		    0);
+	}
+
 	UNIT_CASE("status texts");
 	UNIT_CHECK(strcmp(http_status_text(431),
 	    "Request Header Fields Too Large") == 0);

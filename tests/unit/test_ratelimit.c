@@ -57,6 +57,8 @@ main(void)
 	sp.sp_cf.cf_auth_fail_block = 5;
 	snprintf(sp.sp_cf.cf_rate_limit_exempt,
 	    sizeof(sp.sp_cf.cf_rate_limit_exempt), "10.9.0.0/16, 2001:db8:1::/48");
+	snprintf(sp.sp_cf.cf_trusted_proxies,
+	    sizeof(sp.sp_cf.cf_trusted_proxies), "10.20.0.0/16, fd00::1");
 	UNIT_CHECK(ratelimit_init(&sp) == 0);
 
 	UNIT_CASE("default 100/min: exactly 100 at once, then 429 for a second");
@@ -125,6 +127,36 @@ main(void)
 	for (n = 0, i = 0; i < 10; i++)
 		n += ratelimit_ip_connect(&sp, &a);
 	UNIT_CHECK(n == 10);
+
+	UNIT_CASE("X-Forwarded-For: the right-most address not a trusted proxy");
+	{
+		struct sockaddr_storage c;
+		char s[INET6_ADDRSTRLEN];
+
+		a = addr("10.20.1.1");
+		UNIT_CHECK(ratelimit_trusted_proxy(&sp, &a) == 1);
+		a = addr("10.21.1.1");
+		UNIT_CHECK(ratelimit_trusted_proxy(&sp, &a) == 0);
+		UNIT_CHECK(ratelimit_forwarded_client(&sp,
+		    "1.1.1.1, 192.0.2.7,10.20.0.5", &c) == 0);
+		UNIT_CHECK(c.ss_family == AF_INET && strcmp(inet_ntop(AF_INET,
+		    &((struct sockaddr_in *)&c)->sin_addr, s, sizeof(s)),
+		    "192.0.2.7") == 0);
+		UNIT_CHECK(ratelimit_forwarded_client(&sp, "10.20.0.9 , [fd00::1]",
+		    &c) == 0);
+		UNIT_CHECK(strcmp(inet_ntop(AF_INET, &((struct sockaddr_in *)
+		    &c)->sin_addr, s, sizeof(s)), "10.20.0.9") == 0);
+		UNIT_CHECK(ratelimit_forwarded_client(&sp, " 2001:db8::7 ",
+		    &c) == 0 && c.ss_family == AF_INET6);
+		UNIT_CHECK(ratelimit_forwarded_client(&sp, "1.1.1.1, unknown",
+		    &c) == -1);
+		UNIT_CHECK(ratelimit_forwarded_client(&sp, "", &c) == -1);
+		/* a trusted proxy's connections are not charged */
+		a = addr("10.20.1.1");
+		for (n = 0, i = 0; i < 10; i++)
+			n += ratelimit_ip_connect(&sp, &a);
+		UNIT_CHECK(n == 10);
+	}
 
 	UNIT_CASE("authentication failures back an address off");
 	a = addr("198.51.100.1");
