@@ -324,6 +324,47 @@ test('a stalled head over TLS gets 408', async () => {
 	assert(Date.now() - t0 < 8000, 'silent client dropped after header_timeout');
 });
 
+test('one tenant holds at most tls_max_conns_per_tenant TLS connections; another tenant is still served', async () => {
+	const reload = async (line) => {
+		fs.appendFileSync(d.confPath, line);
+		const n = d.logs.length;
+		d.proc.kill('SIGHUP');
+		await until(() => d.logs.slice(n).find((l) => l.msg === 'configuration reloaded'),
+		    10000, 'reload');
+	};
+	const tv = await d.tenant('tv', {});
+	// A kept-alive TLS connection with one request answered: a relay.
+	const open = async (tenant, k) => {
+		const s = tls.connect({ host: '127.0.0.1', port: tlsPort, servername: 'localhost', ca });
+		await new Promise((res, rej) => { s.on('secureConnect', res); s.on('error', rej); });
+		const c = { s, buf: '' };
+		s.on('data', (x) => { c.buf += x.toString('latin1'); });
+		s.on('error', () => {});
+		s.write(`GET /api/v1/users/${tenant}/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+		    `Authorization: Bearer ${k}\r\n\r\n`);
+		await until(() => /^HTTP\/1\.1 \d{3}[^]*\r\n\r\n/.test(c.buf), 10000, 'an answer');
+		return c;
+	};
+	const refused = async () => Number(/^dataagent_tls_refused_total\{scope="tenant"\} (\d+)$/m
+	    .exec(await (await d.fetch('/metrics')).text())[1]);
+	await reload('tls_max_conns_per_tenant = 2\n');
+	const before = await refused();
+	const held = [await open('tv', tv), await open('tv', tv)];
+	for (const c of held)
+		assert(c.buf.startsWith('HTTP/1.1 200'), c.buf.slice(0, 80));
+	const third = await open('tv', tv);
+	assert(third.buf.startsWith('HTTP/1.1 503'), third.buf.slice(0, 80));
+	assert(third.buf.includes('{"error":"too many TLS connections for this tenant"}'), third.buf);
+	const other = await open('tu', tok2);
+	assert(other.buf.startsWith('HTTP/1.1 200'), 'another tenant is served');
+	eq(await refused(), before + 1, 'counted');
+	assert(d.logs.find((l) => l.msg === 'TLS connection refused: the tenant holds its share' &&
+	    l.tenant === 'tv'), 'logged');
+	for (const c of [...held, third, other])
+		c.s.destroy();
+	await reload('tls_max_conns_per_tenant = 512\n');
+});
+
 test('SIGHUP serves a new certificate; a bad one keeps the old', async () => {
 	eq(await servedCert(), fp1, 'first certificate');
 	// a kept-alive connection made before the reload goes on working
