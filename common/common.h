@@ -498,6 +498,11 @@ int secretref_expand(const char *s, secretref_lookup_fn lookup, void *arg,
 
 /* Closes *fd when >= 0 and sets it to -1. */
 void fd_close(int *fd);
+/* The same for a socket another process may have had: SO_LINGER is
+ * turned off first, for close(2) of a lingering socket blocks whatever
+ * O_NONBLOCK says. (A process that still holds a dup can turn it on
+ * again between the two calls; it cannot once it has closed its dup.) */
+void fd_close_nolinger(int *fd);
 int fd_nonblock(int fd);
 int fd_cloexec(int fd);
 /* Fills buf with cryptographically random bytes. Returns 0 or -1. */

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -14,6 +15,16 @@ fd_close(int *fd)
 		(void)close(*fd);
 		*fd = -1;
 	}
+}
+
+void
+fd_close_nolinger(int *fd)
+{
+	struct linger l = { 0, 0 };
+
+	if (*fd >= 0)
+		(void)setsockopt(*fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	fd_close(fd);
 }
 
 int

@@ -709,7 +709,7 @@ front_conn_free(struct front_conn **fcp, int close_fd)
 	if (fc->fc_out != NULL)
 		evbuffer_free(fc->fc_out);
 	if (close_fd) {
-		fd_close(&fc->fc_fd);
+		fd_close_nolinger(&fc->fc_fd);
 		tls_conn_free(&fc->fc_tls);
 	}
 	free(fc->fc_pre);
@@ -821,7 +821,7 @@ front_refuse(int *fd, int status, const char *msg)
 	    MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("cannot answer a refused connection", NULL);
 	shutdown(*fd, SHUT_WR);
-	fd_close(fd);
+	fd_close_nolinger(fd);
 }
 
 /*

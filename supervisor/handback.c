@@ -193,7 +193,7 @@ handback_take(struct sup *sp, struct given *g, pid_t pid, const char *tenant,
 	if (r == HB_FORGOTTEN) {
 		handback_refused(sp, r, pid, tenant);
 		free(pre);
-		fd_close(fd);
+		fd_close_nolinger(fd);
 		return 0;
 	}
 	/* A TLS client's socketpair end goes back to its relay, if the

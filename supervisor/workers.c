@@ -135,7 +135,7 @@ conn_refuse(int *fd, int status, const char *msg)
 	    MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("cannot answer a refused connection", NULL);
 	shutdown(*fd, SHUT_RDWR);
-	fd_close(fd);
+	fd_close_nolinger(fd);
 }
 
 static void
