@@ -95,6 +95,27 @@ test('a socket the worker dialled itself to 127.0.0.1: refused, never served /me
 	eq((await d.fetch('/health')).status, 200);
 });
 
+test('at most 64 of one worker\'s handed-back connections in the front: the rest get 503, counted', async () => {
+	const busy = await metric('dataagent_handbacks_refused_total{reason="busy"}');
+	await d.ctlOk(['tenant', 'add', 'hbmany']);
+	const tok = (await d.ctlOk(['token', 'issue', 'hbmany'])).trim();
+	const req = `GET /api/v1/users/hbmany/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`;
+	const first = d.raw(req, { ms: 8000 });
+	// the worker is assigned: then 69 more at once
+	await until(() => d.logs.find((l) => l.msg === 'connection handed back' &&
+	    l.tenant === 'hbmany'), 10000, 'the first handback');
+	const rest = await Promise.all(Array.from({ length: 69 }, () => d.raw(req, { ms: 8000 })));
+	const got = [await first, ...rest].map((r) => r.status);
+	eq(got.filter((s) => s === 408).length, 64, `408s: ${got}`);
+	eq(got.filter((s) => s === 503).length, 6, `503s: ${got}`);
+	eq(await metric('dataagent_handbacks_refused_total{reason="busy"}'), busy + 6);
+	assert(d.logs.find((l) => l.msg === 'handback refused' && l.reason === 'busy' &&
+	    l.tenant === 'hbmany'), 'logged');
+	assert(!d.logs.some((l) => l.msg === 'protocol violation by a worker' && l.tenant === 'hbmany'),
+	    'no violation');
+});
+
 const failed = await run(import.meta.url);
 await d.stop();
 fs.rmSync(d.tmpBin, { recursive: true, force: true });

@@ -30,6 +30,8 @@
  *   hbdup        an honest ack; reads the first client's request, then
  *                hands the socket back 6000 times (dups of one socket)
  *   hbtwice      the same, twice
+ *   hbmany       an honest ack; hands back every connection it gets,
+ *                once each and honestly, after reading its request
  *   hbforeign    an honest ack; waits for the first client, then dials a
  *                listener of its own on 127.0.0.1, writes GET /metrics
  *                into the far end and hands back the socket it dialled;
@@ -322,6 +324,15 @@ main(void)
 		read_head(fd);
 		for (i = 0; i < n; i++)
 			send_msg(8, 2, "{}", fd);
+	} else if (strcmp(tenant, "hbmany") == 0) {
+		int fd;
+
+		send_json(2, ack);
+		while ((fd = wait_conn()) != -1) {
+			read_head(fd);
+			send_msg(8, 2, "{}", fd);
+			close(fd);
+		}
 	} else if (strcmp(tenant, "hbforeign") == 0) {
 		int fd;
 
