@@ -729,12 +729,12 @@ front_conn_new(struct sup *sp, int fd, const struct sockaddr_storage *peer)
 	struct timeval tv;
 
 	if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS) {
-		close(fd);
+		fd_close_nolinger(&fd);
 		return NULL;
 	}
 	fc = calloc(1, sizeof(*fc));
 	if (fc == NULL) {
-		close(fd);
+		fd_close_nolinger(&fd);
 		return NULL;
 	}
 	fc->fc_sup = sp;

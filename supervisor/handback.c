@@ -11,7 +11,8 @@
  * handoff can come back once. The connection then keeps the recorded
  * address, never one read from the socket again.
  *
- * Bounds: GIVEN_MAX records per worker (the oldest is forgotten first;
+ * Bounds: GIVEN_MAX records per worker (the oldest is forgotten first:
+ * the supervisor does not learn when a worker closes a connection;
  * handing back a forgotten one is refused and counted, not taken for a
  * violation), HANDBACK_FRONT_MAX of one worker's handed-back connections
  * in the front at once, and the per-address connection rate, charged as
@@ -32,7 +33,7 @@
 #include "tls.h"
 
 #define GIVEN_MIN 64
-#define GIVEN_MAX 16384		/* 4 x tenant_nofile's default */
+#define GIVEN_MAX 4096		/* 48 bytes each: 192 KiB a busy worker */
 #define HANDBACK_FRONT_MAX 64
 
 struct given_conn {
