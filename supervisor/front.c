@@ -882,6 +882,12 @@ front_tls_new(struct sup *sp, struct tls_conn *tc,
 }
 
 void
+front_tls_from(struct front_conn *fc, pid_t from)
+{
+	fc->fc_from = from;
+}
+
+void
 front_tls_input(struct front_conn *fc)
 {
 	if (fc != NULL && fc->fc_tls != NULL && !fc->fc_lingering)

@@ -197,11 +197,19 @@ handback_take(struct sup *sp, struct given *g, pid_t pid, const char *tenant,
 		fd_close_nolinger(fd);
 		return 0;
 	}
+	if (front_handbacks_from(sp, pid) >= HANDBACK_FRONT_MAX) {
+		handback_refused(sp, HB_BUSY, pid, tenant);
+		free(pre);
+		/* On a TLS relay's socketpair end the answer reaches the
+		 * client through the relay, which then sees the end close. */
+		front_refuse(fd, 503, "too many connections handed back");
+		return 0;
+	}
 	/* A TLS client's socketpair end goes back to its relay, if the
 	 * client is still there. */
 	if (getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 &&
 	    v == AF_UNIX) {
-		if (tls_adopt(sp, *fd, pre, prelen, tenant) == 0)
+		if (tls_adopt(sp, *fd, pre, prelen, tenant, pid) == 0)
 			*fd = -1;
 		else {
 			log_debug("TLS connection handed back after its client "
@@ -210,12 +218,6 @@ handback_take(struct sup *sp, struct given *g, pid_t pid, const char *tenant,
 			fd_close(fd);
 		}
 		sp->sp_handbacks++;
-		return 0;
-	}
-	if (front_handbacks_from(sp, pid) >= HANDBACK_FRONT_MAX) {
-		handback_refused(sp, HB_BUSY, pid, tenant);
-		free(pre);
-		front_refuse(fd, 503, "too many connections handed back");
 		return 0;
 	}
 	/* Counted like a new connection from the address. */

@@ -551,7 +551,7 @@ pair_on_event(struct bufferevent *bev, short what, void *arg)
 
 int
 tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
-    const char *tenant)
+    const char *tenant, pid_t from)
 {
 	struct tls *tl = sp->sp_tls;
 	struct tls_conn *tc;
@@ -613,6 +613,7 @@ tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
 		tc_free(tc);
 		return 0;
 	}
+	front_tls_from(tc->tc_fc, from);
 	log_debug("TLS connection handed back", NULL);
 	front_tls_input(tc->tc_fc);
 	return 0;

@@ -11,6 +11,7 @@
 #define DATAAGENT_TLS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct sup;
@@ -62,17 +63,21 @@ void tls_conn_free(struct tls_conn **tc);
  * IPC_HANDBACK of an AF_UNIX fd (handback.c checked that this worker was
  * given it): when it is the worker's end of one of tenant's relays, the
  * relay stops and the TLS connection goes back to the front with pre
- * (owned, taken) and whatever was still on its way to the worker.
- * Returns 0 (fd closed), or -1 when fd is none of tenant's relays (the
- * client left; fd and pre left to the caller).
+ * (owned, taken) and whatever was still on its way to the worker, as
+ * handed back by worker pid `from`. Returns 0 (fd closed), or -1 when fd
+ * is none of tenant's relays (the client left; fd and pre left to the
+ * caller).
  */
 int tls_adopt(struct sup *sp, int fd, uint8_t *pre, size_t prelen,
-    const char *tenant);
+    const char *tenant, pid_t from);
 
 /* front.c, for tls.c: a TLS connection (handshake under way or done)
  * enters the front; NULL when refused (tc then freed by the caller). */
 struct front_conn *front_tls_new(struct sup *sp, struct tls_conn *tc,
     const struct sockaddr_storage *ss);
+/* The connection was handed back by worker pid from (see
+ * front_handbacks_from). */
+void front_tls_from(struct front_conn *fc, pid_t from);
 /* New decrypted bytes are in tls_conn_input(). */
 void front_tls_input(struct front_conn *fc);
 /* The client went away in the front: frees fc, not its tls_conn. */
