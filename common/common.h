@@ -464,6 +464,16 @@ const char *http_status_text(int status);
 /* A JSON string from untrusted bytes: as is when valid UTF-8, else with
  * every byte outside printable ASCII as '?' (httpresp.c). */
 json_t *json_string_lossy(const char *s, size_t len);
+/* vis.c: untrusted text made safe for a terminal or a log line.
+ * The escaped form of s[0..len): a backslash as \\, every control
+ * character (C0, DEL, C1, the bidirectional overrides and U+2028/9) and
+ * every byte that is not valid UTF-8 as \xNN, the rest as is. Returns a
+ * string to free, or NULL when out of memory. */
+char *vis_escape(const char *s, size_t len);
+/* The length vis_escape's result would have. */
+size_t vis_needed(const char *s, size_t len);
+/* 1 when vis_escape would return s unchanged. */
+int vis_is_clean(const char *s, size_t len);
 /* 1 for /api/v1/users/{id}/mcp and /api/v1/users/{id}/mcp/{server}. */
 int http_path_is_mcp(const char *path);
 /* The body of a 429: on an MCP POST a JSON-RPC error with the id of the

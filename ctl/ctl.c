@@ -366,17 +366,26 @@ static int
 ctl_answer(const struct ctl *c, const struct ctl_cmd *ce, const json_t *res)
 {
 	const json_t *r = json_object_get(res, "result");
-	const char *e;
+	json_t *vis;
+	int rc;
 
 	if (!json_is_true(json_object_get(res, "ok"))) {
-		e = json_string_value(json_object_get(res, "error"));
-		fprintf(stderr, "dataagentctl: %s\n", e != NULL ? e :
-		    "the daemon refused the command");
+		vis = ctl_visible(json_object_get(res, "error"));
+		fprintf(stderr, "dataagentctl: %s\n", json_is_string(vis) ?
+		    json_string_value(vis) : "the daemon refused the command");
+		json_decref(vis);
 		return CTL_EXIT_REFUSED;
 	}
 	if (c->c_json || ce->ce_print == NULL)
 		return ctl_print_json(r);
-	return ce->ce_print(c, r);
+	/* Everything a printer shows is escaped first (print.c). */
+	if ((vis = ctl_visible(r)) == NULL && r != NULL) {
+		fprintf(stderr, "dataagentctl: out of memory\n");
+		return CTL_EXIT_REFUSED;
+	}
+	rc = ce->ce_print(c, vis);
+	json_decref(vis);
+	return rc;
 }
 
 int

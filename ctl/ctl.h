@@ -144,6 +144,9 @@ int ctl_complete(int nwords, char **words);
 const struct ctl_cmd *ctl_cmd_find(const struct ctl *);
 
 /* print.c */
+/* A copy of an answer with every string and key escaped (vis_escape),
+ * for the printers; a new reference, or NULL when out of memory. */
+json_t *ctl_visible(const json_t *);
 int ctl_print_json(const json_t *);
 int ctl_print_tenant_add(const struct ctl *, const json_t *);
 int ctl_print_tenant_list(const struct ctl *, const json_t *);

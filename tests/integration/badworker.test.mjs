@@ -114,6 +114,28 @@ test('a worker that makes a call worker.policy refuses: the call is logged, the 
 	eq([died.cause, died.status], ['seccomp', 159]);
 });
 
+// A tenant whose badworker is assigned by one request (the request
+// itself gets no answer: the badworker never serves).
+async function assign(name) {
+	await d.ctlOk(['tenant', 'add', name]);
+	const tok = (await d.ctlOk(['token', 'issue', name])).trim();
+	await d.raw(`GET /api/v1/users/${name}/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 1000 });
+	return until(() => d.logs.find((l) => l.msg === 'worker assigned' && l.tenant === name),
+	    10000, `${name}'s worker assigned`);
+}
+
+test('an audit row whose tool name holds ESC [ 2 J and a C1 CSI: dataagentctl audit prints it escaped', async () => {
+	await assign('termaudit');
+	await until(async () => JSON.parse(await d.ctlOk(['--json', 'audit', '--tenant', 'termaudit']))
+	    .some((r) => r.request_id === 'term-1'), 10000, 'the row written');
+	const out = await d.ctlOk(['audit', '--tenant', 'termaudit']);
+	const line = out.split('\n').find((l) => l.includes('id=term-1'));
+	assert(line !== undefined && line.includes('  s/\\x1b[2J\\xc2\\x9b31m success 1ms 2B id=term-1'),
+	    JSON.stringify(out));
+	assert(!/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(out), `a control character printed: ${JSON.stringify(out)}`);
+});
+
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');

@@ -37,6 +37,9 @@
  *                into the far end and hands back the socket it dialled;
  *                a child keeps the far end and logs what came back
  *                ({"msg":"badworker: foreign socket","got":N})
+ *   termaudit    an honest ack, then one valid tool-call audit row whose
+ *                tool name holds ESC [ 2 J and a C1 CSI (request id
+ *                "term-1"), then silence
  *   anything else: an honest ack, then silence
  *
  * The supervisor must kill it and log why, and keep serving.
@@ -292,6 +295,12 @@ main(void)
 		send_json(7, "{\"action\":\"tool.call\",\"server\":\"s\","
 		    "\"tool\":\"t\",\"status\":\"success\",\"duration_ms\":1,"
 		    "\"arg_bytes\":2,\"request_id\":\"bad\\nid\"}");
+	} else if (strcmp(tenant, "termaudit") == 0) {
+		send_json(2, ack);
+		send_json(7, "{\"rows\":[{\"action\":\"tool.call\","
+		    "\"server\":\"s\",\"tool\":\"\\u001b[2J\\u009b31m\","
+		    "\"status\":\"success\",\"duration_ms\":1,"
+		    "\"arg_bytes\":2,\"request_id\":\"term-1\"}]}");
 	} else if (strcmp(tenant, "ratehog") == 0) {
 		send_json(2, ack);
 		send_json(11, "{\"want\":1000000000}");	/* IPC_RATE_REQ */
