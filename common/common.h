@@ -65,6 +65,11 @@ char *log_text_line(const json_t *line);
 void log_write(enum log_level level, const char *msg, const char *fmt, ...);
 void log_vwrite(enum log_level level, const char *msg, const char *fmt,
     va_list ap);
+/* One line written for another process (the supervisor passing on a
+ * worker's line): proc and pid as given, then msg, then fields (not
+ * stolen; keys ts, level, proc, pid and msg in it are ignored). */
+void log_emit(enum log_level level, const char *proc, long long pid,
+    const char *msg, json_t *fields);
 #define log_error(...) log_write(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...) log_write(LOG_LVL_INFO, __VA_ARGS__)
@@ -136,6 +141,16 @@ struct config {
 	char cf_rate_limit_exempt[CONFIG_STRLEN]; /* addresses/CIDRs, "" */
 	char cf_trusted_proxies[CONFIG_STRLEN];	/* addresses/CIDRs, "" */
 	int cf_tls_max_conns_per_tenant;	/* 512 of TLS_MAX_CONNS */
+	int cf_worker_log_rate;			/* lines/s a worker passes on, 10 */
+	int cf_worker_log_burst;		/* 200 */
+	int cf_tenant_store_rate;		/* store requests/s per tenant, 5 */
+	int cf_tenant_store_burst;		/* 20 */
+	int cf_tenant_max_servers;		/* 100 */
+	int cf_tenant_max_secrets;		/* 100 */
+	int cf_secret_max_size;			/* bytes, 8192 */
+	int cf_tenant_audit_rate;		/* rows/s per tenant, 200 */
+	int cf_tenant_audit_queue;		/* rows waiting per tenant, 256 */
+	int cf_audit_queue;			/* rows waiting in all, 2048 */
 	int cf_tls_port;			/* 0 = no TLS listener */
 	char cf_tls_host[CONFIG_STRLEN];	/* "" = host */
 	char cf_tls_cert_file[CONFIG_STRLEN];	/* PEM chain */

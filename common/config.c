@@ -100,6 +100,16 @@ static const struct cfg_key cfg_keys[] = {
 	INT("auth_fail_limit", cf_auth_fail_limit, 0, 1000000),
 	INT("auth_fail_block", cf_auth_fail_block, 1, 86400),
 	STR("rate_limit_exempt", cf_rate_limit_exempt),
+	INT("worker_log_rate", cf_worker_log_rate, 0, 1000000),
+	INT("worker_log_burst", cf_worker_log_burst, 1, 1000000),
+	INT("tenant_store_rate", cf_tenant_store_rate, 0, 100000),
+	INT("tenant_store_burst", cf_tenant_store_burst, 1, 100000),
+	INT("tenant_max_servers", cf_tenant_max_servers, 1, 100000),
+	INT("tenant_max_secrets", cf_tenant_max_secrets, 1, 100000),
+	INT("secret_max_size", cf_secret_max_size, 1, 8192),
+	INT("tenant_audit_rate", cf_tenant_audit_rate, 0, 1000000),
+	INT("tenant_audit_queue", cf_tenant_audit_queue, 1, 65536),
+	INT("audit_queue", cf_audit_queue, 1, 65536),
 	INT("tls_port", cf_tls_port, 0, 65535),
 	STR("tls_host", cf_tls_host),
 	STR("tls_cert_file", cf_tls_cert_file),
@@ -190,6 +200,16 @@ config_defaults(struct config *cf)
 	cf->cf_auth_fail_limit = 30;
 	cf->cf_auth_fail_block = 10;
 	cf->cf_tls_max_conns_per_tenant = 512;
+	cf->cf_worker_log_rate = 10;
+	cf->cf_worker_log_burst = 200;
+	cf->cf_tenant_store_rate = 5;
+	cf->cf_tenant_store_burst = 20;
+	cf->cf_tenant_max_servers = 100;
+	cf->cf_tenant_max_secrets = 100;
+	cf->cf_secret_max_size = 8192;
+	cf->cf_tenant_audit_rate = 200;
+	cf->cf_tenant_audit_queue = 256;
+	cf->cf_audit_queue = 2048;
 }
 
 static const struct cfg_key *

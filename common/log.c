@@ -168,14 +168,14 @@ log_timestamp(char *out, size_t outlen)
 	snprintf(out, outlen, "%.24s.%03dZ", base, (int)(tv.tv_usec / 1000) % 1000);
 }
 
+static void log_put(const json_t *line);
+
 void
 log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 {
 	json_t *line, *fields = NULL;
 	json_error_t jerr;
-	char ts[64], *text;
-	size_t len, off;
-	ssize_t n;
+	char ts[64];
 	int saved_errno = errno;
 
 	if (!log_enabled(level))
@@ -195,12 +195,48 @@ log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 			    json_string(jerr.text));
 		json_decref(fields);
 	}
+	log_put(line);
+	json_decref(line);
+out:
+	errno = saved_errno;
+}
+
+void
+log_emit(enum log_level level, const char *proc, long long pid,
+    const char *msg, json_t *fields)
+{
+	json_t *line;
+	char ts[64];
+	int saved_errno = errno;
+
+	if (!log_enabled(level))
+		return;
+	log_timestamp(ts, sizeof(ts));
+	line = json_pack("{s:s,s:s,s:s,s:I,s:s}", "ts", ts,
+	    "level", log_level_name(level), "proc", proc,
+	    "pid", (json_int_t)pid, "msg", msg != NULL ? msg : "");
+	if (line != NULL) {
+		if (fields != NULL)
+			json_object_update_missing(line, fields);
+		log_put(line);
+		json_decref(line);
+	}
+	errno = saved_errno;
+}
+
+/* Writes one line object in the chosen form with one write(2). */
+static void
+log_put(const json_t *line)
+{
+	char *text;
+	size_t len, off;
+	ssize_t n;
+
 	/* Both forms leave room for the newline: it replaces the NUL. */
 	text = lg.lg_text ? log_text_line(line) :
 	    json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(line);
 	if (text == NULL)
-		goto out;
+		return;
 	len = strlen(text);
 	text[len++] = '\n';
 	for (off = 0; off < len; off += (size_t)n) {
@@ -213,8 +249,6 @@ log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 			break;
 	}
 	free(text);
-out:
-	errno = saved_errno;
 }
 
 void

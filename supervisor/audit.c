@@ -7,7 +7,11 @@
  * worker's own, and argument values are kept only when audit_arguments
  * is on here, whatever the worker sent. Rows are queued and written
  * AUDIT_FLUSH_MS later in one transaction, so a burst of calls costs one
- * commit, not one each; a full queue is written at once.
+ * commit, not one each; a full queue (audit_queue rows, read at start)
+ * is written at once. A tenant's rows past tenant_audit_rate a second,
+ * or with tenant_audit_queue of its rows already waiting, are dropped
+ * and counted (quota.c): one tenant's flood neither fills the disk nor
+ * takes the queue from the others.
  *
  * Rows older than audit_retention days are deleted at start-up and every
  * AUDIT_PRUNE_S seconds.
@@ -20,7 +24,6 @@
 
 #include "supervisor.h"
 
-#define AUDIT_QUEUE_MAX 512
 #define AUDIT_FLUSH_MS 200
 #define AUDIT_PRUNE_S 3600
 #define AUDIT_DURATION_MAX ((json_int_t)86400 * 1000 * 30)
@@ -37,8 +40,8 @@ struct audit_pending {
 };
 
 struct audit {
-	struct audit_pending au_q[AUDIT_QUEUE_MAX];
-	unsigned au_n;
+	struct audit_pending *au_q;	/* au_cap of them */
+	unsigned au_n, au_cap;
 	struct event *au_ev_flush;
 	struct event *au_ev_prune;
 };
@@ -85,6 +88,7 @@ out:
 	for (i = 0; i < au->au_n; i++)
 		free(au->au_q[i].ap_detail);
 	au->au_n = 0;
+	quota_audit_flushed(sp);
 }
 
 static void
@@ -124,14 +128,18 @@ audit_init(struct sup *sp)
 
 	if ((au = calloc(1, sizeof(*au))) == NULL)
 		return -1;
+	au->au_cap = (unsigned)sp->sp_cf.cf_audit_queue;
+	au->au_q = calloc(au->au_cap, sizeof(*au->au_q));
 	au->au_ev_flush = evtimer_new(sp->sp_base, audit_on_flush, sp);
 	au->au_ev_prune = event_new(sp->sp_base, -1, EV_PERSIST,
 	    audit_on_prune, sp);
-	if (au->au_ev_flush == NULL || au->au_ev_prune == NULL) {
+	if (au->au_q == NULL || au->au_ev_flush == NULL ||
+	    au->au_ev_prune == NULL) {
 		if (au->au_ev_flush != NULL)
 			event_free(au->au_ev_flush);
 		if (au->au_ev_prune != NULL)
 			event_free(au->au_ev_prune);
+		free(au->au_q);
 		free(au);
 		return -1;
 	}
@@ -158,6 +166,7 @@ audit_free(struct sup *sp)
 	audit_flush(sp);
 	event_free(au->au_ev_flush);
 	event_free(au->au_ev_prune);
+	free(au->au_q);
 	free(au);
 	sp->sp_audit = NULL;
 }
@@ -198,6 +207,9 @@ audit_other(struct sup *sp, const char *tenant, const char *action,
 	if (strspn(action, "abcdefghijklmnopqrstuvwxyz._") != strlen(action) ||
 	    strcmp(action, "tool.call") == 0)
 		return -1;
+	/* Written at once, one row: within the tenant's rate too. */
+	if (!quota_audit_take(sp, tenant, 0))
+		return 0;
 	d = json_dumps(detail, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (d != NULL && strlen(d) > IPC_AUDIT_ARGS_MAX) {
 		free(d);
@@ -289,8 +301,14 @@ audit_row(struct sup *sp, const char *tenant, json_t *v)
 		free(a);
 		return 0;
 	}
-	if (au->au_n == AUDIT_QUEUE_MAX)
+	if (au->au_n == au->au_cap)
 		audit_flush(sp);
+	/* A valid row over the tenant's bounds is dropped, not a
+	 * violation: a busy honest worker may meet them too. */
+	if (!quota_audit_take(sp, tenant, 1)) {
+		free(a);
+		return 0;
+	}
 	ap = &au->au_q[au->au_n++];
 	memset(ap, 0, sizeof(*ap));
 	ap->ap_ts = now_wall();

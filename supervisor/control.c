@@ -1466,6 +1466,13 @@ cmd_secret_set(struct control *ctl, const json_t *args, char *err,
 		    "bytes without NUL", SECRET_VALUE_MAX);
 		return NULL;
 	}
+	/* The admin is bound by the size (the value goes to the worker in
+	 * one message), not by the tenant's counts and rates. */
+	if (json_string_length(jv) > (size_t)sp->sp_cf.cf_secret_max_size) {
+		snprintf(err, errlen, "value too large: at most %d bytes "
+		    "(secret_max_size)", sp->sp_cf.cf_secret_max_size);
+		return NULL;
+	}
 	if (secrets_set(sp, tenant, name, json_string_value(jv),
 	    json_string_length(jv), err, errlen) == -1)
 		return NULL;

@@ -878,6 +878,7 @@ main(int argc, char **argv)
 	audit_free(&sp);
 	store_close(&sp.sp_store);
 	metrics_free(&sp);
+	quota_free(&sp);
 	tls_free(&sp);
 	ratelimit_free(&sp);
 	event_free(sp.sp_ev_sigchld);

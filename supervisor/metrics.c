@@ -8,12 +8,17 @@
  * beyond that count into tool_name="other" (and, past METRICS_SERIES_HARD,
  * into server_name="other" too), so a tenant cannot mint label values.
  *
- * IPC_COUNTERS (proto.h) adds the workers' other counts: HTTP answers by
- * route class and code (global), tool-list cache results (global) and,
- * per tenant and upstream server (at most METRICS_SERVERS_MAX, then
- * server_name="other"), restarts, connection attempts and connection
- * lifetimes. The supervisor's own counts (worker starts, authentication
- * failures, its own HTTP answers, store statement times) join them here.
+ * IPC_COUNTERS (proto.h) adds the workers' other counts, all per tenant:
+ * HTTP answers by route class and code (at most METRICS_TENANT_HTTP_MAX
+ * pairs, then route="other"), tool-list cache results and, per upstream
+ * server (at most METRICS_SERVERS_MAX, then server_name="other"),
+ * restarts, connection attempts and connection lifetimes. A count a
+ * worker reports is never added into a host-wide series: a compromised
+ * worker may say anything of its own tenant, and nothing of the
+ * gateway's health. The supervisor's own counts (worker starts,
+ * authentication failures, its own HTTP answers, store statement times)
+ * are the host-wide ones; what it refused or dropped of a worker's
+ * (log lines, audit rows, store requests) is counted per tenant too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +46,14 @@ struct metrics_series {
 };
 
 #define METRICS_SERVERS_MAX 64
+#define METRICS_TENANT_HTTP_MAX 64	/* (route, code) pairs per tenant */
 #define METRICS_HTTP_CODES 500		/* 100..599 */
+
+/* A tenant's HTTP answers of one route class and code. */
+struct metrics_http {
+	int mh_route, mh_code;
+	uint64_t mh_n;
+};
 
 /* One upstream server of a tenant (IPC_COUNTERS "servers"). */
 struct metrics_upstream {
@@ -58,6 +70,10 @@ struct metrics_tenant {
 	unsigned mt_n, mt_cap;
 	struct metrics_upstream mt_ups[METRICS_SERVERS_MAX];
 	unsigned mt_nups;
+	struct metrics_http *mt_http;	/* IPC_COUNTERS "http" */
+	unsigned mt_nhttp, mt_caphttp;
+	uint64_t mt_cache_hit, mt_cache_miss;
+	uint64_t mt_counts[MTC_NCOUNTS];	/* metrics_tenant_count */
 };
 
 static const char *const metrics_auth_reasons[] = {
@@ -70,8 +86,7 @@ static const char *const metrics_auth_reasons[] = {
 
 struct metrics {
 	struct metrics_tenant *mx_tenants;
-	uint64_t mx_http[HTTP_NROUTES][METRICS_HTTP_CODES];
-	uint64_t mx_cache_hit, mx_cache_miss;
+	uint64_t mx_http[HTTP_NROUTES][METRICS_HTTP_CODES];	/* our own */
 	uint64_t mx_worker_starts;
 	uint64_t mx_auth[METRICS_NAUTH];
 };
@@ -337,6 +352,51 @@ metrics_upstream_get(struct metrics_tenant *mt, const char *server)
 	return mu;
 }
 
+/* Adds n to the tenant's (route, code); past METRICS_TENANT_HTTP_MAX
+ * pairs a new one counts under route "other" (at most one a code). */
+static void
+metrics_tenant_http(struct metrics_tenant *mt, int route, int code,
+    uint64_t n)
+{
+	struct metrics_http *h;
+	unsigned i, cap;
+	int other = http_route_index("other");
+
+	for (;;) {
+		for (i = 0; i < mt->mt_nhttp; i++)
+			if (mt->mt_http[i].mh_route == route &&
+			    mt->mt_http[i].mh_code == code) {
+				mt->mt_http[i].mh_n += n;
+				return;
+			}
+		if (mt->mt_nhttp < METRICS_TENANT_HTTP_MAX || route == other)
+			break;
+		route = other;
+	}
+	if (mt->mt_nhttp == mt->mt_caphttp) {
+		cap = mt->mt_caphttp == 0 ? 8 : mt->mt_caphttp * 2;
+		if ((h = reallocarray(mt->mt_http, cap, sizeof(*h))) == NULL)
+			return;
+		mt->mt_http = h;
+		mt->mt_caphttp = cap;
+	}
+	h = &mt->mt_http[mt->mt_nhttp++];
+	h->mh_route = route;
+	h->mh_code = code;
+	h->mh_n = n;
+}
+
+void
+metrics_tenant_count(struct sup *sp, const char *tenant,
+    enum metrics_tenant_count what, uint64_t n)
+{
+	struct metrics_tenant *mt;
+
+	if (what < MTC_NCOUNTS &&
+	    (mt = metrics_tenant_get(sp, tenant, 1)) != NULL)
+		mt->mt_counts[what] += n;
+}
+
 int
 metrics_counters(struct sup *sp, const char *tenant, json_t *v)
 {
@@ -349,7 +409,6 @@ metrics_counters(struct sup *sp, const char *tenant, json_t *v)
 	json_t *srv = json_object_get(v, "servers");
 	json_t *cache = json_object_get(v, "cache");
 	uint64_t hit, miss;
-	struct metrics *mx;
 	struct metrics_tenant *mt;
 	size_t i, nh, ns;
 	int j;
@@ -373,14 +432,13 @@ metrics_counters(struct sup *sp, const char *tenant, json_t *v)
 		if (metrics_counters_server(json_array_get(srv, i), &ud[i]) ==
 		    -1)
 			return -1;
-	if ((mx = metrics_get(sp)) == NULL)
+	if ((nh == 0 && ns == 0 && hit == 0 && miss == 0) ||
+	    (mt = metrics_tenant_get(sp, tenant, 1)) == NULL)
 		return 0;	/* out of memory: counts lost, not the worker */
 	for (i = 0; i < nh; i++)
-		mx->mx_http[hd[i].route][hd[i].code - 100] += hd[i].n;
-	mx->mx_cache_hit += hit;
-	mx->mx_cache_miss += miss;
-	if (ns == 0 || (mt = metrics_tenant_get(sp, tenant, 1)) == NULL)
-		return 0;
+		metrics_tenant_http(mt, hd[i].route, hd[i].code, hd[i].n);
+	mt->mt_cache_hit += hit;
+	mt->mt_cache_miss += miss;
 	for (i = 0; i < ns; i++) {
 		struct metrics_upstream *mu = metrics_upstream_get(mt,
 		    ud[i].mud_server);
@@ -443,6 +501,7 @@ metrics_tenant_forget(struct sup *sp, const char *tenant)
 		if (strcmp(mt->mt_tenant, tenant) == 0) {
 			*pp = mt->mt_next;
 			free(mt->mt_series);
+			free(mt->mt_http);
 			free(mt);
 			return;
 		}
@@ -458,6 +517,7 @@ metrics_free(struct sup *sp)
 	while ((mt = sp->sp_metrics->mx_tenants) != NULL) {
 		sp->sp_metrics->mx_tenants = mt->mt_next;
 		free(mt->mt_series);
+		free(mt->mt_http);
 		free(mt);
 	}
 	free(sp->sp_metrics);
@@ -627,7 +687,104 @@ metrics_render_upstreams(struct sup *sp, struct evbuffer *out)
 	}
 }
 
-/* The supervisor's and the workers' global counts. */
+/* What the workers reported of their tenants' traffic, and what the
+ * supervisor refused or dropped of theirs, per tenant. */
+static void
+metrics_render_tenant_counts(struct sup *sp, struct evbuffer *out)
+{
+	static const struct {
+		const char *mr_family, *mr_reason;
+	} rows[MTC_NCOUNTS] = {
+		[MTC_LOG_DROPPED] = { "dataagent_worker_log_lines_dropped_total",
+		    NULL },
+		[MTC_AUDIT_RATE] = { "dataagent_audit_rows_dropped_total",
+		    "rate" },
+		[MTC_AUDIT_QUEUE] = { "dataagent_audit_rows_dropped_total",
+		    "queue" },
+		[MTC_STORE_RATE] = { "dataagent_store_requests_refused_total",
+		    "rate" },
+		[MTC_STORE_SERVERS] = {
+		    "dataagent_store_requests_refused_total", "servers" },
+		[MTC_STORE_SECRETS] = {
+		    "dataagent_store_requests_refused_total", "secrets" },
+		[MTC_STORE_SECRET_SIZE] = {
+		    "dataagent_store_requests_refused_total", "secret_size" },
+	};
+	static const struct {
+		const char *mf_name, *mf_help;
+	} fams[] = {
+		{ "dataagent_worker_log_lines_dropped_total", "Lines a "
+		    "worker wrote past worker_log_rate, dropped unread." },
+		{ "dataagent_audit_rows_dropped_total", "Tool-call audit "
+		    "rows from a worker dropped: over tenant_audit_rate "
+		    "(rate) or with tenant_audit_queue or audit_queue rows "
+		    "waiting (queue)." },
+		{ "dataagent_store_requests_refused_total", "Store requests "
+		    "from a worker refused: over tenant_store_rate (rate), or "
+		    "past tenant_max_servers, tenant_max_secrets or "
+		    "secret_max_size." },
+	};
+	struct metrics_tenant *mt;
+	char u[METRICS_LABEL_MAX];
+	unsigned i, k;
+	size_t f;
+
+	metrics_family(out, "dataagent_tenant_http_requests_total", "counter",
+	    "HTTP answers a tenant's worker reports, by route class and "
+	    "status code.");
+	for (mt = sp->sp_metrics != NULL ? sp->sp_metrics->mx_tenants : NULL;
+	    mt != NULL; mt = mt->mt_next)
+		for (i = 0; i < mt->mt_nhttp; i++)
+			evbuffer_add_printf(out,
+			    "dataagent_tenant_http_requests_total{user_id="
+			    "\"%s\",route=\"%s\",code=\"%d\"} %llu\n",
+			    metrics_lv(mt->mt_tenant, u),
+			    http_route_name(mt->mt_http[i].mh_route),
+			    mt->mt_http[i].mh_code,
+			    (unsigned long long)mt->mt_http[i].mh_n);
+	metrics_family(out, "dataagent_tenant_cache_requests_total", "counter",
+	    "Tool-list requests a tenant's worker answered from its cache "
+	    "(hit) or from the server (miss).");
+	for (mt = sp->sp_metrics != NULL ? sp->sp_metrics->mx_tenants : NULL;
+	    mt != NULL; mt = mt->mt_next)
+		if (mt->mt_cache_hit + mt->mt_cache_miss > 0)
+			evbuffer_add_printf(out,
+			    "dataagent_tenant_cache_requests_total{user_id="
+			    "\"%s\",result=\"hit\"} %llu\n"
+			    "dataagent_tenant_cache_requests_total{user_id="
+			    "\"%s\",result=\"miss\"} %llu\n",
+			    metrics_lv(mt->mt_tenant, u),
+			    (unsigned long long)mt->mt_cache_hit, u,
+			    (unsigned long long)mt->mt_cache_miss);
+	for (f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		metrics_family(out, fams[f].mf_name, "counter",
+		    fams[f].mf_help);
+		for (mt = sp->sp_metrics != NULL ?
+		    sp->sp_metrics->mx_tenants : NULL; mt != NULL;
+		    mt = mt->mt_next)
+			for (k = 0; k < MTC_NCOUNTS; k++) {
+				if (strcmp(rows[k].mr_family,
+				    fams[f].mf_name) != 0 ||
+				    mt->mt_counts[k] == 0)
+					continue;
+				metrics_lv(mt->mt_tenant, u);
+				if (rows[k].mr_reason != NULL)
+					evbuffer_add_printf(out, "%s{user_id="
+					    "\"%s\",reason=\"%s\"} %llu\n",
+					    fams[f].mf_name, u,
+					    rows[k].mr_reason,
+					    (unsigned long long)
+					    mt->mt_counts[k]);
+				else
+					evbuffer_add_printf(out, "%s{user_id="
+					    "\"%s\"} %llu\n", fams[f].mf_name,
+					    u, (unsigned long long)
+					    mt->mt_counts[k]);
+			}
+	}
+}
+
+/* The supervisor's own host-wide counts. */
 static void
 metrics_render_global(struct sup *sp, struct evbuffer *out)
 {
@@ -641,8 +798,8 @@ metrics_render_global(struct sup *sp, struct evbuffer *out)
 	int r, c;
 
 	metrics_family(out, "dataagent_http_requests_total", "counter",
-	    "HTTP answers by route class and status code, from the "
-	    "supervisor and the workers.");
+	    "HTTP answers the supervisor itself gave, by route class and "
+	    "status code (the workers' are per tenant).");
 	for (r = 0; r < HTTP_NROUTES; r++)
 		for (c = 0; c < METRICS_HTTP_CODES; c++)
 			if (mx->mx_http[r][c] > 0)
@@ -656,13 +813,6 @@ metrics_render_global(struct sup *sp, struct evbuffer *out)
 		evbuffer_add_printf(out, "dataagent_auth_failures_total"
 		    "{reason=\"%s\"} %llu\n", metrics_auth_reasons[i],
 		    (unsigned long long)mx->mx_auth[i]);
-	metrics_family(out, "dataagent_cache_requests_total", "counter",
-	    "Tool-list requests answered from the cache (hit) or from the "
-	    "server (miss).");
-	evbuffer_add_printf(out, "dataagent_cache_requests_total{result=\"hit\"}"
-	    " %llu\n", (unsigned long long)mx->mx_cache_hit);
-	evbuffer_add_printf(out, "dataagent_cache_requests_total{result="
-	    "\"miss\"} %llu\n", (unsigned long long)mx->mx_cache_miss);
 	metrics_family(out, "dataagent_worker_starts_total", "counter",
 	    "Worker processes started (spares and workers for a tenant).");
 	evbuffer_add_printf(out, "dataagent_worker_starts_total %llu\n",
@@ -773,6 +923,7 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	metrics_render_upstreams(sp, out);
 	metrics_render_cgroups(sp, conns, out);
 	metrics_render_egress(sp, out);
+	metrics_render_tenant_counts(sp, out);
 
 	metrics_family(out, "dataagent_workers", "gauge",
 	    "Worker processes by state.");

@@ -18,6 +18,9 @@
  *   secrets.c  tenant secrets under the master key (secrets.h)
  *   audit.c    tool-call audit rows from workers (batched), retention
  *   handback.c which connections a worker may hand back (IPC_HANDBACK)
+ *   workerlog.c each worker's stdout and stderr, passed on with fields
+ *              it cannot forge, rate-limited
+ *   quota.c    per-tenant bounds on what workers write to the store
  */
 #ifndef DATAAGENT_SUPERVISOR_H
 #define DATAAGENT_SUPERVISOR_H
@@ -45,6 +48,8 @@ struct jwt_keyset;
 struct httphead;
 struct ratelimit;
 struct tls;
+struct wlog;
+struct quota;
 
 #define MAX_FLAGS 16
 
@@ -135,6 +140,7 @@ struct sup {
 	struct cluster sp_cluster;	/* cluster.c */
 	uint64_t sp_handbacks;		/* handed back, taken (handback.c) */
 	uint64_t sp_handbacks_refused[HB_NREASONS];
+	struct quota *sp_quota;		/* per-tenant write buckets (quota.c) */
 };
 
 /* front.c */
@@ -329,6 +335,48 @@ void metrics_tenant_forget(struct sup *sp, const char *tenant);
 /* Appends the whole exposition to out. Returns 0 or -1 (out of memory). */
 int metrics_render(struct sup *sp, struct evbuffer *out);
 void metrics_free(struct sup *sp);
+/* Per-tenant counts of what the supervisor refused or dropped of a
+ * worker's (rendered with a user_id label, never in host-wide series). */
+enum metrics_tenant_count {
+	MTC_LOG_DROPPED = 0,		/* worker log lines over the rate */
+	MTC_AUDIT_RATE,			/* audit rows over tenant_audit_rate */
+	MTC_AUDIT_QUEUE,		/* ... tenant_audit_queue or audit_queue */
+	MTC_STORE_RATE,			/* store requests over tenant_store_rate */
+	MTC_STORE_SERVERS,		/* a server past tenant_max_servers */
+	MTC_STORE_SECRETS,		/* a secret past tenant_max_secrets */
+	MTC_STORE_SECRET_SIZE,		/* a value over secret_max_size */
+	MTC_NCOUNTS,
+};
+void metrics_tenant_count(struct sup *sp, const char *tenant,
+    enum metrics_tenant_count what, uint64_t n);
+
+/* workerlog.c */
+/* Starts passing on what the worker pid writes to fd (owned from now;
+ * non-blocking), its lines tagged with *tenant as it is at each line
+ * (the worker table's buffer, which outlives the struct). NULL when out
+ * of memory (fd not taken). */
+struct wlog *wlog_new(struct sup *sp, int fd, pid_t pid, const char *tenant);
+/* The worker is gone: passes on what is left in the pipe (bounded) and
+ * closes it. */
+void wlog_drain(struct wlog *wl);
+void wlog_free(struct wlog **wlp);
+
+/* quota.c */
+/* One store request of the tenant's worker: 1 when within
+ * tenant_store_rate, else 0 (counted and logged). */
+int quota_store_take(struct sup *sp, const char *tenant);
+/* One audit row of the tenant's worker: 1 when within tenant_audit_rate
+ * and tenant_audit_queue (with queued set, the row is then counted as
+ * waiting), else 0 (dropped: counted and logged). */
+int quota_audit_take(struct sup *sp, const char *tenant, int queued);
+/* The audit queue was written: no row waits. */
+void quota_audit_flushed(struct sup *sp);
+/* Counts a refusal for the tenant and logs it, one line per tenant and
+ * reason every 10 s with the count since the last. */
+void quota_refused(struct sup *sp, const char *tenant,
+    enum metrics_tenant_count what, int limit);
+void quota_tenant_forget(struct sup *sp, const char *tenant);
+void quota_free(struct sup *sp);
 
 /* audit.c */
 /* Starts the retention timer and prunes once. Returns 0 or -1. */

@@ -88,6 +88,7 @@ struct worker {
 	int64_t wk_slot_window_ms;	/* start of the current second */
 	unsigned wk_slot_reqs;		/* IPC_SLOT_REQs in that second */
 	struct given *wk_given;		/* connections it may hand back */
+	struct wlog *wk_log;		/* its stdout and stderr (workerlog.c) */
 };
 
 static void worker_assign(struct worker *wk, const struct store_tenant *t);
@@ -260,6 +261,48 @@ worker_send_config(struct worker *wk)
 
 /* ------------------------------------------------------ worker -> sup */
 
+/*
+ * Whether one more of the tenant's servers (secrets 0) or secrets
+ * (1) named name fits under its quota: one of that name already there
+ * is replaced, not added. Returns NULL when it fits, else the refusal
+ * (507; counted and logged) to answer, or a 500 when the store fails.
+ */
+static json_t *
+store_quota_check(struct worker *wk, int secrets, const char *name)
+{
+	struct sup *sp = wk->wk_sup;
+	char err[STORE_ERRLEN], msg[160];
+	int max = secrets ? sp->sp_cf.cf_tenant_max_secrets :
+	    sp->sp_cf.cf_tenant_max_servers;
+	json_t *l, *e;
+	size_t i;
+
+	l = secrets ? store_secret_list(sp->sp_store, wk->wk_tenant, err,
+	    sizeof(err)) : store_server_list(sp->sp_store, wk->wk_tenant, err,
+	    sizeof(err));
+	if (l == NULL)
+		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+		    "status", 500);
+	json_array_foreach(l, i, e)
+		if (name != NULL && json_is_string(json_object_get(e, "name")) &&
+		    strcmp(json_string_value(json_object_get(e, "name")),
+		    name) == 0) {
+			json_decref(l);
+			return NULL;
+		}
+	i = json_array_size(l);
+	json_decref(l);
+	if (i < (size_t)max)
+		return NULL;
+	quota_refused(sp, wk->wk_tenant, secrets ? MTC_STORE_SECRETS :
+	    MTC_STORE_SERVERS, max);
+	snprintf(msg, sizeof(msg), "quota reached: the tenant has %zu %s, "
+	    "the most %s allows", i, secrets ? "secrets" : "servers",
+	    secrets ? "tenant_max_secrets" : "tenant_max_servers");
+	return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", msg, "status",
+	    507);
+}
+
 /* {"op":"secret_put","name","value"} from a tenant's worker: the
  * value is validated, sealed and stored; the answer, the audit row and
  * the log line carry the name only. */
@@ -280,6 +323,16 @@ on_secret_put(struct worker *wk, json_t *v)
 		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", "value must "
 		    "be a string of at most 8192 bytes without NUL", "status",
 		    400);
+	if (json_string_length(jv) > (size_t)sp->sp_cf.cf_secret_max_size) {
+		quota_refused(sp, wk->wk_tenant, MTC_STORE_SECRET_SIZE,
+		    sp->sp_cf.cf_secret_max_size);
+		snprintf(err, sizeof(err), "value too large: at most %d bytes "
+		    "(secret_max_size)", sp->sp_cf.cf_secret_max_size);
+		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
+		    "status", 413);
+	}
+	if ((det = store_quota_check(wk, 1, name)) != NULL)
+		return det;
 	if (secrets_set(sp, wk->wk_tenant, name, json_string_value(jv),
 	    json_string_length(jv), err, sizeof(err)) == -1)
 		return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
@@ -306,13 +359,27 @@ on_store_req(struct worker *wk, uint32_t id, json_t *v)
 
 	snprintf(actor, sizeof(actor), "tenant:%s", wk->wk_tenant);
 	op = json_string_value(json_object_get(v, "op"));
-	if (op != NULL && strcmp(op, "server_put") == 0) {
+	/* Every request costs the store a statement or more: within the
+	 * tenant's rate, whatever it asks. */
+	if (!quota_store_take(sp, wk->wk_tenant)) {
+		snprintf(err, sizeof(err), "too many store requests: at most "
+		    "%d a second (tenant_store_rate)",
+		    sp->sp_cf.cf_tenant_store_rate);
+		res = json_pack("{s:b,s:s,s:i,s:i}", "ok", 0, "error", err,
+		    "status", 429, "retry_after", 1);
+	} else if (op != NULL && strcmp(op, "server_put") == 0) {
+		json_t *q = NULL;
+
 		srv = server_spec_check(json_object_get(v, "server"), err,
 		    sizeof(err));
 		if (srv == NULL)
 			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
 			    "status", 400);
-		else if (store_server_put(sp->sp_store, wk->wk_tenant, srv,
+		else if ((q = store_quota_check(wk, 0, json_string_value(
+		    json_object_get(srv, "name")))) != NULL) {
+			res = q;
+			json_decref(srv);
+		} else if (store_server_put(sp->sp_store, wk->wk_tenant, srv,
 		    err, sizeof(err)) == -1) {
 			res = json_pack("{s:b,s:s,s:i}", "ok", 0, "error", err,
 			    "status", 500);
@@ -748,7 +815,7 @@ static struct worker *
 worker_spawn(struct sup *sp)
 {
 	struct worker *wk;
-	int sv[2];
+	int sv[2], lp[2];
 	pid_t pid;
 	char lvl[64], fmt[32], asanv[256];
 	const char *asan;
@@ -758,11 +825,19 @@ worker_spawn(struct sup *sp)
 		    strerror(errno));
 		return NULL;
 	}
+	/* Its stdout and stderr: a pipe we read and pass on (workerlog.c),
+	 * never our own stderr. */
+	if (pipe2(lp, O_CLOEXEC) == -1) {
+		log_error("pipe failed", "{s:s}", "error", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	(void)fd_nonblock(lp[0]);	/* cannot fail on a fresh pipe */
 	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
 	    log_level_name(sp->sp_cf.cf_log_level));
-	/* The worker writes to the same stderr: the form we chose. */
-	snprintf(fmt, sizeof(fmt), "LOG_FORMAT=%s",
-	    log_format_is_text(sp->sp_cf.cf_log_format) ? "text" : "json");
+	/* JSON, which we read back; our logger writes it in our form. */
+	snprintf(fmt, sizeof(fmt), "LOG_FORMAT=json");
 	/* A sanitizer build's settings follow it into the worker; nothing
 	 * else of ours does. */
 	asan = getenv("ASAN_OPTIONS");
@@ -773,6 +848,8 @@ worker_spawn(struct sup *sp)
 		log_error("fork failed", "{s:s}", "error", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
+		close(lp[0]);
+		close(lp[1]);
 		return NULL;
 	}
 	if (pid == 0) {
@@ -783,23 +860,26 @@ worker_spawn(struct sup *sp)
 		int nullfd;
 
 		/* Fresh process image with fd 3 = IPC, 0 = /dev/null, 1,2 =
-		 * our stderr (logs), and nothing else. */
+		 * the log pipe, and nothing else. */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		if (dup2(sv[1], WORKER_IPC_FD) == -1)
 			_exit(127);
 		nullfd = open("/dev/null", O_RDONLY);
-		if (nullfd == -1 || dup2(nullfd, 0) == -1 || dup2(2, 1) == -1)
+		if (nullfd == -1 || dup2(nullfd, 0) == -1 ||
+		    dup2(lp[1], 1) == -1 || dup2(lp[1], 2) == -1)
 			_exit(127);
 		close_range(WORKER_IPC_FD + 1, ~0U, 0);
 		execve(sp->sp_worker_path, argv, envp);
 		_exit(127);
 	}
 	close(sv[1]);
+	close(lp[1]);
 	wk = calloc(1, sizeof(*wk));
 	if (wk == NULL) {
 		close(sv[0]);
+		close(lp[0]);
 		kill(pid, SIGKILL);
 		return NULL;
 	}
@@ -812,6 +892,8 @@ worker_spawn(struct sup *sp)
 	wk->wk_ev_kill = evtimer_new(sp->sp_base, on_kill_timer, wk);
 	wk->wk_ipc = ipc_chan_new(sp->sp_base, sv[0], on_worker_msg,
 	    on_worker_error, wk);
+	if ((wk->wk_log = wlog_new(sp, lp[0], pid, wk->wk_tenant)) == NULL)
+		close(lp[0]);	/* its writes fail; it runs on */
 	wk->wk_next = sp->sp_workers;
 	if (sp->sp_workers != NULL)
 		sp->sp_workers->wk_prev = wk;
@@ -958,6 +1040,7 @@ workers_tenant_forget(struct sup *sp, const char *tenant)
 	char err[512];
 
 	metrics_tenant_forget(sp, tenant);
+	quota_tenant_forget(sp, tenant);
 	ratelimit_tenant_forget(sp, tenant);
 	egress_tenant_forget(sp, tenant);
 	if (cg_tenant_remove(sp->sp_cg, tenant, err, sizeof(err)) == -1)
@@ -1297,6 +1380,7 @@ worker_free(struct worker *wk)
 	egress_release(sp, &wk->wk_egress_slot);
 	if (wk->wk_ev_kill != NULL)
 		event_free(wk->wk_ev_kill);
+	wlog_free(&wk->wk_log);
 	if (wk->wk_prev != NULL)
 		wk->wk_prev->wk_next = wk->wk_next;
 	else
@@ -1385,6 +1469,8 @@ workers_reap(struct sup *sp)
 			continue;
 		early = !wk->wk_served && !wk->wk_asked_to_stop &&
 		    wk->wk_state != WK_RETIRING && !sp->sp_stopping;
+		/* Its last lines (a trap handler's) before its death's. */
+		wlog_drain(wk->wk_log);
 		worker_log_death(wk, status);
 		if (wk->wk_tenant[0] != '\0' && wk->wk_uid != 0 &&
 		    !uid_in_use(sp, wk))

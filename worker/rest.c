@@ -282,6 +282,7 @@ rest_on_store(json_t *res, void *arg)
 	struct rest_store *rs = arg;
 	struct http_req *r = rs->rs_req;
 	const char *err;
+	json_int_t st;
 	json_t *server;
 
 	if (r == NULL)
@@ -301,8 +302,11 @@ rest_on_store(json_t *res, void *arg)
 	err = json_string_value(json_object_get(res, "error"));
 	if (err == NULL)
 		err = "the store refused the change";
+	st = json_integer_value(json_object_get(res, "status"));
 	if (strcmp(err, "supervisor gone") == 0)
 		http_reply_error(r, 503, err);
+	else if (st == 429 || st == 507)	/* the tenant's store quotas */
+		http_reply_error(r, (int)st, err);
 	else if (rs->rs_delete && strstr(err, "not found") != NULL)
 		http_reply_error(r, 404, err);
 	else
@@ -742,8 +746,8 @@ rest_on_secret(json_t *res, void *arg)
 		err = "the store refused the change";
 	if (strcmp(err, "supervisor gone") == 0 || st == 503)
 		http_reply_error(r, 503, err);
-	else if (st == 404)
-		http_reply_error(r, 404, err);
+	else if (st == 404 || st == 413 || st == 429 || st == 507)
+		http_reply_error(r, (int)st, err);
 	else if (st == 500)
 		http_reply_error(r, 500, err);
 	else

@@ -61,7 +61,9 @@ test('HELP and TYPE for every new family; the limit carries user_id', async () =
 	const want = { mcp_connections_total: 'counter', mcp_connection_duration_seconds: 'histogram',
 	    dataagent_worker_starts_total: 'counter', dataagent_auth_failures_total: 'counter',
 	    dataagent_http_requests_total: 'counter', dataagent_upstream_restarts_total: 'counter',
-	    dataagent_cache_requests_total: 'counter', dataagent_store_duration_seconds: 'histogram' };
+	    dataagent_tenant_http_requests_total: 'counter', dataagent_tenant_cache_requests_total: 'counter',
+	    dataagent_store_duration_seconds: 'histogram', dataagent_worker_log_lines_dropped_total: 'counter',
+	    dataagent_audit_rows_dropped_total: 'counter', dataagent_store_requests_refused_total: 'counter' };
 	for (const [n, t] of Object.entries(want)) {
 		eq(m.type[n], t, `TYPE ${n}`);
 		assert(m.help[n], `HELP ${n}`);
@@ -87,21 +89,25 @@ test('tool calls move HTTP, connection, cache and store series exactly', async (
 	let m;
 	await until(async () => {
 		m = await scrape();
-		return val(m, 'dataagent_http_requests_total', { route: 'tool_call', code: '200' }) -
-		    val(before, 'dataagent_http_requests_total', { route: 'tool_call', code: '200' }) === 3 &&
-		    val(m, 'dataagent_http_requests_total', { route: 'tools', code: '200' }) -
-		    val(before, 'dataagent_http_requests_total', { route: 'tools', code: '200' }) === 2;
+		return val(m, 'dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tool_call', code: '200' }) -
+		    val(before, 'dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tool_call', code: '200' }) === 3 &&
+		    val(m, 'dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tools', code: '200' }) -
+		    val(before, 'dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tools', code: '200' }) === 2;
 	}, 5000, 'the worker\'s counters');
 	await sleep(1200);	// no later batch may add to them
 	m = await scrape();
 	const delta = (name, l) => val(m, name, l) - val(before, name, l);
-	eq(delta('dataagent_http_requests_total', { route: 'tool_call', code: '200' }), 3, 'tool_call 200');
-	eq(delta('dataagent_http_requests_total', { route: 'tools', code: '200' }), 2, 'tools 200');
+	eq(delta('dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tool_call', code: '200' }), 3,
+	    'tool_call 200');
+	eq(delta('dataagent_tenant_http_requests_total', { user_id: 'ob', route: 'tools', code: '200' }), 2, 'tools 200');
 	eq(delta('dataagent_http_requests_total', { route: 'health', code: '200' }), 1, 'health 200 (supervisor)');
+	// What a worker reports is its tenant's, never the host's own series.
+	eq(delta('dataagent_http_requests_total', { route: 'tool_call', code: '200' }), 0, 'no worker count host-wide');
 	// 2 listings × 2 servers: the broken one never caches, everything
 	// was cached by the first listing or the warm-up call.
-	assert(delta('dataagent_cache_requests_total', { result: 'hit' }) >= 1, 'a cache hit');
-	assert(delta('dataagent_cache_requests_total', { result: 'miss' }) >= 2, 'the broken server misses');
+	assert(delta('dataagent_tenant_cache_requests_total', { user_id: 'ob', result: 'hit' }) >= 1, 'a cache hit');
+	assert(delta('dataagent_tenant_cache_requests_total', { user_id: 'ob', result: 'miss' }) >= 2,
+	    'the broken server misses');
 	eq(val(m, 'mcp_connections_total', { user_id: 'ob', server_name: 'everything', status: 'success' }), 1,
 	    'one connection to everything');
 	assert(val(m, 'mcp_connections_total', { user_id: 'ob', server_name: 'broken', status: 'failed' }) >= 1,

@@ -40,6 +40,18 @@
  *   termaudit    an honest ack, then one valid tool-call audit row whose
  *                tool name holds ESC [ 2 J and a C1 CSI (request id
  *                "term-1"), then silence
+ *   logforge     an honest ack, then on stderr: a line dressed as
+ *                dataagentd's "worker assigned" for tenant "victim"
+ *                ("forged":"yes"), a JSON line and a raw line with
+ *                escape sequences, then 20000 lines ("flood", "n")
+ *   storeflood   an honest ack, then IPC_STORE_REQs one at a time: 12
+ *                server_put (s0..s11), a secret_put of 2000 bytes, 6
+ *                secret_put (K0..K5); then 3000 more secret_put in
+ *                batches of 100; logs "store answers" with each first
+ *                answer's status ("first") and the flood's count by
+ *                status and by error ("flood", "errors")
+ *   auditflood   an honest ack, then 100 IPC_AUDIT batches of 64 valid
+ *                tool-call rows at once; logs "audit sent"
  *   anything else: an honest ack, then silence
  *
  * The supervisor must kill it and log why, and keep serving.
@@ -98,6 +110,183 @@ send_json(uint32_t type, const char *json)
 }
 
 static char *assign_json;	/* the whole assignment */
+
+static int
+read_full(void *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(IPC_FD, (char *)buf + got, n - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* The next IPC_STORE_RES (103), others skipped; NULL on EOF. */
+static json_t *
+store_reply(void)
+{
+	uint32_t hdr[4];
+	char *buf;
+	json_t *v;
+
+	for (;;) {
+		if (read_full(hdr, sizeof(hdr)) == -1 || hdr[1] > (1u << 24) ||
+		    (buf = calloc(1, hdr[1] + 1)) == NULL ||
+		    read_full(buf, hdr[1]) == -1)
+			return NULL;
+		if (hdr[0] != 103) {
+			free(buf);
+			continue;
+		}
+		v = json_loads(buf, 0, NULL);
+		free(buf);
+		return v;
+	}
+}
+
+static void
+store_send(uint32_t id, json_t *op)
+{
+	char *p = json_dumps(op, JSON_COMPACT);
+	uint32_t hdr[4] = { 4, (uint32_t)strlen(p), id, 0 };	/* STORE_REQ */
+	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { p, strlen(p) } };
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	(void)sendmsg(IPC_FD, &mh, MSG_NOSIGNAL);
+	free(p);
+	json_decref(op);
+}
+
+static int
+reply_status(json_t *r)
+{
+	if (r == NULL)
+		return -1;
+	if (json_is_true(json_object_get(r, "ok")))
+		return 200;
+	return (int)json_integer_value(json_object_get(r, "status"));
+}
+
+/* storeflood: see the top. */
+static void
+store_flood(void)
+{
+	json_t *first = json_array(), *flood = json_object();
+	json_t *errors = json_object(), *r, *line;
+	char name[32], big[2001], key[16], *p;
+	uint32_t id = 1;
+	int i, j;
+
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		store_send(id++, json_pack("{s:s,s:{s:s,s:s}}", "op",
+		    "server_put", "server", "name", name, "command",
+		    "/bin/cat"));
+		r = store_reply();
+		json_array_append_new(first, json_integer(reply_status(r)));
+		json_decref(r);
+	}
+	memset(big, 'x', 2000);
+	big[2000] = '\0';
+	store_send(id++, json_pack("{s:s,s:s,s:s}", "op", "secret_put",
+	    "name", "BIG", "value", big));
+	r = store_reply();
+	json_array_append_new(first, json_integer(reply_status(r)));
+	json_decref(r);
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "K%d", i);
+		store_send(id++, json_pack("{s:s,s:s,s:s}", "op", "secret_put",
+		    "name", name, "value", "v"));
+		r = store_reply();
+		json_array_append_new(first, json_integer(reply_status(r)));
+		json_decref(r);
+	}
+	for (i = 0; i < 30; i++) {
+		for (j = 0; j < 100; j++) {
+			snprintf(name, sizeof(name), "F%d", i * 100 + j);
+			store_send(id++, json_pack("{s:s,s:s,s:s}", "op",
+			    "secret_put", "name", name, "value", "v"));
+		}
+		for (j = 0; j < 100; j++) {
+			const char *e;
+
+			r = store_reply();
+			snprintf(key, sizeof(key), "%d", reply_status(r));
+			json_object_set_new(flood, key, json_integer(
+			    json_integer_value(json_object_get(flood, key)) +
+			    1));
+			if ((e = json_string_value(json_object_get(r,
+			    "error"))) != NULL)
+				json_object_set_new(errors, e, json_integer(
+				    json_integer_value(json_object_get(errors,
+				    e)) + 1));
+			json_decref(r);
+		}
+	}
+	line = json_pack("{s:s,s:s,s:o,s:o,s:o}", "level", "info", "msg",
+	    "store answers", "first", first, "flood", flood, "errors", errors);
+	p = json_dumps(line, JSON_COMPACT);
+	fprintf(stderr, "%s\n", p);
+	free(p);
+	json_decref(line);
+}
+
+/* logforge: see the top. */
+static void
+log_forge(void)
+{
+	int i;
+
+	fprintf(stderr, "{\"ts\":\"2026-12-07T00:00:00.000Z\",\"level\":"
+	    "\"info\",\"proc\":\"dataagentd\",\"pid\":1,\"msg\":"
+	    "\"worker assigned\",\"tenant\":\"victim\",\"worker_pid\":1,"
+	    "\"forged\":\"yes\"}\n");
+	fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"ctl \\u001b[2J\","
+	    "\"tool\":\"x\\u001b]0;owned\\u0007\",\"\\u001bkey\":1}\n");
+	fprintf(stderr, "raw \x1b[31mred\r\n");
+	fflush(stderr);
+	for (i = 0; i < 20000; i++)
+		fprintf(stderr, "{\"level\":\"info\",\"msg\":\"flood\","
+		    "\"n\":%d}\n", i);
+	fflush(stderr);
+}
+
+/* auditflood: see the top. */
+static void
+audit_flood(void)
+{
+	json_t *rows, *batch;
+	char rid[32];
+	int i, j;
+
+	for (i = 0; i < 100; i++) {
+		rows = json_array();
+		for (j = 0; j < 64; j++) {
+			snprintf(rid, sizeof(rid), "flood-%d", i * 64 + j);
+			json_array_append_new(rows, json_pack("{s:s,s:s,s:s,"
+			    "s:s,s:i,s:i,s:s}", "action", "tool.call",
+			    "server", "s", "tool", "t", "status", "success",
+			    "duration_ms", 1, "arg_bytes", 2, "request_id",
+			    rid));
+		}
+		batch = json_pack("{s:o}", "rows", rows);
+		char *p = json_dumps(batch, JSON_COMPACT);
+
+		send_json(7, p);	/* IPC_AUDIT */
+		free(p);
+		json_decref(batch);
+	}
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"audit sent\","
+	    "\"rows\":6400}\n");
+}
 
 /* Reads messages until an assignment; copies its tenant. */
 static int
@@ -295,6 +484,15 @@ main(void)
 		send_json(7, "{\"action\":\"tool.call\",\"server\":\"s\","
 		    "\"tool\":\"t\",\"status\":\"success\",\"duration_ms\":1,"
 		    "\"arg_bytes\":2,\"request_id\":\"bad\\nid\"}");
+	} else if (strcmp(tenant, "logforge") == 0) {
+		send_json(2, ack);
+		log_forge();
+	} else if (strcmp(tenant, "storeflood") == 0) {
+		send_json(2, ack);
+		store_flood();
+	} else if (strcmp(tenant, "auditflood") == 0) {
+		send_json(2, ack);
+		audit_flood();
 	} else if (strcmp(tenant, "termaudit") == 0) {
 		send_json(2, ack);
 		send_json(7, "{\"rows\":[{\"action\":\"tool.call\","
