@@ -156,6 +156,11 @@ test('a worker forges a dataagentd line, writes escape sequences and floods its 
 	eq([forged.proc, forged.pid, forged.worker_pid, forged.tenant, forged.child_pid, forged.msg],
 	    ['worker', pid, pid, 'logforge', 1, 'worker assigned'], JSON.stringify(forged));
 	assert(!d.logs.some((l) => l.tenant === 'victim'), 'a line speaks for victim');
+	// Before its assignment, a worker's lines carry no tenant at all
+	// (every badworker says so as a spare).
+	const spare = d.logs.find((l) => l.msg === 'spare says' && l.tenant === '');
+	assert(spare !== undefined, 'no spare line without a tenant');
+	eq([spare.proc, spare.pid], ['worker', spare.worker_pid], JSON.stringify(spare));
 	const esc = d.logs.find((l) => l.worker_pid === pid && l.tool !== undefined);
 	eq([esc.level, esc.msg, esc.tool, esc['\\x1bkey']], ['warn', 'ctl \\x1b[2J', 'x\\x1b]0;owned\\x07', 1],
 	    JSON.stringify(esc));

@@ -120,6 +120,10 @@ export class Daemon {
 			// requests a minute; ratelimit.test.mjs tests the limit.
 			// The per-address limits keep their defaults.
 			rate_limit: 0,
+			// At debug a worker writes lines per request, past the
+			// default 10 a second the supervisor passes on; the cases
+			// match on them. badworker.test.mjs tests the limit.
+			worker_log_rate: 0,
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');

@@ -54,6 +54,9 @@
  *                tool-call rows at once; logs "audit sent"
  *   anything else: an honest ack, then silence
  *
+ * Every one, as a spare, first writes on stderr a line that claims
+ * tenant "victim" ("msg":"spare says").
+ *
  * The supervisor must kill it and log why, and keep serving.
  */
 #include <arpa/inet.h>
@@ -426,6 +429,9 @@ main(void)
 	int i;
 
 	send_json(1, "{\"version\":\"bad\"}");
+	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"spare says\","
+	    "\"tenant\":\"victim\"}\n");
+	fflush(stderr);
 	if (wait_assign(tenant, sizeof(tenant)) == -1)
 		return 1;
 	snprintf(ack, sizeof(ack), "{\"tenant\":\"%s\"}", tenant);
