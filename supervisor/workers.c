@@ -296,8 +296,8 @@ store_quota_check(struct worker *wk, int secrets, const char *name)
 		return NULL;
 	quota_refused(sp, wk->wk_tenant, secrets ? MTC_STORE_SECRETS :
 	    MTC_STORE_SERVERS, max);
-	snprintf(msg, sizeof(msg), "quota reached: the tenant has %zu %s, "
-	    "the most %s allows", i, secrets ? "secrets" : "servers",
+	snprintf(msg, sizeof(msg), "quota reached: at most %d %s a tenant "
+	    "(%s)", max, secrets ? "secrets" : "servers",
 	    secrets ? "tenant_max_secrets" : "tenant_max_servers");
 	return json_pack("{s:b,s:s,s:i}", "ok", 0, "error", msg, "status",
 	    507);

@@ -203,7 +203,7 @@ test('a worker floods the store with writes: refused past the quotas and tenant_
 	assert(n429 >= 2900, `${n429} refused by the rate`);
 	const errors = {};
 	if (n507 > 0)
-		errors['quota reached: the tenant has 5 secrets, the most tenant_max_secrets allows'] = n507;
+		errors['quota reached: at most 5 secrets a tenant (tenant_max_secrets)'] = n507;
 	errors['too many store requests: at most 5 a second (tenant_store_rate)'] = n429;
 	eq(Object.entries(ans.errors).sort(), Object.entries(errors).sort());
 	eq(JSON.parse(await d.ctlOk(['--json', 'server', 'list', 'storeflood'])).length, 10, 'servers stored');

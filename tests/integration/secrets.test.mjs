@@ -273,6 +273,52 @@ test('killed between commit and rename: the next start finishes the rotation', a
 	assert(!logs.includes(SECRET), 'value in the log');
 });
 
+test('REST writes past the tenant bounds: 507 past tenant_max_secrets and tenant_max_servers, 413 over secret_max_size, 429 over tenant_store_rate; the admin is not bound by the counts', async () => {
+	const e = new Daemon({ workers: 1, uid_base: 68500, config: { tenant_max_secrets: 3,
+	    tenant_max_servers: 1, secret_max_size: 64, tenant_store_rate: 1, tenant_store_burst: 6 } });
+	await e.start();
+	try {
+		const t = await e.tenant('carol', {});	// CANARY: one secret
+		const put = async (name, value) => {
+			const r = await e.fetch(`/api/v1/users/carol/secrets/${name}`, { token: t, method: 'PUT',
+			    body: { value } });
+			return [r.status, (await r.json()).error];
+		};
+		const srv = async (name) => {
+			const r = await e.fetch('/api/v1/users/carol/mcp-servers', { token: t, method: 'POST',
+			    body: { name, command: EVERYTHING[0], args: EVERYTHING.slice(1) } });
+			return [r.status, (await r.json()).error];
+		};
+		eq(await put('A', 'x'.repeat(64)), [200, undefined]);
+		eq(await put('B', 'b'), [200, undefined]);
+		eq(await put('C', 'c'), [507, 'quota reached: at most 3 secrets a tenant (tenant_max_secrets)']);
+		eq(await put('A', 'again'), [200, undefined], 'replacing one is no new one');
+		eq(await put('D', 'x'.repeat(65)), [413, 'value too large: at most 64 bytes (secret_max_size)']);
+		eq(await srv('one'), [201, undefined]);
+		// The burst of 6 is spent: of 5 at once, at most a token's worth
+		// meets the server quota, the rest the rate.
+		const all = await Promise.all(['two', 'three', 'four', 'five', 'six'].map(srv));
+		const rate = all.filter(([s, m]) => s === 429 &&
+		    m === 'too many store requests: at most 1 a second (tenant_store_rate)').length;
+		const quota = all.filter(([s, m]) => s === 507 &&
+		    m === 'quota reached: at most 1 servers a tenant (tenant_max_servers)').length;
+		assert(rate >= 3 && rate + quota === 5, JSON.stringify(all));
+		eq(JSON.parse(await e.ctlOk(['--json', 'secret', 'list', 'carol'])).map((x) => x.name).sort(),
+		    ['A', 'B', 'CANARY']);
+		// The admin may go past the counts, not past the size.
+		await e.ctlOk(['secret', 'set', 'carol', 'ADMIN'], 'v');
+		const big = await e.ctl(['secret', 'set', 'carol', 'BIG'], 'x'.repeat(65));
+		eq([big.code, big.stderr], [1, 'dataagentctl: value too large: at most 64 bytes (secret_max_size)\n']);
+		await e.ctlOk(['server', 'add', 'carol', 'admin2', '--', ...EVERYTHING]);
+		const text = await (await e.fetch('/metrics')).text();
+		for (const [reason, n] of [['secrets', 1], ['secret_size', 1], ['servers', quota], ['rate', rate]])
+			assert(text.includes(`dataagent_store_requests_refused_total{user_id="carol",reason="${reason}"} ${n}`) ||
+			    n === 0, `${reason} ${n}: ${text.split('\n').filter((l) => l.includes('refused_total{')).join(' ')}`);
+	} finally {
+		await e.stop();
+	}
+});
+
 const failed = await run(import.meta.url);
 await d.stop();
 process.exit(failed ? 1 : 0);
