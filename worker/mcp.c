@@ -597,8 +597,9 @@ mcp_xchg_event(struct mcp_xchg *x, const json_t *msg)
 	return 0;
 }
 
-/* The result of a 2026-07-28 request: resultType, who answered, and
- * the caching hints for lists and reads. */
+/* The result of a 2026-07-28 request: resultType (a 2026-07-28
+ * upstream's own, e.g. "input_required", stays; a result without one is
+ * "complete"), who answered, and the caching hints for lists and reads. */
 static void
 mcp_modern_result(json_t *resp, const char *method)
 {
@@ -606,7 +607,9 @@ mcp_modern_result(json_t *resp, const char *method)
 
 	if (!json_is_object(result))
 		return;
-	json_object_set_new(result, "resultType", json_string("complete"));
+	if (!json_is_string(json_object_get(result, "resultType")))
+		json_object_set_new(result, "resultType",
+		    json_string("complete"));
 	meta = json_object_get(result, "_meta");
 	if (!json_is_object(meta)) {
 		meta = json_object();
@@ -1587,6 +1590,32 @@ mcp_init_abort(struct http_req *r, void *arg)
 	mcp_init_free(&in);
 }
 
+/*
+ * A stateless server's server/discover result (borrowed) as the
+ * initialize result a stateful client expects of it: its capabilities
+ * and instructions, and serverInfo from the result's _meta (the server's
+ * name when it gives none). Returns a new object.
+ */
+static json_t *
+mcp_init_from_discover(const json_t *discover, const char *server)
+{
+	json_t *res, *info, *v;
+
+	info = json_object_get(json_object_get(discover, "_meta"),
+	    MCP_META_SERVERINFO);
+	v = json_object_get(discover, "capabilities");
+	res = json_pack("{s:o,s:o}", "capabilities", json_is_object(v) ?
+	    json_deep_copy(v) : json_object(), "serverInfo",
+	    json_is_string(json_object_get(info, "name")) &&
+	    json_is_string(json_object_get(info, "version")) ?
+	    json_deep_copy(info) : json_pack("{s:s,s:s}", "name", server,
+	    "version", "unknown"));
+	if (res != NULL && json_is_string(v = json_object_get(discover,
+	    "instructions")))
+		json_object_set(res, "instructions", v);
+	return res;
+}
+
 static void
 mcp_init_cb(json_t *result, json_t *error, void *arg)
 {
@@ -1611,7 +1640,8 @@ mcp_init_cb(json_t *result, json_t *error, void *arg)
 		mcp_init_free(&in);
 		return;
 	}
-	res = json_deep_copy(info);
+	res = upstream_stateless(u) ? mcp_init_from_discover(info,
+	    in->in_server) : json_deep_copy(info);
 	json_object_set_new(res, "protocolVersion", json_string(
 	    in->in_version));
 	mcp_initialize_reply(r, hdr, mcp_result_response(in->in_id, res),
@@ -1659,7 +1689,7 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
 		return;
 	}
 	/* A ping starts the server if needed; its initialize result is
-	 * then known. */
+	 * then known. A stateless server has no ping: server/discover. */
 	if ((in = calloc(1, sizeof(*in))) == NULL) {
 		mcp_session_free(w, &s);
 		mcp_reply_rpc_error(r, 500, NULL, RPC_INTERNAL_ERROR,
@@ -1673,7 +1703,8 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
 	snprintf(in->in_server, sizeof(in->in_server), "%s", server);
 	snprintf(in->in_session, sizeof(in->in_session), "%s", s->ms_id);
 	snprintf(in->in_version, sizeof(in->in_version), "%s", version);
-	in->in_call = upstream_request(u, "ping", NULL, 0, mcp_init_cb, in);
+	in->in_call = upstream_request(u, upstream_stateless(u) ?
+	    "server/discover" : "ping", NULL, 0, mcp_init_cb, in);
 	if (in->in_call == NULL) {
 		mcp_init_free(&in);
 		mcp_session_free(w, &s);
