@@ -74,6 +74,7 @@
 #define RPC_SERVER_ERROR	-32000
 #define RPC_NO_SESSION		-32001
 #define RPC_HEADER_MISMATCH	-32020
+#define RPC_MISSING_CAPABILITY	-32021
 #define RPC_UNSUPPORTED_VERSION	-32022
 
 static const char *const mcp_versions[] = {
@@ -166,6 +167,8 @@ struct mcp_xchg {
 	char x_server[65];		/* passthrough server, "" aggregated */
 	char x_headers[MCP_HDR_LEN];
 	char x_request_id[REQUEST_ID_MAX + 1];	/* outlives x_req */
+	json_t *x_caps;			/* 2026-07-28: the client's
+					 * _meta clientCapabilities */
 	struct mcp_op *x_ops;
 	size_t x_nops;
 	size_t x_waiting;		/* ops still in flight */
@@ -567,6 +570,7 @@ mcp_xchg_free(struct mcp_xchg **xp)
 		free(op->op_tool);
 	}
 	free(x->x_ops);
+	json_decref(x->x_caps);
 	free(x);
 	*xp = NULL;
 }
@@ -798,6 +802,10 @@ mcp_on_forward(json_t *result, json_t *error, void *arg)
 	if (error != NULL) {
 		op->op_response = mcp_error_response(op->op_id,
 		    json_incref(error));
+		/* 2026-07-28 over HTTP: a method the server lacks is a 404. */
+		if (op->op_x->x_modern && json_integer_value(json_object_get(
+		    error, "code")) == RPC_METHOD_NOT_FOUND)
+			op->op_x->x_status = 404;
 	} else {
 		copy = json_deep_copy(result);
 		if (copy != NULL && op->op_rewrite == RW_READ)
@@ -1014,6 +1022,16 @@ mcp_on_set_level(json_t *result, json_t *error, void *arg)
 	/* Best effort: servers without logging say so, nobody waits. */
 }
 
+/* Methods of the stateful revisions that 2026-07-28 removed (initialize
+ * is answered apart). */
+static int
+mcp_modern_removed(const char *m)
+{
+	return strcmp(m, "ping") == 0 || strcmp(m, "logging/setLevel") == 0 ||
+	    strcmp(m, "resources/subscribe") == 0 ||
+	    strcmp(m, "resources/unsubscribe") == 0;
+}
+
 /*
  * Starts one request on the aggregated endpoint. Returns 1 when it waits
  * for upstreams, 0 when op_response is already set.
@@ -1037,6 +1055,15 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 		if (!x->x_modern && strcmp(method, "ping") == 0) {
 			op->op_response = mcp_result_response(op->op_id,
 			    json_object());
+			return 0;
+		}
+		if (x->x_modern && mcp_modern_removed(method)) {
+			/* Whatever the server speaks, its 2026-07-28 face
+			 * has no such method. */
+			x->x_status = 404;
+			op->op_response = mcp_error_response(op->op_id,
+			    mcp_error_obj(RPC_METHOD_NOT_FOUND, "Method not "
+			    "found"));
 			return 0;
 		}
 		if (strcmp(method, "initialize") == 0) {
@@ -1286,6 +1313,62 @@ mcp_session_xchg(struct wrk *w, const struct mcp_session *s,
 	return NULL;
 }
 
+/*
+ * A request needing capability cap came from upstream u, and no stateful
+ * client waits on u to be asked. A 2026-07-28 client cannot be asked on
+ * its call's answer, and one that did not declare cap in its _meta must
+ * hear MissingRequiredClientCapability (-32021, HTTP 400) instead of the
+ * server relying on it. Which call asked is not on the wire (a stdio
+ * server's request names none), so the rule is: when every 2026-07-28
+ * call waiting on u lacks cap, the oldest is answered so and its upstream
+ * call cancelled; when one has cap, nobody is (it may be the asker).
+ * Returns 1 when a call was answered.
+ */
+static int
+mcp_modern_missing_cap(struct wrk *w, struct upstream *u, const char *cap)
+{
+	struct mcp_xchg *x;
+	struct mcp_op *op, *oldest = NULL;
+	json_t *err;
+	char msg[128];
+	size_t i;
+
+	if (w->w_mcp == NULL)
+		return 0;
+	for (x = w->w_mcp->st_xchgs; x != NULL; x = x->x_next) {
+		if (!x->x_modern || x->x_req == NULL)
+			continue;
+		for (i = 0; i < x->x_nops; i++) {
+			op = &x->x_ops[i];
+			if (op->op_call == NULL || strcmp(op->op_server,
+			    upstream_name(u)) != 0)
+				continue;
+			if (json_object_get(x->x_caps, cap) != NULL)
+				return 0;
+			if (oldest == NULL || op->op_start_ms <
+			    oldest->op_start_ms)
+				oldest = op;
+		}
+	}
+	if (oldest == NULL)
+		return 0;
+	op = oldest;
+	snprintf(msg, sizeof(msg), "Missing required client capability: %s",
+	    cap);
+	err = mcp_error_obj(RPC_MISSING_CAPABILITY, msg);
+	json_object_set_new(err, "data", json_pack("{s:{s:{}}}",
+	    "requiredCapabilities", cap));
+	log_info("call refused: the client did not declare a capability the "
+	    "server asked for", "{s:s,s:s,s:s}", "tenant", w->w_tenant,
+	    "server", upstream_name(u), "capability", cap);
+	upstream_call_cancel(&op->op_call);
+	mcp_op_audit(op, 0, 0);
+	op->op_x->x_status = 400;
+	op->op_response = mcp_error_response(op->op_id, err);
+	mcp_op_done(op);
+	return 1;
+}
+
 /* ue_request: a request from upstream u (sampling, elicitation, ...;
  * msg borrowed). Returns 1 when it was relayed to a client (the answer
  * goes back later with upstream_respond), 0 when upstream.c should
@@ -1327,6 +1410,9 @@ mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg)
 			best_score = score;
 		}
 	}
+	/* Refused to the server either way (upstream.c answers it). */
+	if (best_x == NULL && mcp_modern_missing_cap(w, u, cap))
+		return 0;
 	if (best == NULL || (rl = calloc(1, sizeof(*rl))) == NULL)
 		return 0;
 	snprintf(rl->rl_id, sizeof(rl->rl_id), "dataagent-relay-%llu",
@@ -1722,7 +1808,8 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
  * hosts behind a balancer; the tenant moved), the message says which.
  */
 static void
-mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid)
+mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid,
+    const json_t *id)
 {
 	char node[NODE_NAME_MAX + 1], msg[192];
 	const char *dot = strchr(sid, '.');
@@ -1733,18 +1820,21 @@ mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid)
 			snprintf(msg, sizeof(msg), "Session not found: it "
 			    "belongs to dataagent host %s, this is %s; start "
 			    "a new session", node, w->w_node);
-			mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, msg);
+			mcp_reply_rpc_error_id(r, 404, NULL, id,
+			    RPC_NO_SESSION, msg);
 			return;
 		}
 	}
-	mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, "Session not found");
+	mcp_reply_rpc_error_id(r, 404, NULL, id, RPC_NO_SESSION,
+	    "Session not found");
 }
 
 /* Checks Mcp-Session-Id and MCP-Protocol-Version. Returns the session,
- * or NULL after answering. *version_r is what this request speaks. */
+ * or NULL after answering (with id, the request's, or NULL). *version_r
+ * is what this request speaks. */
 static struct mcp_session *
 mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
-    const char **version_r)
+    const json_t *id, const char **version_r)
 {
 	const char *sid, *pv;
 	struct mcp_session *s;
@@ -1752,13 +1842,13 @@ mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
 
 	sid = http_header(r, "mcp-session-id");
 	if (sid == NULL) {
-		mcp_reply_rpc_error(r, 400, NULL, RPC_SERVER_ERROR,
+		mcp_reply_rpc_error_id(r, 400, NULL, id, RPC_SERVER_ERROR,
 		    "Bad Request: Mcp-Session-Id header is required");
 		return NULL;
 	}
 	if ((s = mcp_session_find(w, sid)) == NULL ||
 	    strcmp(s->ms_server, server) != 0) {
-		mcp_session_not_found(w, r, sid);
+		mcp_session_not_found(w, r, sid, id);
 		return NULL;
 	}
 	pv = http_header(r, "mcp-protocol-version");
@@ -1766,7 +1856,7 @@ mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
 		snprintf(msg, sizeof(msg), "Bad Request: Unsupported protocol "
 		    "version: %.64s (supported: 2025-03-26, 2025-06-18, "
 		    "2025-11-25)", pv);
-		mcp_reply_rpc_error(r, 400, NULL, RPC_SERVER_ERROR, msg);
+		mcp_reply_rpc_error_id(r, 400, NULL, id, RPC_SERVER_ERROR, msg);
 		return NULL;
 	}
 	*version_r = pv != NULL ? pv : s->ms_version[0] != '\0' ?
@@ -1997,15 +2087,6 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		    "Invalid params: _meta." MCP_META_VERSION " is required");
 		goto out;
 	}
-	if (!mcp_version_modern(mv) || strcmp(mv, MCP_MODERN_VERSION) != 0) {
-		http_reply_json(r, 400, NULL, mcp_error_response(id, json_pack(
-		    "{s:i,s:s,s:{s:[s,s,s,s],s:s}}", "code",
-		    RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol "
-		    "version", "data", "supported", MCP_MODERN_VERSION,
-		    "2025-11-25", "2025-06-18", "2025-03-26", "requested",
-		    mv)));
-		goto out;
-	}
 	if (pv == NULL || strcmp(pv, mv) != 0) {
 		snprintf(msg, sizeof(msg), "Header mismatch: "
 		    "MCP-Protocol-Version header value '%.40s' does not match "
@@ -2043,6 +2124,17 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		}
 		free(name);
 	}
+	/* The headers agree with the body: only now is the version itself
+	 * judged (a header that differs is -32020, not -32022). */
+	if (!mcp_version_modern(mv) || strcmp(mv, MCP_MODERN_VERSION) != 0) {
+		http_reply_json(r, 400, NULL, mcp_error_response(id, json_pack(
+		    "{s:i,s:s,s:{s:[s,s,s,s],s:s}}", "code",
+		    RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol "
+		    "version", "data", "supported", MCP_MODERN_VERSION,
+		    "2025-11-25", "2025-06-18", "2025-03-26", "requested",
+		    mv)));
+		goto out;
+	}
 	if (!mcp_modern_method(method) && server[0] == '\0') {
 		mcp_reply_rpc_error_id(r, 404, NULL, id, RPC_METHOD_NOT_FOUND,
 		    "Method not found");
@@ -2063,6 +2155,7 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		goto out;
 	}
 	x->x_modern = 1;
+	x->x_caps = json_incref(json_object_get(meta, MCP_META_CAPS));
 	op = &x->x_ops[x->x_nops++];
 	op->op_x = x;
 	op->op_id = json_incref(id);
@@ -2099,12 +2192,13 @@ mcp_post(struct wrk *w, struct http_req *r, const char *server)
 		return;
 	}
 
-	/* 2026-07-28: said by the header, or by _meta without a session. */
+	/* 2026-07-28: said by the header, or by _meta without a session
+	 * (whatever the header says: a version we do not know is answered
+	 * in that revision's terms). */
 	pv = http_header(r, "mcp-protocol-version");
 	meta = json_object_get(json_object_get(body, "params"), "_meta");
-	if (mcp_version_modern(pv) || (pv == NULL &&
-	    http_header(r, "mcp-session-id") == NULL &&
-	    json_object_get(meta, MCP_META_VERSION) != NULL)) {
+	if (mcp_version_modern(pv) || (http_header(r, "mcp-session-id") ==
+	    NULL && json_object_get(meta, MCP_META_VERSION) != NULL)) {
 		mcp_post_modern(w, r, body, sse, server);
 		return;
 	}
@@ -2117,7 +2211,10 @@ mcp_post(struct wrk *w, struct http_req *r, const char *server)
 		json_decref(body);
 		return;
 	}
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL) {
+	/* A single request's errors carry its id. */
+	if ((s = mcp_session_check(w, r, server, mcp_classify(body) ==
+	    MSG_REQUEST ? json_object_get(body, "id") : NULL, &version)) ==
+	    NULL) {
 		json_decref(body);
 		return;
 	}
@@ -2263,7 +2360,7 @@ mcp_get(struct wrk *w, struct http_req *r, const char *server)
 		    "Not Acceptable: Accept must include text/event-stream");
 		return;
 	}
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL)
+	if ((s = mcp_session_check(w, r, server, NULL, &version)) == NULL)
 		return;
 	if (s->ms_stream != NULL) {
 		mcp_reply_rpc_error(r, 409, NULL, RPC_SERVER_ERROR,
@@ -2287,7 +2384,7 @@ mcp_delete(struct wrk *w, struct http_req *r, const char *server)
 	struct mcp_session *s;
 	const char *version;
 
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL)
+	if ((s = mcp_session_check(w, r, server, NULL, &version)) == NULL)
 		return;
 	log_info("mcp session ended", "{s:s}", "tenant", w->w_tenant);
 	mcp_session_free(w, &s);

@@ -147,8 +147,8 @@ test('pagination: one cursor per server page, ours only, per method', async () =
 	await c.close();
 });
 
-function shimLines(kind) {
-	return d.logs.filter((l) => l.msg === 'upstream stderr' && l.server === 'ev' &&
+function shimLines(kind, server = 'ev') {
+	return d.logs.filter((l) => l.msg === 'upstream stderr' && l.server === server &&
 	    typeof l.line === 'string' && l.line.startsWith(`SHIM ${kind} `))
 	    .map((l) => JSON.parse(l.line.slice(`SHIM ${kind} `.length)));
 }
@@ -291,7 +291,7 @@ test('resource subscriptions: updates arrive with the namespaced URI', async () 
 // ------------------------------------------------------------- 2026-07-28
 
 const V = '2026-07-28';
-function modern(method, params = {}, headers = {}, id = 1) {
+function modern(method, params = {}, headers = {}, id = 1, at = '/mcp') {
 	const body = { jsonrpc: '2.0', id, method, params: { ...params, _meta: {
 	    'io.modelcontextprotocol/protocolVersion': V,
 	    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
@@ -302,7 +302,7 @@ function modern(method, params = {}, headers = {}, id = 1) {
 	for (const k of Object.keys(h))
 		if (h[k] === null)
 			delete h[k];
-	return d.fetch(d.url('proto', '/mcp').replace(d.base, ''), { token: tok, method: 'POST', body, headers: h });
+	return d.fetch(d.url('proto', at).replace(d.base, ''), { token: tok, method: 'POST', body, headers: h });
 }
 
 test('2026-07-28: no handshake, server/discover, results in the new shape', async () => {
@@ -365,6 +365,78 @@ test('2026-07-28: headers that disagree with the body are a 400 with -32020', as
 	r = await modern('no/such-method');
 	eq(r.status, 404, 'unknown method');
 	eq((await r.json()).error.code, -32601);
+});
+
+test('2026-07-28: errors carry the request id; a header that differs is -32020 before the version is judged', async () => {
+	const meta = (v) => ({ _meta: { 'io.modelcontextprotocol/protocolVersion': v } });
+	// the header says 2026-07-28, the body another version: a mismatch
+	let r = await modern('server/discover', meta('v999.0.0'), {}, 302);
+	eq(r.status, 400);
+	let j = await r.json();
+	eq([j.id, j.error.code], [302, -32020]);
+	// both say a version we do not know (not even a date): unsupported,
+	// in the 2026-07-28 shape, with the id
+	for (const at of ['/mcp', '/mcp/ev']) {
+		r = await modern('server/discover', meta('v999.0.0'),
+		    { 'MCP-Protocol-Version': 'v999.0.0' }, 301, at);
+		eq(r.status, 400, at);
+		j = await r.json();
+		eq(j.id, 301, `${at}: id`);
+		eq(j.error.code, -32022, `${at}: code`);
+		eq(j.error.data, { supported: [V, '2025-11-25', '2025-06-18', '2025-03-26'],
+		    requested: 'v999.0.0' }, `${at}: data`);
+	}
+	// a _meta without the version: -32602 with the id
+	r = await modern('server/discover', meta(undefined), {}, 101);
+	j = await r.json();
+	eq([r.status, j.id, j.error.code], [400, 101, -32602]);
+	// a stateful request without its session: the error names its id
+	r = await d.fetch(d.url('proto', '/mcp').replace(d.base, ''), { token: tok,
+	    method: 'POST', body: { jsonrpc: '2.0', id: 'q-7', method: 'tools/list' },
+	    headers: { Accept: 'application/json', 'MCP-Protocol-Version': '2025-06-18' } });
+	j = await r.json();
+	eq([r.status, j.id], [400, 'q-7'], 'no session');
+});
+
+test('2026-07-28: removed and unknown methods are 404 with -32601, aggregated and passthrough', async () => {
+	for (const at of ['/mcp', '/mcp/ev']) {
+		for (const m of ['initialize', 'ping', 'logging/setLevel', 'resources/subscribe',
+		    'resources/unsubscribe', 'unknown/method']) {
+			const r = await modern(m, m.startsWith('resources/') ?
+			    { uri: 'demo://resource/static/document/architecture.md' } :
+			    m === 'logging/setLevel' ? { level: 'debug' } : {}, {}, 500, at);
+			eq(r.status, 404, `${at} ${m}: status`);
+			const j = await r.json();
+			eq([j.id, j.error.code], [500, -32601], `${at} ${m}`);
+		}
+	}
+});
+
+test('2026-07-28: a server asking for sampling the client did not declare is -32021, and the call is cancelled', async () => {
+	// a server of its own: its stderr (the shim's report) is not
+	// rationed with ev's, which the other cases fill
+	await d.ctlOk(['server', 'add', 'proto', 'samp', '--', NODE, '-e', shim]);
+	try {
+		for (const [at, name] of [['/mcp', 'samp__trigger-sampling-request'],
+		    ['/mcp/samp', 'trigger-sampling-request']]) {
+			const before = shimLines('cancel', 'samp').length;
+			const r = await modern('tools/call', { name, arguments: { prompt: 'hi' } },
+			    { 'Mcp-Name': name }, 401, at);
+			eq(r.status, 400, `${at}: status`);
+			const j = await r.json();
+			eq(j.id, 401, `${at}: id`);
+			eq(j.error.code, -32021, `${at}: code`);
+			eq(j.error.data, { requiredCapabilities: { sampling: {} } }, `${at}: data`);
+			await until(() => shimLines('cancel', 'samp').length > before, 5000,
+			    `${at}: the server to hear the cancellation`);
+		}
+		// the server still answers the next call
+		const r = await modern('tools/call', { name: 'samp__echo', arguments: { message: 'after' } },
+		    { 'Mcp-Name': 'samp__echo' });
+		eq((await r.json()).result.content[0].text, 'Echo: after');
+	} finally {
+		await d.ctl(['server', 'remove', 'proto', 'samp']);
+	}
 });
 
 test('2026-07-28: progress streams on the request\'s own answer', async () => {
