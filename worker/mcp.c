@@ -23,13 +23,16 @@
  *    is of this era when its MCP-Protocol-Version header says so, or when
  *    it has no session header and its _meta names a protocol version.
  *
- * Aggregation names every server's tools and prompts "{server}__{name}",
- * and its resource URIs and URI templates "{server}__{uri}": the server
- * part is a server name (which never holds "__", see name_valid), so the
- * first "__" splits any of them back into server and the server's own
- * name or URI, whatever the URI holds, and two servers' items can never
- * share a name. A template stays a template: "{server}__" is literal text
- * in front of it, so what a client expands from it maps back the same way.
+ * Aggregation names every server's tools and prompts "{server}__{name}":
+ * the server part is a server name (which never holds "__", see
+ * name_valid), so the first "__" splits a name back into server and the
+ * server's own name, and two servers' items can never share a name.
+ * Resource URIs and URI templates become "dataagent:{server}:{uri}"
+ * (agg_uri_wrap): still a URI (a "{server}__" prefix would put "_" in
+ * the scheme), split back at the first ':' after ours, whatever the URI
+ * holds. A template stays a template: the prefix is literal text in front
+ * of it, so what a client expands from it maps back the same way. The
+ * earlier "{server}__{uri}" is still read (agg_uri_split).
  * Resource lists and prompts are paged across the servers behind an
  * opaque, authenticated cursor (aggregate.c).
  *
@@ -438,6 +441,25 @@ mcp_broadcast(struct wrk *w, struct upstream *u, const json_t *msg,
 	}
 }
 
+/* Whether s, a URI listener li subscribed to, is uri (as li names it),
+ * the resource own_uri of upstream u: an aggregated listener may have
+ * named it in the earlier "{server}__{uri}" form. */
+static int
+mcp_listener_uri_is(const struct mcp_listener *li, struct upstream *u,
+    const char *s, const char *uri, const char *own_uri)
+{
+	char srv[65];
+	const char *own;
+
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, uri) == 0)
+		return 1;
+	return li->li_server[0] == '\0' && u != NULL && own_uri != NULL &&
+	    agg_uri_split(s, srv, sizeof(srv), &own) == 0 &&
+	    strcmp(srv, upstream_name(u)) == 0 && strcmp(own, own_uri) == 0;
+}
+
 /*
  * Sends a change notification (method; uri for resources/updated, as the
  * listener names it) to every listen stream that asked for it and hears
@@ -471,9 +493,13 @@ mcp_listeners_notify(struct wrk *w, struct upstream *u, const char *method,
 			want = li->li_resources;
 		else if (uri != NULL)
 			json_array_foreach(li->li_uris, i, v)
-				if (json_is_string(v) &&
-				    strcmp(json_string_value(v), uri) == 0)
+				if (mcp_listener_uri_is(li, u,
+				    json_string_value(v), uri, own_uri)) {
+					/* Told as the client asked. */
+					uri = json_string_value(v);
 					want = 1;
+					break;
+				}
 		if (!want)
 			continue;
 		m = json_pack("{s:s,s:s,s:{s:{s:O}}}", "jsonrpc", "2.0",
@@ -759,7 +785,7 @@ mcp_on_page(json_t *result, json_t *error, void *arg)
 	mcp_op_done(op);
 }
 
-/* "{server}__" in front of every contents[].uri of a read result. */
+/* Every contents[].uri of a read result as the aggregated URI. */
 static void
 mcp_rewrite_read(json_t *result, const char *server)
 {
@@ -770,8 +796,7 @@ mcp_rewrite_read(json_t *result, const char *server)
 	json_array_foreach(json_object_get(result, "contents"), i, c) {
 		const char *uri = json_string_value(json_object_get(c, "uri"));
 
-		if (uri == NULL || asprintf(&full, "%s" AGG_SEP "%s", server,
-		    uri) == -1)
+		if (uri == NULL || (full = agg_uri_wrap(server, uri)) == NULL)
 			continue;
 		json_object_set_new(c, "uri", json_string(full));
 		free(full);
@@ -935,8 +960,10 @@ mcp_routed(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 		    mcp_error_obj(RPC_INVALID_PARAMS, msg));
 		return 0;
 	}
-	if (agg_split_name(full, op->op_server, sizeof(op->op_server),
-	    &own) == -1 || (u = upstream_find(x->x_wrk, op->op_server))
+	if ((strcmp(field, "uri") == 0 ? agg_uri_split(full, op->op_server,
+	    sizeof(op->op_server), &own) : agg_split_name(full,
+	    op->op_server, sizeof(op->op_server), &own)) == -1 ||
+	    (u = upstream_find(x->x_wrk, op->op_server))
 	    == NULL || !upstream_enabled(u))
 		return mcp_unknown(op, what, full);
 	if ((fwd = json_deep_copy(params)) == NULL) {
@@ -1253,8 +1280,8 @@ mcp_upstream_notification(struct wrk *w, struct upstream *u, json_t *msg)
 		char *full;
 
 		copy = NULL;
-		if (uri != NULL && asprintf(&full, "%s" AGG_SEP "%s",
-		    upstream_name(u), uri) != -1) {
+		if (uri != NULL && (full = agg_uri_wrap(upstream_name(u),
+		    uri)) != NULL) {
 			if ((copy = json_deep_copy(msg)) != NULL)
 				json_object_set_new(json_object_get(copy,
 				    "params"), "uri", json_string(full));
@@ -2007,7 +2034,7 @@ mcp_listen(struct wrk *w, struct http_req *r, json_t *id, json_t *params,
 		if (server[0] != '\0') {
 			u = upstream_find(w, server);
 			own = uri;
-		} else if (agg_split_name(uri, srv, sizeof(srv), &own) == 0) {
+		} else if (agg_uri_split(uri, srv, sizeof(srv), &own) == 0) {
 			u = upstream_find(w, srv);
 		} else {
 			u = NULL;
