@@ -827,10 +827,15 @@ mcp_on_forward(json_t *result, json_t *error, void *arg)
 	if (error != NULL) {
 		op->op_response = mcp_error_response(op->op_id,
 		    json_incref(error));
-		/* 2026-07-28 over HTTP: a method the server lacks is a 404. */
+		/* 2026-07-28 over HTTP: a method the server lacks is a 404,
+		 * a capability the client lacks a 400 (a 2026-07-28 server
+		 * said so). */
 		if (op->op_x->x_modern && json_integer_value(json_object_get(
 		    error, "code")) == RPC_METHOD_NOT_FOUND)
 			op->op_x->x_status = 404;
+		if (op->op_x->x_modern && json_integer_value(json_object_get(
+		    error, "code")) == RPC_MISSING_CAPABILITY)
+			op->op_x->x_status = 400;
 	} else {
 		copy = json_deep_copy(result);
 		if (copy != NULL && op->op_rewrite == RW_READ)

@@ -121,6 +121,13 @@ test('a 2026-07-28 upstream\'s resultType reaches a 2026-07-28 client as it was 
 				'tools/list': { tools: [{ name: 'asks',
 				    inputSchema: { type: 'object' } }] },
 			};
+			if (m.method === 'tools/call' && m.params.name === 'needs') {
+				res.writeHead(400, { 'Content-Type': 'application/json' });
+				res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id, error: {
+				    code: -32021, message: 'sampling needed', data: {
+					requiredCapabilities: { sampling: {} } } } }));
+				return;
+			}
 			res.writeHead(200, { 'Content-Type': 'application/json' });
 			res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id,
 			    result: results[m.method] ?? {} }));
@@ -148,6 +155,12 @@ test('a 2026-07-28 upstream\'s resultType reaches a 2026-07-28 client as it was 
 		const e = await modern('front', tokenFront, '/mcp', 'tools/call',
 		    { name: 'inner__everything__echo', arguments: { message: 'x' } });
 		eq(e.body.result.resultType, 'complete', JSON.stringify(e.body));
+		// the server's -32021 is a 400 to the client too
+		const n = await modern('front', tokenFront, '/mcp', 'tools/call',
+		    { name: 'asker__needs', arguments: {} }, 9);
+		eq([n.status, n.body.id, n.body.error.code], [400, 9, -32021],
+		    JSON.stringify(n.body));
+		eq(n.body.error.data, { requiredCapabilities: { sampling: {} } });
 	} finally {
 		await d.ctl(['server', 'remove', 'front', 'asker']);
 		srv.closeAllConnections();
