@@ -861,13 +861,27 @@ mcp_forward(struct mcp_xchg *x, struct mcp_op *op, struct upstream *u,
     const char *method, json_t *params)
 {
 	struct mcp_state *st = mcp_state(x->x_wrk);
-	json_t *meta, *tok;
+	json_t *meta, *tok, *caps;
 
 	if (params == NULL || !json_is_object(params)) {
 		json_decref(params);
 		params = json_object();
 	}
+	/* A 2026-07-28 client of one stateless server speaks to it through
+	 * us: the server hears what the client can do (its input_required
+	 * answers reach the client intact); anyone else's request reaches
+	 * a server as ours, which can do none of it. */
+	caps = x->x_modern && x->x_server[0] != '\0' && upstream_stateless(u) ?
+	    json_incref(json_object_get(json_object_get(params, "_meta"),
+	    MCP_META_CAPS)) : NULL;
 	mcp_meta_strip(params);
+	if (json_is_object(caps)) {
+		if (!json_is_object(json_object_get(params, "_meta")))
+			json_object_set_new(params, "_meta", json_object());
+		json_object_set(json_object_get(params, "_meta"),
+		    MCP_META_CAPS, caps);
+	}
+	json_decref(caps);
 	meta = json_object_get(params, "_meta");
 	tok = json_object_get(meta, "progressToken");
 	if (st != NULL && (json_is_string(tok) || json_is_integer(tok))) {

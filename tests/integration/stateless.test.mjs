@@ -100,11 +100,14 @@ test('a stateful client on the passthrough endpoint of a stateless remote: no pi
 });
 
 test('a 2026-07-28 upstream\'s resultType reaches a 2026-07-28 client as it was sent', async () => {
+	const calls = [];
 	const srv = http.createServer((req, res) => {
 		let body = '';
 		req.on('data', (b) => { body += b; });
 		req.on('end', () => {
 			const m = JSON.parse(body);
+			if (m.method === 'tools/call')
+				calls.push(m.params);
 			if (m.id === undefined) {
 				res.writeHead(202);
 				res.end();
@@ -161,6 +164,23 @@ test('a 2026-07-28 upstream\'s resultType reaches a 2026-07-28 client as it was 
 		eq([n.status, n.body.id, n.body.error.code], [400, 9, -32021],
 		    JSON.stringify(n.body));
 		eq(n.body.error.data, { requiredCapabilities: { sampling: {} } });
+		// what the client can do reaches the server only through the
+		// passthrough endpoint: elsewhere the gateway asks, and it
+		// can do none of it
+		const caps = 'io.modelcontextprotocol/clientCapabilities';
+		calls.length = 0;
+		for (const [rest, name] of [['/mcp/asker', 'asks'], ['/mcp', 'asker__asks']]) {
+			const r2 = await d.fetch(d.url('front', rest), { token: tokenFront,
+			    method: 'POST', headers: { Accept: 'application/json',
+				'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call',
+				'Mcp-Name': name },
+			    body: { jsonrpc: '2.0', id: 4, method: 'tools/call', params: {
+				name, arguments: {}, _meta: {
+				    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+				    [caps]: { elicitation: {} } } } } });
+			eq((await r2.json()).result.resultType, 'input_required', rest);
+		}
+		eq(calls.map((p) => p._meta[caps]), [{ elicitation: {} }, {}]);
 	} finally {
 		await d.ctl(['server', 'remove', 'front', 'asker']);
 		srv.closeAllConnections();
