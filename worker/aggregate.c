@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <openssl/evp.h>
@@ -175,6 +176,40 @@ agg_split_name(const char *full, char *server, size_t server_len,
 	memcpy(server, full, n);
 	server[n] = '\0';
 	*tool_r = sep + strlen(AGG_SEP);
+	return 0;
+}
+
+char *
+agg_uri_wrap(const char *server, const char *uri)
+{
+	char *full;
+
+	if (asprintf(&full, AGG_URI_SCHEME "%s:%s", server, uri) == -1)
+		return NULL;
+	return full;
+}
+
+int
+agg_uri_split(const char *full, char *server, size_t server_len,
+    const char **uri_r)
+{
+	const char *s, *colon;
+	size_t n;
+
+	if (full == NULL)
+		return -1;
+	if (strncasecmp(full, AGG_URI_SCHEME, strlen(AGG_URI_SCHEME)) != 0)
+		return agg_split_name(full, server, server_len, uri_r);
+	/* A server name holds no ':' (name_valid): the first one ends it. */
+	s = full + strlen(AGG_URI_SCHEME);
+	if ((colon = strchr(s, ':')) == NULL)
+		return -1;
+	n = (size_t)(colon - s);
+	if (n == 0 || n >= server_len || colon[1] == '\0')
+		return -1;
+	memcpy(server, s, n);
+	server[n] = '\0';
+	*uri_r = colon + 1;
 	return 0;
 }
 
@@ -393,8 +428,14 @@ agg_page_answer(json_t *result, json_t *error, void *arg)
 	json_array_foreach(items, i, item) {
 		const char *v = json_string_value(json_object_get(item, field));
 
-		if (v == NULL || !json_is_object(item) ||
-		    asprintf(&full, "%s" AGG_SEP "%s", p->ap_server, v) == -1)
+		if (v == NULL || !json_is_object(item))
+			continue;
+		if (strcmp(field, "name") != 0)
+			full = agg_uri_wrap(p->ap_server, v);
+		else if (asprintf(&full, "%s" AGG_SEP "%s", p->ap_server,
+		    v) == -1)
+			full = NULL;
+		if (full == NULL)
 			continue;
 		if ((copy = json_copy(item)) != NULL) {
 			json_object_set_new(copy, field, json_string(full));

@@ -46,6 +46,28 @@ void agg_tools_cancel(struct agg_tools **a_r);
 int agg_split_name(const char *full, char *server, size_t server_len,
     const char **tool_r);
 
+/*
+ * Resource URIs and URI templates are not names: "{server}__{uri}" would
+ * put "_" in a scheme, which RFC 3986 forbids, and clients parse URIs.
+ * An aggregated URI is the server's own wrapped in a scheme of ours,
+ * "dataagent:{server}:{uri}": a valid URI whose path holds the original
+ * unchanged (its characters are all allowed there), so a template stays
+ * a template and what a client expands maps back the same way.
+ */
+#define AGG_URI_SCHEME "dataagent:"
+
+/* "dataagent:{server}:{uri}", malloc'd, or NULL when out of memory. */
+char *agg_uri_wrap(const char *server, const char *uri);
+/*
+ * Splits an aggregated URI (or template, or an expansion of one):
+ * "dataagent:{server}:{uri}" (the scheme in any case), or the
+ * "{server}__{uri}" of earlier versions so that what old clients kept
+ * still reads. Returns 0 with server (NUL-terminated, at most
+ * server_len - 1 bytes) and *uri_r (into full, non-empty), or -1.
+ */
+int agg_uri_split(const char *full, char *server, size_t server_len,
+    const char **uri_r);
+
 /* ------------------------------------------------------------ paging */
 
 /* Bytes of the key that authenticates the cursors we hand out. */
@@ -60,7 +82,8 @@ typedef void (*agg_page_cb)(json_t *result, json_t *error, void *arg);
 /*
  * One client page of resources/list, resources/templates/list or
  * prompts/list (method), starting where cursor (ours, or NULL) says:
- * items of one server's page, named "{server}__{name or uri}", and a
+ * items of one server's page, named "{server}__{name}" (prompts) or
+ * agg_uri_wrap'ed (resources, templates), and a
  * nextCursor of ours while any server has more. mac_key
  * (AGG_CURSOR_KEY_LEN bytes, borrowed for the call's life) signs and
  * checks cursors. cb runs once, from the event loop, unless cancelled.

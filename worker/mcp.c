@@ -23,13 +23,16 @@
  *    is of this era when its MCP-Protocol-Version header says so, or when
  *    it has no session header and its _meta names a protocol version.
  *
- * Aggregation names every server's tools and prompts "{server}__{name}",
- * and its resource URIs and URI templates "{server}__{uri}": the server
- * part is a server name (which never holds "__", see name_valid), so the
- * first "__" splits any of them back into server and the server's own
- * name or URI, whatever the URI holds, and two servers' items can never
- * share a name. A template stays a template: "{server}__" is literal text
- * in front of it, so what a client expands from it maps back the same way.
+ * Aggregation names every server's tools and prompts "{server}__{name}":
+ * the server part is a server name (which never holds "__", see
+ * name_valid), so the first "__" splits a name back into server and the
+ * server's own name, and two servers' items can never share a name.
+ * Resource URIs and URI templates become "dataagent:{server}:{uri}"
+ * (agg_uri_wrap): still a URI (a "{server}__" prefix would put "_" in
+ * the scheme), split back at the first ':' after ours, whatever the URI
+ * holds. A template stays a template: the prefix is literal text in front
+ * of it, so what a client expands from it maps back the same way. The
+ * earlier "{server}__{uri}" is still read (agg_uri_split).
  * Resource lists and prompts are paged across the servers behind an
  * opaque, authenticated cursor (aggregate.c).
  *
@@ -74,6 +77,7 @@
 #define RPC_SERVER_ERROR	-32000
 #define RPC_NO_SESSION		-32001
 #define RPC_HEADER_MISMATCH	-32020
+#define RPC_MISSING_CAPABILITY	-32021
 #define RPC_UNSUPPORTED_VERSION	-32022
 
 static const char *const mcp_versions[] = {
@@ -166,6 +170,8 @@ struct mcp_xchg {
 	char x_server[65];		/* passthrough server, "" aggregated */
 	char x_headers[MCP_HDR_LEN];
 	char x_request_id[REQUEST_ID_MAX + 1];	/* outlives x_req */
+	json_t *x_caps;			/* 2026-07-28: the client's
+					 * _meta clientCapabilities */
 	struct mcp_op *x_ops;
 	size_t x_nops;
 	size_t x_waiting;		/* ops still in flight */
@@ -435,6 +441,25 @@ mcp_broadcast(struct wrk *w, struct upstream *u, const json_t *msg,
 	}
 }
 
+/* Whether s, a URI listener li subscribed to, is uri (as li names it),
+ * the resource own_uri of upstream u: an aggregated listener may have
+ * named it in the earlier "{server}__{uri}" form. */
+static int
+mcp_listener_uri_is(const struct mcp_listener *li, struct upstream *u,
+    const char *s, const char *uri, const char *own_uri)
+{
+	char srv[65];
+	const char *own;
+
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, uri) == 0)
+		return 1;
+	return li->li_server[0] == '\0' && u != NULL && own_uri != NULL &&
+	    agg_uri_split(s, srv, sizeof(srv), &own) == 0 &&
+	    strcmp(srv, upstream_name(u)) == 0 && strcmp(own, own_uri) == 0;
+}
+
 /*
  * Sends a change notification (method; uri for resources/updated, as the
  * listener names it) to every listen stream that asked for it and hears
@@ -468,9 +493,13 @@ mcp_listeners_notify(struct wrk *w, struct upstream *u, const char *method,
 			want = li->li_resources;
 		else if (uri != NULL)
 			json_array_foreach(li->li_uris, i, v)
-				if (json_is_string(v) &&
-				    strcmp(json_string_value(v), uri) == 0)
+				if (mcp_listener_uri_is(li, u,
+				    json_string_value(v), uri, own_uri)) {
+					/* Told as the client asked. */
+					uri = json_string_value(v);
 					want = 1;
+					break;
+				}
 		if (!want)
 			continue;
 		m = json_pack("{s:s,s:s,s:{s:{s:O}}}", "jsonrpc", "2.0",
@@ -567,6 +596,7 @@ mcp_xchg_free(struct mcp_xchg **xp)
 		free(op->op_tool);
 	}
 	free(x->x_ops);
+	json_decref(x->x_caps);
 	free(x);
 	*xp = NULL;
 }
@@ -597,8 +627,9 @@ mcp_xchg_event(struct mcp_xchg *x, const json_t *msg)
 	return 0;
 }
 
-/* The result of a 2026-07-28 request: resultType, who answered, and
- * the caching hints for lists and reads. */
+/* The result of a 2026-07-28 request: resultType (a 2026-07-28
+ * upstream's own, e.g. "input_required", stays; a result without one is
+ * "complete"), who answered, and the caching hints for lists and reads. */
 static void
 mcp_modern_result(json_t *resp, const char *method)
 {
@@ -606,7 +637,9 @@ mcp_modern_result(json_t *resp, const char *method)
 
 	if (!json_is_object(result))
 		return;
-	json_object_set_new(result, "resultType", json_string("complete"));
+	if (!json_is_string(json_object_get(result, "resultType")))
+		json_object_set_new(result, "resultType",
+		    json_string("complete"));
 	meta = json_object_get(result, "_meta");
 	if (!json_is_object(meta)) {
 		meta = json_object();
@@ -752,7 +785,7 @@ mcp_on_page(json_t *result, json_t *error, void *arg)
 	mcp_op_done(op);
 }
 
-/* "{server}__" in front of every contents[].uri of a read result. */
+/* Every contents[].uri of a read result as the aggregated URI. */
 static void
 mcp_rewrite_read(json_t *result, const char *server)
 {
@@ -763,8 +796,7 @@ mcp_rewrite_read(json_t *result, const char *server)
 	json_array_foreach(json_object_get(result, "contents"), i, c) {
 		const char *uri = json_string_value(json_object_get(c, "uri"));
 
-		if (uri == NULL || asprintf(&full, "%s" AGG_SEP "%s", server,
-		    uri) == -1)
+		if (uri == NULL || (full = agg_uri_wrap(server, uri)) == NULL)
 			continue;
 		json_object_set_new(c, "uri", json_string(full));
 		free(full);
@@ -795,6 +827,15 @@ mcp_on_forward(json_t *result, json_t *error, void *arg)
 	if (error != NULL) {
 		op->op_response = mcp_error_response(op->op_id,
 		    json_incref(error));
+		/* 2026-07-28 over HTTP: a method the server lacks is a 404,
+		 * a capability the client lacks a 400 (a 2026-07-28 server
+		 * said so). */
+		if (op->op_x->x_modern && json_integer_value(json_object_get(
+		    error, "code")) == RPC_METHOD_NOT_FOUND)
+			op->op_x->x_status = 404;
+		if (op->op_x->x_modern && json_integer_value(json_object_get(
+		    error, "code")) == RPC_MISSING_CAPABILITY)
+			op->op_x->x_status = 400;
 	} else {
 		copy = json_deep_copy(result);
 		if (copy != NULL && op->op_rewrite == RW_READ)
@@ -820,13 +861,27 @@ mcp_forward(struct mcp_xchg *x, struct mcp_op *op, struct upstream *u,
     const char *method, json_t *params)
 {
 	struct mcp_state *st = mcp_state(x->x_wrk);
-	json_t *meta, *tok;
+	json_t *meta, *tok, *caps;
 
 	if (params == NULL || !json_is_object(params)) {
 		json_decref(params);
 		params = json_object();
 	}
+	/* A 2026-07-28 client of one stateless server speaks to it through
+	 * us: the server hears what the client can do (its input_required
+	 * answers reach the client intact); anyone else's request reaches
+	 * a server as ours, which can do none of it. */
+	caps = x->x_modern && x->x_server[0] != '\0' && upstream_stateless(u) ?
+	    json_incref(json_object_get(json_object_get(params, "_meta"),
+	    MCP_META_CAPS)) : NULL;
 	mcp_meta_strip(params);
+	if (json_is_object(caps)) {
+		if (!json_is_object(json_object_get(params, "_meta")))
+			json_object_set_new(params, "_meta", json_object());
+		json_object_set(json_object_get(params, "_meta"),
+		    MCP_META_CAPS, caps);
+	}
+	json_decref(caps);
 	meta = json_object_get(params, "_meta");
 	tok = json_object_get(meta, "progressToken");
 	if (st != NULL && (json_is_string(tok) || json_is_integer(tok))) {
@@ -924,8 +979,10 @@ mcp_routed(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 		    mcp_error_obj(RPC_INVALID_PARAMS, msg));
 		return 0;
 	}
-	if (agg_split_name(full, op->op_server, sizeof(op->op_server),
-	    &own) == -1 || (u = upstream_find(x->x_wrk, op->op_server))
+	if ((strcmp(field, "uri") == 0 ? agg_uri_split(full, op->op_server,
+	    sizeof(op->op_server), &own) : agg_split_name(full,
+	    op->op_server, sizeof(op->op_server), &own)) == -1 ||
+	    (u = upstream_find(x->x_wrk, op->op_server))
 	    == NULL || !upstream_enabled(u))
 		return mcp_unknown(op, what, full);
 	if ((fwd = json_deep_copy(params)) == NULL) {
@@ -1011,6 +1068,16 @@ mcp_on_set_level(json_t *result, json_t *error, void *arg)
 	/* Best effort: servers without logging say so, nobody waits. */
 }
 
+/* Methods of the stateful revisions that 2026-07-28 removed (initialize
+ * is answered apart). */
+static int
+mcp_modern_removed(const char *m)
+{
+	return strcmp(m, "ping") == 0 || strcmp(m, "logging/setLevel") == 0 ||
+	    strcmp(m, "resources/subscribe") == 0 ||
+	    strcmp(m, "resources/unsubscribe") == 0;
+}
+
 /*
  * Starts one request on the aggregated endpoint. Returns 1 when it waits
  * for upstreams, 0 when op_response is already set.
@@ -1034,6 +1101,15 @@ mcp_op_start(struct mcp_xchg *x, struct mcp_op *op, const char *method,
 		if (!x->x_modern && strcmp(method, "ping") == 0) {
 			op->op_response = mcp_result_response(op->op_id,
 			    json_object());
+			return 0;
+		}
+		if (x->x_modern && mcp_modern_removed(method)) {
+			/* Whatever the server speaks, its 2026-07-28 face
+			 * has no such method. */
+			x->x_status = 404;
+			op->op_response = mcp_error_response(op->op_id,
+			    mcp_error_obj(RPC_METHOD_NOT_FOUND, "Method not "
+			    "found"));
 			return 0;
 		}
 		if (strcmp(method, "initialize") == 0) {
@@ -1223,8 +1299,8 @@ mcp_upstream_notification(struct wrk *w, struct upstream *u, json_t *msg)
 		char *full;
 
 		copy = NULL;
-		if (uri != NULL && asprintf(&full, "%s" AGG_SEP "%s",
-		    upstream_name(u), uri) != -1) {
+		if (uri != NULL && (full = agg_uri_wrap(upstream_name(u),
+		    uri)) != NULL) {
 			if ((copy = json_deep_copy(msg)) != NULL)
 				json_object_set_new(json_object_get(copy,
 				    "params"), "uri", json_string(full));
@@ -1283,6 +1359,62 @@ mcp_session_xchg(struct wrk *w, const struct mcp_session *s,
 	return NULL;
 }
 
+/*
+ * A request needing capability cap came from upstream u, and no stateful
+ * client waits on u to be asked. A 2026-07-28 client cannot be asked on
+ * its call's answer, and one that did not declare cap in its _meta must
+ * hear MissingRequiredClientCapability (-32021, HTTP 400) instead of the
+ * server relying on it. Which call asked is not on the wire (a stdio
+ * server's request names none), so the rule is: when every 2026-07-28
+ * call waiting on u lacks cap, the oldest is answered so and its upstream
+ * call cancelled; when one has cap, nobody is (it may be the asker).
+ * Returns 1 when a call was answered.
+ */
+static int
+mcp_modern_missing_cap(struct wrk *w, struct upstream *u, const char *cap)
+{
+	struct mcp_xchg *x;
+	struct mcp_op *op, *oldest = NULL;
+	json_t *err;
+	char msg[128];
+	size_t i;
+
+	if (w->w_mcp == NULL)
+		return 0;
+	for (x = w->w_mcp->st_xchgs; x != NULL; x = x->x_next) {
+		if (!x->x_modern || x->x_req == NULL)
+			continue;
+		for (i = 0; i < x->x_nops; i++) {
+			op = &x->x_ops[i];
+			if (op->op_call == NULL || strcmp(op->op_server,
+			    upstream_name(u)) != 0)
+				continue;
+			if (json_object_get(x->x_caps, cap) != NULL)
+				return 0;
+			if (oldest == NULL || op->op_start_ms <
+			    oldest->op_start_ms)
+				oldest = op;
+		}
+	}
+	if (oldest == NULL)
+		return 0;
+	op = oldest;
+	snprintf(msg, sizeof(msg), "Missing required client capability: %s",
+	    cap);
+	err = mcp_error_obj(RPC_MISSING_CAPABILITY, msg);
+	json_object_set_new(err, "data", json_pack("{s:{s:{}}}",
+	    "requiredCapabilities", cap));
+	log_info("call refused: the client did not declare a capability the "
+	    "server asked for", "{s:s,s:s,s:s}", "tenant", w->w_tenant,
+	    "server", upstream_name(u), "capability", cap);
+	upstream_call_cancel(&op->op_call);
+	mcp_op_audit(op, 0, 0);
+	op->op_x->x_status = 400;
+	op->op_response = mcp_error_response(op->op_id, err);
+	mcp_op_done(op);
+	return 1;
+}
+
 /* ue_request: a request from upstream u (sampling, elicitation, ...;
  * msg borrowed). Returns 1 when it was relayed to a client (the answer
  * goes back later with upstream_respond), 0 when upstream.c should
@@ -1324,6 +1456,9 @@ mcp_upstream_request(struct wrk *w, struct upstream *u, json_t *msg)
 			best_score = score;
 		}
 	}
+	/* Refused to the server either way (upstream.c answers it). */
+	if (best_x == NULL && mcp_modern_missing_cap(w, u, cap))
+		return 0;
 	if (best == NULL || (rl = calloc(1, sizeof(*rl))) == NULL)
 		return 0;
 	snprintf(rl->rl_id, sizeof(rl->rl_id), "dataagent-relay-%llu",
@@ -1587,6 +1722,32 @@ mcp_init_abort(struct http_req *r, void *arg)
 	mcp_init_free(&in);
 }
 
+/*
+ * A stateless server's server/discover result (borrowed) as the
+ * initialize result a stateful client expects of it: its capabilities
+ * and instructions, and serverInfo from the result's _meta (the server's
+ * name when it gives none). Returns a new object.
+ */
+static json_t *
+mcp_init_from_discover(const json_t *discover, const char *server)
+{
+	json_t *res, *info, *v;
+
+	info = json_object_get(json_object_get(discover, "_meta"),
+	    MCP_META_SERVERINFO);
+	v = json_object_get(discover, "capabilities");
+	res = json_pack("{s:o,s:o}", "capabilities", json_is_object(v) ?
+	    json_deep_copy(v) : json_object(), "serverInfo",
+	    json_is_string(json_object_get(info, "name")) &&
+	    json_is_string(json_object_get(info, "version")) ?
+	    json_deep_copy(info) : json_pack("{s:s,s:s}", "name", server,
+	    "version", "unknown"));
+	if (res != NULL && json_is_string(v = json_object_get(discover,
+	    "instructions")))
+		json_object_set(res, "instructions", v);
+	return res;
+}
+
 static void
 mcp_init_cb(json_t *result, json_t *error, void *arg)
 {
@@ -1611,7 +1772,8 @@ mcp_init_cb(json_t *result, json_t *error, void *arg)
 		mcp_init_free(&in);
 		return;
 	}
-	res = json_deep_copy(info);
+	res = upstream_stateless(u) ? mcp_init_from_discover(info,
+	    in->in_server) : json_deep_copy(info);
 	json_object_set_new(res, "protocolVersion", json_string(
 	    in->in_version));
 	mcp_initialize_reply(r, hdr, mcp_result_response(in->in_id, res),
@@ -1659,7 +1821,7 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
 		return;
 	}
 	/* A ping starts the server if needed; its initialize result is
-	 * then known. */
+	 * then known. A stateless server has no ping: server/discover. */
 	if ((in = calloc(1, sizeof(*in))) == NULL) {
 		mcp_session_free(w, &s);
 		mcp_reply_rpc_error(r, 500, NULL, RPC_INTERNAL_ERROR,
@@ -1673,7 +1835,8 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
 	snprintf(in->in_server, sizeof(in->in_server), "%s", server);
 	snprintf(in->in_session, sizeof(in->in_session), "%s", s->ms_id);
 	snprintf(in->in_version, sizeof(in->in_version), "%s", version);
-	in->in_call = upstream_request(u, "ping", NULL, 0, mcp_init_cb, in);
+	in->in_call = upstream_request(u, upstream_stateless(u) ?
+	    "server/discover" : "ping", NULL, 0, mcp_init_cb, in);
 	if (in->in_call == NULL) {
 		mcp_init_free(&in);
 		mcp_session_free(w, &s);
@@ -1691,7 +1854,8 @@ mcp_initialize(struct wrk *w, struct http_req *r, json_t *msg, int sse,
  * hosts behind a balancer; the tenant moved), the message says which.
  */
 static void
-mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid)
+mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid,
+    const json_t *id)
 {
 	char node[NODE_NAME_MAX + 1], msg[192];
 	const char *dot = strchr(sid, '.');
@@ -1702,18 +1866,21 @@ mcp_session_not_found(struct wrk *w, struct http_req *r, const char *sid)
 			snprintf(msg, sizeof(msg), "Session not found: it "
 			    "belongs to dataagent host %s, this is %s; start "
 			    "a new session", node, w->w_node);
-			mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, msg);
+			mcp_reply_rpc_error_id(r, 404, NULL, id,
+			    RPC_NO_SESSION, msg);
 			return;
 		}
 	}
-	mcp_reply_rpc_error(r, 404, NULL, RPC_NO_SESSION, "Session not found");
+	mcp_reply_rpc_error_id(r, 404, NULL, id, RPC_NO_SESSION,
+	    "Session not found");
 }
 
 /* Checks Mcp-Session-Id and MCP-Protocol-Version. Returns the session,
- * or NULL after answering. *version_r is what this request speaks. */
+ * or NULL after answering (with id, the request's, or NULL). *version_r
+ * is what this request speaks. */
 static struct mcp_session *
 mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
-    const char **version_r)
+    const json_t *id, const char **version_r)
 {
 	const char *sid, *pv;
 	struct mcp_session *s;
@@ -1721,13 +1888,13 @@ mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
 
 	sid = http_header(r, "mcp-session-id");
 	if (sid == NULL) {
-		mcp_reply_rpc_error(r, 400, NULL, RPC_SERVER_ERROR,
+		mcp_reply_rpc_error_id(r, 400, NULL, id, RPC_SERVER_ERROR,
 		    "Bad Request: Mcp-Session-Id header is required");
 		return NULL;
 	}
 	if ((s = mcp_session_find(w, sid)) == NULL ||
 	    strcmp(s->ms_server, server) != 0) {
-		mcp_session_not_found(w, r, sid);
+		mcp_session_not_found(w, r, sid, id);
 		return NULL;
 	}
 	pv = http_header(r, "mcp-protocol-version");
@@ -1735,7 +1902,7 @@ mcp_session_check(struct wrk *w, struct http_req *r, const char *server,
 		snprintf(msg, sizeof(msg), "Bad Request: Unsupported protocol "
 		    "version: %.64s (supported: 2025-03-26, 2025-06-18, "
 		    "2025-11-25)", pv);
-		mcp_reply_rpc_error(r, 400, NULL, RPC_SERVER_ERROR, msg);
+		mcp_reply_rpc_error_id(r, 400, NULL, id, RPC_SERVER_ERROR, msg);
 		return NULL;
 	}
 	*version_r = pv != NULL ? pv : s->ms_version[0] != '\0' ?
@@ -1886,7 +2053,7 @@ mcp_listen(struct wrk *w, struct http_req *r, json_t *id, json_t *params,
 		if (server[0] != '\0') {
 			u = upstream_find(w, server);
 			own = uri;
-		} else if (agg_split_name(uri, srv, sizeof(srv), &own) == 0) {
+		} else if (agg_uri_split(uri, srv, sizeof(srv), &own) == 0) {
 			u = upstream_find(w, srv);
 		} else {
 			u = NULL;
@@ -1966,15 +2133,6 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		    "Invalid params: _meta." MCP_META_VERSION " is required");
 		goto out;
 	}
-	if (!mcp_version_modern(mv) || strcmp(mv, MCP_MODERN_VERSION) != 0) {
-		http_reply_json(r, 400, NULL, mcp_error_response(id, json_pack(
-		    "{s:i,s:s,s:{s:[s,s,s,s],s:s}}", "code",
-		    RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol "
-		    "version", "data", "supported", MCP_MODERN_VERSION,
-		    "2025-11-25", "2025-06-18", "2025-03-26", "requested",
-		    mv)));
-		goto out;
-	}
 	if (pv == NULL || strcmp(pv, mv) != 0) {
 		snprintf(msg, sizeof(msg), "Header mismatch: "
 		    "MCP-Protocol-Version header value '%.40s' does not match "
@@ -2012,6 +2170,17 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		}
 		free(name);
 	}
+	/* The headers agree with the body: only now is the version itself
+	 * judged (a header that differs is -32020, not -32022). */
+	if (!mcp_version_modern(mv) || strcmp(mv, MCP_MODERN_VERSION) != 0) {
+		http_reply_json(r, 400, NULL, mcp_error_response(id, json_pack(
+		    "{s:i,s:s,s:{s:[s,s,s,s],s:s}}", "code",
+		    RPC_UNSUPPORTED_VERSION, "message", "Unsupported protocol "
+		    "version", "data", "supported", MCP_MODERN_VERSION,
+		    "2025-11-25", "2025-06-18", "2025-03-26", "requested",
+		    mv)));
+		goto out;
+	}
 	if (!mcp_modern_method(method) && server[0] == '\0') {
 		mcp_reply_rpc_error_id(r, 404, NULL, id, RPC_METHOD_NOT_FOUND,
 		    "Method not found");
@@ -2032,6 +2201,7 @@ mcp_post_modern(struct wrk *w, struct http_req *r, json_t *body, int sse,
 		goto out;
 	}
 	x->x_modern = 1;
+	x->x_caps = json_incref(json_object_get(meta, MCP_META_CAPS));
 	op = &x->x_ops[x->x_nops++];
 	op->op_x = x;
 	op->op_id = json_incref(id);
@@ -2068,12 +2238,13 @@ mcp_post(struct wrk *w, struct http_req *r, const char *server)
 		return;
 	}
 
-	/* 2026-07-28: said by the header, or by _meta without a session. */
+	/* 2026-07-28: said by the header, or by _meta without a session
+	 * (whatever the header says: a version we do not know is answered
+	 * in that revision's terms). */
 	pv = http_header(r, "mcp-protocol-version");
 	meta = json_object_get(json_object_get(body, "params"), "_meta");
-	if (mcp_version_modern(pv) || (pv == NULL &&
-	    http_header(r, "mcp-session-id") == NULL &&
-	    json_object_get(meta, MCP_META_VERSION) != NULL)) {
+	if (mcp_version_modern(pv) || (http_header(r, "mcp-session-id") ==
+	    NULL && json_object_get(meta, MCP_META_VERSION) != NULL)) {
 		mcp_post_modern(w, r, body, sse, server);
 		return;
 	}
@@ -2086,7 +2257,10 @@ mcp_post(struct wrk *w, struct http_req *r, const char *server)
 		json_decref(body);
 		return;
 	}
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL) {
+	/* A single request's errors carry its id. */
+	if ((s = mcp_session_check(w, r, server, mcp_classify(body) ==
+	    MSG_REQUEST ? json_object_get(body, "id") : NULL, &version)) ==
+	    NULL) {
 		json_decref(body);
 		return;
 	}
@@ -2232,7 +2406,7 @@ mcp_get(struct wrk *w, struct http_req *r, const char *server)
 		    "Not Acceptable: Accept must include text/event-stream");
 		return;
 	}
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL)
+	if ((s = mcp_session_check(w, r, server, NULL, &version)) == NULL)
 		return;
 	if (s->ms_stream != NULL) {
 		mcp_reply_rpc_error(r, 409, NULL, RPC_SERVER_ERROR,
@@ -2256,7 +2430,7 @@ mcp_delete(struct wrk *w, struct http_req *r, const char *server)
 	struct mcp_session *s;
 	const char *version;
 
-	if ((s = mcp_session_check(w, r, server, &version)) == NULL)
+	if ((s = mcp_session_check(w, r, server, NULL, &version)) == NULL)
 		return;
 	log_info("mcp session ended", "{s:s}", "tenant", w->w_tenant);
 	mcp_session_free(w, &s);

@@ -444,3 +444,9 @@ upstream_server_info(const struct upstream *u)
 {
 	return u->u_server_info;
 }
+
+int
+upstream_stateless(const struct upstream *u)
+{
+	return u->u_stateless;
+}

@@ -413,7 +413,8 @@ up_http_exchange(struct upstream *u, const char *method,
 /*
  * A stateless (2026-07-28) request as it is POSTed: params._meta with
  * the protocol version, our client info and capabilities (the caller's
- * own _meta keys kept), and in *extra the Mcp-Method header and, for the
+ * own _meta keys kept, clientCapabilities among them: mcp.c passes a
+ * passthrough client's), and in *extra the Mcp-Method header and, for the
  * methods that name a tool, prompt or resource, Mcp-Name (base64 in
  * "=?base64?...?=" when the name is not plain visible ASCII). Returns a
  * new message, or NULL.
@@ -462,8 +463,9 @@ up_stateless_msg(const json_t *msg, const char *method, char **extra)
 	    json_object_set_new(meta, UP_META_PREFIX "clientInfo",
 	    json_pack("{s:s,s:s}", "name", "dataagent", "version",
 	    DATAAGENT_VERSION)) == -1 ||
-	    json_object_set_new(meta, UP_META_PREFIX "clientCapabilities",
-	    json_object()) == -1) {
+	    (!json_is_object(json_object_get(meta, UP_META_PREFIX
+	    "clientCapabilities")) && json_object_set_new(meta,
+	    UP_META_PREFIX "clientCapabilities", json_object()) == -1)) {
 		json_decref(m);
 		return NULL;
 	}

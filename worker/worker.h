@@ -356,8 +356,12 @@ const char *upstream_state_name(enum upstream_state st);
 const char *upstream_last_error(const struct upstream *u);
 pid_t upstream_pid(const struct upstream *u);
 unsigned upstream_running_count(struct wrk *w);
-/* The server's own initialize result (serverInfo etc.), or NULL. */
+/* The server's own initialize result (serverInfo etc.), or NULL; its
+ * server/discover result when it is stateless. */
 json_t *upstream_server_info(const struct upstream *u);
+/* 1 when u is spoken to in the stateless 2026-07-28 revision (no
+ * initialize, no ping: server/discover instead). */
+int upstream_stateless(const struct upstream *u);
 
 /*
  * Sends a JSON-RPC request (params stolen, may be NULL), starting the

@@ -1,10 +1,12 @@
 // protocol.test.mjs: the client-facing MCP protocol with server-everything
-// (twice) and server-memory behind one tenant: resources, templates,
-// prompts and completion aggregated under {server}__ names, pagination
+// (twice) and server-memory behind one tenant: resources and templates
+// aggregated under dataagent:{server}: URIs (valid ones, checked with a
+// URI parser), prompts and completion under {server}__ names, pagination
 // across servers, progress and cancellation through the gateway, the GET
 // stream (list changes, logs), sampling relayed to a client, the
 // stateless 2026-07-28 revision with its header checks, the passthrough
 // endpoint, and the official SDK v1 and v2 clients.
+import http from 'node:http';
 import { Daemon, test, run, assert, eq, until, sleep, sdk, PEERS, NODE,
     EVERYTHING, MEMORY } from './lib.mjs';
 
@@ -89,24 +91,51 @@ async function allPages(fn, key) {
 	return { items, cursors };
 }
 
-test('resources, templates and prompts: listed and read under {server}__ names', async () => {
+// An RFC 3986 URI as clients check one: a scheme of ALPHA *( ALPHA /
+// DIGIT / "+" / "-" / "." ) and what WHATWG's URL parser accepts.
+function validUri(u) {
+	if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(u))
+		return false;
+	try {
+		return new URL(u).protocol === u.slice(0, u.indexOf(':') + 1).toLowerCase();
+	} catch {
+		return false;
+	}
+}
+// RFC 6570 level 1-2 expansion of every {var} / {+var} with value.
+const expand = (tpl, value) => tpl.replace(/\{\+?[A-Za-z0-9_.]+\}/g, value);
+
+test('resources, templates and prompts: listed and read under dataagent:{server}: URIs and {server}__ names', async () => {
+	assert(!validUri('ev__demo://resource/1'), 'the checker refuses the old form');
 	const c = await client();
 	const { items } = await allPages((p) => c.listResources(p), 'resources');
 	const uris = items.map((r) => r.uri);
 	const doc = 'demo://resource/static/document/architecture.md';
-	assert(uris.includes(`ev__${doc}`) && uris.includes(`ev2__${doc}`),
+	assert(uris.includes(`dataagent:ev:${doc}`) && uris.includes(`dataagent:ev2:${doc}`),
 	    `both servers' resources: ${uris.join(' ')}`);
 	eq(new Set(uris).size, uris.length, 'no URI twice');
-	assert(uris.every((u) => /^(ev|ev2|mem)__/.test(u)), `every URI namespaced: ${uris}`);
-	const read = await c.readResource({ uri: `ev2__${doc}` });
-	eq(read.contents[0].uri, `ev2__${doc}`, 'the read answer names the namespaced URI');
+	assert(uris.every((u) => /^dataagent:(ev|ev2|mem):/.test(u)), `every URI namespaced: ${uris}`);
+	const bad = uris.filter((u) => !validUri(u));
+	eq(bad, [], 'aggregated URIs that are not URIs');
+	eq(new URL(`dataagent:ev2:${doc}`).pathname, `ev2:${doc}`, 'the original whole in the path');
+	const read = await c.readResource({ uri: `dataagent:ev2:${doc}` });
+	eq(read.contents[0].uri, `dataagent:ev2:${doc}`, 'the read answer names the namespaced URI');
 	assert(read.contents[0].text.length > 0, 'contents');
+	// what a client of an earlier version kept still reads
+	const old = await c.readResource({ uri: `ev2__${doc}` });
+	eq(old.contents[0].text, read.contents[0].text, 'the earlier form reads the same');
+	eq(old.contents[0].uri, `dataagent:ev2:${doc}`);
 
 	const t = (await allPages((p) => c.listResourceTemplates(p), 'resourceTemplates')).items;
 	const tpl = t.map((x) => x.uriTemplate);
-	assert(tpl.includes('ev__demo://resource/dynamic/text/{resourceId}'), `templates: ${tpl}`);
-	const dyn = await c.readResource({ uri: 'ev__demo://resource/dynamic/text/3' });
-	eq(dyn.contents[0].uri, 'ev__demo://resource/dynamic/text/3');
+	assert(tpl.includes('dataagent:ev:demo://resource/dynamic/text/{resourceId}'), `templates: ${tpl}`);
+	eq(tpl.filter((x) => !validUri(expand(x, '3'))), [], 'templates whose expansion is no URI');
+	const dyn = await c.readResource({ uri: expand('dataagent:ev:demo://resource/dynamic/text/{resourceId}', '3') });
+	eq(dyn.contents[0].uri, 'dataagent:ev:demo://resource/dynamic/text/3');
+	const comp2 = await c.complete({ ref: { type: 'ref/resource',
+	    uri: 'dataagent:ev:demo://resource/dynamic/text/{resourceId}' },
+	    argument: { name: 'resourceId', value: '1' } });
+	assert(Array.isArray(comp2.completion.values), `resource completion: ${JSON.stringify(comp2)}`);
 
 	const prompts = (await allPages((p) => c.listPrompts(p), 'prompts')).items.map((p) => p.name);
 	for (const p of ['ev__simple-prompt', 'ev__args-prompt', 'ev2__simple-prompt'])
@@ -119,6 +148,8 @@ test('resources, templates and prompts: listed and read under {server}__ names',
 	assert(comp.completion.values.includes('Engineering'), `completion: ${JSON.stringify(comp)}`);
 
 	for (const bad of [() => c.readResource({ uri: 'nosuch__demo://x' }),
+	    () => c.readResource({ uri: 'dataagent:nosuch:demo://x' }),
+	    () => c.readResource({ uri: 'dataagent:ev' }),
 	    () => c.getPrompt({ name: 'simple-prompt' })]) {
 		const e = await bad().then(() => null, (x) => x);
 		assert(e && e.code === -32602, `unknown item: ${e && e.message}`);
@@ -130,9 +161,9 @@ test('pagination: one cursor per server page, ours only, per method', async () =
 	const c = await client();
 	const first = await c.listResources();
 	assert(first.nextCursor, 'a next cursor after the first server');
-	assert(first.resources.every((r) => r.uri.startsWith('ev__')), 'first page is the first server');
+	assert(first.resources.every((r) => r.uri.startsWith('dataagent:ev:')), 'first page is the first server');
 	const second = await c.listResources({ cursor: first.nextCursor });
-	assert(second.resources.length > 0 && second.resources.every((r) => r.uri.startsWith('ev2__')),
+	assert(second.resources.length > 0 && second.resources.every((r) => r.uri.startsWith('dataagent:ev2:')),
 	    'second page is the second server');
 	const { cursors } = await allPages((p) => c.listResources(p), 'resources');
 	assert(cursors.length >= 1 && cursors.length < 5, `pages: ${cursors.length}`);
@@ -147,8 +178,8 @@ test('pagination: one cursor per server page, ours only, per method', async () =
 	await c.close();
 });
 
-function shimLines(kind) {
-	return d.logs.filter((l) => l.msg === 'upstream stderr' && l.server === 'ev' &&
+function shimLines(kind, server = 'ev') {
+	return d.logs.filter((l) => l.msg === 'upstream stderr' && l.server === server &&
 	    typeof l.line === 'string' && l.line.startsWith(`SHIM ${kind} `))
 	    .map((l) => JSON.parse(l.line.slice(`SHIM ${kind} `.length)));
 }
@@ -275,7 +306,7 @@ test('resource subscriptions: updates arrive with the namespaced URI', async () 
 	const updated = [];
 	c.setNotificationHandler(types.ResourceUpdatedNotificationSchema, (n) => updated.push(n.params.uri));
 	await sleep(300);
-	const uri = 'ev__demo://resource/static/document/features.md';
+	const uri = 'dataagent:ev:demo://resource/static/document/features.md';
 	await c.subscribeResource({ uri });
 	await c.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
 	try {
@@ -291,7 +322,7 @@ test('resource subscriptions: updates arrive with the namespaced URI', async () 
 // ------------------------------------------------------------- 2026-07-28
 
 const V = '2026-07-28';
-function modern(method, params = {}, headers = {}, id = 1) {
+function modern(method, params = {}, headers = {}, id = 1, at = '/mcp') {
 	const body = { jsonrpc: '2.0', id, method, params: { ...params, _meta: {
 	    'io.modelcontextprotocol/protocolVersion': V,
 	    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
@@ -302,7 +333,7 @@ function modern(method, params = {}, headers = {}, id = 1) {
 	for (const k of Object.keys(h))
 		if (h[k] === null)
 			delete h[k];
-	return d.fetch(d.url('proto', '/mcp').replace(d.base, ''), { token: tok, method: 'POST', body, headers: h });
+	return d.fetch(d.url('proto', at).replace(d.base, ''), { token: tok, method: 'POST', body, headers: h });
 }
 
 test('2026-07-28: no handshake, server/discover, results in the new shape', async () => {
@@ -331,10 +362,10 @@ test('2026-07-28: no handshake, server/discover, results in the new shape', asyn
 	j = await r.json();
 	assert(JSON.stringify(j.result.content).includes('5'), 'base64 Mcp-Name accepted');
 
-	r = await modern('resources/read', { uri: 'ev__demo://resource/dynamic/text/1' },
-	    { 'Mcp-Name': 'ev__demo://resource/dynamic/text/1' });
+	r = await modern('resources/read', { uri: 'dataagent:ev:demo://resource/dynamic/text/1' },
+	    { 'Mcp-Name': 'dataagent:ev:demo://resource/dynamic/text/1' });
 	j = await r.json();
-	eq(j.result.contents[0].uri, 'ev__demo://resource/dynamic/text/1');
+	eq(j.result.contents[0].uri, 'dataagent:ev:demo://resource/dynamic/text/1');
 	eq(j.result.resultType, 'complete');
 });
 
@@ -365,6 +396,126 @@ test('2026-07-28: headers that disagree with the body are a 400 with -32020', as
 	r = await modern('no/such-method');
 	eq(r.status, 404, 'unknown method');
 	eq((await r.json()).error.code, -32601);
+});
+
+test('2026-07-28: errors carry the request id; a header that differs is -32020 before the version is judged', async () => {
+	const meta = (v) => ({ _meta: { 'io.modelcontextprotocol/protocolVersion': v } });
+	// the header says 2026-07-28, the body another version: a mismatch
+	let r = await modern('server/discover', meta('v999.0.0'), {}, 302);
+	eq(r.status, 400);
+	let j = await r.json();
+	eq([j.id, j.error.code], [302, -32020]);
+	// both say a version we do not know (not even a date): unsupported,
+	// in the 2026-07-28 shape, with the id
+	for (const at of ['/mcp', '/mcp/ev']) {
+		r = await modern('server/discover', meta('v999.0.0'),
+		    { 'MCP-Protocol-Version': 'v999.0.0' }, 301, at);
+		eq(r.status, 400, at);
+		j = await r.json();
+		eq(j.id, 301, `${at}: id`);
+		eq(j.error.code, -32022, `${at}: code`);
+		eq(j.error.data, { supported: [V, '2025-11-25', '2025-06-18', '2025-03-26'],
+		    requested: 'v999.0.0' }, `${at}: data`);
+	}
+	// a _meta without the version: -32602 with the id
+	r = await modern('server/discover', meta(undefined), {}, 101);
+	j = await r.json();
+	eq([r.status, j.id, j.error.code], [400, 101, -32602]);
+	// a stateful request without its session: the error names its id
+	r = await d.fetch(d.url('proto', '/mcp').replace(d.base, ''), { token: tok,
+	    method: 'POST', body: { jsonrpc: '2.0', id: 'q-7', method: 'tools/list' },
+	    headers: { Accept: 'application/json', 'MCP-Protocol-Version': '2025-06-18' } });
+	j = await r.json();
+	eq([r.status, j.id], [400, 'q-7'], 'no session');
+});
+
+test('2026-07-28: removed and unknown methods are 404 with -32601, aggregated and passthrough', async () => {
+	for (const at of ['/mcp', '/mcp/ev']) {
+		for (const m of ['initialize', 'ping', 'logging/setLevel', 'resources/subscribe',
+		    'resources/unsubscribe', 'unknown/method']) {
+			const r = await modern(m, m.startsWith('resources/') ?
+			    { uri: 'demo://resource/static/document/architecture.md' } :
+			    m === 'logging/setLevel' ? { level: 'debug' } : {}, {}, 500, at);
+			eq(r.status, 404, `${at} ${m}: status`);
+			const j = await r.json();
+			eq([j.id, j.error.code], [500, -32601], `${at} ${m}`);
+		}
+	}
+});
+
+test('2026-07-28: a server asking for sampling the client did not declare is -32021, and the call is cancelled', async () => {
+	// a server of its own: its stderr (the shim's report) is not
+	// rationed with ev's, which the other cases fill
+	await d.ctlOk(['server', 'add', 'proto', 'samp', '--', NODE, '-e', shim]);
+	try {
+		for (const [at, name] of [['/mcp', 'samp__trigger-sampling-request'],
+		    ['/mcp/samp', 'trigger-sampling-request']]) {
+			const before = shimLines('cancel', 'samp').length;
+			const r = await modern('tools/call', { name, arguments: { prompt: 'hi' } },
+			    { 'Mcp-Name': name }, 401, at);
+			eq(r.status, 400, `${at}: status`);
+			const j = await r.json();
+			eq(j.id, 401, `${at}: id`);
+			eq(j.error.code, -32021, `${at}: code`);
+			eq(j.error.data, { requiredCapabilities: { sampling: {} } }, `${at}: data`);
+			await until(() => shimLines('cancel', 'samp').length > before, 5000,
+			    `${at}: the server to hear the cancellation`);
+		}
+		// the server still answers the next call
+		const r = await modern('tools/call', { name: 'samp__echo', arguments: { message: 'after' } },
+		    { 'Mcp-Name': 'samp__echo' });
+		eq((await r.json()).result.content[0].text, 'Echo: after');
+	} finally {
+		await d.ctl(['server', 'remove', 'proto', 'samp']);
+	}
+});
+
+test('2026-07-28: subscriptions/listen tells resource updates by the URI the client named, in either form', async () => {
+	const a = 'demo://resource/static/document/architecture.md';
+	const b = 'demo://resource/static/document/features.md';
+	const wanted = [`dataagent:ev2:${a}`, `ev2__${b}`];
+	const body = JSON.stringify({ jsonrpc: '2.0', id: 'l-1', method: 'subscriptions/listen',
+	    params: { notifications: { resourceSubscriptions: wanted }, _meta: {
+		'io.modelcontextprotocol/protocolVersion': V,
+		'io.modelcontextprotocol/clientCapabilities': {} } } });
+	const frames = [];
+	const req = http.request({ host: '127.0.0.1', port: d.port, method: 'POST',
+	    path: d.url('proto', '/mcp').replace(d.base, ''), headers: { ...auth,
+		Accept: 'text/event-stream', 'Content-Type': 'application/json',
+		'MCP-Protocol-Version': V, 'Mcp-Method': 'subscriptions/listen',
+		'Content-Length': Buffer.byteLength(body) } }, (res) => {
+		let buf = '';
+		res.on('data', (c) => {
+			buf += c;
+			let i;
+			while ((i = buf.indexOf('\n\n')) >= 0) {
+				const ev = buf.slice(0, i);
+				buf = buf.slice(i + 2);
+				const data = ev.split('\n').find((l) => l.startsWith('data: '));
+				if (data)
+					frames.push(JSON.parse(data.slice(6)));
+			}
+		});
+		res.on('error', () => {});
+	});
+	req.on('error', () => {});
+	req.end(body);
+	const c = await client();
+	try {
+		await until(() => frames.length > 0, 5000, 'the acknowledgement');
+		eq(frames[0].params.notifications.resourceSubscriptions, wanted, 'acknowledged as named');
+		await c.callTool({ name: 'ev2__toggle-subscriber-updates', arguments: {} });
+		await until(() => wanted.every((u) => frames.some((f) =>
+		    f.method === 'notifications/resources/updated' && f.params.uri === u)),
+		    15000, `updates for ${wanted}`);
+		const others = frames.filter((f) => f.method === 'notifications/resources/updated' &&
+		    !wanted.includes(f.params.uri));
+		eq(others, [], 'updates named otherwise');
+	} finally {
+		await c.callTool({ name: 'ev2__toggle-subscriber-updates', arguments: {} });
+		await c.close();
+		req.destroy();
+	}
 });
 
 test('2026-07-28: progress streams on the request\'s own answer', async () => {
@@ -427,7 +578,7 @@ test('SDK v2 client (@modelcontextprotocol/client) works unchanged', async () =>
 	const r = await c.callTool({ name: 'ev__echo', arguments: { message: 'v2' } });
 	eq(r.content[0].text, 'Echo: v2');
 	const res = await c.listResources();
-	assert(res.resources.some((x) => x.uri.startsWith('ev__')), 'resources');
+	assert(res.resources.some((x) => x.uri.startsWith('dataagent:ev:')), 'resources');
 	const ver = typeof c.getNegotiatedProtocolVersion === 'function' ?
 	    c.getNegotiatedProtocolVersion() : undefined;
 	console.log(`# SDK v2 negotiated ${ver}`);

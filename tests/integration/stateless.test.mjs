@@ -6,7 +6,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Daemon, test, run, assert, eq, until, EVERYTHING, ROOT } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, sdk, EVERYTHING, ROOT } from './lib.mjs';
 
 const UID_BASE = 77000;
 let d, tokenFront, tokenBack;
@@ -56,6 +56,136 @@ test('tools of a stateless remote are listed and callable, no initialize reaches
 	    { token: tokenFront })).json();
 	const inner = st.servers.find((s) => s.name === 'inner');
 	eq(inner.state, 'ready', JSON.stringify(inner));
+});
+
+// A raw 2026-07-28 POST to tenant's path.
+async function modern(tenant, token, rest, method, params = {}, id = 1) {
+	const r = await d.fetch(d.url(tenant, rest), { token, method: 'POST',
+	    headers: { Accept: 'application/json, text/event-stream',
+		'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': method,
+		...(params.name ? { 'Mcp-Name': params.name } : {}) },
+	    body: { jsonrpc: '2.0', id, method, params: { ...params, _meta: {
+		'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+		'io.modelcontextprotocol/clientCapabilities': {} } } } });
+	return { status: r.status, body: await r.json() };
+}
+
+test('a stateful client on the passthrough endpoint of a stateless remote: no ping reaches it', async () => {
+	// back is a 2026-07-28 server: ping is gone there, so a gateway that
+	// pinged it to start a client's session would fail that session
+	const ping = await modern('back', tokenBack, '/mcp', 'ping', {}, 7);
+	eq(ping.status, 404, `ping on back: ${JSON.stringify(ping.body)}`);
+	eq([ping.body.id, ping.body.error.code], [7, -32601]);
+	const { Client, StreamableHTTPClientTransport } = await sdk();
+	const client = new Client({ name: 'stateful-on-inner', version: '1.0.0' });
+	await client.connect(new StreamableHTTPClientTransport(
+	    new URL(d.url('front', '/mcp/inner')), { requestInit: {
+		headers: { Authorization: `Bearer ${tokenFront}` } } }));
+	try {
+		// the initialize result comes from back's server/discover
+		eq(client.getServerVersion().name, 'dataagent');
+		assert(client.getServerCapabilities().tools,
+		    JSON.stringify(client.getServerCapabilities()));
+		const { tools } = await client.listTools();
+		assert(tools.some((t) => t.name === 'everything__echo'),
+		    tools.map((t) => t.name).join(' '));
+		const r = await client.callTool({ name: 'everything__echo',
+		    arguments: { message: 'stateful to stateless' } });
+		eq(r.content[0].text, 'Echo: stateful to stateless');
+		// the SDK's own ping is answered by the gateway
+		await client.ping();
+	} finally {
+		await client.close();
+	}
+});
+
+test('a 2026-07-28 upstream\'s resultType reaches a 2026-07-28 client as it was sent', async () => {
+	const calls = [];
+	const srv = http.createServer((req, res) => {
+		let body = '';
+		req.on('data', (b) => { body += b; });
+		req.on('end', () => {
+			const m = JSON.parse(body);
+			if (m.method === 'tools/call')
+				calls.push(m.params);
+			if (m.id === undefined) {
+				res.writeHead(202);
+				res.end();
+				return;
+			}
+			const results = {
+				'server/discover': { supportedVersions: ['2026-07-28'],
+				    capabilities: { tools: {} }, resultType: 'complete' },
+				'tools/call': { resultType: 'input_required',
+				    inputRequests: { ask: { method: 'elicitation/create',
+					params: { mode: 'form', message: 'name?',
+					    requestedSchema: { type: 'object', properties: {} } } } },
+				    requestState: 'opaque-1' },
+				'tools/list': { tools: [{ name: 'asks',
+				    inputSchema: { type: 'object' } }] },
+			};
+			if (m.method === 'tools/call' && m.params.name === 'needs') {
+				res.writeHead(400, { 'Content-Type': 'application/json' });
+				res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id, error: {
+				    code: -32021, message: 'sampling needed', data: {
+					requiredCapabilities: { sampling: {} } } } }));
+				return;
+			}
+			res.writeHead(200, { 'Content-Type': 'application/json' });
+			res.end(JSON.stringify({ jsonrpc: '2.0', id: m.id,
+			    result: results[m.method] ?? {} }));
+		});
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	try {
+		await d.ctlOk(['server', 'add', 'front', 'asker', '--url',
+		    `http://127.0.0.1:${srv.address().port}/mcp`,
+		    '--protocol', '2026-07-28']);
+		const r = await d.fetch(d.url('front', '/mcp'), { token: tokenFront,
+		    method: 'POST', headers: { Accept: 'application/json',
+			'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call',
+			'Mcp-Name': 'asker__asks' },
+		    body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: {
+			name: 'asker__asks', arguments: {}, _meta: {
+			    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+			    'io.modelcontextprotocol/clientCapabilities': {} } } } });
+		const j = await r.json();
+		eq(r.status, 200, JSON.stringify(j));
+		eq(j.result.resultType, 'input_required');
+		eq(j.result.requestState, 'opaque-1');
+		eq(Object.keys(j.result.inputRequests), ['ask']);
+		// a result without one is still "complete"
+		const e = await modern('front', tokenFront, '/mcp', 'tools/call',
+		    { name: 'inner__everything__echo', arguments: { message: 'x' } });
+		eq(e.body.result.resultType, 'complete', JSON.stringify(e.body));
+		// the server's -32021 is a 400 to the client too
+		const n = await modern('front', tokenFront, '/mcp', 'tools/call',
+		    { name: 'asker__needs', arguments: {} }, 9);
+		eq([n.status, n.body.id, n.body.error.code], [400, 9, -32021],
+		    JSON.stringify(n.body));
+		eq(n.body.error.data, { requiredCapabilities: { sampling: {} } });
+		// what the client can do reaches the server only through the
+		// passthrough endpoint: elsewhere the gateway asks, and it
+		// can do none of it
+		const caps = 'io.modelcontextprotocol/clientCapabilities';
+		calls.length = 0;
+		for (const [rest, name] of [['/mcp/asker', 'asks'], ['/mcp', 'asker__asks']]) {
+			const r2 = await d.fetch(d.url('front', rest), { token: tokenFront,
+			    method: 'POST', headers: { Accept: 'application/json',
+				'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call',
+				'Mcp-Name': name },
+			    body: { jsonrpc: '2.0', id: 4, method: 'tools/call', params: {
+				name, arguments: {}, _meta: {
+				    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+				    [caps]: { elicitation: {} } } } } });
+			eq((await r2.json()).result.resultType, 'input_required', rest);
+		}
+		eq(calls.map((p) => p._meta[caps]), [{ elicitation: {} }, {}]);
+	} finally {
+		await d.ctl(['server', 'remove', 'front', 'asker']);
+		srv.closeAllConnections();
+		srv.close();
+	}
 });
 
 test('options.protocol is checked: only 2026-07-28, only over http', async () => {

@@ -75,5 +75,33 @@ main(void)
 	    (const char **)&t) == -1);
 	UNIT_CHECK(agg_split_name("plain", server, sizeof(server),
 	    (const char **)&t) == -1);
+
+	UNIT_CASE("uri: dataagent:{server}:{uri}, split at the first colon");
+	c = agg_uri_wrap("my_srv.1", "test://a:b/{id}?q#f");
+	UNIT_CHECK(c != NULL && strcmp(c,
+	    "dataagent:my_srv.1:test://a:b/{id}?q#f") == 0);
+	UNIT_CHECK(agg_uri_split(c, server, sizeof(server),
+	    (const char **)&t) == 0 && strcmp(server, "my_srv.1") == 0 &&
+	    strcmp(t, "test://a:b/{id}?q#f") == 0);
+	free(c);
+	UNIT_CHECK(agg_uri_split("DataAgent:ev:urn:x:y", server,
+	    sizeof(server), (const char **)&t) == 0 &&
+	    strcmp(server, "ev") == 0 && strcmp(t, "urn:x:y") == 0);
+	UNIT_CASE("uri: the earlier {server}__{uri} still splits");
+	UNIT_CHECK(agg_uri_split("ev__demo://a__b", server, sizeof(server),
+	    (const char **)&t) == 0 && strcmp(server, "ev") == 0 &&
+	    strcmp(t, "demo://a__b") == 0);
+	UNIT_CASE("uri: no server, no uri, or a server too long");
+	UNIT_CHECK(agg_uri_split("dataagent:ev", server, sizeof(server),
+	    (const char **)&t) == -1);
+	UNIT_CHECK(agg_uri_split("dataagent:ev:", server, sizeof(server),
+	    (const char **)&t) == -1);
+	UNIT_CHECK(agg_uri_split("dataagent::x:y", server, sizeof(server),
+	    (const char **)&t) == -1);
+	UNIT_CHECK(agg_uri_split("dataagent:" "0123456789012345678901234567890"
+	    "1234567890123456789012345678901234:x:y", server, sizeof(server),
+	    (const char **)&t) == -1);
+	UNIT_CHECK(agg_uri_split("test://plain", server, sizeof(server),
+	    (const char **)&t) == -1);
 	return unit_done();
 }
