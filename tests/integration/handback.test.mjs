@@ -87,8 +87,9 @@ test('a socket the worker dialled itself to 127.0.0.1: refused, never served /me
 	const before = await metric('dataagent_handbacks_refused_total{reason="unknown"}');
 	const r = client('hbforeign', 6000);
 	await killedFor('hbforeign');
-	const got = await until(() => d.logs.find((l) => l.msg === 'badworker: foreign socket'),
-	    10000, "the far end's report");
+	const report = path.join(d.tmpBin, 'foreign.json');
+	const got = await until(() => fs.existsSync(report) &&
+	    JSON.parse(fs.readFileSync(report, 'utf8')), 10000, "the far end's report");
 	eq(got.got, 0, 'nothing came back on the foreign socket');
 	eq(await metric('dataagent_handbacks_refused_total{reason="unknown"}'), before + 1);
 	eq((await r).status, 0, "the worker's own client is closed");
