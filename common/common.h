@@ -377,27 +377,29 @@ int jwt_keyset_add_pem_list(struct jwt_keyset *ks, const char *list,
  * (absent: the keys without a kid are tried); its "alg" must be the
  * key's pinned algorithm (so "none" never passes); "typ" is JWT, at+jwt
  * or absent; "crit" is refused. ES256 signatures are r||s (64 bytes).
- * The payload must carry a string sub (1..127 bytes) and a numeric exp;
- * jti, when present, a string of 1..127 bytes. For a token a public key
+ * The payload must carry a string sub (1..127 bytes), a numeric exp and
+ * a jti, a string of 1..127 bytes (a token without one could never be
+ * revoked). When max_ttl > 0, exp - iat (when iat is present) and
+ * exp - now must not exceed it (now with the leeway). For a token a public key
  * verified, iss must equal issuer and aud (a string or an array) must
  * contain audience when those are set (non-NULL, non-empty); an HS256
  * token is dataagent's own (token issue) and is not held to them. exp + leeway > now, nbf - leeway <= now.
  * Returns 0 with claims filled, or -1 with a short reason in *why
  * ("malformed", "alg", "kid", "signature", "claims", "issuer",
- * "audience", "expired", "not_yet_valid").
+ * "audience", "no_jti", "ttl", "expired", "not_yet_valid").
  */
 int jwt_verify_keyset(const char *token, size_t toklen,
     const struct jwt_keyset *ks, const char *issuer, const char *audience,
-    int64_t now, struct jwt_claims *claims, const char **why);
-/* jwt_verify_keyset with one HS256 key and no iss/aud check. */
+    int64_t max_ttl, int64_t now, struct jwt_claims *claims,
+    const char **why);
+/* jwt_verify_keyset with one HS256 key, no iss/aud check, no max_ttl. */
 int jwt_verify(const char *token, size_t toklen, const uint8_t *key,
     size_t keylen, int64_t now, struct jwt_claims *claims, const char **why);
-/* Signs {"sub","iat","exp"} (and "jti" when not NULL) with HS256.
- * Returns a malloc'd token or NULL. */
+/* Signs {"sub","iat","exp","jti"} with HS256 (jti NULL: none, a token
+ * jwt_verify refuses; only tests make one). Returns a malloc'd token or
+ * NULL. */
 char *jwt_sign_jti(const char *sub, int64_t iat, int64_t exp, const char *jti,
     const uint8_t *key, size_t keylen);
-char *jwt_sign(const char *sub, int64_t iat, int64_t exp, const uint8_t *key,
-    size_t keylen);
 /* SHA-256 of the token, lowercase hex into out[65]. */
 void jwt_token_hash(const char *token, size_t toklen, char out[65]);
 

@@ -480,6 +480,29 @@ config_validate_oauth(const struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A token a public key verifies was made by another issuer, which may
+ * sign tokens for other services too: without iss and aud pinned, any
+ * token of that issuer (for any audience) would open this gateway.
+ */
+static int
+config_validate_jwt(const struct config *cf, char *err, size_t errlen)
+{
+	const char *which = cf->cf_jwt_public_keys[0] != '\0' ?
+	    "jwt_public_keys" : "jwt_jwks_file";
+
+	if (cf->cf_jwt_public_keys[0] == '\0' &&
+	    cf->cf_jwt_jwks_file[0] == '\0')
+		return 0;
+	if (cf->cf_jwt_issuer[0] == '\0' || cf->cf_jwt_audience[0] == '\0') {
+		snprintf(err, errlen, "%s is set: jwt_issuer and jwt_audience "
+		    "are required too (the iss and aud every token of that "
+		    "issuer must carry for this gateway)", which);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_validate(const struct config *cf, char *err, size_t errlen)
 {
@@ -487,7 +510,8 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	char e[256];
 	size_t klen = strlen(cf->cf_secret_key);
 
-	if (config_validate_oauth(cf, err, errlen) == -1)
+	if (config_validate_oauth(cf, err, errlen) == -1 ||
+	    config_validate_jwt(cf, err, errlen) == -1)
 		return -1;
 	/* Without secret_key only tokens signed by a configured public
 	 * key are accepted (and dataagentctl token issue is refused). */

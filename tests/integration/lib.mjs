@@ -348,8 +348,13 @@ export class Daemon {
 // ------------------------------------------------------------------ jwt
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
+// An HS256 token of payload; a random jti is added unless payload names
+// one (dataagentd refuses a token without: it could not be revoked), so
+// { jti: undefined } makes a token without.
 export function jwt(payload, { key = SECRET_KEY, header = { alg: 'HS256', typ: 'JWT' },
     sign = true } = {}) {
+	if (!('jti' in payload))
+		payload = { ...payload, jti: randomBytes(8).toString('hex') };
 	const input = b64u(JSON.stringify(header)) + '.' + b64u(JSON.stringify(payload));
 	if (!sign)
 		return input + '.';
