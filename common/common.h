@@ -9,6 +9,7 @@
  *   jwt_*     bearer tokens: HS256, RS256, ES256; key sets from PEM and
  *             JWKS (OpenSSL EVP, jansson)
  *   httphead_* the request head the supervisor peeks at (http-parser)
+ *   chunked_*  the strict framing check of a chunked request body
  *   host_*    Host and Origin against allowed_hosts (DNS rebinding)
  *   fd_*, rand_*, hex_*, now_*: small Linux helpers
  *
@@ -402,6 +403,37 @@ char *jwt_sign_jti(const char *sub, int64_t iat, int64_t exp, const char *jti,
     const uint8_t *key, size_t keylen);
 /* SHA-256 of the token, lowercase hex into out[65]. */
 void jwt_token_hash(const char *token, size_t toklen, char out[65]);
+
+/* ------------------------------------------------------------ chunked */
+
+/* The strict framing check of a chunked request body (chunked.c). */
+struct chunked {
+	int ck_state;
+	int ck_result;		/* once failed */
+	uint64_t ck_size;	/* of the chunk being read, then its rest */
+	uint64_t ck_total;	/* sizes of the chunks so far */
+	uint64_t ck_max;	/* the body limit */
+	unsigned ck_digits;
+	size_t ck_line;		/* bytes of the current chunk-ext */
+	size_t ck_trailer;	/* bytes of the trailer section */
+};
+
+#define CHUNKED_MORE 0		/* well framed so far */
+#define CHUNKED_DONE 1		/* the body ended after *used_r bytes */
+#define CHUNKED_BAD (-1)	/* not RFC 9112 framing: 400 */
+#define CHUNKED_TOO_LARGE (-2)	/* a chunk-size over the limit: 413 */
+
+/* Starts checking a body of at most max bytes of chunk data. */
+void chunked_init(struct chunked *ck, uint64_t max);
+/*
+ * Checks the next len bytes of the body: CRLF exactly where the framing
+ * has one, hex chunk sizes of at most 16 digits, extensions and trailer
+ * fields of visible bytes. Returns CHUNKED_MORE, CHUNKED_DONE (after
+ * *used_r bytes: the rest is not this body's), CHUNKED_BAD or
+ * CHUNKED_TOO_LARGE; a failure sticks.
+ */
+int chunked_feed(struct chunked *ck, const char *buf, size_t len,
+    size_t *used_r);
 
 /* ----------------------------------------------------------- httphead */
 

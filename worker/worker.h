@@ -260,6 +260,9 @@ void http_reply_json(struct http_req *r, int status,
     const char *extra_headers, json_t *body);
 /* {"error": msg} with status. */
 void http_reply_error(struct http_req *r, int status, const char *msg);
+/* What is wrong with a request body json_loadb refused, said for the
+ * client (jansson's own text, except for U+0000, which names a flag). */
+const char *http_json_error(const json_error_t *jerr);
 
 /* ----------------------------------------------------------------- mcp */
 

@@ -247,6 +247,74 @@ test('worker, launcher and servers as /proc shows them: ids, caps, no_new_privs,
 	assert(wf >= 1 && sf >= 1, `filters ${wf} ${sf}`);
 });
 
+// ---------------------------------------------------- a hostile client
+// Raw bytes to the front door, as a client (or a proxy it fools) would
+// send them; the exact status and body are asserted.
+const echoHead = (extra) => 'POST /api/v1/users/victim/tools/everything/echo HTTP/1.1\r\n' +
+    `Host: localhost\r\nAuthorization: Bearer ${victimTok}\r\n` +
+    `Content-Type: application/json\r\n${extra}\r\n`;
+const chunkedEcho = (body) => echoHead('Transfer-Encoding: chunked\r\n') + body;
+const msg = '{"message":"smuggled"}';
+const hex = msg.length.toString(16);
+
+test('hostile client: a well-framed chunked body is served (the control case)', async () => {
+	const r = await d.raw(chunkedEcho(`${hex}\r\n${msg}\r\n0\r\n\r\n`));
+	eq(r.status, 200, r.raw);
+	eq(JSON.parse(r.body).result.content[0].text, 'Echo: smuggled');
+});
+
+const badFraming = 'malformed chunked body: CRLF expected after each chunk-size line, ' +
+    'chunk and trailer field';
+for (const [title, body] of [
+	['two bytes other than CRLF after the chunk data', `${hex}\r\n${msg}XY0\r\n\r\n`],
+	['CR and another byte after the chunk data', `${hex}\r\n${msg}\rX0\r\n\r\n`],
+	['CR and another byte after the chunk size', `${hex}\rX${msg}\r\n0\r\n\r\n`],
+	['a bare LF to end the trailers', `${hex}\r\n${msg}\r\n0\r\n\n`],
+]) {
+	test(`hostile client: ${title} is 400 and the connection closes`, async () => {
+		const r = await d.raw(chunkedEcho(body));
+		eq([r.status, r.body], [400, JSON.stringify({ error: badFraming })], r.raw);
+		assert(r.closed, 'connection left open');
+	});
+}
+
+test('hostile client: a 2^64-1 chunk size is 413 about the chunk, not content-length', async () => {
+	const r = await d.raw(chunkedEcho('ffffffffffffffff\r\n'));
+	eq([r.status, r.body], [413, JSON.stringify({ error: 'chunk size too large: the ' +
+	    'request body would exceed max_body_size' })], r.raw);
+	// over max_body_size (1 MiB by default) but far from 2^64 too
+	const r2 = await d.raw(chunkedEcho('100001\r\n'));
+	eq(r2.status, 413, r2.raw);
+});
+
+test('hostile client: a head ending in CR and another byte is 400 (worker, keep-alive)', async () => {
+	// The first request reaches the worker through the supervisor; the
+	// second, on the same connection, is parsed by the worker alone.
+	const good = `${hex}\r\n${msg}\r\n0\r\n\r\n`;
+	const r = await d.raw(chunkedEcho(good) + echoHead('Content-Length: 6\r\n')
+	    .slice(0, -2) + '\rX{}\r\n\r\n');
+	eq(r.status, 200, r.raw);
+	const second = r.raw.slice(r.raw.indexOf('HTTP/1.1', 10));
+	assert(/^HTTP\/1\.1 400 /.test(second), r.raw);
+	eq(second.slice(second.indexOf('\r\n\r\n') + 4),
+	    JSON.stringify({ error: 'malformed request head: CRLF expected' }), r.raw);
+});
+
+test('hostile client: JSON with U+0000 in a string is refused with a message for the user', async () => {
+	const body = '{"message":"a\\u0000b"}';
+	const r = await d.raw(echoHead(`Content-Length: ${body.length}\r\nConnection: close\r\n`) + body);
+	eq([r.status, r.body], [400, JSON.stringify({ error: 'invalid JSON: strings containing ' +
+	    'U+0000 (NUL) are not accepted' })], r.raw);
+	const rpc = '{"jsonrpc":"2.0","id":1,"method":"tools/list\\u0000x"}';
+	const m = await d.raw('POST /api/v1/users/victim/mcp HTTP/1.1\r\nHost: localhost\r\n' +
+	    `Authorization: Bearer ${victimTok}\r\nContent-Type: application/json\r\n` +
+	    'Accept: application/json, text/event-stream\r\nConnection: close\r\n' +
+	    `Content-Length: ${rpc.length}\r\n\r\n${rpc}`);
+	eq(m.status, 400, m.raw);
+	eq(JSON.parse(m.body).error, { code: -32700, message: 'Parse error: strings ' +
+	    'containing U+0000 (NUL) are not accepted' }, m.body);
+});
+
 test('after all that, the victim still answers and mallory still runs', async () => {
 	const v = await d.fetch('/api/v1/users/victim/tools/everything/echo',
 	    { token: victimTok, method: 'POST', body: { message: 'still here' } });
