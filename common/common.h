@@ -102,6 +102,7 @@ struct config {
 	int cf_retry_delay;			/* seconds, 1, doubling */
 	int cf_reconnect_interval;		/* seconds, 300: failed servers */
 	int cf_tenant_uid_base;			/* 61000 */
+	int cf_tenant_uid_count;		/* 10000: base+1 .. base+count */
 	char cf_state_dir[CONFIG_STRLEN];	/* /var/lib/dataagent */
 	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */
 	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */

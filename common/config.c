@@ -63,6 +63,7 @@ static const struct cfg_key cfg_keys[] = {
 	INT("retry_delay", cf_retry_delay, 1, 3600),
 	INT("reconnect_interval", cf_reconnect_interval, 1, 86400 * 7),
 	INT("tenant_uid_base", cf_tenant_uid_base, 1000, 2000000000),
+	INT("tenant_uid_count", cf_tenant_uid_count, 1, 100000000),
 	STR("state_dir", cf_state_dir),
 	STR("control_socket", cf_control_socket),
 	STR("worker_path", cf_worker_path),
@@ -170,6 +171,7 @@ config_defaults(struct config *cf)
 	cf->cf_retry_delay = 1;
 	cf->cf_reconnect_interval = 300;
 	cf->cf_tenant_uid_base = 61000;
+	cf->cf_tenant_uid_count = 10000;
 	snprintf(cf->cf_state_dir, sizeof(cf->cf_state_dir),
 	    "/var/lib/dataagent");
 	snprintf(cf->cf_control_socket, sizeof(cf->cf_control_socket),
@@ -546,6 +548,12 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	    strlen(cf->cf_control_socket) >= 108) {
 		snprintf(err, errlen, "control_socket must be an absolute "
 		    "path shorter than 108 bytes");
+		return -1;
+	}
+	if ((long long)cf->cf_tenant_uid_base + cf->cf_tenant_uid_count >
+	    2147483646LL) {
+		snprintf(err, errlen, "tenant_uid_base + tenant_uid_count is "
+		    "past the largest uid");
 		return -1;
 	}
 	if (cf->cf_max_connections_per_user > cf->cf_max_total_connections) {

@@ -90,6 +90,8 @@ struct cluster {
 /* The one struct of process state: reachable from every callback. */
 struct sup {
 	struct config sp_cf;
+	int sp_uidlock_fd;		/* our claim on the tenant UIDs */
+	char sp_uidlock_name[64];
 	char sp_config_path[CONFIG_STRLEN];
 	int sp_config_explicit;
 	struct flag_set sp_flags[MAX_FLAGS];
@@ -187,6 +189,13 @@ void handback_metrics(struct sup *sp, struct evbuffer *out);
  * nothing for SQLite or store_poll_interval = 0. */
 int cluster_start(struct sup *sp, char *err, size_t errlen);
 void cluster_stop(struct sup *sp);
+/* uidlock.c */
+/* Claims tenant_uid_base + 1 .. + tenant_uid_count on this host for as
+ * long as the process lives. Returns 0, or -1 with err naming the
+ * daemon whose range overlaps (or why the claim could not be made). */
+int uidlock_take(struct sup *sp, char *err, size_t errlen);
+void uidlock_release(struct sup *sp);
+
 /* auth.c */
 /* The key set cf describes (secret_key, jwt_public_keys, jwt_jwks_file).
  * Returns 0 with *ks_r, or -1 with err. Used by `dataagentd -t` too. */
