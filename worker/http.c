@@ -25,6 +25,8 @@
 #define HTTP_MAX_HEADER_BYTES (64 * 1024)
 #define HTTP_MAX_HEADERS 100
 #define HTTP_KEEPALIVE_MAX_S 75
+#define HTTP_FD_RESERVE_MIN 16	/* fds kept for upstreams, pipes, files */
+#define HTTP_SHED_LOG_S 10
 
 struct http_conn {
 	struct http_conn *hc_next, *hc_prev;
@@ -964,6 +966,63 @@ conn_free(struct http_conn *c)
 	wrk_drain_check(w);
 }
 
+void
+http_shed_log(struct wrk *w)
+{
+	int64_t now = now_mono_ms();
+
+	if (w->w_shed == 0 || (w->w_shed_logged_ms != 0 &&
+	    now - w->w_shed_logged_ms < HTTP_SHED_LOG_S * 1000))
+		return;
+	log_warn("at its fd limit: the oldest idle client connections were "
+	    "closed", "{s:s,s:I,s:i,s:i}", "tenant", w->w_tenant, "closed",
+	    (json_int_t)w->w_shed, "nofile", w->w_nofile,
+	    "per_s", HTTP_SHED_LOG_S);
+	w->w_shed = 0;
+	w->w_shed_logged_ms = now;
+}
+
+/*
+ * A new client fd numbered fd: the kernel hands out the lowest free
+ * number, so fd or more are open. Past the high-water mark (the limit
+ * less a reserve for upstreams, pipes and files, a client connection
+ * could not be answered and the next handoff would be truncated), the
+ * oldest idle keep-alive connections are closed: more than the excess,
+ * so this does not run again at once. Counted, and logged at warning by
+ * http_shed_log.
+ */
+static void
+http_shed_idle(struct wrk *w, int fd)
+{
+	struct http_conn *c, *prev;
+	int reserve, high;
+	unsigned want, n = 0;
+
+	reserve = w->w_nofile / 8 > HTTP_FD_RESERVE_MIN ? w->w_nofile / 8 :
+	    HTTP_FD_RESERVE_MIN;
+	if (w->w_nofile <= 0 || reserve >= w->w_nofile)
+		return;
+	high = w->w_nofile - reserve;
+	if (fd < high)
+		return;
+	want = (unsigned)(fd - high) + 1 + (unsigned)(w->w_nofile / 32);
+	/* The list is newest first: walk it from its tail. */
+	for (c = w->w_conns; c != NULL && c->hc_next != NULL; c = c->hc_next)
+		;
+	for (; c != NULL && n < want; c = prev) {
+		prev = c->hc_prev;
+		if (c->hc_active != NULL || c->hc_req != NULL ||
+		    c->hc_streaming || c->hc_rate_waiting || evbuffer_get_length(
+		    bufferevent_get_output(c->hc_bev)) > 0)
+			continue;
+		conn_free(c);
+		n++;
+	}
+	w->w_shed += n;
+	if (n > 0)
+		http_shed_log(w);
+}
+
 /* A handed-off fd must be a connected stream socket. */
 static int
 fd_is_stream_socket(int fd)
@@ -1000,6 +1059,7 @@ http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
 		fd_close(&fd);
 		return;
 	}
+	http_shed_idle(w, fd);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		fd_close(&fd);

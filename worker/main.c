@@ -309,6 +309,7 @@ on_assign(struct wrk *w, json_t *v, int netns)
 	cs.cs_home = w->w_home;
 	cs.cs_hide = hide;
 	cs.cs_limits.sl_nofile = (rlim_t)nofile;
+	w->w_nofile = (int)nofile;
 	cs.cs_limits.sl_nproc = (rlim_t)nproc;
 	cs.cs_netns_fd = netns;
 
@@ -554,6 +555,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	wrk_stats(w);
 	toolstats_flush(w);
 	counters_flush(w);
+	http_shed_log(w);
 	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
 	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
 		return;
