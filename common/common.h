@@ -114,6 +114,7 @@ struct config {
 	char cf_tenant_egress_allow[CONFIG_STRLEN];	/* "": all but the host */
 	char cf_tenant_egress_deny[CONFIG_STRLEN];	/* more CIDRs to refuse */
 	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
+	int64_t cf_tenant_tmp_size;		/* each private tmpfs, bytes */
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */
 	int cf_tenant_cpu_weight;		/* 1..10000 */

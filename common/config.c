@@ -75,6 +75,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("tenant_egress_allow", cf_tenant_egress_allow),
 	STR("tenant_egress_deny", cf_tenant_egress_deny),
 	SIZE("tenant_memory_max", cf_tenant_memory_max),
+	SIZE("tenant_tmp_size", cf_tenant_tmp_size),
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
 	INT("tenant_cpu_weight", cf_tenant_cpu_weight, 1, 10000),
@@ -172,6 +173,7 @@ config_defaults(struct config *cf)
 	cf->cf_reconnect_interval = 300;
 	cf->cf_tenant_uid_base = 61000;
 	cf->cf_tenant_uid_count = 10000;
+	cf->cf_tenant_tmp_size = 64LL * 1024 * 1024;
 	snprintf(cf->cf_state_dir, sizeof(cf->cf_state_dir),
 	    "/var/lib/dataagent");
 	snprintf(cf->cf_control_socket, sizeof(cf->cf_control_socket),
@@ -548,6 +550,11 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	    strlen(cf->cf_control_socket) >= 108) {
 		snprintf(err, errlen, "control_socket must be an absolute "
 		    "path shorter than 108 bytes");
+		return -1;
+	}
+	if (cf->cf_tenant_tmp_size < 1024 * 1024 ||
+	    cf->cf_tenant_tmp_size > 64LL * 1024 * 1024 * 1024) {
+		snprintf(err, errlen, "tenant_tmp_size must be 1M to 64G");
 		return -1;
 	}
 	if ((long long)cf->cf_tenant_uid_base + cf->cf_tenant_uid_count >

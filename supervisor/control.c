@@ -925,6 +925,7 @@ cmd_tenant_remove(struct control *ctl, const json_t *args, char *err,
 	if (r != 1)
 		return NULL;
 	workers_tenant_forget(sp, id);
+	workers_tenant_removed(sp, id, (uid_t)t.st_uid);
 	d = json_pack("{s:i}", "uid", t.st_uid);
 	control_audit(ctl, "tenant.remove", id, d);
 	json_decref(d);

@@ -13,6 +13,7 @@
 // kernelOffers), and is skipped with the reason where it is missing. A
 // case that needs the daemon's cgroups skips when they are off, and
 // fails instead under CI=true on a host that offers them.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING, kernelLacks,
@@ -22,9 +23,9 @@ const MEMORY_MAX_MIB = 256, PIDS_MAX = 64;
 const d = new Daemon({ workers: 1, uid_base: 67000, config: {
 	tenant_memory_max: `${MEMORY_MAX_MIB}M`, tenant_pids_max: PIDS_MAX } });
 await d.start();
-// Fixtures a tenant's process must reach live outside /tmp, which every
-// worker replaces with a private one.
-const fx = fs.mkdtempSync('/var/tmp/dataagent-hostile-');
+// Fixtures a tenant's process must reach live outside /tmp and /var/tmp,
+// which every worker replaces with private ones.
+const fx = fs.mkdtempSync('/opt/dataagent-hostile-');
 fs.chmodSync(fx, 0o755);
 const probe = path.join(fx, 'probe');
 fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
@@ -132,6 +133,35 @@ test("the tenant's /tmp is its own", async () => {
 	const got = await attack('write', '/tmp/dataagent-probe-marker');
 	eq(got.outcome, 'allowed', JSON.stringify(got));
 	assert(!fs.existsSync('/tmp/dataagent-probe-marker'), 'the file reached the host /tmp');
+});
+// /tmp, /var/tmp, /dev/shm and SysV IPC: what mallory leaves there, a
+// second probe tenant (eve) does not find.
+const eveTok = await d.tenant('eve', { probe: [probe] });
+async function attackAs(token, tenant, name, arg) {
+	const res = await d.fetch(`/api/v1/users/${tenant}/tools/probe/attack`,
+	    { token, method: 'POST', body: { name, arg: String(arg) } });
+	const body = await res.json();
+	eq(res.status, 200, JSON.stringify(body));
+	return JSON.parse(body.result.content[0].text);
+}
+const SHM_KEY = '0x64a91234';
+for (const dir of ['/tmp', '/var/tmp', '/dev/shm']) {
+	test(`a file mallory writes to ${dir} is not there for eve, nor on the host`, async () => {
+		const f = `${dir}/dataagent-shared-${process.pid}`;
+		eq((await attack('write', f)).outcome, 'allowed', 'mallory writes');
+		eq((await attack('stat', f)).outcome, 'allowed', 'mallory sees it');
+		const e = await attackAs(eveTok, 'eve', 'stat', f);
+		eq([e.outcome, e.errno], ['blocked', 'ENOENT'], `eve: ${JSON.stringify(e)}`);
+		assert(!fs.existsSync(f), `${f} reached the host`);
+	});
+}
+test('a SysV shared memory segment mallory makes is not found by eve (shmget, same key)', async () => {
+	eq((await attack('shm-create', SHM_KEY)).outcome, 'allowed', 'mallory creates');
+	eq((await attack('shm-find', SHM_KEY)).outcome, 'allowed', 'mallory finds it');
+	const e = await attackAs(eveTok, 'eve', 'shm-find', SHM_KEY);
+	eq([e.outcome, e.errno], ['blocked', 'ENOENT'], `eve: ${JSON.stringify(e)}`);
+	const host = spawnSync('ipcs', ['-m']).stdout.toString();
+	assert(!host.includes(SHM_KEY), `the segment is in the host's namespace: ${host}`);
 });
 // Signals and debugging
 attackCase("kill another tenant's worker", 'kill', () => vworker, 'EPERM');
