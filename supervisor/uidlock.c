@@ -5,7 +5,7 @@
  * removes a tenant, so two daemons whose ranges overlap kill each
  * other's workers. At start each daemon claims its range,
  * tenant_uid_base + 1 .. tenant_uid_base + tenant_uid_count, with a file
- * UIDLOCK_DIR/LO-HI.lock that it holds flock(2)ed for its whole life and
+ * UIDLOCK_DIR/LO-HI.lock (/run/lock/dataagent) that it holds flock(2)ed for its whole life and
  * that names it (pid, configuration file). Under the directory's own
  * lock (.registry), a starting daemon looks at every claim whose range
  * overlaps its own, equal or not: one still flocked by its owner stops
@@ -25,8 +25,10 @@
 
 #include "supervisor.h"
 
-#define UIDLOCK_PARENT "/run/dataagent"
-#define UIDLOCK_DIR UIDLOCK_PARENT "/uid-ranges"
+/* Host-wide, not the unit's RuntimeDirectory (/run/dataagent), which
+ * systemd removes when that one unit stops. */
+#define UIDLOCK_PARENT "/run/lock"
+#define UIDLOCK_DIR UIDLOCK_PARENT "/dataagent"
 
 static int
 uidlock_mkdir(const char *path, char *err, size_t errlen)
@@ -92,14 +94,28 @@ uidlock_take(struct sup *sp, char *err, size_t errlen)
 	long long olo, ohi;
 	char name[64], who[CONFIG_STRLEN + 64];
 	struct dirent *de;
+	struct stat st;
 	DIR *dir = NULL;
 	int dfd = -1, rfd = -1, fd = -1, rc = -1, n;
 
 	if (uidlock_mkdir(UIDLOCK_PARENT, err, errlen) == -1 ||
 	    uidlock_mkdir(UIDLOCK_DIR, err, errlen) == -1)
 		return -1;
-	if ((dfd = open(UIDLOCK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (rfd = openat(dfd, ".registry", O_RDWR | O_CREAT |
+	if ((dfd = open(UIDLOCK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s", UIDLOCK_DIR, strerror(errno));
+		goto out;
+	}
+	/* /run/lock is world-writable: a directory someone else made
+	 * there first could hold forged claims. */
+	if (fstat(dfd, &st) == -1 || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0) {
+		snprintf(err, errlen, "%s is not root's alone (owner %u, mode "
+		    "%o): remove it", UIDLOCK_DIR, (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	if ((rfd = openat(dfd, ".registry", O_RDWR | O_CREAT |
 	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1 || flock(rfd, LOCK_EX) == -1) {
 		snprintf(err, errlen, "%s: %s", UIDLOCK_DIR, strerror(errno));
 		goto out;
