@@ -9,6 +9,7 @@
  *   jwt_*     bearer tokens: HS256, RS256, ES256; key sets from PEM and
  *             JWKS (OpenSSL EVP, jansson)
  *   httphead_* the request head the supervisor peeks at (http-parser)
+ *   chunked_*  the strict framing check of a chunked request body
  *   host_*    Host and Origin against allowed_hosts (DNS rebinding)
  *   fd_*, rand_*, hex_*, now_*: small Linux helpers
  *
@@ -101,6 +102,7 @@ struct config {
 	int cf_retry_delay;			/* seconds, 1, doubling */
 	int cf_reconnect_interval;		/* seconds, 300: failed servers */
 	int cf_tenant_uid_base;			/* 61000 */
+	int cf_tenant_uid_count;		/* 10000: base+1 .. base+count */
 	char cf_state_dir[CONFIG_STRLEN];	/* /var/lib/dataagent */
 	char cf_control_socket[CONFIG_STRLEN];	/* /run/dataagent/control.sock */
 	char cf_worker_path[CONFIG_STRLEN];	/* "" = beside dataagentd */
@@ -112,6 +114,7 @@ struct config {
 	char cf_tenant_egress_allow[CONFIG_STRLEN];	/* "": all but the host */
 	char cf_tenant_egress_deny[CONFIG_STRLEN];	/* more CIDRs to refuse */
 	int64_t cf_tenant_memory_max;		/* bytes, -1 = no limit */
+	int64_t cf_tenant_tmp_size;		/* each private tmpfs, bytes */
 	int64_t cf_tenant_swap_max;		/* bytes, -1 = no limit */
 	int64_t cf_tenant_pids_max;		/* -1 = no limit */
 	int cf_tenant_cpu_weight;		/* 1..10000 */
@@ -377,29 +380,62 @@ int jwt_keyset_add_pem_list(struct jwt_keyset *ks, const char *list,
  * (absent: the keys without a kid are tried); its "alg" must be the
  * key's pinned algorithm (so "none" never passes); "typ" is JWT, at+jwt
  * or absent; "crit" is refused. ES256 signatures are r||s (64 bytes).
- * The payload must carry a string sub (1..127 bytes) and a numeric exp;
- * jti, when present, a string of 1..127 bytes. For a token a public key
+ * The payload must carry a string sub (1..127 bytes), a numeric exp and
+ * a jti, a string of 1..127 bytes (a token without one could never be
+ * revoked). When max_ttl > 0, exp - iat (when iat is present) and
+ * exp - now must not exceed it (now with the leeway). For a token a public key
  * verified, iss must equal issuer and aud (a string or an array) must
  * contain audience when those are set (non-NULL, non-empty); an HS256
  * token is dataagent's own (token issue) and is not held to them. exp + leeway > now, nbf - leeway <= now.
  * Returns 0 with claims filled, or -1 with a short reason in *why
  * ("malformed", "alg", "kid", "signature", "claims", "issuer",
- * "audience", "expired", "not_yet_valid").
+ * "audience", "no_jti", "ttl", "expired", "not_yet_valid").
  */
 int jwt_verify_keyset(const char *token, size_t toklen,
     const struct jwt_keyset *ks, const char *issuer, const char *audience,
-    int64_t now, struct jwt_claims *claims, const char **why);
-/* jwt_verify_keyset with one HS256 key and no iss/aud check. */
+    int64_t max_ttl, int64_t now, struct jwt_claims *claims,
+    const char **why);
+/* jwt_verify_keyset with one HS256 key, no iss/aud check, no max_ttl. */
 int jwt_verify(const char *token, size_t toklen, const uint8_t *key,
     size_t keylen, int64_t now, struct jwt_claims *claims, const char **why);
-/* Signs {"sub","iat","exp"} (and "jti" when not NULL) with HS256.
- * Returns a malloc'd token or NULL. */
+/* Signs {"sub","iat","exp","jti"} with HS256 (jti NULL: none, a token
+ * jwt_verify refuses; only tests make one). Returns a malloc'd token or
+ * NULL. */
 char *jwt_sign_jti(const char *sub, int64_t iat, int64_t exp, const char *jti,
     const uint8_t *key, size_t keylen);
-char *jwt_sign(const char *sub, int64_t iat, int64_t exp, const uint8_t *key,
-    size_t keylen);
 /* SHA-256 of the token, lowercase hex into out[65]. */
 void jwt_token_hash(const char *token, size_t toklen, char out[65]);
+
+/* ------------------------------------------------------------ chunked */
+
+/* The strict framing check of a chunked request body (chunked.c). */
+struct chunked {
+	int ck_state;
+	int ck_result;		/* once failed */
+	uint64_t ck_size;	/* of the chunk being read, then its rest */
+	uint64_t ck_total;	/* sizes of the chunks so far */
+	uint64_t ck_max;	/* the body limit */
+	unsigned ck_digits;
+	size_t ck_line;		/* bytes of the current chunk-ext */
+	size_t ck_trailer;	/* bytes of the trailer section */
+};
+
+#define CHUNKED_MORE 0		/* well framed so far */
+#define CHUNKED_DONE 1		/* the body ended after *used_r bytes */
+#define CHUNKED_BAD (-1)	/* not RFC 9112 framing: 400 */
+#define CHUNKED_TOO_LARGE (-2)	/* a chunk-size over the limit: 413 */
+
+/* Starts checking a body of at most max bytes of chunk data. */
+void chunked_init(struct chunked *ck, uint64_t max);
+/*
+ * Checks the next len bytes of the body: CRLF exactly where the framing
+ * has one, hex chunk sizes of at most 16 digits, extensions and trailer
+ * fields of visible bytes. Returns CHUNKED_MORE, CHUNKED_DONE (after
+ * *used_r bytes: the rest is not this body's), CHUNKED_BAD or
+ * CHUNKED_TOO_LARGE; a failure sticks.
+ */
+int chunked_feed(struct chunked *ck, const char *buf, size_t len,
+    size_t *used_r);
 
 /* ----------------------------------------------------------- httphead */
 

@@ -63,6 +63,7 @@ static const struct cfg_key cfg_keys[] = {
 	INT("retry_delay", cf_retry_delay, 1, 3600),
 	INT("reconnect_interval", cf_reconnect_interval, 1, 86400 * 7),
 	INT("tenant_uid_base", cf_tenant_uid_base, 1000, 2000000000),
+	INT("tenant_uid_count", cf_tenant_uid_count, 1, 100000000),
 	STR("state_dir", cf_state_dir),
 	STR("control_socket", cf_control_socket),
 	STR("worker_path", cf_worker_path),
@@ -74,6 +75,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("tenant_egress_allow", cf_tenant_egress_allow),
 	STR("tenant_egress_deny", cf_tenant_egress_deny),
 	SIZE("tenant_memory_max", cf_tenant_memory_max),
+	SIZE("tenant_tmp_size", cf_tenant_tmp_size),
 	SIZE("tenant_swap_max", cf_tenant_swap_max),
 	SIZE("tenant_pids_max", cf_tenant_pids_max),
 	INT("tenant_cpu_weight", cf_tenant_cpu_weight, 1, 10000),
@@ -170,6 +172,8 @@ config_defaults(struct config *cf)
 	cf->cf_retry_delay = 1;
 	cf->cf_reconnect_interval = 300;
 	cf->cf_tenant_uid_base = 61000;
+	cf->cf_tenant_uid_count = 10000;
+	cf->cf_tenant_tmp_size = 64LL * 1024 * 1024;
 	snprintf(cf->cf_state_dir, sizeof(cf->cf_state_dir),
 	    "/var/lib/dataagent");
 	snprintf(cf->cf_control_socket, sizeof(cf->cf_control_socket),
@@ -480,6 +484,29 @@ config_validate_oauth(const struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A token a public key verifies was made by another issuer, which may
+ * sign tokens for other services too: without iss and aud pinned, any
+ * token of that issuer (for any audience) would open this gateway.
+ */
+static int
+config_validate_jwt(const struct config *cf, char *err, size_t errlen)
+{
+	const char *which = cf->cf_jwt_public_keys[0] != '\0' ?
+	    "jwt_public_keys" : "jwt_jwks_file";
+
+	if (cf->cf_jwt_public_keys[0] == '\0' &&
+	    cf->cf_jwt_jwks_file[0] == '\0')
+		return 0;
+	if (cf->cf_jwt_issuer[0] == '\0' || cf->cf_jwt_audience[0] == '\0') {
+		snprintf(err, errlen, "%s is set: jwt_issuer and jwt_audience "
+		    "are required too (the iss and aud every token of that "
+		    "issuer must carry for this gateway)", which);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_validate(const struct config *cf, char *err, size_t errlen)
 {
@@ -487,7 +514,8 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	char e[256];
 	size_t klen = strlen(cf->cf_secret_key);
 
-	if (config_validate_oauth(cf, err, errlen) == -1)
+	if (config_validate_oauth(cf, err, errlen) == -1 ||
+	    config_validate_jwt(cf, err, errlen) == -1)
 		return -1;
 	/* Without secret_key only tokens signed by a configured public
 	 * key are accepted (and dataagentctl token issue is refused). */
@@ -522,6 +550,17 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	    strlen(cf->cf_control_socket) >= 108) {
 		snprintf(err, errlen, "control_socket must be an absolute "
 		    "path shorter than 108 bytes");
+		return -1;
+	}
+	if (cf->cf_tenant_tmp_size < 1024 * 1024 ||
+	    cf->cf_tenant_tmp_size > 64LL * 1024 * 1024 * 1024) {
+		snprintf(err, errlen, "tenant_tmp_size must be 1M to 64G");
+		return -1;
+	}
+	if ((long long)cf->cf_tenant_uid_base + cf->cf_tenant_uid_count >
+	    2147483646LL) {
+		snprintf(err, errlen, "tenant_uid_base + tenant_uid_count is "
+		    "past the largest uid");
 		return -1;
 	}
 	if (cf->cf_max_connections_per_user > cf->cf_max_total_connections) {

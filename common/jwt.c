@@ -12,7 +12,9 @@
  * attack) and any algorithm we do not implement fail before a signature
  * is looked at. The configured issuer and audience bind the tokens that
  * public keys verify (those of another issuer); an HS256 token is
- * dataagent's own and carries neither. ES256 signatures are the JWS form, r || s in 64 bytes;
+ * dataagent's own and carries neither. Every token must carry a jti (one
+ * without could never be revoked) and live no longer than max_ttl.
+ * ES256 signatures are the JWS form, r || s in 64 bytes;
  * a DER-encoded one is refused.
  *
  * OpenSSL 3 does every primitive (HMAC, EVP_DigestVerify, base64, key
@@ -858,7 +860,7 @@ jwt_sig_ok(const struct jwt_key *k, const unsigned char *data, size_t len,
 int
 jwt_verify_keyset(const char *token, size_t toklen,
     const struct jwt_keyset *ks, const char *issuer, const char *audience,
-    int64_t now, struct jwt_claims *claims, const char **why)
+    int64_t max_ttl, int64_t now, struct jwt_claims *claims, const char **why)
 {
 	const char *dot1, *dot2, *typ, *kid = NULL;
 	unsigned char sig[JWT_SIG_MAX + 3];
@@ -866,7 +868,7 @@ jwt_verify_keyset(const char *token, size_t toklen,
 	json_t *hdr = NULL, *pl = NULL, *v;
 	enum jwt_alg alg;
 	size_t i, tried = 0, signed_len;
-	int siglen, ok = 0, other_alg = 0;
+	int siglen, ok = 0, other_alg = 0, has_iat;
 
 	memset(claims, 0, sizeof(*claims));
 	*why = "malformed";
@@ -957,6 +959,7 @@ jwt_verify_keyset(const char *token, size_t toklen,
 	v = json_object_get(pl, "iat");
 	if (v != NULL && claim_time(v, &claims->jc_iat) == -1)
 		goto fail;
+	has_iat = v != NULL;
 	v = json_object_get(pl, "jti");
 	if (v != NULL && claim_string(v, claims->jc_jti,
 	    sizeof(claims->jc_jti)) == -1)
@@ -976,6 +979,18 @@ jwt_verify_keyset(const char *token, size_t toklen,
 	if (audience != NULL && audience[0] != '\0' &&
 	    !claim_aud_has(json_object_get(pl, "aud"), audience)) {
 		*why = "audience";
+		goto fail;
+	}
+	/* Without a jti a token cannot be revoked: it is refused. */
+	if (claims->jc_jti[0] == '\0') {
+		*why = "no_jti";
+		goto fail;
+	}
+	/* No token lives longer than max_ttl: counted from iat, and from
+	 * now as well (a token without iat, or one dated in the future). */
+	if (max_ttl > 0 && ((has_iat && claims->jc_exp - claims->jc_iat >
+	    max_ttl) || claims->jc_exp - now > max_ttl + JWT_LEEWAY)) {
+		*why = "ttl";
 		goto fail;
 	}
 	if (claims->jc_exp + JWT_LEEWAY <= now) {
@@ -1013,7 +1028,8 @@ jwt_verify(const char *token, size_t toklen, const uint8_t *key,
 		jwt_keyset_free(&ks);
 		return -1;
 	}
-	r = jwt_verify_keyset(token, toklen, ks, NULL, NULL, now, claims, why);
+	r = jwt_verify_keyset(token, toklen, ks, NULL, NULL, 0, now, claims,
+	    why);
 	jwt_keyset_free(&ks);
 	return r;
 }
@@ -1064,13 +1080,6 @@ jwt_sign_jti(const char *sub, int64_t iat, int64_t exp, const char *jti,
 	out[off++] = '.';
 	b64url_encode(mac, maclen, out + off);
 	return out;
-}
-
-char *
-jwt_sign(const char *sub, int64_t iat, int64_t exp, const uint8_t *key,
-    size_t keylen)
-{
-	return jwt_sign_jti(sub, iat, exp, NULL, key, keylen);
 }
 
 void

@@ -53,7 +53,8 @@ confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
 	if ((cs->cs_netns_fd != -1 &&
 	    netns_join(cs->cs_netns_fd, err, errlen) == -1) ||
 	    sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
-	    sandbox_fs(cs->cs_home, cs->cs_hide, err, errlen) == -1 ||
+	    sandbox_fs(cs->cs_home, cs->cs_hide, cs->cs_tmp_size, err,
+	    errlen) == -1 ||
 	    sandbox_securebits(err, errlen) == -1 ||
 	    sandbox_bounding_drop(err, errlen) == -1 ||
 	    confine_ids(cs->cs_uid, cs->cs_gid, err, errlen) == -1 ||

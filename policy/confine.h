@@ -21,6 +21,7 @@ struct confine_spec {
 	const char *cs_home;		/* the tenant's state dir, kept */
 	const char *const *cs_hide;	/* NULL-terminated: made unreachable */
 	struct sandbox_limits cs_limits;
+	int64_t cs_tmp_size;		/* each private tmpfs, bytes */
 	int cs_netns_fd;		/* the tenant's network namespace
 					 * (netns.h), -1: the host's */
 };
@@ -30,8 +31,9 @@ struct confine_spec {
  *    0. when cs_netns_fd is not -1, joins that network namespace (setns
  *       needs CAP_SYS_ADMIN, so it comes first; it is checked)
  *    1. rlimits: RLIMIT_CORE 0, RLIMIT_NOFILE, RLIMIT_NPROC
- *    2. a private mount namespace: cs_hide covered, a private /tmp, a
- *       /proc that shows only the tenant's processes, cs_home kept
+ *    2. private mount and IPC namespaces: cs_hide covered, private
+ *       /tmp, /var/tmp and /dev/shm of cs_tmp_size bytes each, a /proc
+ *       that shows only the tenant's processes, cs_home kept
  *    3. securebits locked (no root privileges on exec, no keeping of
  *       capabilities across the uid change)
  *    4. the capability bounding set emptied

@@ -262,9 +262,36 @@ sandbox_proc(char *err, size_t errlen)
 	STEP_FAIL("mount proc on /proc (hidepid)");
 }
 
+/* Step 4 of sandbox_fs(): the private tmpfs mounts. */
+static int
+sandbox_tmps(int64_t size, char *err, size_t errlen)
+{
+	static const char *const dirs[] = { "/tmp", "/var/tmp", "/dev/shm" };
+	char opts[128];
+	struct stat st;
+	size_t i;
+
+	snprintf(opts, sizeof(opts), "mode=1777,size=%lld,nr_inodes=%d",
+	    (long long)(size > 0 ? size : SANDBOX_TMP_SIZE),
+	    SANDBOX_TMP_INODES);
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		/* /tmp always; the others where the host has them (a
+		 * symlink, e.g. to /tmp, leads to a private one already). */
+		if (i > 0 && (lstat(dirs[i], &st) == -1 || !S_ISDIR(st.st_mode)))
+			continue;
+		if (mount("tmpfs", dirs[i], "tmpfs", MS_NOSUID | MS_NODEV,
+		    opts) == -1) {
+			snprintf(err, errlen, "mount tmpfs on %s: %s", dirs[i],
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
-sandbox_fs(const char *home, const char *const *hide, char *err,
-    size_t errlen)
+sandbox_fs(const char *home, const char *const *hide, int64_t tmp_size,
+    char *err, size_t errlen)
 {
 	char homereal[PATH_MAX];
 	char (*real)[PATH_MAX] = NULL;
@@ -282,8 +309,8 @@ sandbox_fs(const char *home, const char *const *hide, char *err,
 		    SANDBOX_HIDE_MAX);
 		return -1;
 	}
-	if (unshare(CLONE_NEWNS) == -1)
-		STEP_FAIL("unshare(CLONE_NEWNS)");
+	if (unshare(CLONE_NEWNS | CLONE_NEWIPC) == -1)
+		STEP_FAIL("unshare(CLONE_NEWNS|CLONE_NEWIPC)");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
 		STEP_FAIL("make / private");
 
@@ -309,12 +336,8 @@ sandbox_fs(const char *home, const char *const *hide, char *err,
 		if (sandbox_cover(real[i], homereal, err, errlen) == -1)
 			goto out;
 	}
-	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-	    SANDBOX_TMP_OPTS) == -1) {
-		snprintf(err, errlen, "mount tmpfs on /tmp: %s",
-		    strerror(errno));
+	if (sandbox_tmps(tmp_size, err, errlen) == -1)
 		goto out;
-	}
 	if (sandbox_home_bind(homereal, homefd, err, errlen) == -1)
 		goto out;
 	/* Last: the bind above went through this process's old /proc. */

@@ -43,8 +43,10 @@
 
 #define SANDBOX_NOFILE_DEFAULT	1024
 #define SANDBOX_NPROC_DEFAULT	256
-/* The tenant's private /tmp. */
-#define SANDBOX_TMP_OPTS	"mode=1777,size=64m,nr_inodes=65536"
+/* The tenant's private /tmp, /var/tmp and /dev/shm: each this size
+ * unless told (tenant_tmp_size), and at most this many inodes. */
+#define SANDBOX_TMP_SIZE	(64LL * 1024 * 1024)
+#define SANDBOX_TMP_INODES	65536
 /* At most this many entries in sandbox_fs()'s hide list. */
 #define SANDBOX_HIDE_MAX	32
 
@@ -94,8 +96,12 @@ int sandbox_rlimits(const struct sandbox_limits *l, char *err,
  *      made read-only (MS_REMOUNT|MS_BIND|MS_RDONLY, plus nosuid, nodev,
  *      noexec): a sibling tenant's home, the store, the keys are gone
  *      (ENOENT), and nothing can be added.
- *   4. Mount a fresh tmpfs on /tmp (SANDBOX_TMP_OPTS, nosuid, nodev): the
- *      tenant's /tmp is private and bounded.
+ *   4. Mount a fresh tmpfs on /tmp, and on /var/tmp and /dev/shm where
+ *      they are directories (tmp_size bytes each, 0: SANDBOX_TMP_SIZE;
+ *      SANDBOX_TMP_INODES; mode 1777, nosuid, nodev): what a tenant
+ *      leaves there, POSIX shared memory included, is its own and
+ *      bounded. The IPC namespace (CLONE_NEWIPC, with the mount one)
+ *      makes its SysV IPC and POSIX message queues its own too.
  *   5. Bind the real home, from /proc/self/fd/N of the fd opened in step
  *      2, onto its own path (creating the missing directories in /tmp
  *      first when the home lives under /tmp), then remount that bind
@@ -120,8 +126,8 @@ int sandbox_rlimits(const struct sandbox_limits *l, char *err,
  * reachable; list such paths in `hide` as well. Unmounting a cover needs
  * CAP_SYS_ADMIN, which the tenant never gets back.
  */
-int sandbox_fs(const char *home, const char *const *hide, char *err,
-    size_t errlen);
+int sandbox_fs(const char *home, const char *const *hide, int64_t tmp_size,
+    char *err, size_t errlen);
 
 /*
  * Sets and locks the securebits. Must run as root (CAP_SETPCAP), before

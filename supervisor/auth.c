@@ -227,8 +227,8 @@ auth_reload(struct sup *sp)
 	}
 	jwt_keyset_free(&au->au_keys);
 	au->au_keys = ks;
-	/* A token verified by a key now gone, or under an iss or aud the
-	 * reload changed, must be verified again. */
+	/* A token verified by a key now gone, or under an iss, aud or
+	 * max_token_ttl the reload changed, must be verified again. */
 	memset(au->au_cache, 0, AUTH_CACHE_SLOTS * sizeof(*au->au_cache));
 	auth_keys_log("token keys reloaded", ks);
 }
@@ -326,16 +326,14 @@ auth_verify(struct sup *sp, const char *tok, size_t toklen,
 	jwt_token_hash(tok, toklen, hash);
 	if (auth_cache_get(au, hash, now, cl) == -1) {
 		if (jwt_verify_keyset(tok, toklen, au->au_keys,
-		    sp->sp_cf.cf_jwt_issuer, sp->sp_cf.cf_jwt_audience, now,
-		    cl, why) == -1)
+		    sp->sp_cf.cf_jwt_issuer, sp->sp_cf.cf_jwt_audience,
+		    sp->sp_cf.cf_max_token_ttl, now, cl, why) == -1)
 			return -1;
 		ac = auth_cache_slot(au, hash);
 		memcpy(ac->ac_hash, hash, sizeof(ac->ac_hash));
 		ac->ac_claims = *cl;
 	}
 	*why = NULL;
-	if (cl->jc_jti[0] == '\0')
-		return 0;
 	rv = json_object_get(au->au_revoked, cl->jc_jti);
 	if (rv != NULL) {
 		rt = json_string_value(json_object_get(rv, "tenant"));

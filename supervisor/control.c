@@ -574,7 +574,7 @@ cmd_tenant_add(struct control *ctl, const json_t *args, char *err,
 	if ((id = arg_name(args, "id", err, errlen)) == NULL)
 		return NULL;
 	if (store_tenant_add(sp->sp_store, id, sp->sp_cf.cf_tenant_uid_base,
-	    &t, err, errlen) == -1)
+	    sp->sp_cf.cf_tenant_uid_count, &t, err, errlen) == -1)
 		return NULL;
 	d = json_pack("{s:i}", "uid", t.st_uid);
 	control_audit(ctl, "tenant.add", id, d);
@@ -925,6 +925,7 @@ cmd_tenant_remove(struct control *ctl, const json_t *args, char *err,
 	if (r != 1)
 		return NULL;
 	workers_tenant_forget(sp, id);
+	workers_tenant_removed(sp, id, (uid_t)t.st_uid);
 	d = json_pack("{s:i}", "uid", t.st_uid);
 	control_audit(ctl, "tenant.remove", id, d);
 	json_decref(d);

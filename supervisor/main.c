@@ -442,6 +442,14 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 		notify_status(sm, "READY=1\n");
 		return;
 	}
+	/* The claimed UID range (uidlock.c) is the start's. */
+	if (old.cf_tenant_uid_base != sp->sp_cf.cf_tenant_uid_base ||
+	    old.cf_tenant_uid_count != sp->sp_cf.cf_tenant_uid_count) {
+		log_warn("reload: tenant_uid_base and tenant_uid_count take "
+		    "effect only after a restart", NULL);
+		sp->sp_cf.cf_tenant_uid_base = old.cf_tenant_uid_base;
+		sp->sp_cf.cf_tenant_uid_count = old.cf_tenant_uid_count;
+	}
 	if (strcmp(old.cf_host, sp->sp_cf.cf_host) != 0 ||
 	    old.cf_port != sp->sp_cf.cf_port ||
 	    strcmp(old.cf_state_dir, sp->sp_cf.cf_state_dir) != 0 ||
@@ -735,6 +743,19 @@ main(int argc, char **argv)
 	sp.sp_started = now_wall();
 	sp.sp_nspare_target = (unsigned)sp.sp_cf.cf_workers;
 
+	/* Before anything runs under a tenant UID: two daemons sharing UIDs
+	 * kill each other's workers when either stops. */
+	sp.sp_uidlock_fd = -1;
+	if (uidlock_take(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot claim the tenant UIDs", "{s:s}", "error",
+		    err);
+		fprintf(stderr, "dataagentd: %s\n", err);
+		return 1;
+	}
+	log_info("tenant UIDs claimed", "{s:i,s:i}", "first",
+	    sp.sp_cf.cf_tenant_uid_base + 1, "last",
+	    sp.sp_cf.cf_tenant_uid_base + sp.sp_cf.cf_tenant_uid_count);
+
 	if (state_dir_prepare(sp.sp_cf.cf_state_dir, err, sizeof(err)) == -1) {
 		log_error("cannot prepare the state directory", "{s:s}",
 		    "error", err);
@@ -894,6 +915,8 @@ main(int argc, char **argv)
 	egress_close(&sp);
 	cg_close(&sp.sp_cg);
 	OPENSSL_cleanse(sp.sp_master_key, sizeof(sp.sp_master_key));
+	/* Last: nothing runs under the tenant UIDs any more. */
+	uidlock_release(&sp);
 	log_info("stopped", NULL);
 	return 0;
 }

@@ -78,7 +78,7 @@ struct metrics_tenant {
 
 static const char *const metrics_auth_reasons[] = {
 	"missing_token", "malformed", "alg", "signature", "expired",
-	"not_yet_valid", "claims", "revoked", "wrong_tenant",
+	"not_yet_valid", "claims", "no_jti", "ttl", "revoked", "wrong_tenant",
 	"unknown_tenant", "other",
 };
 #define METRICS_NAUTH \

@@ -542,7 +542,7 @@ store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
  */
 int
 store_tenant_add(struct store *st, const char *id, int uid_base,
-    struct store_tenant *t_r, char *err, size_t errlen)
+    int uid_count, struct store_tenant *t_r, char *err, size_t errlen)
 {
 	struct store_tenant t;
 	struct db_stmt *stmt = NULL;
@@ -575,6 +575,13 @@ store_tenant_add(struct store *st, const char *id, int uid_base,
 		uid = maxuid + 1;
 	if (uid_base < 0 || uid > INT_MAX - 1) {
 		snprintf(err, errlen, "no free tenant uid");
+		goto fail;
+	}
+	if (uid_count > 0 && uid > (int64_t)uid_base + uid_count) {
+		snprintf(err, errlen, "no free tenant uid: the %d of "
+		    "tenant_uid_count above tenant_uid_base %d are used "
+		    "(a removed tenant's uid is never given again)", uid_count,
+		    uid_base);
 		goto fail;
 	}
 

@@ -47,10 +47,11 @@ const char *store_describe(const struct store *st);
 void store_close(struct store **st);
 int store_schema_version(struct store *st);
 
-/* Adds a tenant with the next free uid >= uid_base + 1. Fails when the id
- * exists. Fills *t_r when not NULL. */
+/* Adds a tenant with the next free uid >= uid_base + 1, at most
+ * uid_base + uid_count (uid_count 0: no bound). Fails when the id exists
+ * or the range is used up. Fills *t_r when not NULL. */
 int store_tenant_add(struct store *st, const char *id, int uid_base,
-    struct store_tenant *t_r, char *err, size_t errlen);
+    int uid_count, struct store_tenant *t_r, char *err, size_t errlen);
 int store_tenant_get(struct store *st, const char *id, struct store_tenant *t,
     char *err, size_t errlen);
 /*

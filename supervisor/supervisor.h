@@ -90,6 +90,8 @@ struct cluster {
 /* The one struct of process state: reachable from every callback. */
 struct sup {
 	struct config sp_cf;
+	int sp_uidlock_fd;		/* our claim on the tenant UIDs */
+	char sp_uidlock_name[64];
 	char sp_config_path[CONFIG_STRLEN];
 	int sp_config_explicit;
 	struct flag_set sp_flags[MAX_FLAGS];
@@ -187,6 +189,22 @@ void handback_metrics(struct sup *sp, struct evbuffer *out);
  * nothing for SQLite or store_poll_interval = 0. */
 int cluster_start(struct sup *sp, char *err, size_t errlen);
 void cluster_stop(struct sup *sp);
+/* home.c */
+/* Makes state_dir/tenants/TENANT, owned by uid, into out; a home there
+ * of another uid is set aside (logged). Returns 0 or -1 with errno. */
+int home_prepare(struct sup *sp, const char *tenant, uid_t uid, char *out,
+    size_t outlen);
+/* Removes a removed tenant's home, when it is still uid's, in a child
+ * (asynchronous); call once nothing runs as uid. */
+void home_remove(struct sup *sp, const char *tenant, uid_t uid);
+
+/* uidlock.c */
+/* Claims tenant_uid_base + 1 .. + tenant_uid_count on this host for as
+ * long as the process lives. Returns 0, or -1 with err naming the
+ * daemon whose range overlaps (or why the claim could not be made). */
+int uidlock_take(struct sup *sp, char *err, size_t errlen);
+void uidlock_release(struct sup *sp);
+
 /* auth.c */
 /* The key set cf describes (secret_key, jwt_public_keys, jwt_jwks_file).
  * Returns 0 with *ks_r, or -1 with err. Used by `dataagentd -t` too. */
@@ -255,6 +273,9 @@ void workers_revoke(struct sup *sp, const char *tenant, const char *hash);
 void workers_tenant_stop(struct sup *sp, const char *tenant);
 /* The tenant is gone: kill what is left in its cgroup and remove it. */
 void workers_tenant_forget(struct sup *sp, const char *tenant);
+/* A removed tenant: its home goes (home_remove) once nothing runs as
+ * uid, now or when its last worker is reaped. */
+void workers_tenant_removed(struct sup *sp, const char *tenant, uid_t uid);
 /* Whether sp's tenant_network can be had on this host: for anything but
  * "host", makes one network namespace and drops it; for "egress", sets
  * up the nftables table (egress_open) unless it is. 0, or -1 with err. */

@@ -89,6 +89,8 @@ struct worker {
 	unsigned wk_slot_reqs;		/* IPC_SLOT_REQs in that second */
 	struct given *wk_given;		/* connections it may hand back */
 	struct wlog *wk_log;		/* its stdout and stderr (workerlog.c) */
+	int wk_home_remove;		/* its tenant was removed: the home
+					 * goes once the uid is swept */
 };
 
 static void worker_assign(struct worker *wk, const struct store_tenant *t);
@@ -910,22 +912,7 @@ static int
 tenant_home(struct sup *sp, const struct store_tenant *t, char *out,
     size_t outlen)
 {
-	char dir[CONFIG_STRLEN + 16];
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s/tenants", sp->sp_cf.cf_state_dir);
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
-		return -1;
-	if ((size_t)snprintf(out, outlen, "%s/%s", dir, t->st_id) >= outlen)
-		return -1;
-	if (mkdir(out, 0700) == -1 && errno != EEXIST)
-		return -1;
-	if (lstat(out, &st) == -1 || !S_ISDIR(st.st_mode))
-		return -1;
-	if ((st.st_uid != (uid_t)t->st_uid || st.st_gid != (gid_t)t->st_uid)
-	    && lchown(out, (uid_t)t->st_uid, (gid_t)t->st_uid) == -1)
-		return -1;
-	return 0;
+	return home_prepare(sp, t->st_id, (uid_t)t->st_uid, out, outlen);
 }
 
 /* Appends the directory part of path (when it has one) to a. */
@@ -1091,7 +1078,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 		worker_kill(wk, "netns");
 		return;
 	}
-	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i,s:s,s:s}",
+	v = json_pack("{s:s,s:i,s:i,s:s,s:s,s:s,s:o,s:i,s:i,s:s,s:s,s:I}",
 	    "tenant", t->st_id, "uid", t->st_uid, "gid", t->st_uid, "home",
 	    home,
 	    "upstream_policy", sp->sp_upstream_policy != NULL ?
@@ -1100,7 +1087,8 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 	    "hide", hidden_paths(sp),
 	    "nofile", sp->sp_cf.cf_tenant_nofile,
 	    "nproc", sp->sp_cf.cf_tenant_nproc, "node", sp->sp_node,
-	    "network", sp->sp_cf.cf_tenant_network);
+	    "network", sp->sp_cf.cf_tenant_network,
+	    "tmp_size", (json_int_t)sp->sp_cf.cf_tenant_tmp_size);
 	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, netns, v);
 	json_decref(v);
 	/* The worker holds the namespace now (the message has a dup). */
@@ -1352,6 +1340,23 @@ tenant_sweep(uid_t uid)
 			;
 }
 
+void
+workers_tenant_removed(struct sup *sp, const char *tenant, uid_t uid)
+{
+	struct worker *wk;
+	int live = 0;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (wk->wk_uid == uid && strcmp(wk->wk_tenant, tenant) == 0) {
+			wk->wk_home_remove = 1;
+			live = 1;
+		}
+	if (live)
+		return;		/* workers_reap removes it after the sweep */
+	tenant_sweep(uid);
+	home_remove(sp, tenant, uid);
+}
+
 /* 1 when a worker other than `self` runs (or is about to) as self's uid:
  * a new worker for the same tenant may already be up while an idle one
  * retires, and the sweep must not hit it. */
@@ -1473,8 +1478,11 @@ workers_reap(struct sup *sp)
 		wlog_drain(wk->wk_log);
 		worker_log_death(wk, status);
 		if (wk->wk_tenant[0] != '\0' && wk->wk_uid != 0 &&
-		    !uid_in_use(sp, wk))
+		    !uid_in_use(sp, wk)) {
 			tenant_sweep(wk->wk_uid);
+			if (wk->wk_home_remove)
+				home_remove(sp, wk->wk_tenant, wk->wk_uid);
+		}
 		worker_free(wk);
 		/* Dovecot's throttle: only workers that die before serving
 		 * anything slow down the next spawn. */

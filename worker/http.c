@@ -25,6 +25,8 @@
 #define HTTP_MAX_HEADER_BYTES (64 * 1024)
 #define HTTP_MAX_HEADERS 100
 #define HTTP_KEEPALIVE_MAX_S 75
+#define HTTP_FD_RESERVE_MIN 16	/* fds kept for upstreams, pipes, files */
+#define HTTP_SHED_LOG_S 10
 
 struct http_conn {
 	struct http_conn *hc_next, *hc_prev;
@@ -56,6 +58,11 @@ struct http_conn {
 	struct http_conn *hc_rate_next;	/* in w_rate_wait */
 	int hc_rate_waiting;
 	int hc_streaming;		/* an answer is being streamed */
+	int hc_head_paused;		/* paused at the end of a head */
+	size_t hc_skip;			/* the head's last byte, consumed
+					 * next: not the body's */
+	int hc_chunked_on;		/* a chunked body is being checked */
+	struct chunked hc_chunked;
 };
 
 static http_parser_settings parser_settings;
@@ -228,6 +235,22 @@ http_reply_error(struct http_req *r, int status, const char *msg)
 	http_reply_json(r, status, NULL, json_pack("{s:s}", "error", msg));
 }
 
+/*
+ * U+0000 in a JSON string is refused rather than taken with
+ * JSON_ALLOW_NUL: tool, server, prompt and secret names, URIs and ids
+ * are C strings from here to the upstream and the store, a tool's reply
+ * is parsed without it, and the audit rows go to the supervisor, which
+ * refuses NUL; a NUL accepted in the arguments alone would make calls
+ * whose echo or audit fails instead of a plain answer.
+ */
+const char *
+http_json_error(const json_error_t *jerr)
+{
+	if (json_error_code(jerr) == json_error_null_character)
+		return "strings containing U+0000 (NUL) are not accepted";
+	return jerr->text;
+}
+
 /* An answer for a request that never reached a handler; then close. */
 static void
 conn_fail(struct http_conn *c, int status, const char *extra,
@@ -292,6 +315,9 @@ hp_message_begin(http_parser *p)
 	c->hc_nheaders = 0;
 	c->hc_in_value = 0;
 	c->hc_field_len = c->hc_value_len = 0;
+	c->hc_head_paused = 0;
+	c->hc_skip = 0;
+	c->hc_chunked_on = 0;
 	return 0;
 }
 
@@ -435,6 +461,13 @@ hp_headers_complete(http_parser *p)
 		c->hc_error = 413;
 		return -1;
 	}
+	/* Paused on the head's last byte, so that conn_process sees where
+	 * the body starts (conn_body_check). */
+	c->hc_chunked_on = (p->flags & F_CHUNKED) != 0;
+	if (c->hc_chunked_on)
+		chunked_init(&c->hc_chunked, max);
+	c->hc_head_paused = 1;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
@@ -710,14 +743,63 @@ http_rate_grant(struct wrk *w, int n, int retry_after)
 	rate_ask(w);
 }
 
+/*
+ * What http-parser (lax: built without HTTP_PARSER_STRICT) just consumed,
+ * buf[0..n), checked strictly: the head ends in LF, and a chunked body is
+ * framed as RFC 9112 says (common/chunked.c) and ends where http-parser
+ * ended it. Returns 0, or the status to refuse the request with and its
+ * message in *msg_r.
+ */
+static int
+conn_body_check(struct http_conn *c, const char *buf, size_t n, size_t avail,
+    const char **msg_r)
+{
+	size_t skip, used = 0;
+	int r = CHUNKED_MORE;
+
+	if (c->hc_head_paused) {
+		/* http-parser stopped on the head's last byte, unconsumed;
+		 * it takes any byte there for the LF. */
+		c->hc_head_paused = 0;
+		if (n >= avail || buf[n] != '\n') {
+			*msg_r = "malformed request head: CRLF expected";
+			return 400;
+		}
+		c->hc_skip = 1;
+		return 0;
+	}
+	skip = c->hc_skip < n ? c->hc_skip : n;
+	c->hc_skip -= skip;
+	if (!c->hc_chunked_on)
+		return 0;
+	if (n > skip)
+		r = chunked_feed(&c->hc_chunked, buf + skip, n - skip, &used);
+	if (r == CHUNKED_TOO_LARGE) {
+		*msg_r = "chunk size too large: the request body would exceed "
+		    "max_body_size";
+		return 413;
+	}
+	if (r == CHUNKED_BAD || (r == CHUNKED_DONE) != (c->hc_active != NULL) ||
+	    (r == CHUNKED_DONE && used != n - skip)) {
+		*msg_r = "malformed chunked body: CRLF expected after each "
+		    "chunk-size line, chunk and trailer field";
+		return 400;
+	}
+	if (r == CHUNKED_DONE)
+		c->hc_chunked_on = 0;
+	return 0;
+}
+
 /* Parses what is buffered; dispatches one complete request at a time. */
 static void
 conn_process(struct http_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->hc_bev);
 	struct evbuffer_iovec v;
+	const char *msg;
 	size_t n;
 	enum http_errno e;
+	int st;
 
 	while (c->hc_active == NULL && !c->hc_close &&
 	    evbuffer_get_length(in) > 0) {
@@ -733,6 +815,18 @@ conn_process(struct http_conn *c)
 			break;
 		n = http_parser_execute(&c->hc_parser, &parser_settings,
 		    v.iov_base, v.iov_len);
+		if ((st = conn_body_check(c, v.iov_base, n, v.iov_len,
+		    &msg)) != 0) {
+			/* The request parsed so far is the one refused. */
+			if (c->hc_active != NULL) {
+				req_free(&c->hc_req);
+				c->hc_req = c->hc_active;
+				c->hc_active = NULL;
+			}
+			evbuffer_drain(in, n);
+			conn_fail(c, st, NULL, msg);
+			return;
+		}
 		evbuffer_drain(in, n);
 		e = HTTP_PARSER_ERRNO(&c->hc_parser);
 		if (e == HPE_PAUSED) {
@@ -750,7 +844,7 @@ conn_process(struct http_conn *c)
 			continue;
 		}
 		if (e != HPE_OK) {
-			int st = c->hc_error != 0 ? c->hc_error : 400;
+			st = c->hc_error != 0 ? c->hc_error : 400;
 
 			conn_fail(c, st, NULL, st == 413 ? "request body too "
 			    "large" : st == 431 ? "request header fields too "
@@ -872,6 +966,63 @@ conn_free(struct http_conn *c)
 	wrk_drain_check(w);
 }
 
+void
+http_shed_log(struct wrk *w)
+{
+	int64_t now = now_mono_ms();
+
+	if (w->w_shed == 0 || (w->w_shed_logged_ms != 0 &&
+	    now - w->w_shed_logged_ms < HTTP_SHED_LOG_S * 1000))
+		return;
+	log_warn("at its fd limit: the oldest idle client connections were "
+	    "closed", "{s:s,s:I,s:i,s:i}", "tenant", w->w_tenant, "closed",
+	    (json_int_t)w->w_shed, "nofile", w->w_nofile,
+	    "per_s", HTTP_SHED_LOG_S);
+	w->w_shed = 0;
+	w->w_shed_logged_ms = now;
+}
+
+/*
+ * A new client fd numbered fd: the kernel hands out the lowest free
+ * number, so fd or more are open. Past the high-water mark (the limit
+ * less a reserve for upstreams, pipes and files, a client connection
+ * could not be answered and the next handoff would be truncated), the
+ * oldest idle keep-alive connections are closed: more than the excess,
+ * so this does not run again at once. Counted, and logged at warning by
+ * http_shed_log.
+ */
+static void
+http_shed_idle(struct wrk *w, int fd)
+{
+	struct http_conn *c, *prev;
+	int reserve, high;
+	unsigned want, n = 0;
+
+	reserve = w->w_nofile / 8 > HTTP_FD_RESERVE_MIN ? w->w_nofile / 8 :
+	    HTTP_FD_RESERVE_MIN;
+	if (w->w_nofile <= 0 || reserve >= w->w_nofile)
+		return;
+	high = w->w_nofile - reserve;
+	if (fd < high)
+		return;
+	want = (unsigned)(fd - high) + 1 + (unsigned)(w->w_nofile / 32);
+	/* The list is newest first: walk it from its tail. */
+	for (c = w->w_conns; c != NULL && c->hc_next != NULL; c = c->hc_next)
+		;
+	for (; c != NULL && n < want; c = prev) {
+		prev = c->hc_prev;
+		if (c->hc_active != NULL || c->hc_req != NULL ||
+		    c->hc_streaming || c->hc_rate_waiting || evbuffer_get_length(
+		    bufferevent_get_output(c->hc_bev)) > 0)
+			continue;
+		conn_free(c);
+		n++;
+	}
+	w->w_shed += n;
+	if (n > 0)
+		http_shed_log(w);
+}
+
 /* A handed-off fd must be a connected stream socket. */
 static int
 fd_is_stream_socket(int fd)
@@ -908,6 +1059,7 @@ http_conn_new(struct wrk *w, int fd, const char *token_hash, int64_t exp,
 		fd_close(&fd);
 		return;
 	}
+	http_shed_idle(w, fd);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		fd_close(&fd);

@@ -268,16 +268,17 @@ on_assign(struct wrk *w, json_t *v, int netns)
 	const char *network = "host";
 	struct scprog *wfilter = NULL;
 	struct confine_spec cs;
-	json_int_t uid, gid, nofile, nproc;
+	json_int_t uid, gid, nofile, nproc, tmp_size = SANDBOX_TMP_SIZE;
 	json_t *ack, *hidev, *h;
 	char err[512];
 	size_t i;
 
-	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I,s?s,s?s}",
+	if (json_unpack(v, "{s:s,s:I,s:I,s:s,s:s,s:s,s:o,s:I,s:I,s?s,s?s,s?I}",
 	    "tenant", &tenant, "uid", &uid, "gid", &gid, "home", &home,
 	    "upstream_policy", &policy, "worker_policy", &wpolicy,
 	    "hide", &hidev, "nofile", &nofile, "nproc", &nproc,
-	    "node", &node, "network", &network) != 0 ||
+	    "node", &node, "network", &network, "tmp_size", &tmp_size) != 0 ||
+	    tmp_size < 1024 * 1024 ||
 	    /* A namespace comes exactly when the network is not the
 	     * host's, and is not ours already. */
 	    (strcmp(network, "host") == 0) != (netns == -1) ||
@@ -309,7 +310,9 @@ on_assign(struct wrk *w, json_t *v, int netns)
 	cs.cs_home = w->w_home;
 	cs.cs_hide = hide;
 	cs.cs_limits.sl_nofile = (rlim_t)nofile;
+	w->w_nofile = (int)nofile;
 	cs.cs_limits.sl_nproc = (rlim_t)nproc;
+	cs.cs_tmp_size = (int64_t)tmp_size;
 	cs.cs_netns_fd = netns;
 
 	/* The filter the tenant's MCP servers will run under: compiled now,
@@ -554,6 +557,7 @@ on_tick(evutil_socket_t fd, short ev, void *arg)
 	wrk_stats(w);
 	toolstats_flush(w);
 	counters_flush(w);
+	http_shed_log(w);
 	upstream_idle_sweep(w, w->w_set.ws_idle_timeout_s);
 	if (w->w_nconns > 0 || upstream_busy(w) || w->w_retiring)
 		return;

@@ -2233,8 +2233,11 @@ mcp_post(struct wrk *w, struct http_req *r, const char *server)
 	}
 	body = json_loadb(r->hr_body, r->hr_body_len, 0, &jerr);
 	if (body == NULL) {
+		/* U+0000: http_json_error says why it is refused. */
 		mcp_reply_rpc_error(r, 400, NULL, RPC_PARSE_ERROR,
-		    "Parse error");
+		    json_error_code(&jerr) == json_error_null_character ?
+		    "Parse error: strings containing U+0000 (NUL) are not "
+		    "accepted" : "Parse error");
 		return;
 	}
 

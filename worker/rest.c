@@ -109,7 +109,8 @@ rest_body_object(struct http_req *r, int empty_ok)
 		return json_object();
 	v = json_loadb(r->hr_body, r->hr_body_len, 0, &jerr);
 	if (v == NULL) {
-		snprintf(msg, sizeof(msg), "invalid JSON: %s", jerr.text);
+		snprintf(msg, sizeof(msg), "invalid JSON: %s",
+		    http_json_error(&jerr));
 		http_reply_error(r, 400, msg);
 		return NULL;
 	}

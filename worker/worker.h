@@ -95,6 +95,11 @@ struct wrk {
 					 * or NULL */
 	struct http_conn *w_conns;	/* list of client connections */
 	unsigned w_nconns;
+	int w_nofile;			/* RLIMIT_NOFILE (the filter forbids
+					 * asking: prlimit64) */
+	uint64_t w_shed;		/* idle connections closed at the fd
+					 * limit, not logged yet */
+	int64_t w_shed_logged_ms;	/* when that was last logged */
 	uint64_t w_received;		/* connections received so far */
 	struct mcp_session *w_sessions;
 	unsigned w_nsessions;
@@ -236,6 +241,9 @@ void http_revoke(struct wrk *w, const char *token_hash);
 unsigned http_in_flight(struct wrk *w);
 /* Draining: closes idle connections; busy ones close after their answer. */
 void http_drain(struct wrk *w);
+/* Logs the idle connections closed at the fd limit, at most once every
+ * HTTP_SHED_LOG_S seconds (called by the 1 s tick). */
+void http_shed_log(struct wrk *w);
 /* IPC_RATE_GRANT: n tokens for the requests waiting, the rest of those
  * asked for get 429 with Retry-After: retry_after. */
 void http_rate_grant(struct wrk *w, int n, int retry_after);
@@ -260,6 +268,9 @@ void http_reply_json(struct http_req *r, int status,
     const char *extra_headers, json_t *body);
 /* {"error": msg} with status. */
 void http_reply_error(struct http_req *r, int status, const char *msg);
+/* What is wrong with a request body json_loadb refused, said for the
+ * client (jansson's own text, except for U+0000, which names a flag). */
+const char *http_json_error(const json_error_t *jerr);
 
 /* ----------------------------------------------------------------- mcp */
 

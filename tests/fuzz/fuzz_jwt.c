@@ -69,8 +69,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 	}
 	if (jwt_verify_keyset((const char *)data, size, keys(), "https://idp",
-	    "dataagent", 1700000000, &c, &why) == 0) {
-		if (c.jc_sub[0] == '\0' || why != NULL || c.jc_alg == 0)
+	    "dataagent", 86400, 1700000000, &c, &why) == 0) {
+		if (c.jc_sub[0] == '\0' || c.jc_jti[0] == '\0' ||
+		    c.jc_exp - 1700000000 > 86400 + JWT_LEEWAY ||
+		    why != NULL || c.jc_alg == 0)
 			__builtin_trap();
 	} else if (why == NULL)
 		__builtin_trap();

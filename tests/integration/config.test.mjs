@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, BUILD, ROOT, SECRET_KEY } from './lib.mjs';
+import { Daemon, test, run, assert, eq, BUILD, ROOT, SECRET_KEY, UID_SHIFT } from './lib.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-cfg-'));
 fs.chmodSync(dir, 0o755);
@@ -142,6 +142,41 @@ test('no usable cgroups: refuses to start unless cgroups = off', async () => {
 	assert(d.logs.some((l) => l.level === 'warn' && /cgroups are off/.test(l.msg)), 'no warning');
 	eq((await (await d.fetch('/health/detailed')).json()).cgroups, 'off');
 	await d.stop();
+});
+
+test('tenant UIDs: a daemon whose range overlaps a running one refuses to start and names it', async () => {
+	const a = new Daemon({ uid_base: 76000 });	// 76001..76100 (+ shift)
+	const b = new Daemon({ uid_base: 76050 });	// overlaps, not equal
+	const c = new Daemon({ uid_base: 76150 });	// 76151..76250: disjoint from both
+	try {
+		await a.start();
+		const first = a.logs.find((l) => l.msg === 'tenant UIDs claimed');
+		eq([first.first, first.last], [76001 + UID_SHIFT, 76100 + UID_SHIFT], 'claimed');
+		const started = await b.start().then(() => true, () => false);
+		assert(!started, 'b started beside a');
+		eq((await b.exited).code, 1, 'b exit status');
+		const lo = 76051 + UID_SHIFT, hi = 76150 + UID_SHIFT;
+		const want = `dataagentd: tenant UIDs ${lo} to ${hi} overlap those of another ` +
+		    `dataagentd (pid ${a.proc.pid}, config ${a.confPath}, UIDs ${76001 + UID_SHIFT} ` +
+		    `to ${76100 + UID_SHIFT}; /run/lock/dataagent/${76001 + UID_SHIFT}-` +
+		    `${76100 + UID_SHIFT}.lock): give each daemon on a host its own ` +
+		    'tenant_uid_base and tenant_uid_count';
+		assert(b.logs.some((l) => l.msg === want), `b said: ${JSON.stringify(b.logs)}`);
+		// -t takes no claim: it checks a running daemon's file
+		const t = await daemon(['-t', '--config', a.confPath], { SECRET_KEY });
+		eq(t.code, 0, t.stderr);
+		// a disjoint range starts beside a
+		await c.start();
+		// a claim dies with its daemon, even by SIGKILL
+		await a.kill();
+		b.logs = [];
+		await b.launch();
+		await b.stop();
+	} finally {
+		await a.stop();
+		await b.stop();
+		await c.stop();
+	}
 });
 
 test('--version and --help', async () => {

@@ -13,6 +13,7 @@
 // kernelOffers), and is skipped with the reason where it is missing. A
 // case that needs the daemon's cgroups skips when they are off, and
 // fails instead under CI=true on a host that offers them.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, processesOf, BUILD, EVERYTHING, kernelLacks,
@@ -22,9 +23,9 @@ const MEMORY_MAX_MIB = 256, PIDS_MAX = 64;
 const d = new Daemon({ workers: 1, uid_base: 67000, config: {
 	tenant_memory_max: `${MEMORY_MAX_MIB}M`, tenant_pids_max: PIDS_MAX } });
 await d.start();
-// Fixtures a tenant's process must reach live outside /tmp, which every
-// worker replaces with a private one.
-const fx = fs.mkdtempSync('/var/tmp/dataagent-hostile-');
+// Fixtures a tenant's process must reach live outside /tmp and /var/tmp,
+// which every worker replaces with private ones.
+const fx = fs.mkdtempSync('/opt/dataagent-hostile-');
 fs.chmodSync(fx, 0o755);
 const probe = path.join(fx, 'probe');
 fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);
@@ -132,6 +133,35 @@ test("the tenant's /tmp is its own", async () => {
 	const got = await attack('write', '/tmp/dataagent-probe-marker');
 	eq(got.outcome, 'allowed', JSON.stringify(got));
 	assert(!fs.existsSync('/tmp/dataagent-probe-marker'), 'the file reached the host /tmp');
+});
+// /tmp, /var/tmp, /dev/shm and SysV IPC: what mallory leaves there, a
+// second probe tenant (eve) does not find.
+const eveTok = await d.tenant('eve', { probe: [probe] });
+async function attackAs(token, tenant, name, arg) {
+	const res = await d.fetch(`/api/v1/users/${tenant}/tools/probe/attack`,
+	    { token, method: 'POST', body: { name, arg: String(arg) } });
+	const body = await res.json();
+	eq(res.status, 200, JSON.stringify(body));
+	return JSON.parse(body.result.content[0].text);
+}
+const SHM_KEY = '0x64a91234';
+for (const dir of ['/tmp', '/var/tmp', '/dev/shm']) {
+	test(`a file mallory writes to ${dir} is not there for eve, nor on the host`, async () => {
+		const f = `${dir}/dataagent-shared-${process.pid}`;
+		eq((await attack('write', f)).outcome, 'allowed', 'mallory writes');
+		eq((await attack('stat', f)).outcome, 'allowed', 'mallory sees it');
+		const e = await attackAs(eveTok, 'eve', 'stat', f);
+		eq([e.outcome, e.errno], ['blocked', 'ENOENT'], `eve: ${JSON.stringify(e)}`);
+		assert(!fs.existsSync(f), `${f} reached the host`);
+	});
+}
+test('a SysV shared memory segment mallory makes is not found by eve (shmget, same key)', async () => {
+	eq((await attack('shm-create', SHM_KEY)).outcome, 'allowed', 'mallory creates');
+	eq((await attack('shm-find', SHM_KEY)).outcome, 'allowed', 'mallory finds it');
+	const e = await attackAs(eveTok, 'eve', 'shm-find', SHM_KEY);
+	eq([e.outcome, e.errno], ['blocked', 'ENOENT'], `eve: ${JSON.stringify(e)}`);
+	const host = spawnSync('ipcs', ['-m']).stdout.toString();
+	assert(!host.includes(SHM_KEY), `the segment is in the host's namespace: ${host}`);
 });
 // Signals and debugging
 attackCase("kill another tenant's worker", 'kill', () => vworker, 'EPERM');
@@ -245,6 +275,74 @@ test('worker, launcher and servers as /proc shows them: ids, caps, no_new_privs,
 	const wf = Number(fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8').match(/Seccomp_filters:\s+(\d+)/)[1]);
 	const sf = Number(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8').match(/Seccomp_filters:\s+(\d+)/)[1]);
 	assert(wf >= 1 && sf >= 1, `filters ${wf} ${sf}`);
+});
+
+// ---------------------------------------------------- a hostile client
+// Raw bytes to the front door, as a client (or a proxy it fools) would
+// send them; the exact status and body are asserted.
+const echoHead = (extra) => 'POST /api/v1/users/victim/tools/everything/echo HTTP/1.1\r\n' +
+    `Host: localhost\r\nAuthorization: Bearer ${victimTok}\r\n` +
+    `Content-Type: application/json\r\n${extra}\r\n`;
+const chunkedEcho = (body) => echoHead('Transfer-Encoding: chunked\r\n') + body;
+const msg = '{"message":"smuggled"}';
+const hex = msg.length.toString(16);
+
+test('hostile client: a well-framed chunked body is served (the control case)', async () => {
+	const r = await d.raw(chunkedEcho(`${hex}\r\n${msg}\r\n0\r\n\r\n`));
+	eq(r.status, 200, r.raw);
+	eq(JSON.parse(r.body).result.content[0].text, 'Echo: smuggled');
+});
+
+const badFraming = 'malformed chunked body: CRLF expected after each chunk-size line, ' +
+    'chunk and trailer field';
+for (const [title, body] of [
+	['two bytes other than CRLF after the chunk data', `${hex}\r\n${msg}XY0\r\n\r\n`],
+	['CR and another byte after the chunk data', `${hex}\r\n${msg}\rX0\r\n\r\n`],
+	['CR and another byte after the chunk size', `${hex}\rX${msg}\r\n0\r\n\r\n`],
+	['a bare LF to end the trailers', `${hex}\r\n${msg}\r\n0\r\n\n`],
+]) {
+	test(`hostile client: ${title} is 400 and the connection closes`, async () => {
+		const r = await d.raw(chunkedEcho(body));
+		eq([r.status, r.body], [400, JSON.stringify({ error: badFraming })], r.raw);
+		assert(r.closed, 'connection left open');
+	});
+}
+
+test('hostile client: a 2^64-1 chunk size is 413 about the chunk, not content-length', async () => {
+	const r = await d.raw(chunkedEcho('ffffffffffffffff\r\n'));
+	eq([r.status, r.body], [413, JSON.stringify({ error: 'chunk size too large: the ' +
+	    'request body would exceed max_body_size' })], r.raw);
+	// over max_body_size (1 MiB by default) but far from 2^64 too
+	const r2 = await d.raw(chunkedEcho('100001\r\n'));
+	eq(r2.status, 413, r2.raw);
+});
+
+test('hostile client: a head ending in CR and another byte is 400 (worker, keep-alive)', async () => {
+	// The first request reaches the worker through the supervisor; the
+	// second, on the same connection, is parsed by the worker alone.
+	const good = `${hex}\r\n${msg}\r\n0\r\n\r\n`;
+	const r = await d.raw(chunkedEcho(good) + echoHead('Content-Length: 6\r\n')
+	    .slice(0, -2) + '\rX{}\r\n\r\n');
+	eq(r.status, 200, r.raw);
+	const second = r.raw.slice(r.raw.indexOf('HTTP/1.1', 10));
+	assert(/^HTTP\/1\.1 400 /.test(second), r.raw);
+	eq(second.slice(second.indexOf('\r\n\r\n') + 4),
+	    JSON.stringify({ error: 'malformed request head: CRLF expected' }), r.raw);
+});
+
+test('hostile client: JSON with U+0000 in a string is refused with a message for the user', async () => {
+	const body = '{"message":"a\\u0000b"}';
+	const r = await d.raw(echoHead(`Content-Length: ${body.length}\r\nConnection: close\r\n`) + body);
+	eq([r.status, r.body], [400, JSON.stringify({ error: 'invalid JSON: strings containing ' +
+	    'U+0000 (NUL) are not accepted' })], r.raw);
+	const rpc = '{"jsonrpc":"2.0","id":1,"method":"tools/list\\u0000x"}';
+	const m = await d.raw('POST /api/v1/users/victim/mcp HTTP/1.1\r\nHost: localhost\r\n' +
+	    `Authorization: Bearer ${victimTok}\r\nContent-Type: application/json\r\n` +
+	    'Accept: application/json, text/event-stream\r\nConnection: close\r\n' +
+	    `Content-Length: ${rpc.length}\r\n\r\n${rpc}`);
+	eq(m.status, 400, m.raw);
+	eq(JSON.parse(m.body).error, { code: -32700, message: 'Parse error: strings ' +
+	    'containing U+0000 (NUL) are not accepted' }, m.body);
 });
 
 test('after all that, the victim still answers and mallory still runs', async () => {

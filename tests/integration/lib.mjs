@@ -109,6 +109,10 @@ export class Daemon {
 			// (two suites on one host must not share them: a daemon
 			// that stops kills whatever runs under its range).
 			tenant_uid_base: (this.opts.uid_base ?? 61000) + UID_SHIFT,
+			// Each daemon claims base+1 .. base+count on the host
+			// (others overlapping refuse to start): the suite's
+			// daemons are 100 UIDs apart at least.
+			tenant_uid_count: this.opts.uid_count ?? 100,
 			// its own cgroup v1 directory: test daemons never share one
 			cgroup_name: this.cgroupName,
 			master_key: this.keyPath,
@@ -348,8 +352,13 @@ export class Daemon {
 // ------------------------------------------------------------------ jwt
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
+// An HS256 token of payload; a random jti is added unless payload names
+// one (dataagentd refuses a token without: it could not be revoked), so
+// { jti: undefined } makes a token without.
 export function jwt(payload, { key = SECRET_KEY, header = { alg: 'HS256', typ: 'JWT' },
     sign = true } = {}) {
+	if (!('jti' in payload))
+		payload = { ...payload, jti: randomBytes(8).toString('hex') };
 	const input = b64u(JSON.stringify(header)) + '.' + b64u(JSON.stringify(payload));
 	if (!sign)
 		return input + '.';

@@ -164,6 +164,53 @@ test('tenant removal leaves no processes behind', async () => {
 	eq((await d.ctl(['tenant', 'show', 'beta'])).code, 1);
 });
 
+test('a removed tenant\'s home goes once its processes are gone; the id added again starts empty', async () => {
+	const home = d.tenantHome('reborn');
+	let tok = await d.tenant('reborn', { everything: EVERYTHING });
+	eq((await echo('reborn', tok, 'hi')).status, 200);
+	const u = await uidOf('reborn');
+	// something the tenant left, a link out of its home among it
+	fs.writeFileSync(path.join(home, 'notes.txt'), 'reborn data', { mode: 0o600 });
+	fs.chownSync(path.join(home, 'notes.txt'), u, u);
+	fs.mkdirSync(path.join(home, 'sub'));
+	fs.chownSync(path.join(home, 'sub'), u, u);
+	const outside = path.join(d.dir, 'outside.txt');
+	fs.writeFileSync(outside, 'not the tenant\'s');
+	fs.symlinkSync(outside, path.join(home, 'sub', 'link'));
+	await d.ctlOk(['tenant', 'remove', 'reborn']);
+	await until(() => processesOf(u).length === 0, 10000, 'reborn processes to exit');
+	await until(() => !fs.existsSync(home) && !fs.readdirSync(path.dirname(home))
+	    .some((f) => f.startsWith('.removing.reborn.')), 10000, 'the home to go');
+	eq(fs.readFileSync(outside, 'utf8'), 'not the tenant\'s', 'the link target is untouched');
+	tok = await d.tenant('reborn', { everything: EVERYTHING });
+	eq((await echo('reborn', tok, 'again')).status, 200);
+	const u2 = await uidOf('reborn');
+	assert(u2 !== u, 'a new uid');
+	const st = fs.statSync(home);
+	eq([st.uid, st.mode & 0o777, fs.readdirSync(home).filter((f) => f === 'notes.txt')],
+	    [u2, 0o700, []], 'a fresh home of the new uid');
+	await d.ctlOk(['tenant', 'remove', 'reborn']);
+});
+
+test('a home left by another uid is set aside, not given to the tenant', async () => {
+	const home = d.tenantHome('squat');
+	fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+	fs.writeFileSync(path.join(home, 'old.txt'), 'someone else\'s');
+	fs.chownSync(home, 64999, 64999);
+	const tok = await d.tenant('squat', { everything: EVERYTHING });
+	const n = d.logs.length;
+	eq((await echo('squat', tok, 'hi')).status, 200);
+	const u = await uidOf('squat');
+	const l = d.logs.slice(n).find((x) => x.msg ===
+	    'a home owned by another uid than the tenant\'s was set aside, and a new one made');
+	assert(l && l.level === 'warn' && l.tenant === 'squat' && l.found_uid === 64999 &&
+	    l.uid === u, JSON.stringify(l));
+	eq(fs.readFileSync(path.join(l.set_aside, 'old.txt'), 'utf8'), 'someone else\'s', 'kept aside');
+	const st = fs.statSync(home);
+	eq([st.uid, fs.readdirSync(home).includes('old.txt')], [u, false], 'a new home');
+	await d.ctlOk(['tenant', 'remove', 'squat']);
+});
+
 test('stopping the daemon finishes the call in flight, then leaves nothing behind', async () => {
 	const uids = [await uidOf('alpha'), await uidOf('idle')];
 	const pid = d.proc.pid;

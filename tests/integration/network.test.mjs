@@ -23,8 +23,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { Daemon, test, run, assert, eq, until, processesOf, BUILD, EVERYTHING, NODE,
     PEERS } from './lib.mjs';
 
-// Fixtures a tenant's process must reach live outside /tmp.
-const fx = fs.mkdtempSync('/var/tmp/dataagent-network-');
+// Fixtures a tenant's process must reach live outside /tmp and /var/tmp,
+// which every worker replaces with private ones.
+const fx = fs.mkdtempSync('/opt/dataagent-network-');
 fs.chmodSync(fx, 0o755);
 const probe = path.join(fx, 'probe');
 fs.copyFileSync(path.join(BUILD, 'tests', 'probe'), probe);

@@ -7,6 +7,7 @@
 // linted, installed, run and purged.
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, until, sleep, BUILD, ROOT, NODE,
@@ -588,6 +589,52 @@ test('make deb: lintian has no errors; dpkg -i, dataagentd -t from it, dpkg --pu
 			return { skip: `package installed, run and purged; not linted${lintNote}` };
 	} finally {
 		fs.rmSync(dir, { recursive: true, force: true });
+	}
+});
+
+test('a worker at its fd limit closes its oldest idle connections and says so at warning', async () => {
+	// tenant_nofile 64: the worker keeps 16 fds in reserve, so past fd 47
+	// it closes idle keep-alive connections, oldest first.
+	const d = new Daemon({ uid_base: 77000, config: { tenant_nofile: 64 } });
+	const socks = [];
+	try {
+		await d.start();
+		const tok = await d.tenant('fdl');
+		const open = () => new Promise((resolve, reject) => {
+			const s = net.connect(d.port, '127.0.0.1');
+			s.closedByPeer = false;
+			s.on('end', () => { s.closedByPeer = true; });
+			s.on('error', () => { s.closedByPeer = true; });
+			let buf = '';
+			s.on('data', (c) => {
+				buf += c.toString('latin1');
+				const i = buf.indexOf('\r\n\r\n');
+				const m = /content-length: *(\d+)/i.exec(buf);
+				if (i >= 0 && m && buf.length >= i + 4 + Number(m[1]))
+					resolve(s);
+			});
+			s.on('connect', () => s.write('GET /api/v1/users/fdl/mcp-servers HTTP/1.1\r\n' +
+			    `Host: localhost\r\nAuthorization: Bearer ${tok}\r\n\r\n`));
+			setTimeout(() => reject(new Error(`no answer: ${buf}`)), 5000);
+		});
+		for (let i = 0; i < 60; i++)
+			socks.push(await open());
+		const l = await until(() => d.logs.find((x) => x.msg ===
+		    'at its fd limit: the oldest idle client connections were closed'), 5000,
+		    'the warning');
+		eq([l.level, l.tenant, l.nofile, l.per_s], ['warn', 'fdl', 64, 10], JSON.stringify(l));
+		assert(l.closed >= 1, JSON.stringify(l));
+		await sleep(200);
+		assert(socks[0].closedByPeer, 'the oldest connection is still open');
+		assert(!socks[socks.length - 1].closedByPeer, 'the newest connection was closed');
+		// the worker still serves, and at most one line per 10 s
+		const again = await d.fetch('/api/v1/users/fdl/mcp-servers', { token: tok });
+		eq(again.status, 200, 'a new request');
+		eq(d.logs.filter((x) => x.msg === l.msg).length, 1, 'one warning line');
+	} finally {
+		for (const s of socks)
+			s.destroy();
+		await d.stop();
 	}
 });
 

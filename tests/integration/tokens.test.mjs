@@ -92,6 +92,7 @@ test('setup: a daemon with PEM keys, a JWKS, iss, aud, allowed_hosts and OAuth m
 		jwt_jwks_file: `${dir}/jwks.json`,
 		jwt_issuer: ISS,
 		jwt_audience: AUD,
+		max_token_ttl: 7200,
 		allowed_hosts: 'mcp.example.com, .corp.test',
 		oauth_resource: RESOURCE,
 		oauth_authorization_servers: `${ISS}, https://idp2.test/realms/x`,
@@ -171,6 +172,38 @@ test('expired and not-yet-valid tokens are 401', async () => {
 	await expect401(rs({ exp: now() - 120 }), 'expired', 'expired');
 	await expect401(es({ nbf: now() + 600 }), 'not_yet_valid', 'nbf');
 	eq(await status(rs({ nbf: now() - 5 })), 200, 'nbf in the past');
+});
+
+test('a token without jti is 401 (it could never be revoked), public-key or HS256', async () => {
+	await expect401(rs({ jti: undefined }), 'no_jti', 'RS256 without jti');
+	await expect401(jwt({ sub: 'alice', iat: now(), exp: now() + 60, jti: undefined }),
+	    'no_jti', 'HS256 without jti');
+});
+
+test('a token living longer than max_token_ttl (7200 s here) is 401', async () => {
+	eq(await status(rs({ iat: now(), exp: now() + 7200 })), 200, 'exactly max_token_ttl');
+	await expect401(rs({ iat: now(), exp: now() + 7201 }), 'ttl', 'exp - iat over');
+	// issued long ago: what is left is short, but the lifetime counts
+	await expect401(es({ iat: now() - 7000, exp: now() + 600 }), 'ttl', 'old iat');
+	// no iat: exp - now counts (with the 30 s leeway)
+	eq(await status(rs({ iat: undefined, exp: now() + 7200 })), 200, 'no iat, in bound');
+	await expect401(rs({ iat: undefined, exp: now() + 7300 }), 'ttl', 'no iat, over');
+	// iat in the future does not stretch the bound
+	await expect401(rs({ iat: now() + 86400, exp: now() + 86400 + 60 }), 'ttl',
+	    'iat in the future');
+	await expect401(jwt({ sub: 'alice', iat: now(), exp: now() + 8000 }), 'ttl',
+	    'HS256 too');
+	const r = await d.ctl(['token', 'issue', 'alice', '--ttl', '3h']);
+	eq(r.code, 1, 'token issue over max_token_ttl');
+	assert(/between 1 and 7200 seconds/.test(r.stderr), r.stderr);
+});
+
+test('no_jti and ttl refusals are counted in /metrics', async () => {
+	const m = await (await d.fetch('/metrics')).text();
+	const val = (reason) => Number((new RegExp(
+	    `^dataagent_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m) || [])[1]);
+	eq([val('no_jti'), val('ttl')], [2, 5], `counts: ${m.split('\n')
+	    .filter((l) => l.startsWith('dataagent_auth_failures_total')).join('; ')}`);
 });
 
 test('a wrong iss or aud is 401', async () => {
@@ -433,9 +466,25 @@ test('the MCP SDK client works with an RS256 token', async () => {
 	assert(client2 instanceof Error, 'an ES256 token naming an RSA key must not connect');
 });
 
+test('public keys without jwt_issuer or jwt_audience: dataagentd refuses to start', async () => {
+	for (const extra of [{}, { jwt_issuer: ISS }, { jwt_audience: AUD }]) {
+		const d3 = new Daemon({ uid_base: 70500, config: {
+			jwt_jwks_file: `${dir}/jwks.json`, ...extra } });
+		const started = await d3.start().then(() => true, () => false);
+		const e = await d3.exited;
+		await d3.stop();
+		assert(!started, `started with ${JSON.stringify(extra)}`);
+		eq(e.code, 1, `exit status with ${JSON.stringify(extra)}`);
+		assert(d3.logs.some((l) => /jwt_jwks_file is set: jwt_issuer and jwt_audience are required/
+		    .test(l.msg + ' ' + (l.error || ''))), JSON.stringify(d3.logs));
+	}
+});
+
 test('without oauth_resource and secret_key: 404 metadata, plain challenge, no token issue', async () => {
 	const d2 = new Daemon({ uid_base: 70500, env: { SECRET_KEY: '' }, config: {
 		jwt_public_keys: `r1=${dir}/r1.pem`,
+		jwt_issuer: ISS,
+		jwt_audience: AUD,
 	} });
 	try {
 		await d2.start();
@@ -452,9 +501,8 @@ test('without oauth_resource and secret_key: 404 metadata, plain challenge, no t
 		const i = await d2.ctl(['token', 'issue', 'alice']);
 		eq(i.code, 1, 'token issue without secret_key');
 		assert(/no secret_key/.test(i.stderr), i.stderr);
-		// no iss/aud configured here: an RS256 token without them passes
 		r = await d2.fetch('/api/v1/users/alice/mcp-servers',
-		    { token: sign({ sub: 'alice', exp: now() + 60 }, { alg: 'RS256', kid: 'r1',
+		    { token: sign(claims(), { alg: 'RS256', kid: 'r1',
 			key: keys.r1.privateKey }) });
 		eq(r.status, 200, 'RS256 on a daemon without secret_key');
 		await r.arrayBuffer();

@@ -29,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -290,7 +292,14 @@ attack(const char *name, const char *arg, struct outcome *o)
 		struct stat st;
 
 		oc_sys(o, stat(arg, &st));
-	} else if (strcmp(name, "connect") == 0) {
+	} else if (strcmp(name, "shm-create") == 0)
+		/* A SysV segment of key arg: in its tenant's IPC namespace. */
+		oc_sys(o, shmget((key_t)strtol(arg != NULL ? arg : "0", NULL,
+		    0), 4096, IPC_CREAT | IPC_EXCL | 0666));
+	else if (strcmp(name, "shm-find") == 0)
+		oc_sys(o, shmget((key_t)strtol(arg != NULL ? arg : "0", NULL,
+		    0), 0, 0));
+	else if (strcmp(name, "connect") == 0) {
 		struct sockaddr_un sun;
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 

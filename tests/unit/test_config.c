@@ -119,6 +119,21 @@ main(void)
 	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
 	unsetenv("SECRET_KEY");
 
+	UNIT_CASE("public keys need jwt_issuer and jwt_audience");
+	UNIT_CHECK(config_set(&cf, "jwt_jwks_file", "/etc/idp.json", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1 &&
+	    strstr(err, "jwt_jwks_file is set: jwt_issuer and jwt_audience "
+	    "are required") == err);
+	UNIT_CHECK(config_set(&cf, "jwt_issuer", "https://idp", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "jwt_audience", "dataagent", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(config_set(&cf, "jwt_jwks_file", "", err,
+	    sizeof(err)) == 0);
+
 	UNIT_CASE("per-user limit above the total is refused");
 	UNIT_CHECK(config_set(&cf, "max_total_connections", "5", err,
 	    sizeof(err)) == 0);

@@ -174,7 +174,8 @@ vks(const struct jwt_keyset *ks, const char *tok, const char **why)
 {
 	struct jwt_claims c;
 
-	return jwt_verify_keyset(tok, strlen(tok), ks, NULL, NULL, NOW, &c,
+	return jwt_verify_keyset(tok, strlen(tok), ks, NULL,
+	    NULL, 0, NOW, &c,
 	    why);
 }
 
@@ -219,13 +220,15 @@ test_public_keys(void)
 	UNIT_CASE("RS256 and ES256 tokens verify with the right kid");
 	t = make_pk("{\"alg\":\"RS256\",\"kid\":\"r1\",\"typ\":\"JWT\"}",
 	    PL, rsa, 0);
-	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL, NULL, NOW, &c,
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL,
+	    NULL, 0, NOW, &c,
 	    &why) == 0);
 	UNIT_CHECK(strcmp(c.jc_sub, "alice") == 0 &&
 	    strcmp(c.jc_jti, "j-1") == 0 && c.jc_alg == JWT_RS256);
 	free(t);
 	t = make_pk("{\"alg\":\"ES256\",\"kid\":\"e1\"}", PL, ec, 0);
-	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL, NULL, NOW, &c,
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL,
+	    NULL, 0, NOW, &c,
 	    &why) == 0 && c.jc_alg == JWT_ES256);
 	free(t);
 
@@ -274,26 +277,27 @@ test_public_keys(void)
 
 	UNIT_CASE("iss and aud bind public-key tokens when set; aud may be an array");
 	t = make_pk("{\"alg\":\"RS256\",\"kid\":\"r1\"}",
-	    "{\"sub\":\"a\",\"exp\":1700000600,\"iss\":\"https://idp\","
+	    "{\"sub\":\"a\",\"exp\":1700000600,\"jti\":\"j\",\"iss\":\"https://idp\","
 	    "\"aud\":[\"x\",\"dataagent\"]}", rsa, 0);
 	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp",
-	    "dataagent", NOW, &c, &why) == 0);
+	    "dataagent", 0, NOW, &c, &why) == 0);
 	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://other",
-	    "dataagent", NOW, &c, &why) == -1 && strcmp(why, "issuer") == 0);
-	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp", "y",
-	    NOW, &c, &why) == -1 && strcmp(why, "audience") == 0);
+	    "dataagent", 0, NOW, &c, &why) == -1 && strcmp(why, "issuer") == 0);
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp",
+	    "y", 0, NOW, &c, &why) == -1 && strcmp(why, "audience") == 0);
 	free(t);
 	t = make_pk("{\"alg\":\"RS256\",\"kid\":\"r1\"}",
-	    "{\"sub\":\"a\",\"exp\":1700000600,\"aud\":\"dataagent\"}",
+	    "{\"sub\":\"a\",\"exp\":1700000600,\"jti\":\"j\",\"aud\":\"dataagent\"}",
 	    rsa, 0);
-	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL, "dataagent", NOW,
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, NULL,
+	    "dataagent", 0, NOW,
 	    &c, &why) == 0);
-	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp", NULL,
-	    NOW, &c, &why) == -1 && strcmp(why, "issuer") == 0);
+	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp",
+	    NULL, 0, NOW, &c, &why) == -1 && strcmp(why, "issuer") == 0);
 	free(t);
 	t = make("{\"alg\":\"HS256\"}", PL, key, KEYLEN);
 	UNIT_CHECK(jwt_verify_keyset(t, strlen(t), ks, "https://idp",
-	    "dataagent", NOW, &c, &why) == 0);	/* our own token */
+	    "dataagent", 0, NOW, &c, &why) == 0);	/* our own token */
 	free(t);
 
 	UNIT_CASE("a token without kid is tried only on keys without one");
@@ -445,6 +449,53 @@ test_public_keys(void)
 	EVP_PKEY_free(rsa1k);
 }
 
+/* jwt_verify_keyset with the HMAC key alone and a max_ttl. */
+static int
+vttl(const char *tok, int64_t max_ttl, const char **why)
+{
+	struct jwt_keyset *ks = jwt_keyset_new();
+	struct jwt_claims c;
+	char err[128];
+	int r;
+
+	jwt_keyset_add_secret(ks, NULL, key, KEYLEN, err, sizeof(err));
+	r = jwt_verify_keyset(tok, strlen(tok), ks, NULL, NULL, max_ttl, NOW,
+	    &c, why);
+	jwt_keyset_free(&ks);
+	return r;
+}
+
+static void
+test_ttl(void)
+{
+	const char *why;
+	char *t;
+
+	UNIT_CASE("max_ttl bounds exp - iat");
+	t = jwt_sign_jti("alice", NOW, NOW + 3600, "j", key, KEYLEN);
+	UNIT_CHECK(vttl(t, 3600, &why) == 0);
+	UNIT_CHECK(vttl(t, 3599, &why) == -1 && strcmp(why, "ttl") == 0);
+	UNIT_CHECK(vttl(t, 0, &why) == 0);	/* 0: no bound */
+	free(t);
+	/* issued an hour ago for two: the lifetime counts, not what is left */
+	t = jwt_sign_jti("alice", NOW - 3600, NOW + 3600, "j", key, KEYLEN);
+	UNIT_CHECK(vttl(t, 3600, &why) == -1 && strcmp(why, "ttl") == 0);
+	UNIT_CHECK(vttl(t, 7200, &why) == 0);
+	free(t);
+
+	UNIT_CASE("without iat, or with iat in the future, exp - now is bounded");
+	t = make("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"exp\":1700003600,"
+	    "\"jti\":\"j\"}", key, KEYLEN);
+	UNIT_CHECK(vttl(t, 3600, &why) == 0);
+	UNIT_CHECK(vttl(t, 3600 - JWT_LEEWAY - 1, &why) == -1 &&
+	    strcmp(why, "ttl") == 0);
+	free(t);
+	t = make("{\"alg\":\"HS256\"}", "{\"sub\":\"a\",\"iat\":1700086400,"
+	    "\"exp\":1700090000,\"jti\":\"j\"}", key, KEYLEN);
+	UNIT_CHECK(vttl(t, 3600, &why) == -1 && strcmp(why, "ttl") == 0);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -453,7 +504,7 @@ main(void)
 	char *t, hash[65];
 
 	UNIT_CASE("a signed token round-trips");
-	t = jwt_sign("alice", NOW, NOW + 60, key, KEYLEN);
+	t = jwt_sign_jti("alice", NOW, NOW + 60, "j-1", key, KEYLEN);
 	UNIT_CHECK(t != NULL);
 	UNIT_CHECK(jwt_verify(t, strlen(t), key, KEYLEN, NOW, &c, &why) == 0);
 	UNIT_CHECK(strcmp(c.jc_sub, "alice") == 0);
@@ -470,21 +521,21 @@ main(void)
 	free(t);
 
 	UNIT_CASE("expiry honours the leeway");
-	t = jwt_sign("alice", NOW - 100, NOW - JWT_LEEWAY - 1, key, KEYLEN);
+	t = jwt_sign_jti("alice", NOW - 100, NOW - JWT_LEEWAY - 1, "j-1", key, KEYLEN);
 	UNIT_CHECK(verify(t, &why) == -1 && strcmp(why, "expired") == 0);
 	free(t);
-	t = jwt_sign("alice", NOW - 100, NOW - JWT_LEEWAY + 1, key, KEYLEN);
+	t = jwt_sign_jti("alice", NOW - 100, NOW - JWT_LEEWAY + 1, "j-1", key, KEYLEN);
 	UNIT_CHECK(verify(t, &why) == 0);
 	free(t);
 
 	UNIT_CASE("nbf in the future is refused");
 	t = make("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
-	    "{\"sub\":\"a\",\"exp\":1700000600,\"nbf\":1700000300}", key,
+	    "{\"sub\":\"a\",\"exp\":1700000600,\"jti\":\"j\",\"nbf\":1700000300}", key,
 	    KEYLEN);
 	UNIT_CHECK(verify(t, &why) == -1 && strcmp(why, "not_yet_valid") == 0);
 	free(t);
 	t = make("{\"alg\":\"HS256\"}",
-	    "{\"sub\":\"a\",\"exp\":1700000600,\"nbf\":1700000010}", key,
+	    "{\"sub\":\"a\",\"exp\":1700000600,\"jti\":\"j\",\"nbf\":1700000010}", key,
 	    KEYLEN);
 	UNIT_CHECK(verify(t, &why) == 0);
 	free(t);
@@ -539,7 +590,7 @@ main(void)
 	UNIT_CHECK(verify("..", &why) == -1);
 
 	UNIT_CASE("a signature spelled non-canonically fails");
-	t = jwt_sign("alice", NOW, NOW + 60, key, KEYLEN);
+	t = jwt_sign_jti("alice", NOW, NOW + 60, "j-1", key, KEYLEN);
 	/* 32 bytes = 43 characters; the last one carries 2 unused bits */
 	{
 		char *last = t + strlen(t) - 1;
@@ -562,6 +613,12 @@ main(void)
 	UNIT_CHECK(verify(t, &why) == -1 && strcmp(why, "claims") == 0);
 	free(t);
 
+	UNIT_CASE("a token without jti is refused (it could never be revoked)");
+	t = jwt_sign_jti("alice", NOW, NOW + 60, NULL, key, KEYLEN);
+	UNIT_CHECK(verify(t, &why) == -1 && strcmp(why, "no_jti") == 0);
+	free(t);
+
+	test_ttl();
 	test_public_keys();
 
 	UNIT_CASE("token hash is sha-256 hex");

@@ -44,9 +44,9 @@ main(void)
 	snprintf(db, sizeof(db), "%s/db", dir);
 	config_defaults(&sp.sp_cf);
 	if (store_open(&sp.sp_store, db, err, sizeof(err)) == -1 ||
-	    store_tenant_add(sp.sp_store, "alice", 61001, NULL, err,
+	    store_tenant_add(sp.sp_store, "alice", 61001, 0, NULL, err,
 	    sizeof(err)) == -1 ||
-	    store_tenant_add(sp.sp_store, "bob", 61002, NULL, err,
+	    store_tenant_add(sp.sp_store, "bob", 61002, 0, NULL, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "store: %s\n", err);
 		return 1;

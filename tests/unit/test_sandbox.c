@@ -10,7 +10,7 @@
  * The child's mounts die with its mount namespace; the parent removes
  * the files.
  *
- * Two layouts: the state directory under /var/tmp (the covers of the
+ * Two layouts: the state directory under /var/lib (the covers of the
  * hide list are what hides things) and under /tmp (the fresh /tmp buries
  * it, and the home must still be bound back at its path).
  *
@@ -34,7 +34,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ipc.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -54,6 +56,7 @@
 #define T_NPROC		16
 #define T_SECRET	"the other tenant's secret\n"
 #define T_PROBE		"written from inside the sandbox\n"
+#define T_SHM_KEY	0x64a90001	/* a SysV segment the parent makes */
 #define T_KEYFILE	"SECRET_KEY=not-for-tenants\n"
 #define CAPS_NONE	"0000000000000000"
 
@@ -437,26 +440,46 @@ probe_fs(int fd, const struct layout *ly)
 		rep(fd, "home_owner", "error %d", errno);
 }
 
+/* /tmp, /var/tmp and /dev/shm, as tmp_*, vartmp_* and shm_*; and the
+ * SysV IPC the parent made (key T_SHM_KEY) and the IPC namespace. */
 static void
 probe_tmp(int fd)
 {
-	char path[64];
+	static const char *const dirs[][2] = { { "/tmp", "tmp" },
+	    { "/var/tmp", "vartmp" }, { "/dev/shm", "shm" } };
+	char path[64], name[32], ns[64];
 	struct statfs sf;
 	struct stat st;
+	ssize_t n;
+	size_t i;
 
-	if (statfs("/tmp", &sf) == 0) {
-		rep(fd, "tmp_type", "0x%lx", (unsigned long)sf.f_type);
-		rep(fd, "tmp_size", "%llu", (unsigned long long)sf.f_blocks *
-		    (unsigned long long)sf.f_bsize);
-	} else
-		rep(fd, "tmp_type", "error %d", errno);
-	if (stat("/tmp", &st) == 0)
-		rep(fd, "tmp_mode", "%o", (unsigned)(st.st_mode & 07777));
-	rep(fd, "tmp_entries", "%d", dir_entries("/tmp"));
-	snprintf(path, sizeof(path), "/tmp/dataagent-sandbox-probe.%d",
-	    (int)getpid());
-	rep_rc(fd, "tmp_write", write_file(path, T_PROBE, 0600));
-	rep(fd, "tmp_file", "%s", path);
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		const char *d = dirs[i][0], *p = dirs[i][1];
+
+		snprintf(name, sizeof(name), "%s_type", p);
+		if (statfs(d, &sf) == 0) {
+			rep(fd, name, "0x%lx", (unsigned long)sf.f_type);
+			snprintf(name, sizeof(name), "%s_size", p);
+			rep(fd, name, "%llu", (unsigned long long)sf.f_blocks *
+			    (unsigned long long)sf.f_bsize);
+		} else
+			rep(fd, name, "error %d", errno);
+		snprintf(name, sizeof(name), "%s_mode", p);
+		if (stat(d, &st) == 0)
+			rep(fd, name, "%o", (unsigned)(st.st_mode & 07777));
+		snprintf(name, sizeof(name), "%s_entries", p);
+		rep(fd, name, "%d", dir_entries(d));
+		snprintf(path, sizeof(path), "%s/dataagent-sandbox-probe.%d", d,
+		    (int)getpid());
+		snprintf(name, sizeof(name), "%s_write", p);
+		rep_rc(fd, name, write_file(path, T_PROBE, 0600));
+		snprintf(name, sizeof(name), "%s_file", p);
+		rep(fd, name, "%s", path);
+	}
+	rep_rc(fd, "sysv_shmget", shmget(T_SHM_KEY, 0, 0));
+	n = readlink("/proc/self/ns/ipc", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = '\0';
+	rep(fd, "ipc_ns", "%s", ns);
 }
 
 /* The real uid in /proc/<pid>/status, or -1. */
@@ -653,7 +676,7 @@ sandboxed_child(int fd, void *arg)
 		goto fail;
 	}
 	if (sandbox_rlimits(&sl, err, sizeof(err)) == -1 ||
-	    sandbox_fs(ly->ly_home, hide, err, sizeof(err)) == -1 ||
+	    sandbox_fs(ly->ly_home, hide, 0, err, sizeof(err)) == -1 ||
 	    sandbox_securebits(err, sizeof(err)) == -1 ||
 	    sandbox_bounding_drop(err, sizeof(err)) == -1)
 		goto fail;
@@ -759,10 +782,10 @@ step_child(int fd, void *arg)
 		/* "/tmp/." resolves to the home itself. */
 		snprintf(home, sizeof(home), "/tmp");
 		hide[0] = "/tmp/.";
-		r = sandbox_fs(home, hide, err, sizeof(err));
+		r = sandbox_fs(home, hide, 0, err, sizeof(err));
 		break;
 	case STEP_HOME_RELATIVE:
-		r = sandbox_fs("tenants/t1", NULL, err, sizeof(err));
+		r = sandbox_fs("tenants/t1", NULL, 0, err, sizeof(err));
 		break;
 	}
 	rep(fd, "rc", "%d", r);
@@ -841,19 +864,27 @@ layout_run(struct layout *ly, const char *base, struct report *rp)
 	return 0;
 }
 
-/* The layout under /var/tmp: every probe. */
+/* The layout under /var/lib (where the real state dir lives): every
+ * probe. */
 static void
 test_var_layout(void)
 {
+	static const char *const tmps[] = { "tmp", "vartmp", "shm" };
 	struct layout ly;
 	struct report rp;
 	char want[64], buf[128], why[512];
 	const char *tmpfile;
-	int userns;
+	int userns, shmid;
+	size_t i;
 
-	UNIT_CASE("layout under /var/tmp: the sandboxed child starts");
-	if (layout_run(&ly, "/var/tmp", &rp) == -1)
+	UNIT_CASE("layout under /var/lib: the sandboxed child starts");
+	shmid = shmget(T_SHM_KEY, 4096, IPC_CREAT | 0666);
+	UNIT_CHECK(shmid != -1);
+	if (layout_run(&ly, "/var/lib", &rp) == -1) {
+		shmctl(shmid, IPC_RMID, NULL);
 		return;
+	}
+	shmctl(shmid, IPC_RMID, NULL);
 
 	UNIT_CASE("no capability in any set (/proc/self/status)");
 	UNIT_CHECK(res_is(&rp, "status.CapEff", CAPS_NONE));
@@ -923,18 +954,40 @@ test_var_layout(void)
 	UNIT_CHECK(res_is(&rp, "home_owner", want));
 	check_home_written(&ly);
 
-	UNIT_CASE("/tmp is a fresh, empty, bounded tmpfs, mode 1777");
+	UNIT_CASE("/tmp, /var/tmp and /dev/shm are fresh, empty, bounded tmpfs, mode 1777");
 	snprintf(want, sizeof(want), "0x%lx", (unsigned long)TMPFS_MAGIC);
-	UNIT_CHECK(res_is(&rp, "tmp_type", want));
-	UNIT_CHECK(res_is(&rp, "tmp_size", "67108864"));
-	UNIT_CHECK(res_is(&rp, "tmp_mode", "1777"));
-	UNIT_CHECK(res_is(&rp, "tmp_entries", "0"));
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "%s_type", tmps[i]);
+		UNIT_CHECK(res_is(&rp, buf, want));
+		snprintf(buf, sizeof(buf), "%s_size", tmps[i]);
+		UNIT_CHECK(res_is(&rp, buf, "67108864"));
+		snprintf(buf, sizeof(buf), "%s_mode", tmps[i]);
+		UNIT_CHECK(res_is(&rp, buf, "1777"));
+		snprintf(buf, sizeof(buf), "%s_entries", tmps[i]);
+		UNIT_CHECK(res_is(&rp, buf, "0"));
+	}
 
-	UNIT_CASE("a file written to the sandbox's /tmp is not in the host's");
-	UNIT_CHECK(res_errno(&rp, "tmp_write", 0));
-	tmpfile = res(&rp, "tmp_file");
-	UNIT_CHECK(strncmp(tmpfile, "/tmp/", 5) == 0);
-	UNIT_CHECK(access(tmpfile, F_OK) == -1 && errno == ENOENT);
+	UNIT_CASE("a file written to the sandbox's /tmp, /var/tmp or /dev/shm is not in the host's");
+	for (i = 0; i < 3; i++) {
+		snprintf(buf, sizeof(buf), "%s_write", tmps[i]);
+		UNIT_CHECK(res_errno(&rp, buf, 0));
+		snprintf(buf, sizeof(buf), "%s_file", tmps[i]);
+		tmpfile = res(&rp, buf);
+		UNIT_CHECK(tmpfile[0] == '/');
+		UNIT_CHECK(access(tmpfile, F_OK) == -1 && errno == ENOENT);
+	}
+
+	UNIT_CASE("SysV IPC: its own namespace, the host's segment is not found");
+	UNIT_CHECK(res_errno(&rp, "sysv_shmget", ENOENT));
+	{
+		char hostns[64];
+		ssize_t hn = readlink("/proc/self/ns/ipc", hostns,
+		    sizeof(hostns) - 1);
+
+		hostns[hn > 0 ? hn : 0] = '\0';
+		UNIT_CHECK(strncmp(res(&rp, "ipc_ns"), "ipc:[", 5) == 0 &&
+		    strcmp(res(&rp, "ipc_ns"), hostns) != 0);
+	}
 
 	UNIT_CASE("/proc shows only the tenant's processes (hidepid)");
 	snprintf(want, sizeof(want), "0x%lx", (unsigned long)PROC_SUPER_MAGIC);

@@ -58,7 +58,7 @@ test_open(void)
 	UNIT_CHECK(stat(test_db, &sb) == 0);
 	UNIT_CHECK((sb.st_mode & 0777) == 0600);
 	UNIT_CHECK(store_schema_version(st) == 6);
-	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
+	UNIT_CHECK(store_tenant_add(st, "keep", 61000, 0, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
 	UNIT_CHECK(st == NULL);
@@ -125,28 +125,34 @@ test_tenants(struct store *st)
 	json_t *list, *o, *srv;
 
 	UNIT_CASE("tenant add allocates uids above the base");
-	UNIT_CHECK(store_tenant_add(st, "alice", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "alice", 61000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(strcmp(t.st_id, "alice") == 0);
 	/* 61001 went to "keep", removed above: never handed out again. */
 	UNIT_CHECK(t.st_uid == 61002);
 	UNIT_CHECK(t.st_enabled == 1);
 	UNIT_CHECK(t.st_created > 0 && t.st_created <= now_wall());
-	UNIT_CHECK(store_tenant_add(st, "bob", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "bob", 61000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(t.st_uid == 61003);
 	/* A higher base moves later tenants up; never below max + 1. */
-	UNIT_CHECK(store_tenant_add(st, "carol", 70000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "carol", 70000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(t.st_uid == 70001);
-	UNIT_CHECK(store_tenant_add(st, "dave", 61000, NULL, err,
+	UNIT_CHECK(store_tenant_add(st, "dave", 61000, 0, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(store_tenant_get(st, "dave", &t, err, sizeof(err)) == 1);
 	UNIT_CHECK(t.st_uid == 70002);
 
+	UNIT_CASE("tenant add stays within uid_count above the base");
+	err[0] = '\0';
+	UNIT_CHECK(store_tenant_add(st, "erika", 70000, 2, &t, err,
+	    sizeof(err)) == -1 && strstr(err, "no free tenant uid") == err);
+	UNIT_CHECK(store_tenant_get(st, "erika", &t, err, sizeof(err)) == 0);
+
 	UNIT_CASE("tenant add refuses a duplicate id");
 	err[0] = '\0';
-	UNIT_CHECK(store_tenant_add(st, "alice", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "alice", 61000, 0, &t, err,
 	    sizeof(err)) == -1);
 	UNIT_CHECK(strstr(err, "exists") != NULL);
 	UNIT_CHECK(store_tenant_get(st, "alice", &t, err, sizeof(err)) == 1);
@@ -207,7 +213,7 @@ test_tenants(struct store *st)
 	json_decref(list);
 	UNIT_CHECK(store_tenant_remove(st, "bob", err, sizeof(err)) == 0);
 	/* The id is free again, with a fresh uid above the current max. */
-	UNIT_CHECK(store_tenant_add(st, "bob", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "bob", 61000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(t.st_uid == 70003);
 	list = store_server_list(st, "bob", err, sizeof(err));
@@ -236,13 +242,13 @@ test_tenants(struct store *st)
 		    g.sl_cpu_weight == 50 && g.sl_rate_per_minute == 6);
 		UNIT_CHECK(store_tenant_limits_set(st, "nobody", &l, err,
 		    sizeof(err)) == 0);
-		UNIT_CHECK(store_tenant_add(st, "limited", 61000, NULL, err,
+		UNIT_CHECK(store_tenant_add(st, "limited", 61000, 0, NULL, err,
 		    sizeof(err)) == 0);
 		UNIT_CHECK(store_tenant_limits_set(st, "limited", &l, err,
 		    sizeof(err)) == 1);
 		UNIT_CHECK(store_tenant_remove(st, "limited", err,
 		    sizeof(err)) == 1);
-		UNIT_CHECK(store_tenant_add(st, "limited", 61000, NULL, err,
+		UNIT_CHECK(store_tenant_add(st, "limited", 61000, 0, NULL, err,
 		    sizeof(err)) == 0);
 		UNIT_CHECK(store_tenant_limits_get(st, "limited", &g, err,
 		    sizeof(err)) == 0);
@@ -251,11 +257,11 @@ test_tenants(struct store *st)
 	}
 
 	UNIT_CASE("the uid of a removed tenant is never reused");
-	UNIT_CHECK(store_tenant_add(st, "frank", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "frank", 61000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(t.st_uid == 70006);
 	UNIT_CHECK(store_tenant_remove(st, "frank", err, sizeof(err)) == 1);
-	UNIT_CHECK(store_tenant_add(st, "erin", 61000, &t, err,
+	UNIT_CHECK(store_tenant_add(st, "erin", 61000, 0, &t, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(t.st_uid == 70007);
 	UNIT_CHECK(store_tenant_remove(st, "erin", err, sizeof(err)) == 1);
@@ -610,7 +616,7 @@ test_generation(struct store *st)
 	    "not with audit rows or reads");
 	g0 = store_generation(st, err, sizeof(err));
 	UNIT_CHECK(g0 >= 0);
-	UNIT_CHECK(store_tenant_add(st, "gen", 61000, NULL, err,
+	UNIT_CHECK(store_tenant_add(st, "gen", 61000, 0, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK((g = store_generation(st, err, sizeof(err))) == g0 + 1);
 	UNIT_CHECK(store_server_put(st, "gen", srv, err, sizeof(err)) == 0);
@@ -653,7 +659,7 @@ test_secrets(struct store *st)
 	size_t n = 0;
 
 	UNIT_CASE("secrets: put, get, list without values, update, remove");
-	UNIT_CHECK(store_tenant_add(st, "sec", 61000, NULL, err,
+	UNIT_CHECK(store_tenant_add(st, "sec", 61000, 0, NULL, err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(store_secret_put(st, "sec", "A", nonce, sizeof(nonce), ct,
 	    sizeof(ct), err, sizeof(err)) == 0);
@@ -730,7 +736,7 @@ test_mysql(void)
 	UNIT_CHECK(store_schema_version(st) == 6);
 	UNIT_CHECK(strncmp(store_describe(st), "mysql ", 6) == 0 &&
 	    strstr(store_describe(st), u.db_password) == NULL);
-	UNIT_CHECK(store_tenant_add(st, "keep", 61000, NULL, err,
+	UNIT_CHECK(store_tenant_add(st, "keep", 61000, 0, NULL, err,
 	    sizeof(err)) == 0);
 	store_close(&st);
 	UNIT_CASE("reopen keeps the data and runs no migration again");
