@@ -135,16 +135,26 @@ unit: $(UNITS) $(PROBE) $(BADWORKER)
 check: all unit | $(DEPS_FIRST)
 	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh
 
-# Fuzz targets: clang + libFuzzer, each run for FUZZ_SECONDS.
-FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+# Fuzz targets: clang + libFuzzer, each run for FUZZ_SECONDS
+# (FUZZ_TARGETS="fuzz_a fuzz_b" runs only those). fuzz_sup_* link the
+# supervisor (fuzz_sup_wmsg includes workers.c itself, for its static
+# handler), fuzz_wrk_* the worker, but for main.c (libFuzzer's main) and
+# what the target plays itself (the launcher).
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	-Icommon $(PKG_CFLAGS)
+	-Icommon -Ipolicy -Isupervisor -Iworker -DLIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
+FUZZ_SUP_SRC = $(filter-out supervisor/main.c supervisor/workers.c,$(SUP_SRC)) $(POLICY_SRC)
+FUZZ_WRK_SRC = $(filter-out worker/main.c worker/launcher.c,$(WRK_SRC)) $(POLICY_SRC)
 fuzz: | $(DEPS_FIRST)
 	@mkdir -p build-fuzz
-	@set -e; for f in $(FUZZ_SRC); do \
-		n=$$(basename $$f .c); \
-		clang $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(COMMON_SRC) \
-			$(PKG_LIBS) -lhttp_parser; \
+	@set -e; for n in $(FUZZ_TARGETS); do \
+		case $$n in \
+		fuzz_sup_*) extra="$(FUZZ_SUP_SRC)" ;; \
+		fuzz_wrk_*) extra="$(FUZZ_WRK_SRC)" ;; \
+		*) extra= ;; \
+		esac; \
+		clang $(FUZZ_CFLAGS) -o build-fuzz/$$n tests/fuzz/$$n.c $$extra \
+			$(COMMON_SRC) $(PKG_LIBS) -lhttp_parser; \
 		mkdir -p build-fuzz/corpus-$$n; \
 		cp tests/fuzz/corpus/$$n/* build-fuzz/corpus-$$n/ 2>/dev/null || true; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \

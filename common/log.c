@@ -178,8 +178,14 @@ log_vwrite(enum log_level level, const char *msg, const char *fmt, va_list ap)
 	char ts[64];
 	int saved_errno = errno;
 
-	if (!log_enabled(level))
+	if (!log_enabled(level)) {
+		/* An "o" field is a reference the caller gave the line: it
+		 * goes even when the line is not written (a tenant's server
+		 * writing non-JSON lines leaked one string a line). */
+		if (fmt != NULL && strchr(fmt, 'o') != NULL)
+			json_decref(json_vpack_ex(&jerr, 0, fmt, ap));
 		return;
+	}
 	log_timestamp(ts, sizeof(ts));
 	line = json_pack("{s:s,s:s,s:s,s:I,s:s}", "ts", ts,
 	    "level", log_level_name(level), "proc", lg.lg_proc,

@@ -458,8 +458,13 @@ ctl_args_tenant_name(struct ctl *c, json_t **args_r)
 static int
 ctl_args_set_egress(struct ctl *c, json_t **args_r)
 {
-	*args_r = json_pack("{s:s,s:O}", "id", c->c_arg[0], "allow",
-	    c->c_egress_allow != NULL ? c->c_egress_allow : json_array());
+	/* --default sends an empty list, which args then owns ("o"). */
+	if (c->c_egress_allow == NULL)
+		*args_r = json_pack("{s:s,s:o}", "id", c->c_arg[0], "allow",
+		    json_array());
+	else
+		*args_r = json_pack("{s:s,s:O}", "id", c->c_arg[0], "allow",
+		    c->c_egress_allow);
 	return 0;
 }
 

@@ -628,7 +628,9 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 	case IPC_ASSIGN_FAIL:
 		if (wk->wk_state != WK_ASSIGNING)
 			break;
-		log_error("worker could not confine itself", "{s:s,s:O}",
+		/* O*: a worker that sends no "error" still gets a line with
+		 * its tenant (O alone fails the whole line on NULL). */
+		log_error("worker could not confine itself", "{s:s,s:O*}",
 		    "tenant", wk->wk_tenant, "error",
 		    json_object_get(v, "error"));
 		pending_refuse_all(wk, "worker could not start");

@@ -58,5 +58,17 @@ main(void)
 	if (!isatty(STDERR_FILENO))
 		UNIT_CHECK(log_format_is_text("auto") == 0);
 
+	UNIT_CASE("a value given to a line (\"o\") is released when its level is off");
+	{
+		json_t *v = json_string("not json from a server");
+
+		log_init("test", LOG_LVL_INFO);
+		json_incref(v);		/* ours, besides the one given away */
+		log_debug("upstream wrote a non-JSON line", "{s:s,s:o}",
+		    "server", "s", "line", v);
+		UNIT_CHECK(v->refcount == 1);
+		json_decref(v);
+	}
+
 	return unit_done();
 }
