@@ -91,7 +91,7 @@ struct cluster {
 struct sup {
 	struct config sp_cf;
 	int sp_uidlock_fd;		/* our claim on the tenant UIDs */
-	char sp_uidlock_name[64];
+	char sp_uidlock_name[96];
 	char sp_config_path[CONFIG_STRLEN];
 	int sp_config_explicit;
 	struct flag_set sp_flags[MAX_FLAGS];

@@ -13,6 +13,14 @@
  * daemon that died, and is removed. The kernel drops a flock when its
  * holder dies, so a claim never outlives its daemon, whatever a pid
  * file would say after a crash or with pids reused.
+ *
+ * Claims are named LO-HI.PID.lock and say which store their daemon
+ * uses (a SHA-256 of database_url, or of the SQLite file's path: a URL
+ * may hold a password and claims are world-readable). Daemons on one
+ * store share its tenants and their UIDs, so hosts of one cluster run
+ * side by side on one machine (a test or a staged upgrade); that is
+ * allowed with a warning, since a tenant's processes are then ended
+ * when either daemon ends them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +30,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "supervisor.h"
 
@@ -40,16 +50,36 @@ uidlock_mkdir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* The range of a claim's file name LO-HI.lock, or -1. */
+/* The range of a claim's file name LO-HI.PID.lock, or -1. */
 static int
 uidlock_name_range(const char *name, long long *lo_r, long long *hi_r)
 {
-	char again[64];
+	char again[96];
+	long pid;
 
-	if (sscanf(name, "%lld-%lld.lock", lo_r, hi_r) != 2)
+	if (sscanf(name, "%lld-%lld.%ld.lock", lo_r, hi_r, &pid) != 3)
 		return -1;
-	snprintf(again, sizeof(again), "%lld-%lld.lock", *lo_r, *hi_r);
+	snprintf(again, sizeof(again), "%lld-%lld.%ld.lock", *lo_r, *hi_r,
+	    pid);
 	return strcmp(again, name) == 0 ? 0 : -1;
+}
+
+/* "store HEX" of the store sp uses, with its newline, in out. */
+static void
+uidlock_store_line(struct sup *sp, char *out, size_t outlen)
+{
+	const char *id = sp->sp_cf.cf_database_url[0] != '\0' ?
+	    sp->sp_cf.cf_database_url : sp->sp_db_path;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	size_t off;
+
+	off = (size_t)snprintf(out, outlen, "store ");
+	if (EVP_Digest(id, strlen(id), md, &mdlen, EVP_sha256(), NULL) != 1)
+		mdlen = 0;
+	for (i = 0; i < mdlen && off + 3 < outlen; i++)
+		off += (size_t)snprintf(out + off, outlen - off, "%02x", md[i]);
+	snprintf(out + off, outlen - off, "\n");
 }
 
 /*
@@ -58,9 +88,10 @@ uidlock_name_range(const char *name, long long *lo_r, long long *hi_r)
  */
 static int
 uidlock_check(int dfd, const char *name, long long lo, long long hi,
-    long long olo, long long ohi, char *err, size_t errlen)
+    long long olo, long long ohi, const char *store, char *err,
+    size_t errlen)
 {
-	char who[512];
+	char who[512], *nl;
 	ssize_t n;
 	int fd;
 
@@ -76,6 +107,15 @@ uidlock_check(int dfd, const char *name, long long lo, long long hi,
 	n = pread(fd, who, sizeof(who) - 1, 0);
 	close(fd);
 	who[n > 0 ? n : 0] = '\0';
+	if ((nl = strchr(who, '\n')) != NULL && strcmp(nl + 1, store) == 0) {
+		*nl = '\0';
+		log_warn("tenant UIDs shared with another dataagentd on the "
+		    "same store", "{s:s,s:I,s:I,s:s}", "other", who, "first",
+		    (json_int_t)olo, "last", (json_int_t)ohi, "what", "a "
+		    "tenant's processes here end when either daemon ends "
+		    "them");
+		return 0;
+	}
 	who[strcspn(who, "\n")] = '\0';
 	snprintf(err, errlen, "tenant UIDs %lld to %lld overlap those of "
 	    "another dataagentd (%s, UIDs %lld to %lld; %s/%s): give each "
@@ -92,7 +132,7 @@ uidlock_take(struct sup *sp, char *err, size_t errlen)
 	long long hi = (long long)sp->sp_cf.cf_tenant_uid_base +
 	    sp->sp_cf.cf_tenant_uid_count;
 	long long olo, ohi;
-	char name[64], who[CONFIG_STRLEN + 64];
+	char name[96], who[CONFIG_STRLEN + 64], store[80];
 	struct dirent *de;
 	struct stat st;
 	DIR *dir = NULL;
@@ -126,15 +166,17 @@ uidlock_take(struct sup *sp, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", UIDLOCK_DIR, strerror(errno));
 		goto out;
 	}
+	uidlock_store_line(sp, store, sizeof(store));
 	while ((de = readdir(dir)) != NULL) {
 		if (uidlock_name_range(de->d_name, &olo, &ohi) == -1 ||
 		    ohi < lo || olo > hi)
 			continue;
-		if (uidlock_check(dfd, de->d_name, lo, hi, olo, ohi, err,
-		    errlen) == -1)
+		if (uidlock_check(dfd, de->d_name, lo, hi, olo, ohi, store,
+		    err, errlen) == -1)
 			goto out;
 	}
-	snprintf(name, sizeof(name), "%lld-%lld.lock", lo, hi);
+	snprintf(name, sizeof(name), "%lld-%lld.%ld.lock", lo, hi,
+	    (long)getpid());
 	if ((fd = openat(dfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0644)) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
 	    ftruncate(fd, 0) == -1) {
@@ -142,8 +184,9 @@ uidlock_take(struct sup *sp, char *err, size_t errlen)
 		    strerror(errno));
 		goto out;
 	}
-	n = snprintf(who, sizeof(who), "pid %ld, config %s\n", (long)getpid(),
-	    sp->sp_config_path[0] != '\0' ? sp->sp_config_path : "(none)");
+	n = snprintf(who, sizeof(who), "pid %ld, config %s\n%s",
+	    (long)getpid(), sp->sp_config_path[0] != '\0' ?
+	    sp->sp_config_path : "(none)", store);
 	if (write(fd, who, (size_t)n) != n) {
 		snprintf(err, errlen, "%s/%s: %s", UIDLOCK_DIR, name,
 		    strerror(errno));
@@ -170,7 +213,7 @@ out:
 void
 uidlock_release(struct sup *sp)
 {
-	char path[sizeof(UIDLOCK_DIR) + 64];
+	char path[sizeof(UIDLOCK_DIR) + 96];
 
 	if (sp->sp_uidlock_fd == -1)
 		return;

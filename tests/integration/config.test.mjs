@@ -159,7 +159,7 @@ test('tenant UIDs: a daemon whose range overlaps a running one refuses to start 
 		const want = `dataagentd: tenant UIDs ${lo} to ${hi} overlap those of another ` +
 		    `dataagentd (pid ${a.proc.pid}, config ${a.confPath}, UIDs ${76001 + UID_SHIFT} ` +
 		    `to ${76100 + UID_SHIFT}; /run/lock/dataagent/${76001 + UID_SHIFT}-` +
-		    `${76100 + UID_SHIFT}.lock): give each daemon on a host its own ` +
+		    `${76100 + UID_SHIFT}.${a.proc.pid}.lock): give each daemon on a host its own ` +
 		    'tenant_uid_base and tenant_uid_count';
 		assert(b.logs.some((l) => l.msg === want), `b said: ${JSON.stringify(b.logs)}`);
 		// -t takes no claim: it checks a running daemon's file

@@ -52,6 +52,11 @@ test('two hosts share one MariaDB: a tenant made on one is served by the other',
 	    JSON.stringify(store));
 	assert(B.logs.find((l) => l.msg.startsWith('store: shared')),
 	    'B polls the shared store');
+	// one store, one set of tenant UIDs: B starts beside A, warned
+	const shared = B.logs.find((l) => l.msg ===
+	    'tenant UIDs shared with another dataagentd on the same store');
+	assert(shared && shared.other.startsWith(`pid ${A.proc.pid}, config `),
+	    JSON.stringify(shared));
 	token = await A.tenant('acme', { everything: EVERYTHING });
 	// B has never heard of acme but for the database
 	const c = await B.mcp('acme', token);
