@@ -1262,6 +1262,7 @@ workers_revoke(struct sup *sp, const char *tenant, const char *hash)
 	struct worker *wk;
 	json_t *v;
 
+	relays_revoke(sp, hash);
 	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
 		if (strcmp(wk->wk_tenant, tenant) != 0)
 			continue;
@@ -1472,8 +1473,10 @@ workers_reap(struct sup *sp)
 		for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
 			if (wk->wk_pid == pid)
 				break;
-		if (wk == NULL)
+		if (wk == NULL) {
+			(void)relays_reaped(sp, pid, status);
 			continue;
+		}
 		early = !wk->wk_served && !wk->wk_asked_to_stop &&
 		    wk->wk_state != WK_RETIRING && !sp->sp_stopping;
 		/* Its last lines (a trap handler's) before its death's. */
