@@ -322,7 +322,12 @@ stream_on_event(struct bufferevent *bev, short what, void *arg)
 	struct rconn *c = s->rs_conn;
 
 	if (c->rc_cur != s) {
-		stream_drop(c, s);	/* the worker closed an idle stream */
+		/* The worker closed an idle stream (its keep-alive ran out,
+		 * or the token was revoked): kept, dead, so that a
+		 * revocation still finds this client by the hash. */
+		s->rs_dead = 1;
+		bufferevent_free(s->rs_bev);
+		s->rs_bev = NULL;
 		return;
 	}
 	s->rs_dead = 1;
@@ -415,7 +420,7 @@ stream_find(struct rconn *c, const char *hash, const char *tenant)
 	int64_t now = now_wall();
 
 	for (s = c->rc_streams; s != NULL; s = s->rs_next)
-		if (strcmp(s->rs_hash, hash) == 0 &&
+		if (!s->rs_dead && strcmp(s->rs_hash, hash) == 0 &&
 		    strcmp(s->rs_tenant, tenant) == 0 &&
 		    now < s->rs_exp + JWT_LEEWAY)
 			return s;
@@ -431,8 +436,9 @@ stream_make_room(struct rconn *c)
 	if (c->rc_nstreams < RELAY_STREAMS_MAX)
 		return;
 	for (s = c->rc_streams; s != NULL; s = s->rs_next)
-		if (s != c->rc_cur && (old == NULL ||
-		    s->rs_used_ms < old->rs_used_ms))
+		if (s != c->rc_cur && (old == NULL || (s->rs_dead &&
+		    !old->rs_dead) || (s->rs_dead == old->rs_dead &&
+		    s->rs_used_ms < old->rs_used_ms)))
 			old = s;
 	if (old != NULL)
 		stream_drop(c, old);
@@ -812,19 +818,17 @@ void
 rconn_revoke(struct relay *r, const char *hash)
 {
 	struct rconn *c, *next;
-	struct rstream *s, *snext;
+	struct rstream *s;
 
+	/* A client that used the token is closed, as a worker closes the
+	 * connections handed to it with it (a request in flight is
+	 * aborted); its other tokens' streams go with it. */
 	for (c = r->r_conns; c != NULL; c = next) {
 		next = c->rc_next;
-		for (s = c->rc_streams; s != NULL; s = snext) {
-			snext = s->rs_next;
-			if (strcmp(s->rs_hash, hash) != 0)
-				continue;
-			if (c->rc_cur == s) {
-				rconn_free(c);	/* its request is aborted */
+		for (s = c->rc_streams; s != NULL; s = s->rs_next)
+			if (strcmp(s->rs_hash, hash) == 0)
 				break;
-			}
-			stream_drop(c, s);
-		}
+		if (s != NULL)
+			rconn_free(c);
 	}
 }

@@ -262,7 +262,8 @@ const viaNginx = (port) => (p, token, body) => new Promise((resolve, reject) => 
 for (const mode of ['relay', 'direct']) {
 	test(`two tenants alternating ${ROUNDS} times through the shipped nginx config (upstream keep-alive), handoff = ${mode}, workers compromised: ` +
 	    (mode === 'relay' ? 'no foreign byte reaches a worker' : 'the leak the relay closes'), async () => {
-		const d = await spyDaemon(mode === 'relay' ? { handoff: 'relay', relays: 2 } : {});
+		const d = await spyDaemon(mode === 'relay' ? { handoff: 'relay', relays: 2 } :
+		    { handoff: 'direct' });
 		let ng = null;
 		try {
 			ng = await startNginx(d.port);
