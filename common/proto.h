@@ -231,12 +231,18 @@ enum ipc_type {
  *                     (health, 401, 403, 404, 429, ...), the fd closed.
  *   IPC_RELAY_REVOKE  {"token_hash"}: a token was revoked; the relay
  *                     closes every stream that carries it.
- *   IPC_RELAY_STATS   {"connections"} client connections it holds
+ *   IPC_RELAY_STATS   {"connections","refused"?} client connections it
+ *                     holds, and its own answers since the last one
  * Answers come in the order of the requests. Anything else from a relay
  * (a wrong type, a second fd, a ROUTE before READY) kills it.
  */
 #define RELAY_IPC_FD 3
 #define RELAY_ROUTE_BODY_MAX 4096
+/* The answers a relay gives itself (a head it cannot read, a head too
+ * slow, no room), reported in IPC_RELAY_STATS "refused": {"code": n},
+ * 1 <= n <= 100000, and counted in /metrics as route "other". */
+#define RELAY_REFUSED_CODES { 400, 408, 414, 431, 503 }
+#define RELAY_NREFUSED 5
 
 enum ipc_relay_type {
 	/* relay -> supervisor */

@@ -165,6 +165,7 @@ rconn_error(struct rconn *c, int status, const char *msg)
 	log_info("request refused by the relay", "{s:s,s:i,s:i,s:s}",
 	    "remote", c->rc_addr, "port", c->rc_port, "status", status,
 	    "error", msg);
+	relay_refused(c->rc_relay, status);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: "
 	    "application/json\r\nContent-Length: %zu\r\nCache-Control: "
 	    "no-store\r\nConnection: close\r\n\r\n{\"error\":\"%s\"}", status,
@@ -574,7 +575,7 @@ rconn_routed(struct relay *r, uint32_t id, json_t *v)
 	c = rw->rw_conn;
 	route_wait_free(r, rw);
 	if (json_unpack(v, "{s:s}", "response", &resp64) == 0) {
-		if (b64_decode(resp64, 1024 * 1024, &resp, &resplen) == -1)
+		if (b64_decode(resp64, IPC_MAX_PAYLOAD, &resp, &resplen) == -1)
 			return -1;
 		if (c != NULL) {
 			c->rc_wait = NULL;

@@ -34,15 +34,41 @@ static void
 on_stats(evutil_socket_t fd, short ev, void *arg)
 {
 	struct relay *r = arg;
-	json_t *v;
+	static const int codes[] = RELAY_REFUSED_CODES;
+	json_t *v, *refused;
+	char k[8];
+	int i, any = 0;
 
-	if (r->r_ipc == NULL || r->r_nconns == r->r_nconns_sent)
+	for (i = 0; i < RELAY_NREFUSED; i++)
+		any |= r->r_refused[i] != 0;
+	if (r->r_ipc == NULL || (r->r_nconns == r->r_nconns_sent && !any))
 		return;
 	r->r_nconns_sent = r->r_nconns;
-	v = json_pack("{s:i}", "connections", (int)r->r_nconns);
+	v = json_pack("{s:i,s:{}}", "connections", (int)r->r_nconns,
+	    "refused");
+	refused = json_object_get(v, "refused");
+	for (i = 0; v != NULL && i < RELAY_NREFUSED; i++) {
+		if (r->r_refused[i] == 0)
+			continue;
+		snprintf(k, sizeof(k), "%d", codes[i]);
+		json_object_set_new(refused, k, json_integer(r->r_refused[i]));
+		r->r_refused[i] = 0;
+	}
 	if (v != NULL)
 		ipc_send_json(r->r_ipc, IPC_RELAY_STATS, 0, -1, v);
 	json_decref(v);
+}
+
+void
+relay_refused(struct relay *r, int status)
+{
+	static const int codes[] = RELAY_REFUSED_CODES;
+	int i;
+
+	for (i = 0; i < RELAY_NREFUSED; i++)
+		if (codes[i] == status && r->r_refused[i] < 100000)
+			r->r_refused[i]++;
+	relay_stats_soon(r);
 }
 
 void

@@ -49,6 +49,7 @@ struct relay {
 	uint32_t r_next_route;
 	struct route_wait *r_routes, **r_routes_tail;
 	unsigned r_nroutes;
+	unsigned r_refused[RELAY_NREFUSED];	/* since the last report */
 };
 
 /* conn.c */
@@ -59,6 +60,9 @@ void rconn_new(struct relay *r, int fd, const char *addr, int port);
 int rconn_routed(struct relay *r, uint32_t id, json_t *v);
 /* IPC_RELAY_REVOKE: the streams of that token close. */
 void rconn_revoke(struct relay *r, const char *hash);
+/* Counts a refusal of the relay's own (status one of
+ * RELAY_REFUSED_CODES) for the next report. */
+void relay_refused(struct relay *r, int status);
 /* Reports the connection count to the supervisor soon. */
 void relay_stats_soon(struct relay *r);
 

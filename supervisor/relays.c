@@ -347,6 +347,38 @@ rly_on_route(struct rly *rl, uint32_t id, json_t *v, int *fd)
 
 /* ------------------------------------------------------- relay -> sup */
 
+/* IPC_RELAY_STATS "refused" (may be absent): {"code": n} of the
+ * relay's own answers (RELAY_REFUSED_CODES), counted in
+ * dataagent_http_requests_total as route "other". 0, or -1. */
+static int
+rly_refused(struct rly *rl, json_t *refused)
+{
+	static const int codes[] = RELAY_REFUSED_CODES;
+	struct sup *sp = rl->rl_all->rs_sup;
+	const char *k;
+	json_t *n;
+	json_int_t i;
+	int c, j;
+
+	if (refused == NULL)
+		return 0;
+	if (!json_is_object(refused))
+		return -1;
+	json_object_foreach(refused, k, n) {
+		c = atoi(k);
+		for (j = 0; j < RELAY_NREFUSED && codes[j] != c; j++)
+			;
+		if (j == RELAY_NREFUSED || !json_is_integer(n) ||
+		    json_integer_value(n) < 1 ||
+		    json_integer_value(n) > 100000)
+			return -1;
+	}
+	json_object_foreach(refused, k, n)
+		for (i = 0; i < json_integer_value(n); i++)
+			metrics_http_answer(sp, "other", atoi(k));
+	return 0;
+}
+
 static int
 rly_on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 {
@@ -360,10 +392,12 @@ rly_on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 
 	if (msg->im_fd != -1 && type != IPC_RELAY_ROUTE) {
 		rly_violation(rl, type, "unexpected fd");
+		fd_close(&msg->im_fd);
 		return -1;
 	}
 	if ((v = ipc_payload_json(msg)) == NULL) {
 		rly_violation(rl, type, "payload is not a JSON object");
+		fd_close(&msg->im_fd);
 		return -1;
 	}
 	switch (type) {
@@ -401,7 +435,8 @@ rly_on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 		break;
 	case IPC_RELAY_STATS:
 		if (rl->rl_state != RLY_READY || json_unpack(v, "{s:I}",
-		    "connections", &n) != 0 || n < 0 || n > 1000000)
+		    "connections", &n) != 0 || n < 0 || n > 1000000 ||
+		    rly_refused(rl, json_object_get(v, "refused")) == -1)
 			break;
 		rc = 0;
 		rl->rl_conns = (unsigned)n;
@@ -411,6 +446,7 @@ rly_on_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 	}
 	if (rc == -1)
 		rly_violation(rl, type, "not a message it may send now");
+	fd_close(&msg->im_fd);
 	json_decref(v);
 	return rc;
 }
@@ -682,10 +718,18 @@ relays_free(struct sup *sp)
 
 	if (rs == NULL)
 		return;
-	/* A relay ends when its channel closes. */
+	/* The workers are gone, so is anything left to relay: the relays
+	 * end now and are reaped before the supervisor exits (none of them
+	 * outlives it under relay_uid). */
 	while ((rl = rs->rs_list) != NULL) {
 		rs->rs_list = rl->rl_next;
 		ipc_chan_free(&rl->rl_ipc);
+		if (rl->rl_pid > 0) {
+			kill(rl->rl_pid, SIGKILL);
+			while (waitpid(rl->rl_pid, NULL, 0) == -1 &&
+			    errno == EINTR)
+				;
+		}
 		free(rl);
 	}
 	for (i = 0; i < rs->rs_nqueue; i++)

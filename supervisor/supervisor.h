@@ -216,7 +216,8 @@ void relays_routed(struct relay_req *rq, const struct store_tenant *t,
 int relays_reaped(struct sup *sp, pid_t pid, int status);
 /* A token was revoked: the relays close its streams. */
 void relays_revoke(struct sup *sp, const char *hash);
-/* Closes the relays' channels (they exit) and frees everything. */
+/* Ends the relays (after the workers: nothing is left to relay), reaps
+ * them and frees everything. */
 void relays_free(struct sup *sp);
 
 /* cluster.c */

@@ -14,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, until, BUILD, ROOT, UID_SHIFT } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, processesOf, BUILD, ROOT, UID_SHIFT } from './lib.mjs';
 
 const UID_BASE = 79000;
 const ROUNDS = 40;
@@ -92,11 +92,21 @@ function pooledSender(port) {
 	return { send, sockets, agent };
 }
 
-let relayd, relayTokens;
+function freePort() {
+	return new Promise((resolve) => {
+		const s = net.createServer().listen(0, '127.0.0.1', () => {
+			const p = s.address().port;
+			s.close(() => resolve(p));
+		});
+	});
+}
+
+let relayd, relayTokens, metricsPort;
 
 test('relays run under relay_uid with no capability, no_new_privs and their seccomp filter', async () => {
+	metricsPort = await freePort();
 	relayd = new Daemon({ workers: 1, uid_base: UID_BASE,
-	    config: { handoff: 'relay', relays: 2 } });
+	    config: { handoff: 'relay', relays: 2, metrics_listen: `127.0.0.1:${metricsPort}` } });
 	await relayd.start();
 	const ready = await until(() => {
 		const l = relayd.logs.filter((x) => x.msg === 'relay ready' && x.proc === 'relay');
@@ -118,6 +128,7 @@ test('relays run under relay_uid with no capability, no_new_privs and their secc
 	relayTokens = { alice: await relayd.tenant('alice'), bob: await relayd.tenant('bob') };
 	const r = await relayd.fetch('/api/v1/users/alice/mcp-servers', { token: relayTokens.alice });
 	eq(r.status, 200, await r.text());
+	eq(relayd.logs.filter((l) => l.msg === 'relay died').length, 0, 'no relay died');
 	const h = await relayd.fetch('/health');
 	eq(h.status, 200);
 	eq(await h.json(), { status: 'healthy' });
@@ -149,6 +160,20 @@ test('one keep-alive connection through a relay: each tenant served by its own w
 	eq(handedBack.length, 0, 'no worker handed a connection back');
 });
 
+test('a head the relay cannot read gets 400 or 431 from the relay, logged and counted in /metrics', async () => {
+	const bad = await relayd.raw('GARBAGE\r\n\r\n');
+	eq(bad.status, 400, bad.raw);
+	const big = await relayd.raw(`GET /x HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(9000)}\r\n\r\n`);
+	eq(big.status, 431, big.raw.slice(0, 200));
+	await until(() => relayd.logs.find((l) => l.msg === 'request refused by the relay' &&
+	    l.status === 431 && l.proc === 'relay'), 5000, 'the relay\'s log line');
+	await until(async () => {
+		const m = await (await relayd.fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+		return /dataagent_http_requests_total\{route="other",code="400"\} [1-9]/.test(m) &&
+		    /dataagent_http_requests_total\{route="other",code="431"\} [1-9]/.test(m);
+	}, 5000, 'the refusals in /metrics');
+});
+
 test('a relay that dies is started again', async () => {
 	const before = relayd.logs.filter((x) => x.msg === 'relay ready' && x.proc === 'relay');
 	process.kill(before[0].pid, 'SIGKILL');
@@ -161,6 +186,7 @@ test('a relay that dies is started again', async () => {
 		eq(r.status, 200, await r.text());
 	}
 	await relayd.stop();
+	eq(processesOf(UID_BASE + UID_SHIFT).map((p) => p.pid), [], 'no relay outlives the daemon');
 });
 
 test('pooled client (one agent, maxSockets 1) alternating two tenants at the gateway, workers compromised: no foreign byte reaches a worker', async () => {
@@ -203,12 +229,7 @@ async function startNginx(port) {
 	const ndir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-relay-nginx-'));
 	cleanup.push(ndir);
 	fs.mkdirSync(path.join(ndir, 'tmp'));
-	const nport = await new Promise((resolve) => {
-		const s = net.createServer().listen(0, '127.0.0.1', () => {
-			const p = s.address().port;
-			s.close(() => resolve(p));
-		});
-	});
+	const nport = await freePort();
 	let conf = fs.readFileSync(path.join(ROOT, 'packaging', 'nginx', 'dataagent.conf'), 'utf8');
 	for (const [from, to] of [
 		['server 192.0.2.11:8000', `server 127.0.0.1:${port}`],
