@@ -698,7 +698,8 @@ main(int argc, char **argv)
 		break;
 	}
 	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1 ||
-	    egress_check(&sp.sp_cf, err, sizeof(err)) == -1) {
+	    egress_check(&sp.sp_cf, err, sizeof(err)) == -1 ||
+	    relays_check(&sp.sp_cf, err, sizeof(err)) == -1) {
 		config_error(test_only, err);
 		return 1;
 	}

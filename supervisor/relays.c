@@ -94,6 +94,7 @@ struct relays {
 	struct rly_queued rs_queue[RELAY_QUEUE_MAX];
 	unsigned rs_nqueue;
 	struct event *rs_ev_spawn;
+	struct event *rs_ev_queue;	/* refuses what waited too long */
 	int64_t rs_backoff_ms, rs_next_spawn_ms;
 };
 
@@ -202,6 +203,18 @@ relays_queue_flush(struct relays *rs)
 		rs->rs_queue[keep++] = *q;
 	}
 	rs->rs_nqueue = keep;
+	if (keep > 0 && rs->rs_ev_queue != NULL &&
+	    !evtimer_pending(rs->rs_ev_queue, NULL)) {
+		struct timeval tv = { 1, 0 };
+
+		evtimer_add(rs->rs_ev_queue, &tv);
+	}
+}
+
+static void
+relays_on_queue(evutil_socket_t fd, short ev, void *arg)
+{
+	relays_queue_flush(arg);
 }
 
 /* ------------------------------------------------------------ routes */
@@ -564,14 +577,60 @@ relays_refill(struct relays *rs)
 	}
 }
 
+/*
+ * The relay binary (beside dataagentd, else the installed one) into
+ * path, and relay.policy's text (checked) into *policy_r (may be NULL).
+ * 0, or -1 with err.
+ */
+static int
+relays_files(const struct config *cf, char *path, size_t pathlen,
+    char **policy_r, char *err, size_t errlen)
+{
+	struct scpolicy *p = NULL;
+	char self[PATH_MAX], ppath[CONFIG_STRLEN + 32];
+	ssize_t n;
+	int rc;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	path[0] = '\0';
+	if (n > 0) {
+		self[n] = '\0';
+		snprintf(path, pathlen, "%s/dataagent-relay", dirname(self));
+	}
+	if (path[0] == '\0' || access(path, X_OK) == -1)
+		snprintf(path, pathlen, "%s/dataagent-relay", LIBEXECDIR);
+	if (access(path, X_OK) == -1) {
+		snprintf(err, errlen, "relay binary %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(ppath, sizeof(ppath), "%s/relay.policy", cf->cf_policy_dir);
+	if (scpolicy_load_file(ppath, policy_r, &p, err, errlen) == -1)
+		return -1;
+	rc = scpolicy_check(p, err, errlen);
+	scpolicy_free(&p);
+	if (rc == -1 && policy_r != NULL) {
+		free(*policy_r);
+		*policy_r = NULL;
+	}
+	return rc;
+}
+
+int
+relays_check(const struct config *cf, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (strcmp(cf->cf_handoff, "relay") != 0 || cf->cf_relays == 0)
+		return 0;
+	return relays_files(cf, path, sizeof(path), NULL, err, errlen);
+}
+
 int
 relays_start(struct sup *sp, char *err, size_t errlen)
 {
 	const struct config *cf = &sp->sp_cf;
 	struct relays *rs;
-	struct scpolicy *p = NULL;
-	char self[PATH_MAX], path[CONFIG_STRLEN + 32];
-	ssize_t n;
 	long ncpu;
 
 	if (strcmp(cf->cf_handoff, "relay") != 0 || cf->cf_relays == 0)
@@ -588,34 +647,13 @@ relays_start(struct sup *sp, char *err, size_t errlen)
 	rs->rs_uid = (uid_t)(cf->cf_relay_uid > 0 ? cf->cf_relay_uid :
 	    cf->cf_tenant_uid_base);
 	if ((rs->rs_ndirect = cidrs_parse(cf->cf_direct_peers,
-	    rs->rs_direct, RELAY_DIRECT_MAX, err, errlen)) == -1)
+	    rs->rs_direct, RELAY_DIRECT_MAX, err, errlen)) == -1 ||
+	    relays_files(cf, rs->rs_path, sizeof(rs->rs_path),
+	    &rs->rs_policy, err, errlen) == -1)
 		return -1;
-	/* The binary beside dataagentd, else the installed one. */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	rs->rs_path[0] = '\0';
-	if (n > 0) {
-		self[n] = '\0';
-		snprintf(rs->rs_path, sizeof(rs->rs_path),
-		    "%s/dataagent-relay", dirname(self));
-	}
-	if (rs->rs_path[0] == '\0' || access(rs->rs_path, X_OK) == -1)
-		snprintf(rs->rs_path, sizeof(rs->rs_path),
-		    "%s/dataagent-relay", LIBEXECDIR);
-	if (access(rs->rs_path, X_OK) == -1) {
-		snprintf(err, errlen, "relay binary %s: %s", rs->rs_path,
-		    strerror(errno));
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/relay.policy", cf->cf_policy_dir);
-	if (scpolicy_load_file(path, &rs->rs_policy, &p, err, errlen) == -1)
-		return -1;
-	if (scpolicy_check(p, err, errlen) == -1) {
-		scpolicy_free(&p);
-		return -1;
-	}
-	scpolicy_free(&p);
 	if ((rs->rs_ev_spawn = evtimer_new(sp->sp_base, relays_on_spawn,
-	    rs)) == NULL) {
+	    rs)) == NULL || (rs->rs_ev_queue = evtimer_new(sp->sp_base,
+	    relays_on_queue, rs)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -651,6 +689,7 @@ relays_take(struct sup *sp, int *fd, const struct sockaddr_storage *ss)
 	rs->rs_queue[rs->rs_nqueue].rq_ms = now_mono_ms();
 	rs->rs_nqueue++;
 	*fd = -1;
+	relays_queue_flush(rs);		/* arms the timer */
 	return 1;
 }
 
@@ -674,10 +713,10 @@ relays_reaped(struct sup *sp, pid_t pid, int status)
 		log_warn("relay died", "{s:i,s:i,s:i,s:s}", "relay_pid",
 		    (int)pid, "signal", WIFSIGNALED(status) ? WTERMSIG(status) :
 		    0, "status", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-		    "why", rl->rl_killed_why != NULL ? rl->rl_killed_why :
-		    WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS ?
-		    "seccomp" : WIFEXITED(status) && WEXITSTATUS(status) ==
-		    SCPOLICY_TRAP_EXIT ? "seccomp" : "");
+		    "why", (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) ||
+		    (WIFEXITED(status) && WEXITSTATUS(status) ==
+		    SCPOLICY_TRAP_EXIT) ? "seccomp" : rl->rl_killed_why != NULL ?
+		    rl->rl_killed_why : "");
 	ipc_chan_free(&rl->rl_ipc);
 	free(rl);
 	if (early) {
@@ -736,6 +775,8 @@ relays_free(struct sup *sp)
 		fd_close(&rs->rs_queue[i].rq_fd);
 	if (rs->rs_ev_spawn != NULL)
 		event_free(rs->rs_ev_spawn);
+	if (rs->rs_ev_queue != NULL)
+		event_free(rs->rs_ev_queue);
 	free(rs->rs_policy);
 	free(rs);
 	sp->sp_relays = NULL;

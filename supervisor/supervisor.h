@@ -201,6 +201,8 @@ void handback_metrics(struct sup *sp, struct evbuffer *out);
  * direct_peers, and starts the relays. 0 (nothing with handoff =
  * direct), or -1 with err. */
 int relays_start(struct sup *sp, char *err, size_t errlen);
+/* The same checks without starting anything: for -t. */
+int relays_check(const struct config *cf, char *err, size_t errlen);
 /* A connection just accepted (*fd): 1 when the relays took it (*fd is
  * theirs, set to -1, or answered and closed), 0 when it is handed off
  * directly (handoff = direct, or a peer in direct_peers). */

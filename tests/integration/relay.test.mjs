@@ -8,13 +8,14 @@
 // one tenant's requests reaches the other's worker. The same traffic with
 // the connection handed off directly (a peer in direct_peers) shows the
 // leak the relay closes, so the test can tell.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, until, processesOf, BUILD, ROOT, UID_SHIFT } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, processesOf, BUILD, ROOT, SECRET_KEY, UID_SHIFT }
+    from './lib.mjs';
 
 const UID_BASE = 79000;
 const ROUNDS = 40;
@@ -103,6 +104,37 @@ function freePort() {
 
 let relayd, relayTokens, metricsPort;
 
+test('-t checks relay.policy and direct_peers with handoff = relay', async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-relay-t-'));
+	cleanup.push(dir);
+	const pol = path.join(dir, 'policy');
+	fs.mkdirSync(pol);
+	for (const f of ['upstream.policy', 'worker.policy'])
+		fs.copyFileSync(path.join(ROOT, 'policy', f), path.join(pol, f));
+	const conf = path.join(dir, 'dataagent.conf');
+	const t = (extra) => {
+		fs.writeFileSync(conf, `state_dir = ${dir}/state\ncontrol_socket = ${dir}/c.sock\n` +
+		    `worker_path = ${BUILD}/dataagent-worker\npolicy_dir = ${pol}\n${extra}`);
+		return new Promise((resolve) => execFile(path.join(BUILD, 'dataagentd'),
+		    ['-t', '--config', conf], { env: { PATH: process.env.PATH, SECRET_KEY }, timeout: 20000 },
+		    (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr })));
+	};
+	let r = await t('handoff = direct\n');
+	eq(r.code, 0, `direct needs no relay.policy: ${r.stderr}`);
+	r = await t('handoff = relay\n');
+	eq(r.code, 1, 'relay.policy missing');
+	assert(r.stderr.includes(`${pol}/relay.policy`), r.stderr);
+	fs.copyFileSync(path.join(ROOT, 'policy', 'relay.policy'), path.join(pol, 'relay.policy'));
+	r = await t('handoff = relay\n');
+	eq(r.code, 0, r.stderr);
+	r = await t('handoff = relay\ndirect_peers = 10.0.0.0/8, nonsense\n');
+	eq(r.code, 1);
+	assert(r.stderr.includes('direct_peers: "nonsense" is not an address or CIDR'), r.stderr);
+	r = await t('handoff = relay\nrelays = 0\n');
+	eq(r.code, 1);
+	assert(r.stderr.includes('handoff = relay needs relays'), r.stderr);
+});
+
 test('relays run under relay_uid with no capability, no_new_privs and their seccomp filter', async () => {
 	metricsPort = await freePort();
 	relayd = new Daemon({ workers: 1, uid_base: UID_BASE,
@@ -187,6 +219,34 @@ test('a relay that dies is started again', async () => {
 	}
 	await relayd.stop();
 	eq(processesOf(UID_BASE + UID_SHIFT).map((p) => p.pid), [], 'no relay outlives the daemon');
+});
+
+test('relays that die before they are ready (a policy without sendmsg) are throttled, and a waiting client gets 503 after header_timeout', async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-relay-pol-'));
+	cleanup.push(dir);
+	fs.chmodSync(dir, 0o755);
+	for (const f of ['upstream.policy', 'worker.policy'])
+		fs.copyFileSync(path.join(ROOT, 'policy', f), path.join(dir, f));
+	fs.writeFileSync(path.join(dir, 'relay.policy'), fs.readFileSync(path.join(ROOT,
+	    'policy', 'relay.policy'), 'utf8').split('\n').filter((l) => !/^(sendmsg|write|writev)$/.test(l))
+	    .join('\n'));
+	const d = new Daemon({ workers: 0, uid_base: UID_BASE,
+	    config: { handoff: 'relay', relays: 1, policy_dir: dir, header_timeout: 1 } });
+	await d.start();
+	try {
+		const died = await until(() => d.logs.find((l) => l.msg === 'relay died'), 10000,
+		    'a relay death');
+		eq(died.why, 'seccomp', JSON.stringify(died));
+		await until(() => d.logs.find((l) => l.msg === 'relay died before it was ready: throttling' &&
+		    l.next_spawn_in_ms === 1000), 5000, 'the throttle');
+		const t0 = Date.now();
+		const r = await d.raw('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n', { ms: 8000 });
+		eq(r.status, 503, r.raw);
+		assert(r.body.includes('no relay available'), r.body);
+		assert(Date.now() - t0 >= 900, `answered after ${Date.now() - t0} ms`);
+	} finally {
+		await d.stop();
+	}
 });
 
 test('pooled client (one agent, maxSockets 1) alternating two tenants at the gateway, workers compromised: no foreign byte reaches a worker', async () => {
