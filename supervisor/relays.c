@@ -49,6 +49,7 @@
 #define RELAY_BACKOFF_MIN_MS 1000
 #define RELAY_BACKOFF_MAX_MS 60000
 #define RELAY_NOFILE 65536
+#define RELAY_PENDING_MAX (1024 * 1024)	/* bytes queued to one relay */
 
 enum rly_state {
 	RLY_STARTING = 0,
@@ -170,9 +171,12 @@ rly_least_loaded(struct relays *rs)
 {
 	struct rly *rl, *best = NULL;
 
+	/* One that does not read what we send (stuck) gets nothing more:
+	 * every queued client is a socket held here. */
 	for (rl = rs->rs_list; rl != NULL; rl = rl->rl_next)
-		if (rl->rl_state == RLY_READY && (best == NULL ||
-		    rl->rl_conns < best->rl_conns))
+		if (rl->rl_state == RLY_READY &&
+		    ipc_pending(rl->rl_ipc) < RELAY_PENDING_MAX &&
+		    (best == NULL || rl->rl_conns < best->rl_conns))
 			best = rl;
 	return best;
 }
