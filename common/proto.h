@@ -215,6 +215,7 @@ enum ipc_type {
  *   IPC_RELAY_ROUTE   peer = request id; one request head's fields
  *                     {"method" (http_parser's number),"path",
  *                     "host"?,"origin"?,"authorization"?,"request_id"?,
+ *                     "forwarded_for"? (X-Forwarded-For),
  *                     "addr","port","body"? (base64 of at most
  *                     RELAY_ROUTE_BODY_MAX body bytes at hand, for a
  *                     429's JSON-RPC id)}, with an fd (the worker's end of

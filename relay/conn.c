@@ -333,7 +333,21 @@ stream_on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	s->rs_dead = 1;
 	bufferevent_disable(s->rs_bev, EV_READ | EV_WRITE);
-	/* What came before the end; request_done drops s once whole. */
+	/* A worker that answers early (413) and closes makes our write
+	 * fail before its answer was read: what it sent is still in the
+	 * socket. Then what came before the end goes to the client;
+	 * request_done drops s once whole. */
+	{
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		/* A bufferevent keeps the end of its input frozen: only it
+		 * appends, and it has stopped. */
+		evbuffer_unfreeze(in, 0);
+		while (evbuffer_get_length(in) < RELAY_BUF_MAX &&
+		    evbuffer_read(in, bufferevent_getfd(bev), 65536) > 0)
+			;
+		evbuffer_freeze(in, 0);
+	}
 	stream_pump(c);
 	if (c->rc_cur != s)
 		return;
@@ -498,7 +512,9 @@ rconn_route(struct rconn *c, const struct httphead *hh, int with_stream)
 	    (hh->hh_has_authorization && json_set_str(v, "authorization",
 	    hh->hh_authorization) == -1) ||
 	    (hh->hh_request_id[0] != '\0' && json_set_str(v, "request_id",
-	    hh->hh_request_id) == -1))
+	    hh->hh_request_id) == -1) ||
+	    (hh->hh_has_forwarded_for && json_set_str(v, "forwarded_for",
+	    hh->hh_forwarded_for) == -1))
 		goto fail;
 	/* A body at hand lets a 429 name the JSON-RPC id it refuses. */
 	if ((blen = have < RELAY_ROUTE_BODY_MAX ? have :

@@ -918,7 +918,7 @@ front_relay_route(struct sup *sp, struct relay_req *rq,
 	fc->fc_sup = sp;
 	fc->fc_fd = -1;
 	fc->fc_relay = rq;
-	fc->fc_addr = *ss;
+	fc->fc_addr = fc->fc_client = *ss;
 	front_remote(ss, fc->fc_remote, sizeof(fc->fc_remote));
 	fc->fc_loopback = addr_is_loopback(ss);
 	fc->fc_peek = body;

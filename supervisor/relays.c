@@ -330,6 +330,8 @@ rly_on_route(struct rly *rl, uint32_t id, json_t *v, int *fd)
 	    sizeof(hh.hh_authorization), &hh.hh_has_authorization) == -1 ||
 	    route_str(v, "request_id", hh.hh_request_id,
 	    sizeof(hh.hh_request_id), NULL) == -1 ||
+	    route_str(v, "forwarded_for", hh.hh_forwarded_for,
+	    sizeof(hh.hh_forwarded_for), &hh.hh_has_forwarded_for) == -1 ||
 	    (body64 != NULL && b64_decode(body64, RELAY_ROUTE_BODY_MAX, &body,
 	    &bodylen) == -1))
 		return -1;
