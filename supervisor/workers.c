@@ -1262,7 +1262,6 @@ workers_revoke(struct sup *sp, const char *tenant, const char *hash)
 	struct worker *wk;
 	json_t *v;
 
-	relays_revoke(sp, hash);
 	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
 		if (strcmp(wk->wk_tenant, tenant) != 0)
 			continue;
@@ -1289,6 +1288,9 @@ workers_revoke(struct sup *sp, const char *tenant, const char *hash)
 			    "tenant", tenant);
 		json_decref(v);
 	}
+	/* After the workers: each closes its connections of the token
+	 * first, then the relays close the clients that used it. */
+	relays_revoke(sp, hash);
 }
 
 void
