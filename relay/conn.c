@@ -407,13 +407,23 @@ rconn_send_body(struct rconn *c)
 		    v.iov_len);
 		e = HTTP_PARSER_ERRNO(&c->rc_reqp);
 		if (e != HPE_OK && e != HPE_PAUSED) {
-			/* The framing is lost: the worker gets what came
-			 * before, the client nothing more. */
+			struct evbuffer_ptr eol;
+			size_t more;
+
+			/* The framing is lost. The worker answers what is
+			 * wrong (400, 413): it gets the rest of the offending
+			 * line and nothing after it, and the connection ends
+			 * with its answer. */
 			log_info("request body malformed", "{s:s,s:s}",
 			    "remote", c->rc_addr, "error", http_errno_name(e));
 			evbuffer_remove_buffer(in, out, n);
-			rconn_free(c);
-			return;
+			eol = evbuffer_search(in, "\n", 1, NULL);
+			more = eol.pos != -1 && eol.pos < 1024 ?
+			    (size_t)eol.pos + 1 : evbuffer_get_length(in) < 1024 ?
+			    evbuffer_get_length(in) : 1024;
+			evbuffer_remove_buffer(in, out, more);
+			c->rc_req_done = c->rc_req_close = 1;
+			break;
 		}
 		evbuffer_remove_buffer(in, out, n);
 		if (n == 0 && e == HPE_OK)
