@@ -79,6 +79,7 @@ COMMON_SRC = $(wildcard common/*.c)
 POLICY_SRC = $(wildcard policy/*.c)
 SUP_SRC = $(wildcard supervisor/*.c)
 WRK_SRC = $(wildcard worker/*.c)
+REL_SRC = $(wildcard relay/*.c)
 CTL_SRC = $(wildcard ctl/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 
@@ -86,7 +87,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBCOMMON = $(BUILD)/libcommon.a
 LIBPOLICY = $(BUILD)/libpolicy.a
-BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagentctl
+BINS = $(BUILD)/dataagentd $(BUILD)/dataagent-worker $(BUILD)/dataagent-relay \
+	$(BUILD)/dataagentctl
 UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all check unit fuzz install deps test-deps run bench clean deb fresh-check
@@ -94,7 +96,7 @@ UNITS = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 .SECONDARY:
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h ctl/*.h \
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h policy/*.h supervisor/*.h worker/*.h relay/*.h ctl/*.h \
     tests/unit/*.h) | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isupervisor -Iworker -c -o $@ $<
@@ -107,6 +109,8 @@ $(LIBPOLICY): $(call obj,$(POLICY_SRC))
 $(BUILD)/dataagentd: $(call obj,$(SUP_SRC)) $(LIBPOLICY) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/dataagent-worker: $(call obj,$(WRK_SRC)) $(LIBPOLICY) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/dataagent-relay: $(call obj,$(REL_SRC)) $(LIBPOLICY) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/dataagentctl: $(call obj,$(CTL_SRC)) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -130,7 +134,13 @@ $(BADWORKER): $(BUILD)/obj/tests/probe/badworker.o $(LIBPOLICY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-unit: $(UNITS) $(PROBE) $(BADWORKER)
+# A worker that records every byte it can read (relay.test.mjs).
+SPYWORKER = $(BUILD)/tests/spyworker
+$(SPYWORKER): $(BUILD)/obj/tests/probe/spyworker.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+unit: $(UNITS) $(PROBE) $(BADWORKER) $(SPYWORKER)
 
 check: all unit | $(DEPS_FIRST)
 	BUILD=$(BUILD) PEERS_DIR=$(PEERS_DIR) tests/run.sh
@@ -167,6 +177,7 @@ install: all
 	install -m 0755 $(BUILD)/dataagentd $(DESTDIR)$(SBINDIR)/dataagentd
 	install -m 0755 $(BUILD)/dataagentctl $(DESTDIR)$(BINDIR)/dataagentctl
 	install -m 0755 $(BUILD)/dataagent-worker $(DESTDIR)$(LIBEXECDIR)/dataagent-worker
+	install -m 0755 $(BUILD)/dataagent-relay $(DESTDIR)$(LIBEXECDIR)/dataagent-relay
 	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/dataagentd.8 man/dataagentctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/dataagent.conf.5 $(DESTDIR)$(MANDIR)/man5/

@@ -15,6 +15,12 @@
 //      connection per request (handoff), against nginx answering a
 //      fixed body on the same box, keep-alive and close
 //      (BENCH_ONLY=wrk for this table alone)
+//   7. handoff = direct against handoff = relay, with wrk at 16
+//      connections on GET mcp-servers (served by the worker, no
+//      upstream): keep-alive, a new connection per request, two tenants
+//      alternating on every connection, and the same through nginx with
+//      the shipped packaging/nginx/dataagent.conf (upstream keep-alive)
+//      (BENCH_ONLY=handoff for this table alone)
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -186,13 +192,13 @@ const WRK_SECS = Number(process.env.BENCH_WRK_SECS || 5);
 
 // wrk for WRK_SECS at 16 connections on 2 threads; BENCH_BODY and
 // BENCH_HEADERS go to the Lua script. null when wrk is missing.
-function wrk(url, script, { body, headers = [] } = {}) {
+function wrk(url, script, { body, headers = [], targets = '' } = {}) {
 	let out;
 	try {
 		out = execFileSync('wrk', ['-t2', '-c16', `-d${WRK_SECS}s`, '--latency',
 		    '-s', path.join('bench', 'wrk', script), url], { encoding: 'utf8',
 		    env: { ...process.env, BENCH_BODY: body || '',
-		    BENCH_HEADERS: headers.join('\n') },
+		    BENCH_HEADERS: headers.join('\n'), BENCH_SWITCH: targets },
 		    stdio: ['ignore', 'pipe', 'ignore'] });
 	} catch {
 		return null;
@@ -293,6 +299,89 @@ async function wrkTable() {
 
 if (ONLY === '' || ONLY === 'wrk')
 	await wrkTable();
+
+// nginx (one worker process) with the shipped config in front of one
+// gateway on gwPort.
+async function nginxShipped(gwPort) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-bench-nginx-'));
+	const port = 20000 + ((process.pid + 7) % 20000);
+	let conf = fs.readFileSync(path.join('packaging', 'nginx', 'dataagent.conf'), 'utf8');
+	for (const [from, to] of [['server 192.0.2.11:8000', `server 127.0.0.1:${gwPort}`],
+	    ['server 192.0.2.12:8000 max_fails=1 fail_timeout=10s;', ''],
+	    ['listen 80;', `listen 127.0.0.1:${port};`]])
+		conf = conf.split(from).join(to);
+	fs.writeFileSync(path.join(dir, 'dataagent.conf'), conf);
+	fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1;
+error_log ${dir}/error.log;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path ${dir};
+	proxy_temp_path ${dir};
+	fastcgi_temp_path ${dir};
+	uwsgi_temp_path ${dir};
+	scgi_temp_path ${dir};
+	keepalive_requests 1000000;
+	include ${dir}/dataagent.conf;
+}
+`);
+	const p = spawn('/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'),
+	    '-g', 'daemon off;'], { stdio: 'ignore' });
+	await sleep(500);
+	return { url: `http://127.0.0.1:${port}`, stop: async () => {
+		p.kill('SIGTERM');
+		await new Promise((r) => p.on('exit', r));
+		fs.rmSync(dir, { recursive: true, force: true });
+	} };
+}
+
+async function handoffTable() {
+	if (!fs.existsSync('/usr/sbin/nginx') || !fs.existsSync('/usr/bin/wrk')) {
+		console.log('\n(handoff table skipped: wrk or nginx is not installed: make test-deps)');
+		return;
+	}
+	const n = await nginxFixed();
+	const res = {};
+	for (const mode of ['direct', 'relay']) {
+		const dh = new Daemon({ workers: 2, uid_base: 69500, config: { log_level: 'info',
+		    max_total_connections: 1000, rate_limit_exempt: '127.0.0.0/8', handoff: mode } });
+		await dh.start();
+		const ta = await dh.tenant('ba', {}), tb = await dh.tenant('bb', {});
+		const pa = '/api/v1/users/ba/mcp-servers', pb = '/api/v1/users/bb/mcp-servers';
+		const base = `http://127.0.0.1:${dh.port}`;
+		const auth = `Authorization: Bearer ${ta}`;
+		const targets = `${pa} ${ta}\n${pb} ${tb}`;
+		for (const [p, t] of [[pa, ta], [pb, tb]])	// both workers up
+			await (await dh.fetch(p, { token: t })).arrayBuffer();
+		const ng = await nginxShipped(dh.port);
+		res[mode] = {
+			ka: wrk(base + pa, 'get.lua', { headers: [auth] }),
+			close: wrk(base + pa, 'get.lua', { headers: [auth, 'Connection: close'] }),
+			sw: wrk(base + pa, 'switch.lua', { targets }),
+			ngx: wrk(ng.url + pa, 'switch.lua', { targets }),
+		};
+		await ng.stop();
+		await dh.stop();
+	}
+	const f = (r) => r ? `${r.rate.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.bad}` :
+	    'failed | | |';
+	console.log('');
+	console.log(`| wrk, 16 connections, 2 threads, ${WRK_SECS} s each | direct req/s | p50 ms | p99 ms | errors | ` +
+	    'relay req/s | p50 ms | p99 ms | errors | relay vs direct |');
+	console.log('|---|---|---|---|---|---|---|---|---|---|');
+	for (const [k, what] of [['ka', 'keep-alive, one tenant'],
+	    ['close', 'new connection per request (Connection: close)'],
+	    ['sw', 'two tenants alternating on every connection'],
+	    ['ngx', 'via nginx (shipped config, upstream keep-alive), two tenants alternating']]) {
+		const a = res.direct[k], b = res.relay[k];
+		console.log(`| ${what} | ${f(a)} | ${f(b)} | ${a && b ? `${(b.rate / a.rate).toFixed(2)}x` : ''} |`);
+	}
+	console.log(`| nginx, fixed body, keep-alive / close (ceiling) | ${f(n.ka)} | ${f(n.close)} | |`);
+}
+
+if (ONLY === '' || ONLY === 'handoff')
+	await handoffTable();
 
 // BENCH_ONLY=cold: only the cold-tenant table.
 if (ONLY === '') {

@@ -158,6 +158,10 @@ struct config {
 	char cf_tls_host[CONFIG_STRLEN];	/* "" = host */
 	char cf_tls_cert_file[CONFIG_STRLEN];	/* PEM chain */
 	char cf_tls_key_file[CONFIG_STRLEN];	/* PEM private key */
+	int cf_relays;				/* -1: one per online CPU */
+	int cf_relay_uid;			/* 0: tenant_uid_base */
+	char cf_handoff[CONFIG_STRLEN];		/* direct, relay */
+	char cf_direct_peers[CONFIG_STRLEN];	/* addresses/CIDRs, "" */
 };
 
 /* Fills every key with its default. */
@@ -495,6 +499,19 @@ int listen_tcp(const char *host, const char *port, int numeric_host,
  * close-on-exec), or -1 when there is none for now (other errors are
  * logged). */
 int accept_next(int lfd, struct sockaddr_storage *ss);
+/* cidr.c: address lists such as "127.0.0.1, ::1, 10.0.0.0/8". */
+struct cidr {
+	uint8_t ci_addr[16];	/* IPv4 mapped into IPv6 */
+	int ci_bits;		/* prefix length over the 16 bytes */
+};
+/* Parses a comma- or blank-separated list into out[0..max) (out may be
+ * NULL to only check). Returns the number of entries, or -1 with err
+ * naming the entry that is not an address or CIDR, or one too many. */
+int cidrs_parse(const char *text, struct cidr *out, int max, char *err,
+    size_t errlen);
+/* 1 when the address (AF_INET or AF_INET6) lies in one of list[0..n). */
+int cidrs_match(const struct cidr *list, int n,
+    const struct sockaddr_storage *ss);
 /* Splits "host:port" or "[v6]:port" (port 0..65535, host non-empty) into
  * host and port. Returns 0 or -1. */
 int addr_split_hostport(const char *s, char *host, size_t hostlen,

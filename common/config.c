@@ -118,6 +118,10 @@ static const struct cfg_key cfg_keys[] = {
 	STR("tls_key_file", cf_tls_key_file),
 	INT("tls_max_conns_per_tenant", cf_tls_max_conns_per_tenant, 1, 2048),
 	STR("trusted_proxies", cf_trusted_proxies),
+	INT("relays", cf_relays, -1, 256),
+	INT("relay_uid", cf_relay_uid, 0, 2000000000),
+	CHOICE("handoff", cf_handoff, "direct|relay"),
+	STR("direct_peers", cf_direct_peers),
 };
 
 /* The environment names of the deployment guide, and the key each sets. */
@@ -214,6 +218,8 @@ config_defaults(struct config *cf)
 	cf->cf_tenant_audit_rate = 200;
 	cf->cf_tenant_audit_queue = 256;
 	cf->cf_audit_queue = 2048;
+	cf->cf_relays = -1;
+	snprintf(cf->cf_handoff, sizeof(cf->cf_handoff), "direct");
 }
 
 static const struct cfg_key *
@@ -580,6 +586,16 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 	    (cf->cf_tls_host[0] == '\0' ||
 	    strcmp(cf->cf_tls_host, cf->cf_host) == 0)) {
 		snprintf(err, errlen, "tls_port is the same as port");
+		return -1;
+	}
+	if (strcmp(cf->cf_handoff, "relay") == 0 && cf->cf_relays == 0) {
+		snprintf(err, errlen, "handoff = relay needs relays (0 "
+		    "starts none)");
+		return -1;
+	}
+	if (cidrs_parse(cf->cf_direct_peers, NULL, 0, e, sizeof(e)) ==
+	    -1) {
+		snprintf(err, errlen, "direct_peers: %s", e);
 		return -1;
 	}
 	if (dburl_parse(cf->cf_database_url, cf->cf_state_dir, &db, e,

@@ -200,6 +200,65 @@ enum ipc_type {
 #define IPC_AUDIT_ROWS_MAX 64		/* 64 rows of 4 KiB arguments: 256 KiB */
 
 /*
+ * Supervisor <-> dataagent-relay (relay/): the same framing on fd
+ * RELAY_IPC_FD. A relay is exec'd as root, says IPC_RELAY_HELLO, gets
+ * IPC_RELAY_SETUP, confines itself (policy/confine.c confine_relay: its
+ * own uid, no capabilities, no_new_privs, relay.policy) and answers
+ * IPC_RELAY_READY; only then does it get client sockets.
+ *
+ *   IPC_RELAY_HELLO   {"version"}
+ *   IPC_RELAY_SETUP   {"uid","gid","policy","nofile","max_header_size",
+ *                     "header_timeout","idle_timeout","log_level"}
+ *   IPC_RELAY_READY   {}
+ *   IPC_RELAY_CLIENT  fd (a client's TCP socket, nothing read from it) +
+ *                     {"addr","port"} the peer's numeric address
+ *   IPC_RELAY_ROUTE   peer = request id; one request head's fields
+ *                     {"method" (http_parser's number),"path",
+ *                     "host"?,"origin"?,"authorization"?,"request_id"?,
+ *                     "forwarded_for"? (X-Forwarded-For),
+ *                     "addr","port","body"? (base64 of at most
+ *                     RELAY_ROUTE_BODY_MAX body bytes at hand, for a
+ *                     429's JSON-RPC id)}, with an fd (the worker's end of
+ *                     a new socketpair) exactly when the path names a
+ *                     tenant and the head has a bearer token. Nothing of
+ *                     the request has been written to that socketpair.
+ *   IPC_RELAY_ROUTED  same peer; either {"tenant","token_hash","exp"}:
+ *                     the fd went to that tenant's worker (as an
+ *                     IPC_CONN with that auth context), and the relay
+ *                     sends the request, and later ones with the same
+ *                     token for the same tenant, down its end; or
+ *                     {"response"}: base64 of a whole HTTP response
+ *                     (Connection: close) to write to the client instead
+ *                     (health, 401, 403, 404, 429, ...), the fd closed.
+ *   IPC_RELAY_REVOKE  {"token_hash"}: a token was revoked; the relay
+ *                     closes every stream that carries it.
+ *   IPC_RELAY_STATS   {"connections","refused"?} client connections it
+ *                     holds, and its own answers since the last one
+ * Answers come in the order of the requests. Anything else from a relay
+ * (a wrong type, a second fd, a ROUTE before READY) kills it.
+ */
+#define RELAY_IPC_FD 3
+#define RELAY_ROUTE_BODY_MAX 4096
+/* The answers a relay gives itself (a head it cannot read, a head too
+ * slow, no room), reported in IPC_RELAY_STATS "refused": {"code": n},
+ * 1 <= n <= 100000, and counted in /metrics as route "other". */
+#define RELAY_REFUSED_CODES { 400, 408, 414, 431, 503 }
+#define RELAY_NREFUSED 5
+
+enum ipc_relay_type {
+	/* relay -> supervisor */
+	IPC_RELAY_HELLO = 200,
+	IPC_RELAY_READY,
+	IPC_RELAY_ROUTE,
+	IPC_RELAY_STATS,
+	/* supervisor -> relay */
+	IPC_RELAY_SETUP = 300,
+	IPC_RELAY_CLIENT,
+	IPC_RELAY_ROUTED,
+	IPC_RELAY_REVOKE,
+};
+
+/*
  * Control socket: one JSON object per line each way.
  *   request  {"cmd":"tenant.add","args":{...}}
  *   response {"ok":true,"result":...} | {"ok":false,"error":"..."}

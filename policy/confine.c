@@ -67,3 +67,24 @@ confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
 		STEP_FAIL("PR_SET_DUMPABLE");
 	return 0;
 }
+
+int
+confine_relay(const struct confine_spec *cs, char *err, size_t errlen)
+{
+	if (cs->cs_uid == 0 || cs->cs_gid == 0) {
+		snprintf(err, errlen, "refusing to run a relay as uid/gid 0");
+		return -1;
+	}
+	if (sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
+	    sandbox_securebits(err, errlen) == -1 ||
+	    sandbox_bounding_drop(err, errlen) == -1 ||
+	    confine_ids(cs->cs_uid, cs->cs_gid, err, errlen) == -1 ||
+	    sandbox_caps_drop(err, errlen) == -1 ||
+	    sandbox_caps_verify(err, errlen) == -1)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		STEP_FAIL("PR_SET_NO_NEW_PRIVS");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		STEP_FAIL("PR_SET_DUMPABLE");
+	return 0;
+}

@@ -46,4 +46,13 @@ struct confine_spec {
  */
 int confine_worker(const struct confine_spec *cs, char *err, size_t errlen);
 
+/*
+ * A relay's drop (dataagent-relay): steps 1 and 3-7 above, under
+ * cs_uid/cs_gid (relay_uid), no mount namespace (relay.policy refuses
+ * every open), no network namespace (cs_home, cs_hide and cs_netns_fd
+ * are not used). Returns 0, or -1 with err; a caller that gets -1 must
+ * exit.
+ */
+int confine_relay(const struct confine_spec *cs, char *err, size_t errlen);
+
 #endif

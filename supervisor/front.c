@@ -53,6 +53,7 @@ struct front_conn {
 	size_t fc_peeklen;
 	struct tls_conn *fc_tls;	/* a TLS client: fc_fd is -1 */
 	pid_t fc_from;		/* handed back by this worker, or 0 */
+	struct relay_req *fc_relay;	/* a relay's request: fc_fd is -1 */
 };
 
 static void front_conn_free(struct front_conn **fcp, int close_fd);
@@ -63,6 +64,15 @@ static void
 front_tls_answer(struct front_conn *fc, struct evbuffer *out)
 {
 	struct tls_conn *tc = fc->fc_tls;
+
+	if (fc->fc_relay != NULL) {
+		relays_answer(fc->fc_relay, out);
+		if (out != NULL)
+			evbuffer_free(out);
+		fc->fc_relay = NULL;
+		front_conn_free(&fc, 0);
+		return;
+	}
 
 	fc->fc_tls = NULL;
 	if (out == NULL)
@@ -130,7 +140,7 @@ front_answer(struct front_conn *fc, int status, const char *extra,
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	front_request_done(fc, status);
-	if (fc->fc_tls != NULL) {
+	if (fc->fc_tls != NULL || fc->fc_relay != NULL) {
 		struct evbuffer *b = evbuffer_new();
 
 		if (b != NULL)
@@ -219,7 +229,7 @@ front_answer_long(struct front_conn *fc, int status, const char *type,
 	struct timeval tv = { FRONT_WRITE_TIMEOUT_S, 0 };
 	struct sup *sp = fc->fc_sup;
 
-	if (fc->fc_tls != NULL) {
+	if (fc->fc_tls != NULL || fc->fc_relay != NULL) {
 		struct evbuffer *b = evbuffer_new();
 
 		if (b != NULL && (evbuffer_add_printf(b, "HTTP/1.1 %d %s\r\n"
@@ -529,6 +539,14 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 	}
 	if (ratelimit_tenant_take(sp, t.st_id, 1, &retry) == 0) {
 		front_rate_limited(fc, hh, retry, "tenant");
+		return;
+	}
+	/* A relay's request: the relay's stream goes to the worker. */
+	if (fc->fc_relay != NULL) {
+		sp->sp_handoffs++;
+		relays_routed(fc->fc_relay, &t, hash, cl.jc_exp, fc->fc_remote);
+		fc->fc_relay = NULL;
+		front_conn_free(&fc, 0);
 		return;
 	}
 	/* A TLS client: the worker gets a socketpair end instead, within
@@ -888,6 +906,32 @@ front_tls_from(struct front_conn *fc, pid_t from)
 }
 
 void
+front_relay_route(struct sup *sp, struct relay_req *rq,
+    const struct httphead *hh, const struct sockaddr_storage *ss,
+    const char *body, size_t bodylen)
+{
+	struct front_conn *fc;
+
+	if (sp->sp_stopping || sp->sp_nconns >= FRONT_MAX_CONNS ||
+	    (fc = calloc(1, sizeof(*fc))) == NULL)
+		return;		/* unanswered: the relay closes the client */
+	fc->fc_sup = sp;
+	fc->fc_fd = -1;
+	fc->fc_relay = rq;
+	fc->fc_addr = fc->fc_client = *ss;
+	front_remote(ss, fc->fc_remote, sizeof(fc->fc_remote));
+	fc->fc_loopback = addr_is_loopback(ss);
+	fc->fc_peek = body;
+	fc->fc_peeklen = body != NULL ? bodylen : 0;
+	fc->fc_next = sp->sp_conns;
+	if (sp->sp_conns != NULL)
+		sp->sp_conns->fc_prev = fc;
+	sp->sp_conns = fc;
+	sp->sp_nconns++;
+	front_route(fc, hh);	/* answers, and frees fc */
+}
+
+void
 front_tls_input(struct front_conn *fc)
 {
 	if (fc != NULL && fc->fc_tls != NULL && !fc->fc_lingering)
@@ -913,6 +957,8 @@ front_on_accept(evutil_socket_t lfd, short ev, void *arg)
 			front_refuse_rate(&fd);
 			continue;
 		}
+		if (relays_take(sp, &fd, &ss))
+			continue;
 		(void)front_conn_new(sp, fd, &ss);
 	}
 }

@@ -698,7 +698,8 @@ main(int argc, char **argv)
 		break;
 	}
 	if (tls_check(&sp.sp_cf, err, sizeof(err)) == -1 ||
-	    egress_check(&sp.sp_cf, err, sizeof(err)) == -1) {
+	    egress_check(&sp.sp_cf, err, sizeof(err)) == -1 ||
+	    relays_check(&sp.sp_cf, err, sizeof(err)) == -1) {
 		config_error(test_only, err);
 		return 1;
 	}
@@ -866,6 +867,12 @@ main(int argc, char **argv)
 		node_name_default(sp.sp_node, sizeof(sp.sp_node));
 	workers_init(&sp);
 	workers_refill(&sp);
+	if (relays_start(&sp, err, sizeof(err)) == -1) {
+		log_error("cannot start the relays", "{s:s}", "error", err);
+		fprintf(stderr, "dataagentd: relays: %s\n", err);
+		workers_stop_all(&sp);
+		return 1;
+	}
 	if (cluster_start(&sp, err, sizeof(err)) == -1) {
 		log_error("cannot read the shared store", "{s:s}", "error", err);
 		workers_stop_all(&sp);
@@ -901,6 +908,7 @@ main(int argc, char **argv)
 	metrics_free(&sp);
 	quota_free(&sp);
 	tls_free(&sp);
+	relays_free(&sp);
 	ratelimit_free(&sp);
 	event_free(sp.sp_ev_sigchld);
 	event_free(sp.sp_ev_sigterm);

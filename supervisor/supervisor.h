@@ -15,6 +15,7 @@
  *   ratelimit.c per-tenant request rates, per-address connection rates
  *              and authentication back-off (ratelimit.h)
  *   tls.c      the TLS listener: handshake, head, relay to the worker
+ *   relays.c   the relays (dataagent-relay): handoff = relay, routes
  *   secrets.c  tenant secrets under the master key (secrets.h)
  *   audit.c    tool-call audit rows from workers (batched), retention
  *   handback.c which connections a worker may hand back (IPC_HANDBACK)
@@ -50,6 +51,9 @@ struct ratelimit;
 struct tls;
 struct wlog;
 struct quota;
+struct relays;
+struct relay_req;
+struct sockaddr_storage;
 
 #define MAX_FLAGS 16
 
@@ -143,6 +147,7 @@ struct sup {
 	uint64_t sp_handbacks;		/* handed back, taken (handback.c) */
 	uint64_t sp_handbacks_refused[HB_NREASONS];
 	struct quota *sp_quota;		/* per-tenant write buckets (quota.c) */
+	struct relays *sp_relays;	/* relays.c; NULL: handoff = direct */
 };
 
 /* front.c */
@@ -159,6 +164,13 @@ unsigned front_handbacks_from(struct sup *sp, pid_t pid);
 /* Answers status with {"error": msg} (without blocking, whatever the
  * socket's flags) and closes *fd. */
 void front_refuse(int *fd, int status, const char *msg);
+/* Routes a relay's request head (relays.c) as a connection's first
+ * head is routed: the answer goes to relays_answer() or relays_routed()
+ * before this returns. ss is the client's address; body (may be NULL)
+ * the first body bytes the relay had, for a 429's JSON-RPC id. */
+void front_relay_route(struct sup *sp, struct relay_req *rq,
+    const struct httphead *hh, const struct sockaddr_storage *ss,
+    const char *body, size_t bodylen);
 /* JSON for /health/detailed and `dataagentctl status`. */
 json_t *sup_status_json(struct sup *sp);
 
@@ -183,6 +195,32 @@ int handback_take(struct sup *sp, struct given *g, pid_t pid,
     const char **why_r);
 /* dataagent_handbacks_total and _refused_total for /metrics. */
 void handback_metrics(struct sup *sp, struct evbuffer *out);
+
+/* relays.c */
+/* With handoff = relay: checks the relay binary, relay.policy and
+ * direct_peers, and starts the relays. 0 (nothing with handoff =
+ * direct), or -1 with err. */
+int relays_start(struct sup *sp, char *err, size_t errlen);
+/* The same checks without starting anything: for -t. */
+int relays_check(const struct config *cf, char *err, size_t errlen);
+/* A connection just accepted (*fd): 1 when the relays took it (*fd is
+ * theirs, set to -1, or answered and closed), 0 when it is handed off
+ * directly (handoff = direct, or a peer in direct_peers). */
+int relays_take(struct sup *sp, int *fd, const struct sockaddr_storage *ss);
+/* The front's answer to a relay's request: out (borrowed, may be NULL)
+ * is the whole response, written to the client, which is then closed. */
+void relays_answer(struct relay_req *rq, struct evbuffer *out);
+/* The request was routed to tenant t: the stream that came with it goes
+ * to t's worker with the auth context (hash, exp). */
+void relays_routed(struct relay_req *rq, const struct store_tenant *t,
+    const char *hash, int64_t exp, const char *remote);
+/* Called for each child reaped: 1 when pid was a relay (restarted). */
+int relays_reaped(struct sup *sp, pid_t pid, int status);
+/* A token was revoked: the relays close its streams. */
+void relays_revoke(struct sup *sp, const char *hash);
+/* Ends the relays (after the workers: nothing is left to relay), reaps
+ * them and frees everything. */
+void relays_free(struct sup *sp);
 
 /* cluster.c */
 /* Starts polling a shared (MySQL) store for changes other hosts made;

@@ -1288,6 +1288,9 @@ workers_revoke(struct sup *sp, const char *tenant, const char *hash)
 			    "tenant", tenant);
 		json_decref(v);
 	}
+	/* After the workers: each closes its connections of the token
+	 * first, then the relays close the clients that used it. */
+	relays_revoke(sp, hash);
 }
 
 void
@@ -1472,8 +1475,10 @@ workers_reap(struct sup *sp)
 		for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
 			if (wk->wk_pid == pid)
 				break;
-		if (wk == NULL)
+		if (wk == NULL) {
+			(void)relays_reaped(sp, pid, status);
 			continue;
+		}
 		early = !wk->wk_served && !wk->wk_asked_to_stop &&
 		    wk->wk_state != WK_RETIRING && !sp->sp_stopping;
 		/* Its last lines (a trap handler's) before its death's. */

@@ -8,8 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Daemon, test, run, assert, eq, until, BUILD } from './lib.mjs';
 
+// Handbacks happen with handoff = direct only (relay streams carry one
+// token): this file tests that mode whatever DATAAGENT_TEST_HANDOFF says.
 const d = new Daemon({ workers: 1, uid_base: 78000,
-    config: { worker_path: '/nonexistent', header_timeout: 3 } });
+    config: { worker_path: '/nonexistent', header_timeout: 3, handoff: 'direct' } });
 const dirHook = d.start.bind(d);
 d.start = async () => {
 	const tmp = fs.mkdtempSync('/tmp/dataagent-handback-');

@@ -128,6 +128,11 @@ export class Daemon {
 			// default 10 a second the supervisor passes on; the cases
 			// match on them. badworker.test.mjs tests the limit.
 			worker_log_rate: 0,
+			// DATAAGENT_TEST_HANDOFF=relay runs a suite's daemons with
+			// their connections read by relays (relay.test.mjs sets
+			// its own).
+			...(process.env.DATAAGENT_TEST_HANDOFF ?
+			    { handoff: process.env.DATAAGENT_TEST_HANDOFF } : {}),
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');

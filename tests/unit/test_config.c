@@ -139,6 +139,28 @@ main(void)
 	    sizeof(err)) == 0);
 	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1);
 
+	UNIT_CASE("handoff, relays and direct_peers");
+	UNIT_CHECK(config_set(&cf, "max_total_connections", "100", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(strcmp(cf.cf_handoff, "direct") == 0 && cf.cf_relays == -1 &&
+	    cf.cf_relay_uid == 0 && cf.cf_direct_peers[0] == '\0');
+	UNIT_CHECK(config_set(&cf, "handoff", "relay", err, sizeof(err)) == 0);
+	UNIT_CHECK(config_set(&cf, "handoff", "proxy", err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "relays", "0", err, sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1 &&
+	    strstr(err, "handoff = relay needs relays") != NULL);
+	UNIT_CHECK(config_set(&cf, "relays", "257", err, sizeof(err)) == -1);
+	UNIT_CHECK(config_set(&cf, "relays", "4", err, sizeof(err)) == 0);
+	UNIT_CHECK(config_set(&cf, "direct_peers", "10.0.0.0/8, bad", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == -1 &&
+	    strstr(err, "direct_peers: \"bad\"") != NULL);
+	UNIT_CHECK(config_set(&cf, "direct_peers", "10.0.0.0/8, ::1", err,
+	    sizeof(err)) == 0);
+	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
+	UNIT_CHECK(config_set(&cf, "handoff", "direct", err, sizeof(err)) == 0);
+
 	UNIT_CASE("retry keys and their bounds");
 	UNIT_CHECK(config_set(&cf, "max_retries", "0", err, sizeof(err)) == 0 &&
 	    cf.cf_max_retries == 0);
