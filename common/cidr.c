@@ -1,5 +1,6 @@
 /*
- * cidr.c: lists of addresses and CIDRs (direct_peers), IPv4 held as
+ * cidr.c: lists of addresses and CIDRs (direct_peers, trusted_proxies,
+ * rate_limit_exempt), IPv4 held as
  * IPv4-mapped IPv6 so one comparison serves both families.
  */
 #include <arpa/inet.h>
@@ -73,19 +74,26 @@ cidrs_parse(const char *text, struct cidr *out, int max, char *err,
 }
 
 int
-cidrs_match(const struct cidr *list, int n,
-    const struct sockaddr_storage *ss)
+cidr_addr16(const struct sockaddr_storage *ss, uint8_t out[16])
 {
-	uint8_t a[16] = { 0 };
+	memset(out, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+int
+cidrs_has(const struct cidr *list, int n, const uint8_t a[16])
+{
 	int i, full, rest;
 
-	if (ss->ss_family == AF_INET) {
-		a[10] = a[11] = 0xff;
-		memcpy(a + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6)
-		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	else
-		return 0;
 	for (i = 0; i < n; i++) {
 		full = list[i].ci_bits / 8;
 		rest = list[i].ci_bits % 8;
@@ -96,4 +104,13 @@ cidrs_match(const struct cidr *list, int n,
 			return 1;
 	}
 	return 0;
+}
+
+int
+cidrs_match(const struct cidr *list, int n,
+    const struct sockaddr_storage *ss)
+{
+	uint8_t a[16];
+
+	return cidr_addr16(ss, a) == 0 && cidrs_has(list, n, a);
 }

@@ -512,6 +512,11 @@ int cidrs_parse(const char *text, struct cidr *out, int max, char *err,
 /* 1 when the address (AF_INET or AF_INET6) lies in one of list[0..n). */
 int cidrs_match(const struct cidr *list, int n,
     const struct sockaddr_storage *ss);
+/* The same for an address as cidr_addr16 gives it. */
+int cidrs_has(const struct cidr *list, int n, const uint8_t a[16]);
+/* An AF_INET or AF_INET6 address as 16 bytes (IPv4 mapped into IPv6).
+ * Returns 0, or -1 for another family. */
+int cidr_addr16(const struct sockaddr_storage *ss, uint8_t out[16]);
 /* Splits "host:port" or "[v6]:port" (port 0..65535, host non-empty) into
  * host and port. Returns 0 or -1. */
 int addr_split_hostport(const char *s, char *host, size_t hostlen,

@@ -50,18 +50,13 @@ struct rl_ip {
 	int64_t ri_block_until_ms;
 };
 
-struct rl_cidr {
-	uint8_t rc_addr[16];
-	int rc_bits;
-};
-
 struct ratelimit {
 	struct rl_tenant *rl_tenants[RL_TENANT_HASH];
 	struct rl_ip *rl_ips;		/* RL_IP_SLOTS */
-	struct rl_cidr rl_exempt[RL_EXEMPT_MAX];
+	struct cidr rl_exempt[RL_EXEMPT_MAX];
 	int rl_nexempt;
 	char rl_exempt_text[CONFIG_STRLEN];
-	struct rl_cidr rl_trusted[RL_EXEMPT_MAX];	/* trusted_proxies */
+	struct cidr rl_trusted[RL_EXEMPT_MAX];	/* trusted_proxies */
 	int rl_ntrusted;
 	char rl_trusted_text[CONFIG_STRLEN];
 	uint64_t rl_refused[RL_NSCOPES];
@@ -123,60 +118,21 @@ bucket_take(struct rl_bucket *b, int want, int64_t now)
 
 /* ------------------------------------------------------------ exempt */
 
-static int
-cidr_parse(const char *s, struct rl_cidr *c)
-{
-	char buf[64], *slash;
-	struct in_addr a4;
-	long bits;
-	char *end;
-	int max;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	snprintf(buf, sizeof(buf), "%s", s);
-	if ((slash = strchr(buf, '/')) != NULL)
-		*slash++ = '\0';
-	memset(c->rc_addr, 0, sizeof(c->rc_addr));
-	if (inet_pton(AF_INET, buf, &a4) == 1) {
-		c->rc_addr[10] = c->rc_addr[11] = 0xff;
-		memcpy(c->rc_addr + 12, &a4, 4);
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, c->rc_addr) == 1)
-		max = 128;
-	else
-		return -1;
-	bits = max;
-	if (slash != NULL) {
-		bits = strtol(slash, &end, 10);
-		if (*slash == '\0' || *end != '\0' || bits < 0 || bits > max)
-			return -1;
-	}
-	c->rc_bits = (int)bits + (max == 32 ? 96 : 0);
-	return 0;
-}
-
 /* Parses a list of addresses and CIDRs ("127.0.0.1, ::1, 10.0.0.0/8")
  * of setting key into list (RL_EXEMPT_MAX entries); *n_r untouched on
  * error. */
 static int
-cidr_list_parse(const char *key, const char *text, struct rl_cidr *list,
+cidr_list_parse(const char *key, const char *text, struct cidr *list,
     int *n_r, char *err, size_t errlen)
 {
-	char buf[CONFIG_STRLEN], *tok, *save = NULL;
-	struct rl_cidr l[RL_EXEMPT_MAX];
-	int n = 0;
+	struct cidr l[RL_EXEMPT_MAX];
+	char why[160];
+	int n;
 
-	snprintf(buf, sizeof(buf), "%s", text);
-	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (n == RL_EXEMPT_MAX || cidr_parse(tok, &l[n]) == -1) {
-			snprintf(err, errlen, "%s: \"%.64s\" is not an "
-			    "address or CIDR (at most %d)", key, tok,
-			    RL_EXEMPT_MAX);
-			return -1;
-		}
-		n++;
+	if ((n = cidrs_parse(text, l, RL_EXEMPT_MAX, why, sizeof(why))) ==
+	    -1) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return -1;
 	}
 	memcpy(list, l, sizeof(l[0]) * (size_t)n);
 	*n_r = n;
@@ -208,46 +164,10 @@ trusted_parse(struct ratelimit *rl, const char *text, char *err,
 	return 0;
 }
 
-/* The address as 16 bytes (IPv4 mapped); 0 or -1 for another family. */
-static int
-addr_bytes(const struct sockaddr_storage *ss, uint8_t out[16])
-{
-	memset(out, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		out[10] = out[11] = 0xff;
-		memcpy(out + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6) {
-		memcpy(out, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-		return 0;
-	}
-	return -1;
-}
-
-static int
-cidr_list_has(const struct rl_cidr *list, int n, const uint8_t a[16])
-{
-	int i, full, rest;
-
-	for (i = 0; i < n; i++) {
-		const struct rl_cidr *c = &list[i];
-
-		full = c->rc_bits / 8;
-		rest = c->rc_bits % 8;
-		if (memcmp(a, c->rc_addr, (size_t)full) != 0)
-			continue;
-		if (rest == 0 || ((a[full] ^ c->rc_addr[full]) &
-		    (0xff << (8 - rest))) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 static int
 addr_exempt(const struct ratelimit *rl, const uint8_t a[16])
 {
-	return cidr_list_has(rl->rl_exempt, rl->rl_nexempt, a);
+	return cidrs_has(rl->rl_exempt, rl->rl_nexempt, a);
 }
 
 int
@@ -256,8 +176,8 @@ ratelimit_trusted_proxy(const struct sup *sp, const struct sockaddr_storage *ss)
 	const struct ratelimit *rl = sp->sp_ratelimit;
 	uint8_t a[16];
 
-	return rl != NULL && rl->rl_ntrusted > 0 && addr_bytes(ss, a) == 0 &&
-	    cidr_list_has(rl->rl_trusted, rl->rl_ntrusted, a);
+	return rl != NULL && rl->rl_ntrusted > 0 && cidr_addr16(ss, a) == 0 &&
+	    cidrs_has(rl->rl_trusted, rl->rl_ntrusted, a);
 }
 
 /* One element of X-Forwarded-For ([s, s+len), trimmed): an IPv4 or IPv6
@@ -514,7 +434,7 @@ ip_get(struct sup *sp, const struct sockaddr_storage *ss, int64_t now)
 	struct rl_ip *e, *victim = NULL;
 	unsigned h = 2166136261u, i;
 
-	if (rl == NULL || addr_bytes(ss, key) == -1 || addr_exempt(rl, key))
+	if (rl == NULL || cidr_addr16(ss, key) == -1 || addr_exempt(rl, key))
 		return NULL;
 	if (!(key[10] == 0xff && key[11] == 0xff &&
 	    memcmp(key, "\0\0\0\0\0\0\0\0\0\0", 10) == 0))
