@@ -297,14 +297,35 @@ struct ipc_chan *ipc_chan_new(struct event_base *base, int fd,
 /* Closes the fd, frees queued messages and any received fds. */
 void ipc_chan_free(struct ipc_chan **ch);
 /* Queues one message; fd (or -1) is dup'ed, the caller keeps its copy.
- * Returns 0, or -1 when the payload is too large or dup fails. */
+ * Returns 0, or -1 when the payload is too large, dup fails, the channel
+ * is in error or the message would pass its bounds. */
 int ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
     const void *data, size_t len);
 /* Sends a JSON value as the payload (json_dumps compact). Does not steal. */
 int ipc_send_json(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
     const json_t *v);
+/* Like ipc_send without an fd, but a queued frame of the same type none
+ * of which is written yet is replaced in place by this one: only the
+ * newest such message waits (a configuration push). Returns 0 or -1. */
+int ipc_send_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const void *data, size_t len);
+int ipc_send_json_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const json_t *v);
+/*
+ * Bounds what may wait in the channel's send queue (what the socket did
+ * not take): max_bytes of frames, max_fds frames that carry an fd; 0 is
+ * no bound. A send that would pass one fails (-1, nothing queued) and
+ * the channel reports IPC_ERR_QUEUE_BYTES or IPC_ERR_QUEUE_FDS to its
+ * on_error from the loop: the peer is not reading.
+ */
+void ipc_chan_set_bounds(struct ipc_chan *ch, size_t max_bytes,
+    unsigned max_fds);
+#define IPC_ERR_QUEUE_BYTES "send queue over its byte bound"
+#define IPC_ERR_QUEUE_FDS "send queue over its fd bound"
 /* Bytes waiting to be written. */
 size_t ipc_pending(const struct ipc_chan *ch);
+/* Frames with an fd waiting to be written (their fds are open here). */
+unsigned ipc_pending_fds(const struct ipc_chan *ch);
 /* Blocking flush, used before exit or exec. Returns 0 or -1. */
 int ipc_flush(struct ipc_chan *ch);
 int ipc_chan_fd(const struct ipc_chan *ch);
