@@ -125,6 +125,8 @@ struct config {
 	int cf_max_body_size;			/* bytes, 1 MiB */
 	int cf_max_token_ttl;			/* seconds, 30 days */
 	int cf_drain_timeout;			/* seconds, 10 */
+	int64_t cf_worker_ipc_queue_max;	/* bytes queued to a worker, 8M */
+	int cf_worker_ipc_queue_fds;		/* fds queued to a worker, 1024 */
 	char cf_jwt_public_keys[CONFIG_STRLEN];	/* [kid[:ALG]=]PATH, ... */
 	char cf_jwt_jwks_file[CONFIG_STRLEN];	/* a JWK Set file */
 	char cf_jwt_issuer[CONFIG_STRLEN];	/* required iss, "" = any */
@@ -254,6 +256,8 @@ void dburl_redact(const char *url, char *out, size_t outlen);
  */
 #define IPC_HDR_SIZE 16
 #define IPC_MAX_PAYLOAD (4u * 1024 * 1024)
+/* worker_ipc_queue_max's ceiling (config.c). */
+#define WORKER_IPC_QUEUE_CAP (1024LL * 1024 * 1024)
 #define IPC_F_FD 0x1u
 #define IPC_F_MASK IPC_F_FD
 
