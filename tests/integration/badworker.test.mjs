@@ -276,9 +276,10 @@ test('compromised worker stops reading and puts a 256 KiB server 100 times: kill
 	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="bytes"}'), 1);
 	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="fds"}'), 0);
 	// Unbounded, 100 puts would have queued 100 answers and pushes of
-	// 256 KiB each (50 MiB).
+	// 256 KiB each (50 MiB). (ASan keeps what is freed in quarantine.)
 	const grew = rssKiB(d.proc.pid) - rss0;
-	assert(grew < 24 * 1024, `the supervisor grew by ${grew} KiB`);
+	assert(grew < 24 * 1024 || path.basename(BUILD).startsWith('build-san'),
+	    `the supervisor grew by ${grew} KiB`);
 	eq((await d.fetch('/health')).status, 200);
 });
 
