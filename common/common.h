@@ -125,6 +125,8 @@ struct config {
 	int cf_max_body_size;			/* bytes, 1 MiB */
 	int cf_max_token_ttl;			/* seconds, 30 days */
 	int cf_drain_timeout;			/* seconds, 10 */
+	int64_t cf_worker_ipc_queue_max;	/* bytes queued to a worker, 8M */
+	int cf_worker_ipc_queue_fds;		/* fds queued to a worker, 1024 */
 	char cf_jwt_public_keys[CONFIG_STRLEN];	/* [kid[:ALG]=]PATH, ... */
 	char cf_jwt_jwks_file[CONFIG_STRLEN];	/* a JWK Set file */
 	char cf_jwt_issuer[CONFIG_STRLEN];	/* required iss, "" = any */
@@ -254,6 +256,8 @@ void dburl_redact(const char *url, char *out, size_t outlen);
  */
 #define IPC_HDR_SIZE 16
 #define IPC_MAX_PAYLOAD (4u * 1024 * 1024)
+/* worker_ipc_queue_max's ceiling (config.c). */
+#define WORKER_IPC_QUEUE_CAP (1024LL * 1024 * 1024)
 #define IPC_F_FD 0x1u
 #define IPC_F_MASK IPC_F_FD
 
@@ -297,14 +301,35 @@ struct ipc_chan *ipc_chan_new(struct event_base *base, int fd,
 /* Closes the fd, frees queued messages and any received fds. */
 void ipc_chan_free(struct ipc_chan **ch);
 /* Queues one message; fd (or -1) is dup'ed, the caller keeps its copy.
- * Returns 0, or -1 when the payload is too large or dup fails. */
+ * Returns 0, or -1 when the payload is too large, dup fails, the channel
+ * is in error or the message would pass its bounds. */
 int ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
     const void *data, size_t len);
 /* Sends a JSON value as the payload (json_dumps compact). Does not steal. */
 int ipc_send_json(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
     const json_t *v);
+/* Like ipc_send without an fd, but a queued frame of the same type none
+ * of which is written yet is replaced in place by this one: only the
+ * newest such message waits (a configuration push). Returns 0 or -1. */
+int ipc_send_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const void *data, size_t len);
+int ipc_send_json_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const json_t *v);
+/*
+ * Bounds what may wait in the channel's send queue (what the socket did
+ * not take): max_bytes of frames, max_fds frames that carry an fd; 0 is
+ * no bound. A send that would pass one fails (-1, nothing queued) and
+ * the channel reports IPC_ERR_QUEUE_BYTES or IPC_ERR_QUEUE_FDS to its
+ * on_error from the loop: the peer is not reading.
+ */
+void ipc_chan_set_bounds(struct ipc_chan *ch, size_t max_bytes,
+    unsigned max_fds);
+#define IPC_ERR_QUEUE_BYTES "send queue over its byte bound"
+#define IPC_ERR_QUEUE_FDS "send queue over its fd bound"
 /* Bytes waiting to be written. */
 size_t ipc_pending(const struct ipc_chan *ch);
+/* Frames with an fd waiting to be written (their fds are open here). */
+unsigned ipc_pending_fds(const struct ipc_chan *ch);
 /* Blocking flush, used before exit or exec. Returns 0 or -1. */
 int ipc_flush(struct ipc_chan *ch);
 int ipc_chan_fd(const struct ipc_chan *ch);

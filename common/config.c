@@ -86,6 +86,8 @@ static const struct cfg_key cfg_keys[] = {
 	INT("max_body_size", cf_max_body_size, 1024, 64 * 1024 * 1024),
 	INT("max_token_ttl", cf_max_token_ttl, 60, 366 * 86400),
 	INT("drain_timeout", cf_drain_timeout, 0, 3600),
+	SIZE("worker_ipc_queue_max", cf_worker_ipc_queue_max),
+	INT("worker_ipc_queue_fds", cf_worker_ipc_queue_fds, 16, 65536),
 	STR("jwt_public_keys", cf_jwt_public_keys),
 	STR("jwt_jwks_file", cf_jwt_jwks_file),
 	STR("jwt_issuer", cf_jwt_issuer),
@@ -199,6 +201,8 @@ config_defaults(struct config *cf)
 	cf->cf_max_body_size = 1024 * 1024;
 	cf->cf_max_token_ttl = 30 * 86400;
 	cf->cf_drain_timeout = 10;
+	cf->cf_worker_ipc_queue_max = 8LL * 1024 * 1024;
+	cf->cf_worker_ipc_queue_fds = 1024;
 	snprintf(cf->cf_audit_arguments, sizeof(cf->cf_audit_arguments),
 	    "off");
 	cf->cf_audit_retention = 90;
@@ -574,6 +578,15 @@ config_validate(const struct config *cf, char *err, size_t errlen)
 		    "than max_total_connections (%d)",
 		    cf->cf_max_connections_per_user,
 		    cf->cf_max_total_connections);
+		return -1;
+	}
+	/* The largest message must fit in an empty queue. */
+	if (cf->cf_worker_ipc_queue_max < IPC_HDR_SIZE + IPC_MAX_PAYLOAD ||
+	    cf->cf_worker_ipc_queue_max > WORKER_IPC_QUEUE_CAP) {
+		snprintf(err, errlen, "worker_ipc_queue_max must be from %u "
+		    "(the largest message) to %lld bytes",
+		    IPC_HDR_SIZE + IPC_MAX_PAYLOAD,
+		    (long long)WORKER_IPC_QUEUE_CAP);
 		return -1;
 	}
 	if (cf->cf_tls_port != 0 && (cf->cf_tls_cert_file[0] == '\0' ||

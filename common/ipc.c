@@ -47,6 +47,9 @@ struct ipc_chan {
 
 	struct ipc_out *ch_out, **ch_out_tail;
 	size_t ch_pending;
+	unsigned ch_pending_fds;	/* queued frames that carry an fd */
+	size_t ch_max_bytes;		/* 0: no bound (ipc_chan_set_bounds) */
+	unsigned ch_max_fds;		/* 0: no bound */
 
 	int ch_dispatching;	/* inside a callback: free is deferred */
 	int ch_freed;
@@ -308,8 +311,10 @@ ipc_write_some(struct ipc_chan *ch)
 			ch->ch_error = errno == EPIPE ? "eof" : "write error";
 			return -1;
 		}
-		if (o->io_off == 0)
+		if (o->io_off == 0 && o->io_fd != -1) {
 			fd_close(&o->io_fd);	/* the peer has its copy */
+			ch->ch_pending_fds--;
+		}
 		o->io_off += (size_t)n;
 		ch->ch_pending -= (size_t)n;
 		if (o->io_off < o->io_len)
@@ -371,14 +376,76 @@ fail:
 	return NULL;
 }
 
+/*
+ * Whether len more bytes (with an fd or not) keep the queue within its
+ * bounds. Sets ch_error (reported from the loop) and returns -1 when they
+ * would not, or when the channel is in error.
+ */
+static int
+ipc_queue_check(struct ipc_chan *ch, size_t len, int with_fd)
+{
+	if (ch->ch_error == NULL) {
+		if (ch->ch_max_bytes > 0 &&
+		    ch->ch_pending + len > ch->ch_max_bytes)
+			ch->ch_error = IPC_ERR_QUEUE_BYTES;
+		else if (ch->ch_max_fds > 0 && with_fd &&
+		    ch->ch_pending_fds + 1 > ch->ch_max_fds)
+			ch->ch_error = IPC_ERR_QUEUE_FDS;
+		else
+			return 0;
+	}
+	event_active(ch->ch_ev_write, EV_WRITE, 0);
+	return -1;
+}
+
+/* ipc_queue_check after writing what the socket takes now. */
+static int
+ipc_queue_room(struct ipc_chan *ch, size_t len, int with_fd)
+{
+	if (ch->ch_out != NULL && ch->ch_error == NULL)
+		(void)ipc_write_some(ch);
+	return ipc_queue_check(ch, len, with_fd);
+}
+
+/* Writes now when we can; errors are reported from the loop so a sender
+ * never sees its channel freed under it. */
+static void
+ipc_kick(struct ipc_chan *ch)
+{
+	if (ch->ch_error == NULL)
+		(void)ipc_write_some(ch);
+	if (ch->ch_out != NULL || ch->ch_error != NULL) {
+		if (ch->ch_error != NULL)
+			event_active(ch->ch_ev_write, EV_WRITE, 0);
+		else
+			event_add(ch->ch_ev_write, NULL);
+	}
+}
+
+static void
+ipc_frame(uint8_t *out, uint32_t type, uint32_t peer, int with_fd,
+    const void *data, size_t len)
+{
+	struct ipc_hdr hdr;
+
+	hdr.ih_type = type;
+	hdr.ih_len = (uint32_t)len;
+	hdr.ih_peer = peer;
+	hdr.ih_flags = with_fd ? IPC_F_FD : 0;
+	ipc_encode_hdr(out, &hdr);
+	if (len > 0)
+		memcpy(out + IPC_HDR_SIZE, data, len);
+}
+
 int
 ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
     const void *data, size_t len)
 {
-	struct ipc_hdr hdr;
 	struct ipc_out *o;
 
 	if (ch == NULL || ch->ch_freed || len > IPC_MAX_PAYLOAD || type == 0)
+		return -1;
+	if (ipc_queue_room(ch, IPC_HDR_SIZE + len, fd != -1) == -1)
 		return -1;
 	if ((o = calloc(1, sizeof(*o))) == NULL)
 		return -1;
@@ -388,31 +455,56 @@ ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
 		goto fail;
 	if (fd != -1 && (o->io_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1)
 		goto fail;
-	hdr.ih_type = type;
-	hdr.ih_len = (uint32_t)len;
-	hdr.ih_peer = peer;
-	hdr.ih_flags = fd != -1 ? IPC_F_FD : 0;
-	ipc_encode_hdr(o->io_data, &hdr);
-	if (len > 0)
-		memcpy(o->io_data + IPC_HDR_SIZE, data, len);
+	ipc_frame(o->io_data, type, peer, fd != -1, data, len);
 	*ch->ch_out_tail = o;
 	ch->ch_out_tail = &o->io_next;
 	ch->ch_pending += o->io_len;
-	/* Write now when we can; errors are reported from the loop so a
-	 * sender never sees its channel freed under it. */
-	if (ch->ch_error == NULL)
-		(void)ipc_write_some(ch);
-	if (ch->ch_out != NULL || ch->ch_error != NULL) {
-		if (ch->ch_error != NULL)
-			event_active(ch->ch_ev_write, EV_WRITE, 0);
-		else
-			event_add(ch->ch_ev_write, NULL);
-	}
+	if (o->io_fd != -1)
+		ch->ch_pending_fds++;
+	ipc_kick(ch);
 	return 0;
 fail:
 	free(o->io_data);
 	free(o);
 	return -1;
+}
+
+int
+ipc_send_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const void *data, size_t len)
+{
+	struct ipc_out *o, *last = NULL;
+	uint8_t *p;
+
+	if (ch == NULL || ch->ch_freed || len > IPC_MAX_PAYLOAD || type == 0)
+		return -1;
+	/* Write what the socket takes first: the frame found below must
+	 * not be written (and freed) under us. */
+	if (ch->ch_out != NULL && ch->ch_error == NULL)
+		(void)ipc_write_some(ch);
+	/* The frame being written cannot change; a later one of the type,
+	 * not begun, can (there is at most one: this keeps it so). */
+	for (o = ch->ch_out; o != NULL; o = o->io_next) {
+		uint32_t t;
+
+		memcpy(&t, o->io_data, 4);
+		if (t == type && o->io_off == 0 && o->io_fd == -1)
+			last = o;
+	}
+	if (last == NULL)
+		return ipc_send(ch, type, peer, -1, data, len);
+	if (ipc_queue_check(ch, IPC_HDR_SIZE + len > last->io_len ?
+	    IPC_HDR_SIZE + len - last->io_len : 0, 0) == -1)
+		return -1;
+	if ((p = malloc(IPC_HDR_SIZE + len)) == NULL)
+		return -1;
+	ipc_frame(p, type, peer, 0, data, len);
+	ch->ch_pending = ch->ch_pending - last->io_len + IPC_HDR_SIZE + len;
+	free(last->io_data);
+	last->io_data = p;
+	last->io_len = IPC_HDR_SIZE + len;
+	ipc_kick(ch);
+	return 0;
 }
 
 int
@@ -429,10 +521,38 @@ ipc_send_json(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
 	return r;
 }
 
+int
+ipc_send_json_latest(struct ipc_chan *ch, uint32_t type, uint32_t peer,
+    const json_t *v)
+{
+	char *s;
+	int r;
+
+	if ((s = json_dumps(v, JSON_COMPACT)) == NULL)
+		return -1;
+	r = ipc_send_latest(ch, type, peer, s, strlen(s));
+	free(s);
+	return r;
+}
+
+void
+ipc_chan_set_bounds(struct ipc_chan *ch, size_t max_bytes,
+    unsigned max_fds)
+{
+	ch->ch_max_bytes = max_bytes;
+	ch->ch_max_fds = max_fds;
+}
+
 size_t
 ipc_pending(const struct ipc_chan *ch)
 {
 	return ch->ch_pending;
+}
+
+unsigned
+ipc_pending_fds(const struct ipc_chan *ch)
+{
+	return ch->ch_pending_fds;
 }
 
 int

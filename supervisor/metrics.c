@@ -893,6 +893,36 @@ metrics_render_egress(struct sup *sp, struct evbuffer *out)
 	json_decref(refused);
 }
 
+/* Workers killed for what they withheld: a retiring worker that did not
+ * exit, a queue to a worker that it did not read. */
+static void
+metrics_render_worker_kills(struct sup *sp, struct evbuffer *out)
+{
+	static const char *const why[RETIRE_KILL_N] = {
+		[RETIRE_KILL_TIMEOUT] = "timeout",
+		[RETIRE_KILL_REPLACED] = "replaced",
+		[RETIRE_KILL_TENANT] = "tenant_stopped",
+	};
+	size_t i;
+
+	metrics_family(out, "dataagent_worker_retire_kills_total", "counter",
+	    "Retiring workers killed: still there after the grace (timeout), "
+	    "another of the tenant's workers retired (replaced), the tenant "
+	    "was disabled or removed (tenant_stopped).");
+	for (i = 0; i < RETIRE_KILL_N; i++)
+		evbuffer_add_printf(out, "dataagent_worker_retire_kills_total"
+		    "{reason=\"%s\"} %llu\n", why[i],
+		    (unsigned long long)sp->sp_retire_kills[i]);
+	metrics_family(out, "dataagent_worker_ipc_queue_kills_total",
+	    "counter", "Workers killed because what waited for them passed "
+	    "worker_ipc_queue_max (bytes) or worker_ipc_queue_fds (fds).");
+	evbuffer_add_printf(out, "dataagent_worker_ipc_queue_kills_total"
+	    "{bound=\"bytes\"} %llu\n"
+	    "dataagent_worker_ipc_queue_kills_total{bound=\"fds\"} %llu\n",
+	    (unsigned long long)sp->sp_ipc_queue_kills[0],
+	    (unsigned long long)sp->sp_ipc_queue_kills[1]);
+}
+
 int
 metrics_render(struct sup *sp, struct evbuffer *out)
 {
@@ -962,9 +992,12 @@ metrics_render(struct sup *sp, struct evbuffer *out)
 	    "was reached.");
 	evbuffer_add_printf(out, "dataagent_pool_slots_refused_total"
 	    "{scope=\"host\"} %llu\n"
-	    "dataagent_pool_slots_refused_total{scope=\"tenant\"} %llu\n",
+	    "dataagent_pool_slots_refused_total{scope=\"tenant\"} %llu\n"
+	    "dataagent_pool_slots_refused_total{scope=\"retiring\"} %llu\n",
 	    (unsigned long long)sp->sp_slots_refused_host,
-	    (unsigned long long)sp->sp_slots_refused_tenant);
+	    (unsigned long long)sp->sp_slots_refused_tenant,
+	    (unsigned long long)sp->sp_slots_refused_retiring);
+	metrics_render_worker_kills(sp, out);
 	metrics_render_global(sp, out);
 	ratelimit_metrics(sp, out);
 	handback_metrics(sp, out);

@@ -78,6 +78,14 @@ enum hb_reason {
 	HB_NREASONS,
 };
 
+/* Why a retiring worker was killed (workers.c counts them). */
+enum retire_kill {
+	RETIRE_KILL_TIMEOUT = 0,	/* still there KILL_GRACE_S after */
+	RETIRE_KILL_REPLACED,		/* another worker of its tenant retired */
+	RETIRE_KILL_TENANT,		/* its tenant was stopped */
+	RETIRE_KILL_N,
+};
+
 /* A command-line setting, kept to re-apply on reload. */
 struct flag_set {
 	const char *fs_key;
@@ -136,6 +144,10 @@ struct sup {
 	uint64_t sp_handoffs;
 	uint64_t sp_slots_refused_host;	/* IPC_SLOT_REQ refused: host full */
 	uint64_t sp_slots_refused_tenant;	/* ... tenant at its limit */
+	uint64_t sp_slots_refused_retiring;	/* ... the worker is retiring */
+	uint64_t sp_retire_kills[RETIRE_KILL_N];
+	uint64_t sp_ipc_queue_kills[2];	/* queue to a worker past its bytes,
+					 * its fds bound */
 	struct metrics *sp_metrics;	/* tool-call counts per tenant */
 	struct auth *sp_auth;		/* keys, revocations (auth.c) */
 	struct audit *sp_audit;		/* tool-call rows not written yet */
@@ -361,7 +373,8 @@ json_t *workers_status_json(struct sup *sp);
  * JSON null when it has none. */
 json_t *workers_tenant_json(struct sup *sp, const char *tenant);
 unsigned workers_upstream_total(struct sup *sp);
-/* Upstream connection slots granted to live workers (IPC_SLOT_REQ). */
+/* Upstream connection slots granted to live workers (IPC_SLOT_REQ);
+ * max_connections_per_user applies to the sum over a tenant's workers. */
 unsigned workers_slots_used(struct sup *sp);
 /* The tenant's effective limits {"memory_max","swap_max","pids_max",
  * "cpu_weight","rate_per_minute"} (-1: no limit; rate 0: no limit). */

@@ -95,6 +95,35 @@ struct worker {
 
 static void worker_assign(struct worker *wk, const struct store_tenant *t);
 static void worker_kill(struct worker *wk, const char *why);
+static void worker_retire(struct worker *wk, const char *why);
+static void tenant_kill_retiring(struct sup *sp, const char *tenant,
+    const char *why, int count);
+
+/* The settings' bounds on what may wait in the queue to the worker. */
+static void
+worker_ipc_bound(struct worker *wk)
+{
+	const struct config *cf = &wk->wk_sup->sp_cf;
+
+	if (wk->wk_ipc != NULL)
+		ipc_chan_set_bounds(wk->wk_ipc,
+		    (size_t)cf->cf_worker_ipc_queue_max,
+		    (unsigned)cf->cf_worker_ipc_queue_fds);
+}
+
+/* Upstream slots held by every worker of the tenant (active, assigning
+ * and retiring: a retiring worker's servers run until it is gone). */
+static unsigned
+tenant_slots(struct sup *sp, const char *tenant)
+{
+	struct worker *wk;
+	unsigned n = 0;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next)
+		if (strcmp(wk->wk_tenant, tenant) == 0)
+			n += wk->wk_slots;
+	return n;
+}
 
 static void
 worker_set_state(struct worker *wk, enum worker_state st)
@@ -257,7 +286,11 @@ worker_send_config(struct worker *wk)
 		worker_kill(wk, "no config");
 		return;
 	}
-	ipc_send_json(wk->wk_ipc, IPC_CONFIG, 0, -1, v);
+	/* The queue bounds follow a reload with the settings. */
+	worker_ipc_bound(wk);
+	/* Only the newest configuration waits for a worker that is slow to
+	 * read: a push replaces one not yet written. */
+	ipc_send_json_latest(wk->wk_ipc, IPC_CONFIG, 0, v);
 	json_decref(v);
 }
 
@@ -516,7 +549,14 @@ on_slot_req(struct worker *wk, uint32_t id, json_t *v)
 		    "why", "slot request flood");
 		return -1;
 	}
-	if (wk->wk_slots >= (unsigned)cf->cf_max_connections_per_user) {
+	if (wk->wk_state == WK_RETIRING) {
+		/* It was told to exit: nothing new starts there. */
+		scope = "retiring";
+		sp->sp_slots_refused_retiring++;
+		snprintf(msg, sizeof(msg), "worker of tenant %s is retiring",
+		    wk->wk_tenant);
+	} else if (tenant_slots(sp, wk->wk_tenant) >=
+	    (unsigned)cf->cf_max_connections_per_user) {
 		scope = "tenant";
 		sp->sp_slots_refused_tenant++;
 		snprintf(msg, sizeof(msg), "connection limit reached: tenant "
@@ -534,13 +574,17 @@ on_slot_req(struct worker *wk, uint32_t id, json_t *v)
 	if (scope != NULL) {
 		log_info("upstream slot refused", "{s:s,s:s,s:s}", "tenant",
 		    wk->wk_tenant, "server", server, "scope", scope);
+		/* The worker knows "host" and "tenant"; a retiring worker's
+		 * refusal is its tenant's. */
 		g = json_pack("{s:b,s:s,s:s,s:i}", "ok", 0, "error", msg,
-		    "scope", scope, "retry_after", 1);
+		    "scope", strcmp(scope, "host") == 0 ? "host" : "tenant",
+		    "retry_after", 1);
 	} else {
 		wk->wk_slots++;
-		log_debug("upstream slot granted", "{s:s,s:s,s:i}", "tenant",
-		    wk->wk_tenant, "server", server, "held",
-		    (int)wk->wk_slots);
+		log_debug("upstream slot granted", "{s:s,s:s,s:i,s:i}",
+		    "tenant", wk->wk_tenant, "server", server, "held",
+		    (int)wk->wk_slots, "tenant_held",
+		    (int)tenant_slots(sp, wk->wk_tenant));
 		g = json_pack("{s:b}", "ok", 1);
 	}
 	if (g != NULL)
@@ -708,10 +752,7 @@ on_worker_msg(struct ipc_chan *ch, struct ipc_msg *msg, void *arg)
 			break;
 		log_info("worker idle, retiring", "{s:s,s:i}", "tenant",
 		    wk->wk_tenant, "worker_pid", (int)wk->wk_pid);
-		worker_set_state(wk, WK_RETIRING);
-		json_t *e = json_object();
-		ipc_send_json(wk->wk_ipc, IPC_SHUTDOWN, 0, -1, e);
-		json_decref(e);
+		worker_retire(wk, "idle");
 		break;
 	}
 	case IPC_STORE_REQ:
@@ -772,10 +813,24 @@ static void
 on_worker_error(struct ipc_chan *ch, const char *why, void *arg)
 {
 	struct worker *wk = arg;
+	struct sup *sp = wk->wk_sup;
+	int fds;
 
+	/* What waits for it passed a bound: it does not read. */
+	if ((fds = strcmp(why, IPC_ERR_QUEUE_FDS) == 0) ||
+	    strcmp(why, IPC_ERR_QUEUE_BYTES) == 0) {
+		sp->sp_ipc_queue_kills[fds]++;
+		log_warn("worker not reading its channel: killed",
+		    "{s:i,s:s,s:s,s:I,s:i,s:I,s:i}", "worker_pid",
+		    (int)wk->wk_pid, "tenant", wk->wk_tenant, "why", why,
+		    "queued_bytes", (json_int_t)ipc_pending(ch), "queued_fds",
+		    (int)ipc_pending_fds(ch), "worker_ipc_queue_max",
+		    (json_int_t)sp->sp_cf.cf_worker_ipc_queue_max,
+		    "worker_ipc_queue_fds", sp->sp_cf.cf_worker_ipc_queue_fds);
+	}
 	/* Anything but a plain EOF or read error is the worker breaking
 	 * the framing: a protocol violation like a bad message. */
-	if (strcmp(why, "eof") != 0 && strcmp(why, "read error") != 0 &&
+	else if (strcmp(why, "eof") != 0 && strcmp(why, "read error") != 0 &&
 	    strcmp(why, "write error") != 0 &&
 	    strcmp(why, "protocol violation") != 0)
 		log_warn("protocol violation by a worker", "{s:i,s:s,s:s}",
@@ -790,13 +845,57 @@ on_worker_error(struct ipc_chan *ch, const char *why, void *arg)
 
 /* --------------------------------------------------------- lifecycle */
 
+/* A worker asked to exit (retiring, or the daemon stops) is still
+ * there after its grace. */
 static void
 on_kill_timer(evutil_socket_t fd, short ev, void *arg)
 {
 	struct worker *wk = arg;
+	struct sup *sp = wk->wk_sup;
 
-	if (wk->wk_pid > 0)
-		kill(wk->wk_pid, SIGKILL);
+	if (wk->wk_pid <= 0 || wk->wk_killed_why != NULL)
+		return;
+	log_warn("worker did not exit when asked: killed", "{s:i,s:s,s:s}",
+	    "worker_pid", (int)wk->wk_pid, "tenant", wk->wk_tenant, "state",
+	    worker_state_names[wk->wk_state]);
+	if (wk->wk_state == WK_RETIRING)
+		sp->sp_retire_kills[RETIRE_KILL_TIMEOUT]++;
+	worker_kill(wk, "did not exit when asked");
+}
+
+/*
+ * Tells an active worker to exit (IPC_SHUTDOWN): it gets no new slots
+ * and is killed if still there after KILL_GRACE_S (a real worker exits at
+ * once). A tenant has at most one retiring worker: one still retiring
+ * from before is killed now, so a tenant that cycles workers holds at
+ * most two, with their slots and egress addresses.
+ */
+static void
+worker_retire(struct worker *wk, const char *why)
+{
+	struct sup *sp = wk->wk_sup;
+	struct timeval tv = { KILL_GRACE_S, 0 };
+	struct worker *o;
+	json_t *e;
+
+	for (o = sp->sp_workers; o != NULL; o = o->wk_next) {
+		if (o == wk || o->wk_state != WK_RETIRING ||
+		    strcmp(o->wk_tenant, wk->wk_tenant) != 0)
+			continue;
+		log_warn("a worker of the tenant still retiring when another "
+		    "retires: killed", "{s:i,s:s,s:i}", "worker_pid",
+		    (int)o->wk_pid, "tenant", o->wk_tenant, "retiring_pid",
+		    (int)wk->wk_pid);
+		sp->sp_retire_kills[RETIRE_KILL_REPLACED]++;
+		worker_kill(o, "still retiring when another retired");
+	}
+	log_debug("worker retiring", "{s:i,s:s,s:s}", "worker_pid",
+	    (int)wk->wk_pid, "tenant", wk->wk_tenant, "why", why);
+	if ((e = json_object()) != NULL)
+		ipc_send_json(wk->wk_ipc, IPC_SHUTDOWN, 0, -1, e);
+	json_decref(e);
+	worker_set_state(wk, WK_RETIRING);
+	event_add(wk->wk_ev_kill, &tv);
 }
 
 /* The channel is done: no more traffic. The struct stays until reaped. */
@@ -1028,6 +1127,9 @@ workers_tenant_forget(struct sup *sp, const char *tenant)
 {
 	char err[512];
 
+	/* Gone: what still runs of it (told to exit a moment ago by
+	 * workers_tenant_stop) ends now, as its cgroup's processes do. */
+	tenant_kill_retiring(sp, tenant, "tenant removed", 0);
 	metrics_tenant_forget(sp, tenant);
 	quota_tenant_forget(sp, tenant);
 	ratelimit_tenant_forget(sp, tenant);
@@ -1091,6 +1193,7 @@ worker_assign(struct worker *wk, const struct store_tenant *t)
 	    "nproc", sp->sp_cf.cf_tenant_nproc, "node", sp->sp_node,
 	    "network", sp->sp_cf.cf_tenant_network,
 	    "tmp_size", (json_int_t)sp->sp_cf.cf_tenant_tmp_size);
+	worker_ipc_bound(wk);
 	ipc_send_json(wk->wk_ipc, IPC_ASSIGN, 0, netns, v);
 	json_decref(v);
 	/* The worker holds the namespace now (the message has a dup). */
@@ -1293,28 +1396,45 @@ workers_revoke(struct sup *sp, const char *tenant, const char *hash)
 	relays_revoke(sp, hash);
 }
 
+/* Kills a worker of a tenant that is stopped or gone, now, when it was
+ * told to exit before and is still there; counted when `count`. */
+static void
+tenant_kill_retiring(struct sup *sp, const char *tenant, const char *why,
+    int count)
+{
+	struct worker *wk;
+
+	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
+		if (strcmp(wk->wk_tenant, tenant) != 0 ||
+		    wk->wk_state != WK_RETIRING)
+			continue;
+		log_info("killing the tenant's retiring worker", "{s:s,s:i,s:s}",
+		    "tenant", tenant, "worker_pid", (int)wk->wk_pid, "why", why);
+		if (count)
+			sp->sp_retire_kills[RETIRE_KILL_TENANT]++;
+		wk->wk_asked_to_stop = 1;
+		worker_kill(wk, why);
+	}
+}
+
 void
 workers_tenant_stop(struct sup *sp, const char *tenant)
 {
 	struct worker *wk;
-	struct timeval tv = { KILL_GRACE_S, 0 };
 
+	/* Retiring ones first: the active one retires below. */
+	tenant_kill_retiring(sp, tenant, "tenant stopped", 1);
 	for (wk = sp->sp_workers; wk != NULL; wk = wk->wk_next) {
 		if (strcmp(wk->wk_tenant, tenant) != 0 ||
-		    wk->wk_state == WK_DEAD)
+		    wk->wk_state == WK_DEAD || wk->wk_state == WK_RETIRING)
 			continue;
 		log_info("stopping the tenant's worker", "{s:s,s:i}", "tenant",
 		    tenant, "worker_pid", (int)wk->wk_pid);
 		pending_refuse_all(wk, "tenant unavailable");
 		wk->wk_asked_to_stop = 1;
-		if (wk->wk_state == WK_ACTIVE) {
-			json_t *e = json_object();
-
-			ipc_send_json(wk->wk_ipc, IPC_SHUTDOWN, 0, -1, e);
-			json_decref(e);
-			worker_set_state(wk, WK_RETIRING);
-			event_add(wk->wk_ev_kill, &tv);
-		} else if (wk->wk_state != WK_RETIRING)
+		if (wk->wk_state == WK_ACTIVE)
+			worker_retire(wk, "tenant stopped");
+		else
 			worker_kill(wk, "tenant stopped");
 	}
 }

@@ -2,27 +2,39 @@
 // tests/probe/badworker as its worker; each tenant's name makes it break
 // the IPC protocol one way. The supervisor must kill that worker, log why
 // and keep serving.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, until, sleep, BUILD } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, sleep, BUILD, UID_SHIFT } from './lib.mjs';
 
-const d = new Daemon({ workers: 1, uid_base: 68000 });
-// The worker binary is set after the temporary directory exists.
-// Bounds small enough for the floods below to meet each of them.
-d.opts.config = { worker_path: '/nonexistent', worker_log_rate: 10, worker_log_burst: 50,
+// A daemon whose workers are the badworker, copied where tenant UIDs
+// can run it.
+function badDaemon(opts, config) {
+	const dm = new Daemon(opts);
+	// The worker binary is set after the temporary directory exists.
+	dm.opts.config = { worker_path: '/nonexistent', ...config };
+	const dirHook = dm.start.bind(dm);
+	dm.start = async () => {
+		const tmp = fs.mkdtempSync('/tmp/dataagent-badworker-');
+		fs.chmodSync(tmp, 0o755);
+		const bin = path.join(tmp, 'badworker');
+		fs.copyFileSync(path.join(BUILD, 'tests', 'badworker'), bin);
+		fs.chmodSync(bin, 0o755);
+		dm.opts.config.worker_path = bin;
+		dm.tmpBin = tmp;
+		return dirHook();
+	};
+	return dm;
+}
+
+// Bounds small enough for the floods below to meet each of them; the
+// queue to a worker at its smallest: the largest message (4 MiB and a
+// header) and 16 fds.
+const d = badDaemon({ workers: 1, uid_base: 68000 }, { worker_log_rate: 10, worker_log_burst: 50,
     tenant_store_rate: 5, tenant_store_burst: 20, tenant_max_servers: 10, tenant_max_secrets: 5,
-    secret_max_size: 1024, tenant_audit_rate: 100, tenant_audit_queue: 150 };
-const dirHook = d.start.bind(d);
-d.start = async () => {
-	const tmp = fs.mkdtempSync('/tmp/dataagent-badworker-');
-	fs.chmodSync(tmp, 0o755);
-	const bin = path.join(tmp, 'badworker');
-	fs.copyFileSync(path.join(BUILD, 'tests', 'badworker'), bin);
-	fs.chmodSync(bin, 0o755);
-	d.opts.config.worker_path = bin;
-	d.tmpBin = tmp;
-	return dirHook();
-};
+    secret_max_size: 1024, tenant_audit_rate: 100, tenant_audit_queue: 150,
+    worker_ipc_queue_max: 4194320, worker_ipc_queue_fds: 16 });
 await d.start();
 
 async function misbehave(name) {
@@ -236,13 +248,186 @@ test('a worker sends 6400 audit rows at once: tenant_audit_rate and tenant_audit
 	assert(lines.length >= 1 && lines.length <= 4, `${lines.length} drop lines`);
 });
 
+const series = (text, name) => {
+	const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => '\\' + c)} (\\d+)$`, 'm').exec(text);
+	return m ? Number(m[1]) : null;
+};
+const rssKiB = (pid) => Number(/^VmRSS:\s+(\d+) kB$/m.exec(
+    fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+test('compromised worker stops reading and puts a 256 KiB server 100 times: killed when 4 MiB wait for it, the supervisor stays small', async () => {
+	const rss0 = rssKiB(d.proc.pid);
+	await d.ctlOk(['tenant', 'add', 'deafconfig']);
+	const tok = (await d.ctlOk(['token', 'issue', 'deafconfig'])).trim();
+	const r = d.raw(`GET /api/v1/users/deafconfig/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 20000 });
+	const k = await until(() => d.logs.find((l) => l.proc === 'dataagentd' && l.msg === 'worker not reading its channel: killed' &&
+	    l.tenant === 'deafconfig'), 20000, 'the kill');
+	eq([k.why, k.worker_ipc_queue_max, k.queued_fds], ['send queue over its byte bound', 4194320, 0]);
+	// Each put queues its 256 KiB answer; the configuration push
+	// replaces the one waiting: the queue is full within one answer.
+	assert(k.queued_bytes <= 4194320 && k.queued_bytes > 4194320 - 300 * 1024,
+	    `queued_bytes ${k.queued_bytes}`);
+	const died = await until(() => d.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === k.worker_pid &&
+	    (l.msg === 'worker died' || l.msg === 'worker exited')), 10000, 'its death');
+	eq([died.msg, died.cause, died.why], ['worker died', 'killed', 'send queue over its byte bound']);
+	eq((await r).status, 0, 'its client is closed');
+	const text = await (await d.fetch('/metrics')).text();
+	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="bytes"}'), 1);
+	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="fds"}'), 0);
+	// Unbounded, 100 puts would have queued 100 answers and pushes of
+	// 256 KiB each (50 MiB). (ASan keeps what is freed in quarantine.)
+	const grew = rssKiB(d.proc.pid) - rss0;
+	assert(grew < 24 * 1024 || path.basename(BUILD).startsWith('build-san'),
+	    `the supervisor grew by ${grew} KiB`);
+	eq((await d.fetch('/health')).status, 200);
+});
+
+test('compromised worker stops reading while its clients connect: killed when 16 connections wait for it, with the reason', async () => {
+	await d.ctlOk(['tenant', 'add', 'deafconns']);
+	const tok = (await d.ctlOk(['token', 'issue', 'deafconns'])).trim();
+	const req = `GET /api/v1/users/deafconns/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`;
+	const socks = [];
+	const killed = () => d.logs.find((l) => l.proc === 'dataagentd' && l.msg === 'worker not reading its channel: killed' &&
+	    l.tenant === 'deafconns');
+	// The socket to the worker takes a few hundred first.
+	for (let i = 0; i < 1000 && !killed(); i += 20) {
+		const batch = [];
+		for (let j = 0; j < 20; j++) {
+			const s = net.connect(d.port, '127.0.0.1');
+			s.on('error', () => {});
+			socks.push(s);
+			batch.push(new Promise((res) => s.on('connect', () => s.write(req, res))));
+		}
+		await Promise.all(batch);
+		await sleep(50);
+	}
+	const k = await until(killed, 10000, 'the kill');
+	socks.forEach((s) => s.destroy());
+	eq([k.why, k.queued_fds, k.worker_ipc_queue_fds], ['send queue over its fd bound', 16, 16]);
+	const died = await until(() => d.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === k.worker_pid &&
+	    (l.msg === 'worker died' || l.msg === 'worker exited')), 10000, 'its death');
+	eq([died.msg, died.cause], ['worker died', 'killed']);
+	const text = await (await d.fetch('/metrics')).text();
+	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="fds"}'), 1);
+	eq((await d.fetch('/health')).status, 200);
+});
+
 test('control socket and status still work after all of them', async () => {
 	const st = JSON.parse(await d.ctlOk(['--json', 'status']));
 	eq(st.status, 'healthy');
-	assert(st.worker_deaths.killed >= 11, JSON.stringify(st.worker_deaths));
+	assert(st.worker_deaths.killed >= 13, JSON.stringify(st.worker_deaths));
 });
+
+// ------------------------------------------------ a tenant that cycles
+
+// What tenant_network = egress needs from the kernel (as network.test.mjs).
+const egressLacks = (() => {
+	for (const [what, cmd] of [['veth pairs', 'ip link add name va type veth peer name vb'],
+	    ['nf_tables', 'nft add table inet probe']]) {
+		const r = spawnSync('unshare', ['-n', 'sh', '-c', cmd], { encoding: 'utf8' });
+		if (r.status !== 0)
+			return `the host cannot make ${what}: ${(r.stderr || '').trim()}`;
+	}
+	return null;
+})();
+// Four upstream slots on the host, three a tenant; four egress /30s.
+const c = badDaemon({ workers: 1, uid_base: 68500 }, {
+	max_total_connections: 4, max_connections_per_user: 3,
+	...(egressLacks ? {} : { tenant_network: 'egress',
+	    tenant_egress_range: `10.218.${Math.floor(UID_SHIFT / 100) % 256}.0/28` }),
+});
+const cycleOnce = async (tenant, tok, n) => {
+	c.raw(`GET /api/v1/users/${tenant}/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 2000 });
+	const l = await until(() => c.logs.filter((x) => x.proc === 'dataagentd' && x.msg === 'worker idle, retiring' &&
+	    x.tenant === tenant)[n - 1], 10000, `retirement ${n}`);
+	return l.worker_pid;
+};
+const workersIn = async (state) => series(await (await c.fetch('/metrics')).text(),
+    `dataagent_workers{state="${state}"}`);
+let cyclerTok, lastPid;
+
+test('a tenant that cycles workers (takes slots, says idle, ignores the shutdown, gets a new worker; six times): never more than its 3 slots and one retiring worker', async () => {
+	await c.start();
+	await c.ctlOk(['tenant', 'add', 'cycler']);
+	cyclerTok = (await c.ctlOk(['token', 'issue', 'cycler'])).trim();
+	for (let i = 1; i <= 6; i++) {
+		lastPid = await cycleOnce('cycler', cyclerTok, i);
+		eq(await workersIn('retiring'), 1, `retiring workers after cycle ${i}`);
+	}
+	const grants = c.logs.filter((l) => l.proc === 'dataagentd' && l.msg === 'upstream slot granted' && l.tenant === 'cycler');
+	assert(grants.length >= 3 && grants.every((g) => g.tenant_held <= 3),
+	    JSON.stringify(grants.map((g) => g.tenant_held)));
+	// Each older retiring worker ended: killed when the next one
+	// retired, or by its grace if that came first.
+	const replaced = c.logs.filter((l) => l.msg.startsWith('a worker of the tenant still retiring') &&
+	    l.tenant === 'cycler').length;
+	const timedOut = c.logs.filter((l) => l.proc === 'dataagentd' && l.msg === 'worker did not exit when asked: killed' &&
+	    l.tenant === 'cycler').length;
+	eq(replaced + timedOut, 5, `replaced ${replaced}, timed out ${timedOut}`);
+	// The spare pool is whole again.
+	await until(async () => await workersIn('spare') === 1, 10000, 'one spare');
+});
+
+test('after the cycling, another tenant still gets an upstream slot and an egress address', async () => {
+	await c.ctlOk(['tenant', 'add', 'bystander']);
+	const tok = (await c.ctlOk(['token', 'issue', 'bystander'])).trim();
+	c.raw(`GET /api/v1/users/bystander/mcp-servers HTTP/1.1\r\nHost: localhost\r\n` +
+	    `Authorization: Bearer ${tok}\r\n\r\n`, { ms: 2000 });
+	const a = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && (l.msg === 'worker assigned' ||
+	    l.msg.startsWith('cannot make the tenant')) && l.tenant === 'bystander'), 10000, 'its worker');
+	eq(a.msg, 'worker assigned');
+	if (!egressLacks)
+		assert(/^10\.218\./.test(a.egress_address || ''), JSON.stringify(a));
+	const s = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && (l.msg === 'upstream slot granted' ||
+	    l.msg === 'upstream slot refused') && l.tenant === 'bystander'), 10000, 'its slot answer');
+	eq([s.msg, s.tenant_held], ['upstream slot granted', 1]);
+	return egressLacks ? { skip: `slots checked; egress not: ${egressLacks}` } : undefined;
+});
+
+test('a retiring worker that does not exit is killed after 5 seconds: its slots go back', async () => {
+	const k = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && l.msg === 'worker did not exit when asked: killed' &&
+	    l.worker_pid === lastPid), 8000, 'the grace to end');
+	eq([k.tenant, k.state], ['cycler', 'retiring']);
+	const died = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === lastPid &&
+	    l.msg === 'worker died'), 5000, 'its death');
+	eq([died.cause, died.why], ['killed', 'did not exit when asked']);
+	const text = await (await c.fetch('/metrics')).text();
+	eq(series(text, 'dataagent_workers{state="retiring"}'), 0);
+	assert(series(text, 'dataagent_worker_retire_kills_total{reason="timeout"}') >= 1, 'timeout count');
+	// Only the bystander's slot is left.
+	eq(series(text, 'dataagent_pool_slots{state="used"}'), 1);
+});
+
+for (const how of ['disable', 'remove']) {
+	test(`tenant ${how}: its retiring worker is killed at once`, async () => {
+		if (how === 'remove')
+			await c.ctlOk(['tenant', 'enable', 'cycler']);
+		const n = c.logs.filter((l) => l.msg === 'worker idle, retiring' && l.tenant === 'cycler').length;
+		const pid = await cycleOnce('cycler', cyclerTok, n + 1);
+		const t0 = Date.now();
+		await c.ctlOk(['tenant', how, 'cycler']);
+		const k = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && l.msg === "killing the tenant's retiring worker" &&
+		    l.worker_pid === pid), 2000, 'the kill');
+		eq(k.why, 'tenant stopped');
+		await until(() => c.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === pid &&
+		    (l.msg === 'worker exited' || l.msg === 'worker died')), 2000, 'its end');
+		assert(Date.now() - t0 < 3000, 'not at once');
+		assert(!c.logs.some((l) => l.proc === 'dataagentd' && l.msg === 'worker did not exit when asked: killed' &&
+		    l.worker_pid === pid), 'waited for the grace');
+		const text = await (await c.fetch('/metrics')).text();
+		eq(series(text, 'dataagent_workers{state="retiring"}'), 0);
+		eq(series(text, 'dataagent_worker_retire_kills_total{reason="tenant_stopped"}'),
+		    how === 'disable' ? 1 : 2);
+	});
+}
 
 const failed = await run(import.meta.url);
 await d.stop();
-fs.rmSync(d.tmpBin, { recursive: true, force: true });
+await c.stop();
+for (const dm of [d, c])
+	if (dm.tmpBin)
+		fs.rmSync(dm.tmpBin, { recursive: true, force: true });
 process.exit(failed ? 1 : 0);

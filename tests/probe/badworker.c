@@ -52,6 +52,18 @@
  *                status and by error ("flood", "errors")
  *   auditflood   an honest ack, then 100 IPC_AUDIT batches of 64 valid
  *                tool-call rows at once; logs "audit sent"
+ *   cycler       an honest ack; reads what comes (its config and client
+ *                connection), asks for 4 upstream slots and waits for
+ *                the answers, then says it is idle and ignores the
+ *                IPC_SHUTDOWN: a tenant that cycles workers to hoard
+ *                slots, spares and egress addresses
+ *   bystander    an honest ack, then one IPC_SLOT_REQ
+ *   deafconfig   an honest ack, then never reads again and sends 100
+ *                server_put requests of a 256 KiB server: each answer
+ *                and configuration push waits in the supervisor
+ *   deafconns    (as anything else) an honest ack, then never reads
+ *                again: the client connections handed to it wait with
+ *                their fds
  *   anything else: an honest ack, then silence
  *
  * Every one, as a spare, first writes on stderr a line that claims
@@ -289,6 +301,81 @@ audit_flood(void)
 	}
 	fprintf(stderr, "{\"level\":\"info\",\"msg\":\"audit sent\","
 	    "\"rows\":6400}\n");
+}
+
+/* One message from the supervisor: its type, the payload dropped.
+ * Returns the type, or 0 when the channel is gone. */
+static uint32_t
+read_type(void)
+{
+	uint32_t hdr[4];
+	char *buf;
+
+	if (read_full(hdr, sizeof(hdr)) == -1 || hdr[1] > (1u << 22) ||
+	    (buf = malloc(hdr[1] + 1)) == NULL)
+		return 0;
+	if (read_full(buf, hdr[1]) == -1)
+		hdr[0] = 0;
+	free(buf);
+	return hdr[0];
+}
+
+/* cycler: gets its connection and 4 slot answers, then asks to retire. */
+static void
+cycle(void)
+{
+	int conns = 0, answers = 0, i;
+	uint32_t t;
+	char idle[64];
+
+	for (i = 0; i < 4; i++)
+		send_json(12, "{\"server\":\"s\"}");	/* IPC_SLOT_REQ */
+	while (conns == 0 || answers < 4) {
+		if ((t = read_type()) == 0)
+			return;
+		if (t == 102)		/* IPC_CONN */
+			conns++;
+		else if (t == 106)	/* IPC_SLOT_GRANT */
+			answers++;
+	}
+	snprintf(idle, sizeof(idle), "{\"received\":%d}", conns);
+	send_json(6, idle);		/* IPC_IDLE */
+	/* IPC_SHUTDOWN comes; it stays. */
+}
+
+/* deafconfig: a server of 64 arguments of 4000 bytes, put 100 times. */
+static void
+put_flood(void)
+{
+	json_t *args = json_array(), *req;
+	char *arg, *s;
+	int i;
+
+	if ((arg = malloc(4001)) == NULL)
+		return;
+	memset(arg, 'a', 4000);
+	arg[4000] = '\0';
+	for (i = 0; i < 64; i++)
+		json_array_append_new(args, json_string(arg));
+	free(arg);
+	req = json_pack("{s:s,s:{s:s,s:s,s:o}}", "op", "server_put",
+	    "server", "name", "big", "command", "/bin/true", "args", args);
+	if (req == NULL || (s = json_dumps(req, JSON_COMPACT)) == NULL)
+		return;
+	for (i = 0; i < 100; i++) {
+		uint32_t hdr[4] = { 4, (uint32_t)strlen(s), (uint32_t)i, 0 };
+		struct iovec iov[2] = { { hdr, sizeof(hdr) },
+		    { s, strlen(s) } };
+		struct msghdr mh;
+
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = 2;
+		if (sendmsg(IPC_FD, &mh, MSG_NOSIGNAL) == -1)
+			break;		/* killed: the channel is gone */
+	}
+	free(s);
+	json_decref(req);
 }
 
 /* Reads messages until an assignment; copies its tenant. */
@@ -575,6 +662,15 @@ main(void)
 		if (wait_conn() == -1 || (fd = dial_foreign()) == -1)
 			return 2;
 		send_msg(8, 2, "{}", fd);
+	} else if (strcmp(tenant, "cycler") == 0) {
+		send_json(2, ack);
+		cycle();
+	} else if (strcmp(tenant, "bystander") == 0) {
+		send_json(2, ack);
+		send_json(12, "{\"server\":\"s\"}");
+	} else if (strcmp(tenant, "deafconfig") == 0) {
+		send_json(2, ack);
+		put_flood();
 	} else if (strcmp(tenant, "flood") == 0) {
 		send_json(2, ack);
 		for (i = 0; i < 50000; i++)

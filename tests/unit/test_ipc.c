@@ -218,6 +218,145 @@ main(void)
 		close(tsv[1]);
 	}
 
+	UNIT_CASE("a send queue over its byte bound: refused, reported, "
+	    "never above the bound");
+	{
+		static char chunk[64 * 1024];
+		const size_t bound = 256 * 1024;
+		struct rx q;
+		int tsv[2], n, ok = 1;
+
+		UNIT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, tsv) == 0);
+		memset(&q, 0, sizeof(q));
+		q.r_base = base;
+		q.r_ch = ipc_chan_new(base, tsv[0], rx_msg, rx_error, &q);
+		ipc_chan_set_bounds(q.r_ch, bound, 0);
+		/* The peer never reads: the socket fills, then the queue. */
+		for (n = 0; n < 1000; n++) {
+			if (ipc_send(q.r_ch, 1, 0, -1, chunk,
+			    sizeof(chunk)) == -1)
+				break;
+			if (ipc_pending(q.r_ch) > bound)
+				ok = 0;
+		}
+		UNIT_CHECK(ok && n < 1000);
+		UNIT_CHECK(ipc_pending(q.r_ch) + IPC_HDR_SIZE + sizeof(chunk) >
+		    bound);
+		/* Refused from now on; the error comes from the loop. */
+		UNIT_CHECK(ipc_send(q.r_ch, 1, 0, -1, "x", 1) == -1);
+		UNIT_CHECK(q.r_error == NULL);
+		run_loop(base);
+		UNIT_CHECK(q.r_error != NULL &&
+		    strcmp(q.r_error, IPC_ERR_QUEUE_BYTES) == 0);
+		UNIT_CHECK(q.r_ch == NULL);
+		close(tsv[1]);
+	}
+
+	UNIT_CASE("a send queue over its fd bound: refused, reported");
+	{
+		static char big[1024 * 1024];
+		struct rx q;
+		int tsv[2];
+
+		UNIT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, tsv) == 0);
+		memset(&q, 0, sizeof(q));
+		q.r_base = base;
+		q.r_ch = ipc_chan_new(base, tsv[0], rx_msg, rx_error, &q);
+		ipc_chan_set_bounds(q.r_ch, 0, 3);
+		/* More than the socket takes: what follows waits. */
+		UNIT_CHECK(ipc_send(q.r_ch, 1, 0, -1, big, sizeof(big)) == 0);
+		UNIT_CHECK(ipc_pending(q.r_ch) > 0);
+		UNIT_CHECK(ipc_send(q.r_ch, 2, 0, pfd[0], "a", 1) == 0);
+		UNIT_CHECK(ipc_send(q.r_ch, 2, 0, pfd[0], "b", 1) == 0);
+		UNIT_CHECK(ipc_send(q.r_ch, 2, 0, -1, "c", 1) == 0);
+		UNIT_CHECK(ipc_send(q.r_ch, 2, 0, pfd[0], "d", 1) == 0);
+		UNIT_CHECK(ipc_pending_fds(q.r_ch) == 3);
+		UNIT_CHECK(ipc_send(q.r_ch, 2, 0, pfd[0], "e", 1) == -1);
+		UNIT_CHECK(ipc_pending_fds(q.r_ch) == 3);
+		run_loop(base);
+		UNIT_CHECK(q.r_error != NULL &&
+		    strcmp(q.r_error, IPC_ERR_QUEUE_FDS) == 0);
+		UNIT_CHECK(q.r_ch == NULL);
+		close(tsv[1]);
+	}
+
+	UNIT_CASE("ipc_send_latest replaces a waiting frame of its type, not "
+	    "one being written");
+	{
+		static char big[1024 * 1024];
+		struct ipc_chan *c;
+		struct rx q;
+		int tsv[2];
+		size_t before;
+
+		UNIT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, tsv) == 0);
+		memset(&q, 0, sizeof(q));
+		q.r_base = base;
+		c = ipc_chan_new(base, tsv[0], rx_msg, rx_error, &txrx);
+		/* Partly written: it stays as it is. */
+		UNIT_CHECK(ipc_send_latest(c, 2, 0, big, sizeof(big)) == 0);
+		before = ipc_pending(c);
+		UNIT_CHECK(before > 0 && before < IPC_HDR_SIZE + sizeof(big));
+		UNIT_CHECK(ipc_send_latest(c, 2, 0, "a", 1) == 0);
+		UNIT_CHECK(ipc_pending(c) == before + IPC_HDR_SIZE + 1);
+		UNIT_CHECK(ipc_send(c, 3, 0, -1, "x", 1) == 0);
+		UNIT_CHECK(ipc_send_latest(c, 2, 7, "bb", 2) == 0);
+		UNIT_CHECK(ipc_pending(c) == before + 2 * IPC_HDR_SIZE + 3);
+		q.r_ch = ipc_chan_new(base, tsv[1], rx_msg, rx_error, &q);
+		run_loop(base);
+		UNIT_CHECK(q.r_msgs == 3 && q.r_error == NULL);
+		UNIT_CHECK(q.r_type[0] == 2 && q.r_type[1] == 2 &&
+		    q.r_peer[1] == 7 && strcmp(q.r_data[1], "bb") == 0 &&
+		    q.r_type[2] == 3 && strcmp(q.r_data[2], "x") == 0);
+		UNIT_CHECK(ipc_pending(c) == 0);
+		ipc_chan_free(&c);
+		ipc_chan_free(&q.r_ch);
+	}
+
+	UNIT_CASE("ipc_send_latest after the socket took a waiting frame "
+	    "whole: the new one is queued, none lost");
+	{
+		static char mid[200 * 1024];
+		static uint8_t got[512 * 1024];
+		size_t have = 0, pos = 0;
+		struct ipc_chan *c;
+		struct ipc_hdr fh;
+		int tsv[2], sz = 64 * 1024, n = 0;
+		uint32_t types[4] = { 0 };
+		char last[3][4] = { "", "", "" };
+		ssize_t r;
+
+		UNIT_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, tsv) == 0);
+		UNIT_CHECK(setsockopt(tsv[0], SOL_SOCKET, SO_SNDBUF, &sz,
+		    sizeof(sz)) == 0);
+		UNIT_CHECK(fd_nonblock(tsv[1]) == 0);
+		c = ipc_chan_new(base, tsv[0], rx_msg, rx_error, &txrx);
+		UNIT_CHECK(ipc_send(c, 1, 0, -1, mid, sizeof(mid)) == 0);
+		UNIT_CHECK(ipc_send_latest(c, 2, 0, "a", 1) == 0);
+		UNIT_CHECK(ipc_pending(c) > IPC_HDR_SIZE + 1);
+		/* The peer reads what is there: the rest and "a" now fit. */
+		while ((r = read(tsv[1], got + have, sizeof(got) - have)) > 0)
+			have += (size_t)r;
+		UNIT_CHECK(ipc_send_latest(c, 2, 0, "b", 1) == 0);
+		while ((r = read(tsv[1], got + have, sizeof(got) - have)) > 0)
+			have += (size_t)r;
+		UNIT_CHECK(ipc_pending(c) == 0);
+		while (n < 4 && ipc_decode(got + pos, have - pos, &fh) == 1) {
+			types[n] = fh.ih_type;
+			if (n < 3)
+				snprintf(last[n], sizeof(last[n]), "%.*s",
+				    fh.ih_len < 3 ? (int)fh.ih_len : 3,
+				    (const char *)got + pos + IPC_HDR_SIZE);
+			pos += IPC_HDR_SIZE + fh.ih_len;
+			n++;
+		}
+		UNIT_CHECK(n == 3 && pos == have);
+		UNIT_CHECK(types[0] == 1 && types[1] == 2 && types[2] == 2 &&
+		    strcmp(last[1], "a") == 0 && strcmp(last[2], "b") == 0);
+		ipc_chan_free(&c);
+		close(tsv[1]);
+	}
+
 	if (txrx.r_ch != NULL)
 		ipc_chan_free(&txrx.r_ch);
 	fd_close(&pfd[0]);
