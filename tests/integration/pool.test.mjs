@@ -212,6 +212,9 @@ test('a server that cannot start: retried with back-off while the call waits, th
 	assert(rr.status >= 500 && rr.status !== 503, `status ${rr.status}`);
 	assert(/exit status 3/.test(rr.body.error), JSON.stringify(rr.body));
 	// The first attempt and max_retries (2) more, 1 s then 2 s apart.
+	// The worker's lines reach the daemon's log through the supervisor's
+	// pipe, which may come after the answer: wait for the third.
+	await until(() => exits() - n0 >= 3, 5000, 'the third attempt logged').catch(() => {});
 	eq(exits() - n0, 3, 'attempts');
 	eq(d.logs.filter((l) => l.msg === 'upstream start failed, retrying' &&
 	    l.tenant === 'pf' && l.server === 'bad').slice(-2).map((l) => l.delay_ms), [1000, 2000]);
