@@ -615,6 +615,12 @@ main(int argc, char **argv)
 
 	mem_wipe_on_free();
 	log_init("dataagentd", LOG_LVL_INFO);
+	/* Before the master key, the token keys or a secret is read: a core
+	 * of this process would hold them all. */
+	if (mem_no_core(err, sizeof(err)) == -1) {
+		log_error("cannot turn core dumps off", "{s:s}", "error", err);
+		return 1;
+	}
 	/* Until the configuration says otherwise (or fails to load): the
 	 * environment's form, else text on a terminal. */
 	log_set_text(log_format_is_text(getenv("LOG_FORMAT")));
