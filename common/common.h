@@ -110,6 +110,8 @@ struct config {
 	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
 	char cf_cgroup_name[CONFIG_STRLEN];	/* v1 group dir, "dataagent" */
 	char cf_tenant_network[CONFIG_STRLEN];	/* host, none, egress (netns.h) */
+	int cf_tenant_network_set;		/* given by the file, environment
+						 * or a flag, not the default */
 	char cf_tenant_egress_range[CONFIG_STRLEN];	/* 10.213.0.0/16 */
 	char cf_tenant_egress_allow[CONFIG_STRLEN];	/* "": all but the host */
 	char cf_tenant_egress_deny[CONFIG_STRLEN];	/* more CIDRs to refuse */
@@ -132,6 +134,8 @@ struct config {
 	char cf_oauth_resource[CONFIG_STRLEN];	/* RFC 9728 resource URL */
 	char cf_oauth_authorization_servers[CONFIG_STRLEN];	/* URLs */
 	char cf_metrics_listen[CONFIG_STRLEN];	/* "" or host:port for /metrics */
+	char cf_metrics_token[CONFIG_STRLEN];	/* "" or the bearer that opens
+						 * /metrics on the main port */
 	char cf_audit_arguments[CONFIG_STRLEN];	/* on, off: argument values in
 						 * tool-call audit rows */
 	int cf_audit_retention;			/* days, 90; 0 = forever */
