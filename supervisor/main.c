@@ -48,16 +48,17 @@ struct notify {
 	int nt_failed;			/* a send failed: logged once */
 };
 
-/*
- * What main's signal and timer callbacks reach. struct sup (supervisor.h)
- * is the process state every module shares; the notifier is main's own
- * business and travels beside it.
- */
+/* Said at start and on a reload to host (dataagentd(8) SECURITY). */
 #define NETWORK_HOST_WARNING "tenant_network = host: tenants' MCP " \
 	"servers share the host's network and reach every listener on its " \
 	"loopback (the gateway's own port, the store's database, other " \
 	"tenants' servers); egress or none wall them off"
 
+/*
+ * What main's signal and timer callbacks reach. struct sup (supervisor.h)
+ * is the process state every module shares; the notifier is main's own
+ * business and travels beside it.
+ */
 struct sup_main {
 	struct sup *sm_sup;
 	struct notify sm_notify;
@@ -583,12 +584,6 @@ state_dir_prepare(const char *dir, char *err, size_t errlen)
 }
 
 /*
- * A configuration that does not load: under -t the operator reads one
- * plain line (dataagentd: ...), else the daemon logs it as a JSON line
- * for the journal. Never both: on a terminal they were the same error
- * twice.
- */
-/*
  * The host cannot give tenant_network: why, and what to set. The default
  * (egress) is never traded silently for the host's network: the daemon
  * stops and says which choices are left (none only when this host can
@@ -620,17 +615,22 @@ network_refused(const struct config *cf, int test_only, const char *cause)
 		    "on this host: %s; fix the host or choose another "
 		    "tenant_network (%s)", cf->cf_tenant_network, cause,
 		    none_ok ? "none or host" : "host");
+	/* One or the other, as config_error. */
 	if (test_only)
 		fprintf(stderr, "dataagentd: %s\n", msg);
-	else {
+	else
 		log_error("tenant network refused by this host", "{s:s,s:s,"
 		    "s:b,s:s}", "tenant_network", cf->cf_tenant_network,
 		    "error", cause, "explicit", cf->cf_tenant_network_set,
 		    "what", msg);
-		fprintf(stderr, "dataagentd: %s\n", msg);
-	}
 }
 
+/*
+ * A configuration that does not load: under -t the operator reads one
+ * plain line (dataagentd: ...), else the daemon logs it as a JSON line
+ * for the journal. Never both: on a terminal they were the same error
+ * twice.
+ */
 static void
 config_error(int test_only, const char *err)
 {
