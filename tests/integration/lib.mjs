@@ -133,9 +133,11 @@ export class Daemon {
 			// says tenant_network: 'host' in its config. Each daemon
 			// gets a /24 of its own (two daemons on one host need two
 			// ranges): 10.224-253.N, the octet from the UID shift
-			// (suites running side by side), N from the count.
+			// (suites running side by side), N from the process id and
+			// the count (a helper process's daemons, as bounded.mjs's,
+			// beside its parent's).
 			tenant_egress_range: `10.${224 + Math.floor(UID_SHIFT / 1000) % 30}.` +
-			    `${Daemon.count % 256}.0/24`,
+			    `${(process.pid + Daemon.count) % 256}.0/24`,
 			// /metrics is served on metrics_listen (d.metrics()), not on
 			// the gateway's own port.
 			metrics_listen: '127.0.0.1:0',
