@@ -143,7 +143,7 @@ test('an audit row whose tool name holds ESC [ 2 J and a C1 CSI: dataagentctl au
 });
 
 const metric = async (name, labels) => {
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
 	return text.split('\n').filter((l) => l.startsWith(`${name}{`) &&
 	    want.every((w) => l.includes(w))).reduce((n, l) => n + Number(l.split(' ').pop()), 0);

@@ -346,7 +346,7 @@ test('REST writes past the tenant bounds: 507 past tenant_max_secrets and tenant
 		const big = await e.ctl(['secret', 'set', 'carol', 'BIG'], 'x'.repeat(65));
 		eq([big.code, big.stderr], [1, 'dataagentctl: value too large: at most 64 bytes (secret_max_size)\n']);
 		await e.ctlOk(['server', 'add', 'carol', 'admin2', '--', ...EVERYTHING]);
-		const text = await (await e.fetch('/metrics')).text();
+		const text = await (await e.metrics()).text();
 		for (const [reason, n] of [['secrets', 1], ['secret_size', 1], ['servers', quota], ['rate', rate]])
 			assert(text.includes(`dataagent_store_requests_refused_total{user_id="carol",reason="${reason}"} ${n}`) ||
 			    n === 0, `${reason} ${n}: ${text.split('\n').filter((l) => l.includes('refused_total{')).join(' ')}`);
