@@ -359,7 +359,7 @@ egressCase('egress: a remote MCP server there answers through the namespace', as
 // in no slot (a reaped worker's stragglers); another daemon's pairs, and
 // those a SIGKILLed daemon's leftover table names, must not be refused.
 egressCase('egress: a second daemon, then its table left by SIGKILL, refuse none of this one\'s tenants', async () => {
-	const other = new Daemon({ workers: 1, uid_base: 68250,
+	const other = new Daemon({ workers: 1, uid_base: 68700,
 	    config: { tenant_network: 'egress', tenant_egress_range: '10.215.2.0/24' } });
 	daemons.push(other);
 	await other.start();
