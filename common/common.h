@@ -110,6 +110,8 @@ struct config {
 	char cf_cgroups[CONFIG_STRLEN];		/* auto, v2, v1, off */
 	char cf_cgroup_name[CONFIG_STRLEN];	/* v1 group dir, "dataagent" */
 	char cf_tenant_network[CONFIG_STRLEN];	/* host, none, egress (netns.h) */
+	int cf_tenant_network_set;		/* given by the file, environment
+						 * or a flag, not the default */
 	char cf_tenant_egress_range[CONFIG_STRLEN];	/* 10.213.0.0/16 */
 	char cf_tenant_egress_allow[CONFIG_STRLEN];	/* "": all but the host */
 	char cf_tenant_egress_deny[CONFIG_STRLEN];	/* more CIDRs to refuse */
@@ -134,6 +136,8 @@ struct config {
 	char cf_oauth_resource[CONFIG_STRLEN];	/* RFC 9728 resource URL */
 	char cf_oauth_authorization_servers[CONFIG_STRLEN];	/* URLs */
 	char cf_metrics_listen[CONFIG_STRLEN];	/* "" or host:port for /metrics */
+	char cf_metrics_token[CONFIG_STRLEN];	/* "" or the bearer that opens
+						 * /metrics on the main port */
 	char cf_audit_arguments[CONFIG_STRLEN];	/* on, off: argument values in
 						 * tool-call audit rows */
 	int cf_audit_retention;			/* days, 90; 0 = forever */
@@ -590,8 +594,14 @@ int secret_name_valid(const char *s);
 /* Adds every NAME that s refers to as ${secret:NAME} to the object names
  * (as keys). Returns 0 or -1 (out of memory). */
 int secretref_names(const char *s, json_t *names);
-/* The same for a server object's args and env values. */
+/* The same for a server object's env and header values (not args:
+ * see secretref_args_find). */
 int secretref_server_names(const json_t *srv, json_t *names);
+/* 1 when an element of the array args holds a ${secret:NAME} reference,
+ * with the first one's index in *index_r and NAME in name_r; else 0.
+ * Secrets never go into argv (/proc/PID/cmdline is world-readable). */
+int secretref_args_find(const json_t *args, size_t *index_r,
+    char name_r[SECRET_NAME_MAX + 1]);
 /* Returns the value of a secret, or NULL when it is not set. */
 typedef const char *(*secretref_lookup_fn)(const char *name, void *arg);
 /*
@@ -633,6 +643,11 @@ int b64_decode(const char *s, size_t max, uint8_t **out_r, size_t *len_r);
 /* Makes jansson and libevent wipe every block they free (wipe.c): call
  * first thing in main, before either library allocates. */
 void mem_wipe_on_free(void);
+/* No core dump of this process, whatever the host's core_pattern says:
+ * RLIMIT_CORE 0 (soft and hard) and PR_SET_DUMPABLE 0, which also keeps
+ * other users' processes from ptrace and from /proc/PID/mem. Call first
+ * thing in main, before anything secret is read. 0, or -1 with err. */
+int mem_no_core(char *err, size_t errlen);
 /* Constant-time comparison of two equal-length buffers. */
 int ct_equal(const void *a, const void *b, size_t len);
 

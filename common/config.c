@@ -95,6 +95,7 @@ static const struct cfg_key cfg_keys[] = {
 	STR("oauth_resource", cf_oauth_resource),
 	STR("oauth_authorization_servers", cf_oauth_authorization_servers),
 	STR("metrics_listen", cf_metrics_listen),
+	STR("metrics_token", cf_metrics_token),
 	CHOICE("audit_arguments", cf_audit_arguments, "off|on"),
 	INT("audit_retention", cf_audit_retention, 0, 36500),
 	INT("rate_limit", cf_rate_limit, 0, 1000000),
@@ -166,7 +167,7 @@ config_defaults(struct config *cf)
 	cf->cf_log_level = LOG_LVL_INFO;
 	snprintf(cf->cf_log_format, sizeof(cf->cf_log_format), "auto");
 	snprintf(cf->cf_tenant_network, sizeof(cf->cf_tenant_network),
-	    "host");
+	    "egress");
 	snprintf(cf->cf_tenant_egress_range,
 	    sizeof(cf->cf_tenant_egress_range), "10.213.0.0/16");
 	cf->cf_max_connections_per_user = 10;
@@ -316,6 +317,11 @@ config_set(struct config *cf, const char *key, const char *value, char *err,
 			    (c[vl] == '|' || c[vl] == '\0')) {
 				snprintf(base + k->ck_off, CONFIG_STRLEN, "%s",
 				    value);
+				/* The default egress stops the daemon with
+				 * advice when the host cannot give it; a
+				 * choice the operator made stops it plainly. */
+				if (strcmp(key, "tenant_network") == 0)
+					cf->cf_tenant_network_set = 1;
 				return 0;
 			}
 			c = strchr(c, '|');

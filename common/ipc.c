@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "common.h"
 
@@ -82,6 +83,17 @@ ipc_encode_hdr(uint8_t out[IPC_HDR_SIZE], const struct ipc_hdr *hdr)
 	memcpy(out + 12, &hdr->ih_flags, 4);
 }
 
+/* A message out may carry a tenant's configuration with its secrets'
+ * values (IPC_CONFIG): its bytes are wiped before they are freed. */
+static void
+ipc_out_free(struct ipc_out *o)
+{
+	if (o->io_data != NULL)
+		OPENSSL_cleanse(o->io_data, o->io_len);
+	free(o->io_data);
+	free(o);
+}
+
 static void
 ipc_chan_destroy(struct ipc_chan *ch)
 {
@@ -98,9 +110,10 @@ ipc_chan_destroy(struct ipc_chan *ch)
 	while ((o = ch->ch_out) != NULL) {
 		ch->ch_out = o->io_next;
 		fd_close(&o->io_fd);
-		free(o->io_data);
-		free(o);
+		ipc_out_free(o);
 	}
+	if (ch->ch_in != NULL)
+		OPENSSL_cleanse(ch->ch_in, ch->ch_incap);
 	free(ch->ch_in);
 	free(ch);
 }
@@ -157,8 +170,15 @@ ipc_read_some(struct ipc_chan *ch)
 		size_t ncap = ch->ch_inlen + IPC_READ_CHUNK;
 		uint8_t *p;
 
-		if ((p = realloc(ch->ch_in, ncap)) == NULL)
+		/* Not realloc: the old block may hold a configuration's
+		 * secrets, and is wiped before it goes. */
+		if ((p = malloc(ncap)) == NULL)
 			return ipc_fail(ch, "out of memory");
+		if (ch->ch_in != NULL) {
+			memcpy(p, ch->ch_in, ch->ch_inlen);
+			OPENSSL_cleanse(ch->ch_in, ch->ch_incap);
+			free(ch->ch_in);
+		}
 		ch->ch_in = p;
 		ch->ch_incap = ncap;
 	}
@@ -249,6 +269,8 @@ ipc_dispatch(struct ipc_chan *ch)
 	if (rc == 0 && pos > 0) {
 		memmove(ch->ch_in, ch->ch_in + pos, ch->ch_inlen - pos);
 		ch->ch_inlen -= pos;
+		/* what was handled is not left past the end */
+		OPENSSL_cleanse(ch->ch_in + ch->ch_inlen, pos);
 	}
 	/* Bytes of a frame may precede its fd, but an fd can never be
 	 * ahead of every frame that could claim it by a whole read. */
@@ -322,8 +344,7 @@ ipc_write_some(struct ipc_chan *ch)
 		ch->ch_out = o->io_next;
 		if (ch->ch_out == NULL)
 			ch->ch_out_tail = &ch->ch_out;
-		free(o->io_data);
-		free(o);
+		ipc_out_free(o);
 	}
 	return 0;
 }
@@ -464,8 +485,7 @@ ipc_send(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
 	ipc_kick(ch);
 	return 0;
 fail:
-	free(o->io_data);
-	free(o);
+	ipc_out_free(o);
 	return -1;
 }
 
@@ -517,6 +537,8 @@ ipc_send_json(struct ipc_chan *ch, uint32_t type, uint32_t peer, int fd,
 	if ((s = json_dumps(v, JSON_COMPACT)) == NULL)
 		return -1;
 	r = ipc_send(ch, type, peer, fd, s, strlen(s));
+	/* A worker's configuration carries its secrets' values. */
+	OPENSSL_cleanse(s, strlen(s));
 	free(s);
 	return r;
 }

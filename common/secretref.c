@@ -6,6 +6,12 @@
  * it starts the process. A reference is exactly "${secret:" NAME "}"
  * with NAME a valid secret name; any other text, "${secret:lower}"
  * included, is copied as it is.
+ *
+ * Never in a stdio server's args: argv is in /proc/PID/cmdline, which
+ * every user of the host reads. secretref_args_find finds such a
+ * reference, so that it is refused where a server is stored and never
+ * expanded where it is started; only env values and a remote server's
+ * headers carry secrets.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,16 +79,32 @@ secretref_names(const char *s, json_t *names)
 }
 
 int
+secretref_args_find(const json_t *args, size_t *index_r,
+    char name_r[SECRET_NAME_MAX + 1])
+{
+	const json_t *v;
+	const char *p;
+	size_t i;
+
+	json_array_foreach(args, i, v) {
+		if (!json_is_string(v))
+			continue;
+		for (p = json_string_value(v); *p != '\0'; p++)
+			if (secretref_at(p, name_r) != 0) {
+				*index_r = i;
+				return 1;
+			}
+	}
+	return 0;
+}
+
+int
 secretref_server_names(const json_t *srv, json_t *names)
 {
 	const json_t *v;
 	const char *k;
-	size_t i;
 
-	json_array_foreach(json_object_get(srv, "args"), i, v)
-		if (json_is_string(v) &&
-		    secretref_names(json_string_value(v), names) == -1)
-			return -1;
+	/* Not args: a reference there is refused, never sent a value. */
 	json_object_foreach(json_object_get(srv, "env"), k, v)
 		if (json_is_string(v) &&
 		    secretref_names(json_string_value(v), names) == -1)

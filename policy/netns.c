@@ -272,6 +272,81 @@ struct netns_answer {
 	char na_step[32];
 };
 
+/*
+ * The child's answer, with an fd on its namespace when it made one: the
+ * child opens its own /proc/self/ns/net. (The parent may not open the
+ * child's: a child of a non-dumpable process is not dumpable either, and
+ * without CAP_SYS_PTRACE, as under the unit's bounding set, its
+ * /proc/PID/ns is closed to its own parent.) 0, or -1.
+ */
+static int
+netns_answer_send(int sock, const struct netns_answer *a, int nsfd)
+{
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)a;
+	iov.iov_len = sizeof(*a);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (nsfd != -1) {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &nsfd, sizeof(int));
+	}
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(*a) ?
+	    0 : -1;
+}
+
+/* The answer and its fd (-1 when none came). Returns the bytes read. */
+static ssize_t
+netns_answer_recv(int sock, struct netns_answer *a, int *nsfd_r)
+{
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	ssize_t n;
+
+	*nsfd_r = -1;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = a;
+	iov.iov_len = sizeof(*a);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && *nsfd_r == -1)
+			memcpy(nsfd_r, CMSG_DATA(cm), sizeof(int));
+	if ((msg.msg_flags & MSG_CTRUNC) != 0 && *nsfd_r != -1) {
+		close(*nsfd_r);
+		*nsfd_r = -1;
+	}
+	return n;
+}
+
 /* In the parent (the host's namespace): the host's end of the pair gets
  * its address, comes up and forwards. 0 or an errno. */
 static int
@@ -314,14 +389,14 @@ netns_new(const struct netns_egress *eg, char *err, size_t errlen)
 	struct netns_answer answer;
 	int ready[2], hold[2], fd = -1, status, e;
 	const char *step = "";
-	char path[64];
 	pid_t pid;
 	ssize_t n;
 
-	/* ready: the child's answer; hold: the child stays in the
-	 * namespace until the parent has opened it. */
-	if (pipe2(ready, O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	/* ready: the child's answer and an fd on its namespace; hold: the
+	 * child stays in the namespace until the parent has it. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    ready) == -1) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	if (pipe2(hold, O_CLOEXEC) == -1) {
@@ -348,14 +423,19 @@ netns_new(const struct netns_egress *eg, char *err, size_t errlen)
 	}
 	if (pid == 0) {
 		char c;
+		int nsfd = -1;
 
 		close(ready[0]);
 		close(hold[1]);
 		memset(&answer, 0, sizeof(answer));
 		answer.na_errno = netns_child_setup(eg, &step);
+		if (answer.na_errno == 0 && (nsfd = open("/proc/self/ns/net",
+		    O_RDONLY | O_CLOEXEC)) == -1) {
+			answer.na_errno = errno;
+			step = "/proc/self/ns/net";
+		}
 		snprintf(answer.na_step, sizeof(answer.na_step), "%s", step);
-		if (write(ready[1], &answer, sizeof(answer)) !=
-		    (ssize_t)sizeof(answer))
+		if (netns_answer_send(ready[1], &answer, nsfd) == -1)
 			_exit(1);
 		/* EOF when the parent is done with us. */
 		while (read(hold[0], &c, 1) == -1 && errno == EINTR)
@@ -364,9 +444,7 @@ netns_new(const struct netns_egress *eg, char *err, size_t errlen)
 	}
 	close(ready[1]);
 	close(hold[0]);
-	do
-		n = read(ready[0], &answer, sizeof(answer));
-	while (n == -1 && errno == EINTR);
+	n = netns_answer_recv(ready[0], &answer, &fd);
 	if (n != (ssize_t)sizeof(answer))
 		snprintf(err, errlen, "the namespace's child died before it "
 		    "answered");
@@ -374,10 +452,12 @@ netns_new(const struct netns_egress *eg, char *err, size_t errlen)
 		answer.na_step[sizeof(answer.na_step) - 1] = '\0';
 		snprintf(err, errlen, "%s: %s", answer.na_step,
 		    strerror(answer.na_errno));
-	} else {
-		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	} else if (fd == -1)
+		snprintf(err, errlen, "the namespace's child sent no fd");
+	if (fd != -1 && (n != (ssize_t)sizeof(answer) ||
+	    answer.na_errno != 0)) {
+		close(fd);
+		fd = -1;
 	}
 	close(ready[0]);
 	close(hold[1]);

@@ -282,6 +282,7 @@ server_spec_check(const json_t *in, char *err, size_t errlen)
 	const json_t *jv, *args, *env, *en;
 	const char *name, *transport = "stdio", *command, *key;
 	json_t *nargs = NULL, *nenv = NULL, *out;
+	char sname[SECRET_NAME_MAX + 1];
 	size_t i;
 
 	if (!json_is_object(in)) {
@@ -365,6 +366,15 @@ server_spec_check(const json_t *in, char *err, size_t errlen)
 			}
 			if (json_array_append_new(nargs, json_string(a)) == -1)
 				goto oom;
+		}
+		if (secretref_args_find(nargs, &i, sname)) {
+			snprintf(err, errlen, "server %s: args[%zu] refers to "
+			    "secret %s: secrets are not put in a server's "
+			    "argv, which every user of the host can read in "
+			    "/proc; pass it in env instead (--env "
+			    "VAR=${secret:%s}) and have the server read it "
+			    "from there", name, i, sname, sname);
+			goto fail;
 		}
 	}
 	env = json_object_get(in, "env");

@@ -3,9 +3,11 @@
  * out (dataagentd(8), TENANT NETWORK).
  *
  * Each worker assigned in this mode gets a slot: a /30 out of
- * tenant_egress_range, the host's end of its veth pair (named "dt" and
+ * tenant_egress_range, the host's end of its veth pair (named "dta" and
  * the host address in hex, so two daemons with two ranges never meet;
- * interfaces named dta* are taken to be dataagent's)
+ * interfaces named dta and the range's first prefix/4 hex digits are
+ * taken to be this daemon's, and no other: another daemon's, or those a
+ * killed daemon's table still names, are not refused here)
  * and two chains in this daemon's nftables table, "inet <cgroup_name>":
  *
  *   input:   iifname vmap @tenant_in  -> sN_in:  count, reject
@@ -31,9 +33,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <nftables/libnftables.h>
@@ -303,11 +307,55 @@ egress_check(const struct config *cf, char *err, size_t errlen)
 }
 
 int
+egress_probe(const struct config *cf, char *err, size_t errlen)
+{
+	struct nft_ctx *nft;
+	const char *msg;
+	char cmds[4096];
+	int fd, rc = 0;
+
+	if (strcmp(cf->cf_tenant_network, "host") == 0)
+		return 0;
+	if ((fd = netns_new(NULL, err, errlen)) == -1)
+		return -1;
+	close(fd);
+	if (strcmp(cf->cf_tenant_network, "egress") != 0)
+		return 0;
+	if ((nft = nft_ctx_new(NFT_CTX_DEFAULT)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	nft_ctx_buffer_output(nft);
+	nft_ctx_buffer_error(nft);
+	/* Checked by the kernel, then not committed: what egress_open
+	 * needs of nf_tables (a filter and a nat chain, reject). */
+	nft_ctx_set_dry_run(nft, true);
+	snprintf(cmds, sizeof(cmds),
+	    "add table inet %1$s\n"
+	    "add chain inet %1$s probe_fwd { type filter hook forward "
+	    "priority -10; policy accept; }\n"
+	    "add chain inet %1$s probe_nat { type nat hook postrouting "
+	    "priority 100; policy accept; }\n"
+	    "add rule inet %1$s probe_fwd reject with icmpx "
+	    "admin-prohibited\n"
+	    "add rule inet %1$s probe_nat ip saddr 10.0.0.0/8 masquerade\n",
+	    cf->cf_cgroup_name);
+	if (nft_run_cmd_from_buffer(nft, cmds) != 0) {
+		msg = nft_ctx_get_error_buffer(nft);
+		snprintf(err, errlen, "nftables: %.*s", (int)strcspn(msg !=
+		    NULL ? msg : "?", "\n"), msg != NULL ? msg : "?");
+		rc = -1;
+	}
+	nft_ctx_free(nft);
+	return rc;
+}
+
+int
 egress_open(struct sup *sp, char *err, size_t errlen)
 {
 	const struct config *cf = &sp->sp_cf;
 	struct egress *eg;
-	char cmds[16384], range[64], a[INET_ADDRSTRLEN];
+	char cmds[16384], range[64], a[INET_ADDRSTRLEN], ifglob[16];
 	int fwd;
 
 	if (strcmp(cf->cf_tenant_network, "egress") != 0)
@@ -329,6 +377,15 @@ egress_open(struct sup *sp, char *err, size_t errlen)
 	}
 	nft_ctx_buffer_output(eg->eg_nft);
 	nft_ctx_buffer_error(eg->eg_nft);
+	/* The stragglers' catch-all matches this range's interfaces only
+	 * (their names carry the host address in hex, to the range's
+	 * prefix rounded down to 4 bits): another daemon's pairs, or a
+	 * table a killed daemon left, are none of this table's business. */
+	snprintf(ifglob, sizeof(ifglob), EGRESS_IF_PREFIX "%08x",
+	    (unsigned)ntohl(eg->eg_base.s_addr));
+	ifglob[strlen(EGRESS_IF_PREFIX) + (size_t)eg->eg_prefix / 4] = '*';
+	ifglob[strlen(EGRESS_IF_PREFIX) + (size_t)eg->eg_prefix / 4 + 1] =
+	    '\0';
 	inet_ntop(AF_INET, &eg->eg_base, a, sizeof(a));
 	snprintf(range, sizeof(range), "%s/%d", a, eg->eg_prefix);
 	/* "add" then "delete": a table left by an earlier run goes. */
@@ -348,16 +405,16 @@ egress_open(struct sup *sp, char *err, size_t errlen)
 	    "add chain inet %1$s postrouting { type nat hook postrouting "
 	    "priority 100; policy accept; }\n"
 	    "add rule inet %1$s input iifname vmap @tenant_in\n"
-	    "add rule inet %1$s input iifname \"" EGRESS_IF_PREFIX "*\" reject "
+	    "add rule inet %1$s input iifname \"%5$s\" reject "
 	    "with icmpx admin-prohibited\n"
 	    "add rule inet %1$s forward iifname vmap @tenant_fwd\n"
-	    "add rule inet %1$s forward iifname \"" EGRESS_IF_PREFIX "*\" "
+	    "add rule inet %1$s forward iifname \"%5$s\" "
 	    "reject with icmpx admin-prohibited\n"
 	    "add rule inet %1$s forward oifname @tenant_ifs ct state != "
 	    "{ established, related } drop\n"
 	    "add rule inet %1$s postrouting ip saddr %2$s masquerade\n",
 	    eg->eg_table, range, eg->eg_deny[0] != '\0' ? ", " : "",
-	    eg->eg_deny);
+	    eg->eg_deny, ifglob);
 	sp->sp_egress = eg;
 	if (egress_nft(eg, cmds, err, errlen) == -1) {
 		nft_ctx_free(eg->eg_nft);

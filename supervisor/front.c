@@ -19,6 +19,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "cgroup.h"
 #include "supervisor.h"
@@ -346,6 +348,29 @@ front_metrics(struct front_conn *fc)
 	evbuffer_free(body);
 }
 
+/* 1 when metrics_token is set and the request's bearer is it (compared
+ * in constant time). */
+static int
+front_metrics_token_ok(const struct sup *sp, const struct httphead *hh)
+{
+	const char *want = sp->sp_cf.cf_metrics_token, *tok;
+	uint8_t a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+	size_t toklen;
+	int ok;
+
+	if (want[0] == '\0' || !hh->hh_has_authorization ||
+	    (tok = httphead_bearer(hh->hh_authorization, &toklen)) == NULL)
+		return 0;
+	/* Digests first: equal lengths, so the comparison says nothing of
+	 * the token's length either. */
+	SHA256((const uint8_t *)tok, toklen, a);
+	SHA256((const uint8_t *)want, strlen(want), b);
+	ok = CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+	OPENSSL_cleanse(a, sizeof(a));
+	OPENSSL_cleanse(b, sizeof(b));
+	return ok;
+}
+
 /*
  * 429 with Retry-After. On an MCP route (POST /api/v1/users/{id}/mcp...)
  * the body is a JSON-RPC error carrying the request's id when the body
@@ -484,9 +509,11 @@ front_route(struct front_conn *fc, const struct httphead *hh)
 		front_health(fc, hh->hh_path[7] == '/');
 		return;
 	}
-	/* Not public: from elsewhere it is a path like any unknown one. */
+	/* Not public: on the main port it takes metrics_token (a loopback
+	 * peer may be a tenant's server); without, a path like any unknown
+	 * one. */
 	if (strcmp(hh->hh_path, "/metrics") == 0 &&
-	    (fc->fc_loopback || fc->fc_metrics_only)) {
+	    (fc->fc_metrics_only || front_metrics_token_ok(sp, hh))) {
 		if (hh->hh_method != HTTP_GET) {
 			front_answer(fc, 405, "Allow: GET\r\n",
 			    json_pack("{s:s}", "error", "method not allowed"));

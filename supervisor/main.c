@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 
 #include "cgroup.h"
+#include "netns.h"
 #include "scpolicy.h"
 #include "supervisor.h"
 #include "secrets.h"
@@ -46,6 +47,12 @@ struct notify {
 	const char *nt_note;		/* leads STATUS= until cleared */
 	int nt_failed;			/* a send failed: logged once */
 };
+
+/* Said at start and on a reload to host (dataagentd(8) SECURITY). */
+#define NETWORK_HOST_WARNING "tenant_network = host: tenants' MCP " \
+	"servers share the host's network and reach every listener on its " \
+	"loopback (the gateway's own port, the store's database, other " \
+	"tenants' servers); egress or none wall them off"
 
 /*
  * What main's signal and timer callbacks reach. struct sup (supervisor.h)
@@ -523,12 +530,15 @@ on_sighup(evutil_socket_t sig, short ev, void *arg)
 			memcpy(sp->sp_cf.cf_tenant_network,
 			    old.cf_tenant_network,
 			    sizeof(old.cf_tenant_network));
-		} else
+		} else {
 			log_info("reload: tenant_network applies to workers "
 			    "assigned from now on; running ones keep theirs",
 			    "{s:s,s:s}", "tenant_network",
 			    sp->sp_cf.cf_tenant_network, "was",
 			    old.cf_tenant_network);
+			if (strcmp(sp->sp_cf.cf_tenant_network, "host") == 0)
+				log_warn(NETWORK_HOST_WARNING, NULL);
+		}
 	}
 	log_set_level(sp->sp_cf.cf_log_level);
 	log_set_text(log_format_is_text(sp->sp_cf.cf_log_format));
@@ -574,6 +584,48 @@ state_dir_prepare(const char *dir, char *err, size_t errlen)
 }
 
 /*
+ * The host cannot give tenant_network: why, and what to set. The default
+ * (egress) is never traded silently for the host's network: the daemon
+ * stops and says which choices are left (none only when this host can
+ * make a namespace with its loopback up).
+ */
+static void
+network_refused(const struct config *cf, int test_only, const char *cause)
+{
+	char msg[1536], e[256];
+	int fd, none_ok = 0;
+
+	if (strcmp(cf->cf_tenant_network, "egress") == 0 &&
+	    (fd = netns_new(NULL, e, sizeof(e))) != -1) {
+		close(fd);
+		none_ok = 1;
+	}
+	if (!cf->cf_tenant_network_set)
+		snprintf(msg, sizeof(msg), "tenant_network is egress by "
+		    "default, and this host cannot give it: %s; fix the host "
+		    "(network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN, "
+		    "egress nftables too) or choose in dataagent.conf: %s"
+		    "tenant_network = host (tenants' servers share the host's "
+		    "network and reach every listener on its loopback)", cause,
+		    none_ok ? "tenant_network = none (each tenant's servers "
+		    "get a loopback of their own and no network: no remote MCP "
+		    "servers) or " : "");
+	else
+		snprintf(msg, sizeof(msg), "tenant_network = %s cannot be had "
+		    "on this host: %s; fix the host or choose another "
+		    "tenant_network (%s)", cf->cf_tenant_network, cause,
+		    none_ok ? "none or host" : "host");
+	/* One or the other, as config_error. */
+	if (test_only)
+		fprintf(stderr, "dataagentd: %s\n", msg);
+	else
+		log_error("tenant network refused by this host", "{s:s,s:s,"
+		    "s:b,s:s}", "tenant_network", cf->cf_tenant_network,
+		    "error", cause, "explicit", cf->cf_tenant_network_set,
+		    "what", msg);
+}
+
+/*
  * A configuration that does not load: under -t the operator reads one
  * plain line (dataagentd: ...), else the daemon logs it as a JSON line
  * for the journal. Never both: on a terminal they were the same error
@@ -615,6 +667,12 @@ main(int argc, char **argv)
 
 	mem_wipe_on_free();
 	log_init("dataagentd", LOG_LVL_INFO);
+	/* Before the master key, the token keys or a secret is read: a core
+	 * of this process would hold them all. */
+	if (mem_no_core(err, sizeof(err)) == -1) {
+		log_error("cannot turn core dumps off", "{s:s}", "error", err);
+		return 1;
+	}
 	/* Until the configuration says otherwise (or fails to load): the
 	 * environment's form, else text on a terminal. */
 	log_set_text(log_format_is_text(getenv("LOG_FORMAT")));
@@ -706,6 +764,18 @@ main(int argc, char **argv)
 	if (test_only) {
 		struct jwt_keyset *ks = NULL;
 
+		if (strcmp(sp.sp_cf.cf_tenant_network, "host") == 0)
+			fprintf(stderr, "dataagentd: warning: %s\n",
+			    NETWORK_HOST_WARNING);
+		else if (geteuid() != 0)
+			fprintf(stderr, "dataagentd: warning: tenant_network = "
+			    "%s is checked against this host only as root\n",
+			    sp.sp_cf.cf_tenant_network);
+		else if (egress_probe(&sp.sp_cf, err, sizeof(err)) == -1) {
+			network_refused(&sp.sp_cf, 1, err);
+			return 1;
+		}
+
 		explicit_bzero(&db, sizeof(db));
 		if (auth_keys_build(&sp.sp_cf, &ks, err, sizeof(err)) == -1) {
 			fprintf(stderr, "dataagentd: %s\n", err);
@@ -780,15 +850,11 @@ main(int argc, char **argv)
 	/* Never the host's network in place of one the operator asked for:
 	 * a kernel that cannot make namespaces stops the daemon here. */
 	if (workers_network_check(&sp, err, sizeof(err)) == -1) {
-		log_error("tenant_network needs network namespaces, which this "
-		    "host refuses; fix the host or set tenant_network = host",
-		    "{s:s,s:s}", "tenant_network", sp.sp_cf.cf_tenant_network,
-		    "error", err);
-		fprintf(stderr, "dataagentd: tenant_network = %s: %s (set "
-		    "tenant_network = host to share the host's network)\n",
-		    sp.sp_cf.cf_tenant_network, err);
+		network_refused(&sp.sp_cf, 0, err);
 		return 1;
 	}
+	if (strcmp(sp.sp_cf.cf_tenant_network, "host") == 0)
+		log_warn(NETWORK_HOST_WARNING, NULL);
 	log_info("tenant network", "{s:s,s:s}", "tenant_network",
 	    sp.sp_cf.cf_tenant_network, "what", strcmp(
 	    sp.sp_cf.cf_tenant_network, "host") == 0 ? "tenants' servers "

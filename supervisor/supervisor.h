@@ -340,6 +340,11 @@ int egress_open(struct sup *sp, char *err, size_t errlen);
 /* The same checks of tenant_egress_* (and cgroup_name) without touching
  * nftables: for -t. 0 when the mode is not egress. */
 int egress_check(const struct config *cf, char *err, size_t errlen);
+/* Whether this host can give cf's tenant_network, for -t: a network
+ * namespace made and dropped and, for egress, the nftables table's
+ * commands checked by the kernel and not committed. Needs root. 0, or
+ * -1 with err naming what failed. */
+int egress_probe(const struct config *cf, char *err, size_t errlen);
 /* Deletes the table and frees everything. */
 void egress_close(struct sup *sp);
 /* A free /30 and its rules for one worker of tenant: *ne is what

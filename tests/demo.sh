@@ -33,6 +33,11 @@ worker_path = $PWD/$BUILD/dataagent-worker
 policy_dir = $PWD/policy
 master_key = $state/master.key
 CONF
+# The default tenant_network (egress) unless TENANT_NETWORK says none or
+# host: dataagentd says when this host cannot give egress, and why.
+if [ -n "${TENANT_NETWORK:-}" ]; then
+	echo "tenant_network = $TENANT_NETWORK" >> "$state/dataagent.conf"
+fi
 export SECRET_KEY
 SECRET_KEY=$(cat "$state/secret_key")
 export DATABASE_URL="sqlite:///demo-state/dataagent.db"

@@ -168,9 +168,19 @@ if left=$(pgrep -a -f 'dataagentd|dataagent-worker|server-everything|server-memo
 	echo "demo-drive: left running after Ctrl-C: $left"
 	rc=1
 fi
-if grep -q '"level":"\(warn\|error\)"\|command refused' "$out"; then
+# One warning is about the host, not the demo: egress (the default)
+# needs net.ipv4.ip_forward=1 for tenants' replies from the outside,
+# and dataagentd changes no host-wide setting (the demo's servers need
+# no network).
+problems=$(grep '"level":"\(warn\|error\)"\|command refused' "$out" |
+	grep -v '"msg":"egress: net.ipv4.ip_forward is not 1: ' || true)
+if [ -n "$problems" ]; then
 	echo "demo-drive: the demo logged warnings or errors:"
-	grep '"level":"\(warn\|error\)"\|command refused' "$out" | head -n 5
+	echo "$problems" | head -n 5
+	rc=1
+fi
+if ! grep -q '"msg":"tenant network","tenant_network":"egress"' "$out"; then
+	echo "demo-drive: the demo did not run with tenant_network = egress"
 	rc=1
 fi
 exit $rc

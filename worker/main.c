@@ -690,6 +690,7 @@ main(int argc, char **argv)
 	json_t *hello;
 	enum log_level lvl = LOG_LVL_INFO;
 	const char *env;
+	char errbuf[256];
 
 	mem_wipe_on_free();
 	if (argc > 1) {
@@ -703,6 +704,13 @@ main(int argc, char **argv)
 	if ((env = getenv("LOG_LEVEL")) != NULL)
 		(void)log_level_parse(env, &lvl);
 	log_init("worker", lvl);
+	/* A spare already: the tenant's configuration and secrets come
+	 * later, and confine_worker sets the same again. */
+	if (mem_no_core(errbuf, sizeof(errbuf)) == -1) {
+		log_error("cannot turn core dumps off", "{s:s}", "error",
+		    errbuf);
+		return 1;
+	}
 	/* The supervisor decided (json unless told otherwise). */
 	env = getenv("LOG_FORMAT");
 	log_set_text(env != NULL && strcmp(env, "text") == 0);

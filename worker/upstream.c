@@ -866,6 +866,16 @@ upstream_new(struct wrk *w, const json_t *spec)
 	if (u->u_config_error[0] != '\0')
 		snprintf(u->u_last_error, sizeof(u->u_last_error), "%s",
 		    u->u_config_error);
+	/* A secret in args (a row stored before they were refused): failed,
+	 * as with a secret missing, until the server is stored again. */
+	{
+		char sname[SECRET_NAME_MAX + 1];
+		size_t ai;
+
+		if (u->u_config_error[0] != '\0' && secretref_args_find(
+		    json_object_get(norm, "args"), &ai, sname))
+			u->u_state = UP_FAILED;
+	}
 	u->u_pid = -1;
 	u->u_pgid = -1;
 	if (u->u_config_error[0] == '\0') {

@@ -276,6 +276,20 @@ up_spec_check(const json_t *spec, char *err, size_t errlen)
 			return;
 		}
 	}
+	/* Stored before such references were refused: never started with
+	 * a secret in argv (/proc/PID/cmdline). */
+	{
+		char sname[SECRET_NAME_MAX + 1];
+
+		if (secretref_args_find(args, &i, sname)) {
+			snprintf(err, errlen, "args[%zu] refers to secret %s, "
+			    "and secrets are not put in argv (every host user "
+			    "reads /proc/PID/cmdline): add the server again "
+			    "with it in env (dataagentctl server add ... "
+			    "--env VAR=${secret:%s} -- ...)", i, sname, sname);
+			return;
+		}
+	}
 	if (!json_is_object(env)) {
 		snprintf(err, errlen, "env must be an object of strings");
 		return;

@@ -294,8 +294,8 @@ up_strv_free(char **v)
 	free(v);
 }
 
-/* argv from the spec: command, then args, their ${secret:NAME}
- * references replaced with u's values. */
+/* argv from the spec: command, then args as they are (a spec whose args
+ * refer to a secret never gets here: up_spec_check). */
 static char **
 up_build_argv(const struct upstream *u, const json_t *spec)
 {
@@ -309,7 +309,7 @@ up_build_argv(const struct upstream *u, const json_t *spec)
 	if (argv[0] == NULL)
 		goto fail;
 	json_array_foreach(args, i, a) {
-		if ((argv[i + 1] = up_expand(u, json_string_value(a))) == NULL)
+		if ((argv[i + 1] = strdup(json_string_value(a))) == NULL)
 			goto fail;
 	}
 	return argv;

@@ -73,7 +73,7 @@ for (const [name, what] of [
 
 test('compromised worker sends tool counts that do not add up: killed, only its valid report counted, for itself', async () => {
 	await misbehave('badtoolstats');
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const lines = text.split('\n').filter((l) => l.startsWith('mcp_tool_executions_total{'));
 	eq(lines.filter((l) => l.includes('tool_name="spoof"')), [
 	    'mcp_tool_executions_total{user_id="badtoolstats",server_name="s",tool_name="spoof",status="success"} 1',
@@ -84,7 +84,7 @@ test('compromised worker sends tool counts that do not add up: killed, only its 
 
 test('compromised worker sends a counters report with an unknown route: killed, only its valid report counted', async () => {
 	await misbehave('badcounters');
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	eq(text.split('\n').filter((l) => l.includes('user_id="badcounters"') &&
 	    l.startsWith('dataagent_upstream_restarts_total')),
 	    ['dataagent_upstream_restarts_total{user_id="badcounters",server_name="s"} 3'],
@@ -107,7 +107,7 @@ test('compromised worker sends an audit row with a bad request id: killed, only 
 
 test('compromised worker asks for upstream slots past its limit, in a flood: refused, then killed, its slots back', async () => {
 	await misbehave('slothog');
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const refused = Number((/^dataagent_pool_slots_refused_total\{scope="tenant"\} (\d+)$/m.exec(text) || [])[1]);
 	// 10 granted (max_connections_per_user), the rest up to the flood
 	// limit refused, then the worker is gone with its slots.
@@ -155,7 +155,7 @@ test('an audit row whose tool name holds ESC [ 2 J and a C1 CSI: dataagentctl au
 });
 
 const metric = async (name, labels) => {
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
 	return text.split('\n').filter((l) => l.startsWith(`${name}{`) &&
 	    want.every((w) => l.includes(w))).reduce((n, l) => n + Number(l.split(' ').pop()), 0);

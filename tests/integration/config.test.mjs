@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, test, run, assert, eq, BUILD, ROOT, SECRET_KEY, UID_SHIFT } from './lib.mjs';
+import { Daemon, test, run, assert, eq, until, BUILD, ROOT, SECRET_KEY, UID_SHIFT } from './lib.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dataagent-cfg-'));
 fs.chmodSync(dir, 0o755);
@@ -125,6 +125,80 @@ test('not root: refuses to start and says why', async () => {
 	assert(/root/.test(r.stderr), r.stderr);
 });
 
+// A host that cannot give the default egress: here, root without
+// CAP_NET_ADMIN (a container's root, say), where no namespace can bring
+// its loopback up, so only host is left to choose.
+// UIDs of these cases' own: a started daemon claims its range host-wide.
+const ownUids = `tenant_uid_base = ${78500 + UID_SHIFT}\ntenant_uid_count = 100\n`;
+
+function withoutNetAdmin(args) {
+	return new Promise((resolve) => execFile('setpriv',
+	    ['--bounding-set', '-net_admin', path.join(BUILD, 'dataagentd'), ...args],
+	    { env: { PATH: process.env.PATH, SECRET_KEY }, timeout: 20000 },
+	    (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr })));
+}
+
+test('the default egress where the host cannot give it: -t and the start stop with the cause and the choice, never host by themselves', async () => {
+	const why = 'tenant_network is egress by default, and this host cannot give it: SIOCSIFFLAGS lo up: ' +
+	    'Operation not permitted; fix the host (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN, ' +
+	    'egress nftables too) or choose in dataagent.conf: tenant_network = host (tenants\' servers share ' +
+	    'the host\'s network and reach every listener on its loopback)';
+	fs.writeFileSync(conf, base + ownUids + 'port = 0\n');
+	let r = await withoutNetAdmin(['-t', '--config', conf]);
+	eq(r.code, 1, r.stderr);
+	eq(r.stderr.split('\n').filter((l) => l.startsWith('dataagentd: tenant_network')), [`dataagentd: ${why}`]);
+	r = await withoutNetAdmin(['--config', conf]);
+	eq(r.code, 1, r.stderr);
+	const line = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+	    .find((l) => l.msg === 'tenant network refused by this host');
+	assert(line, r.stderr);
+	eq([line.level, line.tenant_network, line.explicit, line.what],
+	    ['error', 'egress', false, why]);
+	assert(!/"msg":"listening"/.test(r.stderr), 'it listened');
+	// Chosen in the file: said plainly, with what is left.
+	fs.writeFileSync(conf, base + ownUids + 'port = 0\ntenant_network = egress\n');
+	r = await withoutNetAdmin(['-t', '--config', conf]);
+	eq(r.code, 1);
+	assert(r.stderr.includes('dataagentd: tenant_network = egress cannot be had on this host: SIOCSIFFLAGS ' +
+	    'lo up: Operation not permitted; fix the host or choose another tenant_network (host)\n'), r.stderr);
+	// host is a choice, warned about, and works there.
+	fs.writeFileSync(conf, base + ownUids + 'port = 0\ntenant_network = host\n');
+	r = await withoutNetAdmin(['-t', '--config', conf]);
+	eq(r.code, 0, r.stderr);
+	assert(r.stderr.includes('dataagentd: warning: tenant_network = host: tenants\' MCP servers share the ' +
+	    'host\'s network and reach every listener on its loopback'), r.stderr);
+	// Where the host can, -t checks the default and says nothing of it.
+	fs.writeFileSync(conf, base + ownUids + 'port = 0\n');
+	r = await daemon(['-t', '--config', conf], { SECRET_KEY });
+	eq(r.code, 0, r.stderr);
+	assert(!/tenant_network/.test(r.stderr), r.stderr);
+});
+
+test('tenant_network = host: a warning at start and on a reload to it', async () => {
+	const warning = 'tenant_network = host: tenants\' MCP servers share the host\'s network and reach every ' +
+	    'listener on its loopback (the gateway\'s own port, the store\'s database, other tenants\' servers); ' +
+	    'egress or none wall them off';
+	const d = new Daemon({ workers: 0, uid_base: 78600, config: { tenant_network: 'host' } });
+	await d.start();
+	try {
+		eq(d.logs.filter((l) => l.level === 'warn' && l.msg === warning).length, 1, 'at start');
+		const n = d.logs.length;
+		fs.writeFileSync(d.confPath, fs.readFileSync(d.confPath, 'utf8')
+		    .replace('tenant_network = host', 'tenant_network = none'));
+		await d.ctlOk(['reload']);
+		await until(() => d.logs.slice(n).some((l) => l.msg === 'configuration reloaded'), 10000, 'reload');
+		eq(d.logs.slice(n).filter((l) => l.msg === warning).length, 0, 'warned on a reload to none');
+		const m = d.logs.length;
+		fs.writeFileSync(d.confPath, fs.readFileSync(d.confPath, 'utf8')
+		    .replace('tenant_network = none', 'tenant_network = host'));
+		await d.ctlOk(['reload']);
+		await until(() => d.logs.slice(m).some((l) => l.msg === 'configuration reloaded'), 10000, 'reload');
+		eq(d.logs.slice(m).filter((l) => l.level === 'warn' && l.msg === warning).length, 1, 'on the reload to host');
+	} finally {
+		await d.stop();
+	}
+});
+
 test('no usable cgroups: refuses to start unless cgroups = off', async () => {
 	// This machine's cgroup v2 mount has no memory controller: asking for
 	// v2 must fail with the reason; "off" starts with a warning.
@@ -133,7 +207,7 @@ test('no usable cgroups: refuses to start unless cgroups = off', async () => {
 	    /memory/.test(fs.readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8'));
 	if (v2)
 		return { skip: 'this host offers cgroup v2 memory: nothing to refuse' };
-	fs.writeFileSync(conf, base + 'port = 0\ncgroups = v2\n');
+	fs.writeFileSync(conf, base + ownUids + 'port = 0\ncgroups = v2\n');
 	const r = await daemon(['--config', conf], { SECRET_KEY });
 	eq(r.code, 1);
 	assert(/no usable cgroups/.test(r.stderr) && /cgroups = off/.test(r.stderr), r.stderr);

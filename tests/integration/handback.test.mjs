@@ -26,7 +26,7 @@ d.start = async () => {
 await d.start();
 
 async function metric(name) {
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const re = new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm');
 	const m = re.exec(text);
 	assert(m, `${name} in /metrics`);

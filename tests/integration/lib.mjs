@@ -133,6 +133,19 @@ export class Daemon {
 			// its own).
 			...(process.env.DATAAGENT_TEST_HANDOFF ?
 			    { handoff: process.env.DATAAGENT_TEST_HANDOFF } : {}),
+			// tenant_network keeps its default, egress: a test that
+			// needs a tenant to reach a service on the host's loopback
+			// says tenant_network: 'host' in its config. Each daemon
+			// gets a /24 of its own (two daemons on one host need two
+			// ranges): 10.224-253.N, the octet from the UID shift
+			// (suites running side by side), N from the process id and
+			// the count (a helper process's daemons, as bounded.mjs's,
+			// beside its parent's).
+			tenant_egress_range: `10.${224 + Math.floor(UID_SHIFT / 1000) % 30}.` +
+			    `${(process.pid + Daemon.count) % 256}.0/24`,
+			// /metrics is served on metrics_listen (d.metrics()), not on
+			// the gateway's own port.
+			metrics_listen: '127.0.0.1:0',
 			...(this.opts.config || {}),
 		};
 		this.confPath = path.join(this.dir, 'dataagent.conf');
@@ -183,7 +196,17 @@ export class Daemon {
 		    'dataagentd to listen')]);
 		this.port = l.port;
 		this.base = `http://127.0.0.1:${this.port}`;
+		// Logged before 'listening' when metrics_listen is set.
+		const m = this.logs.find((x) => x.msg === 'listening for metrics');
+		this.metricsBase = m ? `http://127.0.0.1:${m.port}` : null;
 		return this;
+	}
+
+	// GET (or opts.method) /metrics on metrics_listen.
+	metrics(opts = {}) {
+		if (!this.metricsBase)
+			throw new Error('this daemon has no metrics_listen');
+		return this.fetch(`${this.metricsBase}/metrics`, opts);
 	}
 
 	// SIGKILL, no clean-up: the directory stays for a restart.
@@ -206,6 +229,8 @@ export class Daemon {
 		if (this.logFile)
 			await new Promise((r) => this.logFile.end(r));
 		this.checkCanary();
+		// A daemon that was killed left its nftables table (egress).
+		spawnSync('nft', ['delete', 'table', 'inet', this.cgroupName], { stdio: 'ignore' });
 		// The daemon removed its tenants' groups; the v1 base is ours.
 		for (const c of ['memory', 'pids', 'cpu']) {
 			try {

@@ -4,7 +4,8 @@
 // the scrape must count exactly those calls.
 import { Daemon, test, run, assert, eq, until, sleep, EVERYTHING, cgroupsOff } from './lib.mjs';
 
-const d = new Daemon({ workers: 1, uid_base: 63500 });
+const METRICS_TOKEN = 'scrape-' + 'm'.repeat(40);
+const d = new Daemon({ workers: 1, uid_base: 63500, config: { metrics_token: METRICS_TOKEN } });
 await d.start();
 const tok = await d.tenant('mt', { everything: EVERYTHING });
 
@@ -36,7 +37,7 @@ function parse(text) {
 }
 
 async function scrape() {
-	const r = await d.fetch('/metrics');
+	const r = await d.metrics();
 	eq(r.status, 200, 'scrape status');
 	const text = await r.text();
 	return { text, ctype: r.headers.get('content-type'), ...parse(text) };
@@ -175,11 +176,42 @@ test("the tenant's cgroup usage: memory, pids, OOM kills", async () => {
 });
 
 test('POST /metrics is 405', async () => {
-	// A non-loopback client gets the unknown-path 404: tests talk only to
-	// loopback, so that case is covered by the unit test of
-	// addr_is_loopback (tests/unit/test_metrics.c).
-	const r = await d.fetch('/metrics', { method: 'POST', body: {} });
+	const r = await d.metrics({ method: 'POST', body: {} });
 	eq(r.status, 405, 'POST /metrics');
+});
+
+// A tenant's server may be a loopback peer of the gateway (tenant_network
+// = host), so loopback opens nothing: the main port takes metrics_token.
+test('the gateway\'s own port: /metrics is 404 to a loopback client, 200 only with metrics_token', async () => {
+	const notFound = { status: 404, body: { error: 'not found' } };
+	const got = async (headers) => {
+		const r = await d.fetch('/metrics', { headers });
+		return r.status === 200 ? { status: 200, text: await r.text() } :
+		    { status: r.status, body: await r.json() };
+	};
+	eq(await got({}), notFound, 'no credential');
+	eq(await got({ Authorization: `Bearer ${METRICS_TOKEN}x` }), notFound, 'a longer token');
+	eq(await got({ Authorization: `Bearer ${METRICS_TOKEN.slice(0, -1)}` }), notFound, 'a shorter token');
+	eq(await got({ Authorization: `Bearer ${tok}` }), notFound, 'a tenant\'s token');
+	const ok = await got({ Authorization: `Bearer ${METRICS_TOKEN}` });
+	eq(ok.status, 200);
+	assert(/^dataagent_build_info\{/m.test(ok.text), 'not a scrape');
+	const r = await d.fetch('/metrics', { method: 'POST', body: {},
+	    headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+	eq(r.status, 405, 'POST with the token');
+});
+
+test('without metrics_token the gateway\'s port never serves /metrics', async () => {
+	const d2 = new Daemon({ workers: 0, uid_base: 63600, config: { metrics_listen: null } });
+	await d2.start();
+	try {
+		for (const headers of [{}, { Authorization: 'Bearer ' }, { Authorization: `Bearer ${METRICS_TOKEN}` }]) {
+			const r = await d2.fetch('/metrics', { headers });
+			eq([r.status, await r.json()], [404, { error: 'not found' }], JSON.stringify(headers));
+		}
+	} finally {
+		await d2.stop();
+	}
 });
 
 const failed = await run(import.meta.url);

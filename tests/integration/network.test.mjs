@@ -1,7 +1,7 @@
 // network.test.mjs: what a tenant's code may reach on the network, in the
 // hostile style. The probe (tests/probe) runs as tenant mallory's stdio
 // MCP server and tries to connect to what the host runs on loopback: the
-// gateway's own port (where /metrics answers loopback clients), the
+// gateway's own port, the
 // store's MariaDB, a listener the test opens on 127.0.0.1 and ::1,
 // another tenant's loopback listener, an abstract Unix socket, and the
 // host's own non-loopback address. Each case asserts the exact errno.
@@ -87,7 +87,7 @@ async function attack(g, tok, tenant, name, arg) {
 // What each attack aims at, given a running gateway g (null: cannot be
 // tried here, with the reason).
 const targets = [
-	['the gateway port (where /metrics answers loopback)', (g) => `127.0.0.1:${g.d.port}`],
+	['the gateway port', (g) => `127.0.0.1:${g.d.port}`],
 	['a host listener on 127.0.0.1', () => `127.0.0.1:${tcpPort}`],
 	['a host listener on ::1', () => `[::1]:${tcpPort}`],
 	["another tenant's listener on its loopback", (g) => `127.0.0.1:${g.neighbourPort}`],
@@ -288,7 +288,7 @@ function remoteDown() {
 const table = () => spawnSync('nft', ['list', 'table', 'inet', g.d.cgroupName],
     { encoding: 'utf8' });
 const refusedOf = async (tenant) => {
-	const text = await (await g.d.fetch('/metrics')).text();
+	const text = await (await g.d.metrics()).text();
 	const m = new RegExp(`^dataagent_tenant_egress_refused_total\\{user_id="${tenant}"\\} (\\d+)$`, 'm')
 	    .exec(text);
 	return m ? Number(m[1]) : null;
@@ -354,6 +354,33 @@ egressCase('egress: a remote MCP server there answers through the namespace', as
 	}
 	eq(r.status, 200, JSON.stringify(body));
 	eq(body.result.content[0].text, 'Echo: from afar');
+});
+// Every egress daemon refuses interfaces that look like its own but are
+// in no slot (a reaped worker's stragglers); another daemon's pairs, and
+// those a SIGKILLed daemon's leftover table names, must not be refused.
+egressCase('egress: a second daemon, then its table left by SIGKILL, refuse none of this one\'s tenants', async () => {
+	const other = new Daemon({ workers: 1, uid_base: 68700,
+	    config: { tenant_network: 'egress', tenant_egress_range: '10.215.2.0/24' } });
+	daemons.push(other);
+	await other.start();
+	const otok = await other.tenant('elsewhere', { everything: EVERYTHING });
+	const r = await other.fetch('/api/v1/users/elsewhere/tools/everything/echo',
+	    { token: otok, method: 'POST', body: { message: 'x' } });
+	eq(r.status, 200, 'the other daemon\'s tenant');
+	const reach = async (what) => {
+		const got = await attack(g, g.tok, 'mallory', 'connect-tcp', `${remote.addr}:${remote.barePort}`);
+		eq(got.outcome, 'allowed', `${what}: ${JSON.stringify(got)}`);
+	};
+	await reach('beside a running daemon');
+	await other.kill();
+	other.stopped = true;
+	eq(spawnSync('nft', ['list', 'table', 'inet', other.cgroupName]).status, 0, 'no table left behind to try');
+	try {
+		await reach('beside a killed daemon\'s table');
+	} finally {
+		spawnSync('nft', ['delete', 'table', 'inet', other.cgroupName]);
+		await other.stop();
+	}
 });
 egressCase('egress: refusals are counted per tenant in /metrics', async () => {
 	const n = await refusedOf('mallory');

@@ -40,7 +40,7 @@ function parse(text) {
 	return { text, type, help, samples };
 }
 
-async function scrape(base = d.base) {
+async function scrape(base = d.metricsBase) {
 	const r = await d.fetch(`${base}/metrics`);
 	eq(r.status, 200, 'scrape');
 	return parse(await r.text());

@@ -122,13 +122,17 @@ test('the unit\'s CapabilityBoundingSet is enough for a confined tenant, and eac
 	eq(full.after, [], 'tenant processes left after disable');
 	// CapBnd of dataagentd is exactly the unit's set.
 	const bits = { chown: 0, dac_override: 1, kill: 5, setgid: 6, setuid: 7,
-	    setpcap: 8, net_bind_service: 10, sys_admin: 21 };
+	    setpcap: 8, net_bind_service: 10, net_admin: 12, sys_admin: 21 };
 	let want = 0n;
 	for (const c of caps) {
 		assert(c in bits, `unexpected capability ${c}`);
 		want |= 1n << BigInt(bits[c]);
 	}
 	eq(BigInt('0x' + full.capBnd).toString(16), want.toString(16), 'CapBnd');
+	// No core dumps: RLIMIT_CORE 0 (soft and hard) in the supervisor and
+	// the tenant's worker (mem_no_core, also PR_SET_DUMPABLE 0: unit
+	// test_secrets), however the service manager started them.
+	eq([full.coreLimit, full.workerCoreLimit], ['0 0', '0 0'], JSON.stringify(full));
 	// Without any one of these the tenant cannot be served. (CAP_KILL is
 	// needed only to kill a worker that already runs as the tenant.)
 	for (const c of caps.filter((x) => x !== 'kill')) {

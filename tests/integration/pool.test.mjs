@@ -29,7 +29,7 @@ const uids = { pa: await uidOf('pa'), pb: await uidOf('pb'), pf: await uidOf('pf
 const servers = (t) => processesOf(uids[t]).filter((p) => /server-|\/bin\/sh/.test(p.cmd));
 
 async function metrics() {
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	const num = (re) => Number((re.exec(text) || [])[1]);
 	return {
 		used: num(/^dataagent_pool_slots\{state="used"\} (\d+)$/m),
@@ -81,7 +81,7 @@ test('the defaults are max_connections_per_user 10 and max_total_connections 100
 	try {
 		const t = await dd.tenant('pdef', {});
 		eq((await dd.fetch(dd.url('pdef', '/mcp-servers'), { token: t })).status, 200);
-		const text = await (await dd.fetch('/metrics')).text();
+		const text = await (await dd.metrics()).text();
 		assert(/^dataagent_pool_slots\{state="total"\} 100$/m.test(text), 'total 100');
 		assert(/^dataagent_tenant_max_connections\{user_id="pdef"\} 10$/m.test(text),
 		    'per tenant 10');

@@ -51,7 +51,7 @@ function req(agent, p, { token, method = 'GET', body, close = false } = {}) {
 const fresh = (p, o = {}) => req(false, p, { ...o, close: true });
 
 async function scrape(daemon = d) {
-	const text = await (await daemon.fetch('/metrics')).text();
+	const text = await (await daemon.metrics()).text();
 	const out = {};
 	for (const m of text.matchAll(/^dataagent_rate_limited_total\{scope="(\w+)"\} (\d+)$/gm))
 		out[m[1]] = Number(m[2]);

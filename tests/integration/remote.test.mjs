@@ -131,8 +131,12 @@ test('setup: three kinds of upstream behind one tenant', async () => {
 		ports[k] = await freePort();
 	servers.proxy = await headerProxy(ports.proxy, ports.http);
 	// a failed server is retried every 5 s here, not 300: the test of a
-	// killed upstream waits for it to come back by itself
-	d = new Daemon({ uid_base: UID_BASE, config: { reconnect_interval: 5 } });
+	// killed upstream waits for it to come back by itself. The remote
+	// servers listen on the host's loopback, which egress (the default)
+	// refuses by design: tenant_network = host, chosen here on purpose
+	// (network.test.mjs reaches a remote server through egress).
+	d = new Daemon({ uid_base: UID_BASE, config: { reconnect_interval: 5,
+	    tenant_network: 'host' } });
 	await d.start();
 	token = await d.tenant('rt', { local: EVERYTHING });
 	await d.ctlOk(['server', 'add', 'rt', 'remote', '--url',

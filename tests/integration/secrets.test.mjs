@@ -129,6 +129,42 @@ test('REST: PUT, GET (names only), DELETE of a tenant\'s own secrets', async () 
 	eq(x.env.API_TOKEN, 'pre-' + SECRET);
 });
 
+// argv is /proc/PID/cmdline, which every user of the host reads.
+test('${secret:NAME} in a stdio server\'s args is refused (control, REST, import); one stored before is not started', async () => {
+	const why = /args\[1\] refers to secret API_TOKEN: secrets are not put in a server's argv, which every user of the host can read in \/proc; pass it in env instead \(--env VAR=\$\{secret:API_TOKEN\}\)/;
+	const add = await d.ctl(['server', 'add', 'alice', 'argv', '--', EVERYTHING[0], '--token', '${secret:API_TOKEN}']);
+	assert(add.code !== 0 && why.test(add.stderr), add.stderr);
+	let r = await d.fetch('/api/v1/users/alice/mcp-servers', { token: tok, method: 'POST',
+	    body: { name: 'argv', command: EVERYTHING[0], args: ['--token', 'x${secret:API_TOKEN}'] } });
+	eq(r.status, 400);
+	assert(why.test((await r.json()).error), 'REST refusal without the reason');
+	const file = path.join(d.dir, 'argv-import.json');
+	fs.writeFileSync(file, JSON.stringify({ mcpServers: {
+		argv: { command: EVERYTHING[0], args: ['--token', '${secret:API_TOKEN}'] } } }));
+	const imp = await d.ctl(['server', 'import', 'alice', file]);
+	assert(imp.code !== 0 && why.test(imp.stderr), imp.stderr);
+	eq(JSON.parse(await d.ctlOk(['--json', 'server', 'list', 'alice'])).map((x) => x.name).includes('argv'), false);
+	// A row written before the refusal existed: failed with the reason,
+	// no process, no value in any cmdline.
+	await d.ctlOk(['tenant', 'add', 'carol']);
+	await d.ctlOk(['secret', 'set', 'carol', 'API_TOKEN'], SECRET);
+	await d.ctlOk(['server', 'add', 'carol', 'argv', '--', ...EVERYTHING]);
+	sql(path.join(d.state, 'dataagent.db'), "UPDATE servers SET args = json_array(" +
+	    EVERYTHING.slice(1).map((a) => `'${a}'`).join(',') + ", '${secret:API_TOKEN}') " +
+	    "WHERE tenant = 'carol' AND name = 'argv'");
+	const ctok = (await d.ctlOk(['token', 'issue', 'carol'])).trim();
+	const reason = `args[${EVERYTHING.length - 1}] refers to secret API_TOKEN, and secrets are not put in ` +
+	    'argv (every host user reads /proc/PID/cmdline): add the server again with it in env ' +
+	    '(dataagentctl server add ... --env VAR=${secret:API_TOKEN} -- ...)';
+	r = await d.fetch('/api/v1/users/carol/tools/argv/echo', { token: ctok, method: 'POST',
+	    body: { message: 'x' } });
+	const call = await r.text();
+	assert(r.status !== 200 && call.includes(`server argv cannot start: ${reason}`), call);
+	const st = await (await d.fetch('/api/v1/users/carol/mcp-servers/argv', { token: ctok })).json();
+	eq([st.state, st.last_error, st.pid], ['failed', reason, null]);
+	await d.ctlOk(['tenant', 'remove', 'carol']);
+});
+
 test('a ciphertext copied to another tenant\'s row fails to decrypt and is reported', async () => {
 	const db = path.join(d.state, 'dataagent.db');
 	await d.ctlOk(['secret', 'set', 'bob', 'PLACEHOLDER'], 'p');
@@ -310,7 +346,7 @@ test('REST writes past the tenant bounds: 507 past tenant_max_secrets and tenant
 		const big = await e.ctl(['secret', 'set', 'carol', 'BIG'], 'x'.repeat(65));
 		eq([big.code, big.stderr], [1, 'dataagentctl: value too large: at most 64 bytes (secret_max_size)\n']);
 		await e.ctlOk(['server', 'add', 'carol', 'admin2', '--', ...EVERYTHING]);
-		const text = await (await e.fetch('/metrics')).text();
+		const text = await (await e.metrics()).text();
 		for (const [reason, n] of [['secrets', 1], ['secret_size', 1], ['servers', quota], ['rate', rate]])
 			assert(text.includes(`dataagent_store_requests_refused_total{user_id="carol",reason="${reason}"} ${n}`) ||
 			    n === 0, `${reason} ${n}: ${text.split('\n').filter((l) => l.includes('refused_total{')).join(' ')}`);

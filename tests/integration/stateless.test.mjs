@@ -12,7 +12,10 @@ const UID_BASE = 77000;
 let d, tokenFront, tokenBack;
 
 test('setup: back with server-everything, front with a stateless remote to back', async () => {
-	d = new Daemon({ uid_base: UID_BASE });
+	// Tenant front's remote server is this gateway (and test servers) on
+	// the host's loopback, which egress (the default) refuses by design:
+	// tenant_network = host, chosen here on purpose.
+	d = new Daemon({ uid_base: UID_BASE, config: { tenant_network: 'host' } });
 	await d.start();
 	tokenBack = await d.tenant('back', { everything: EVERYTHING });
 	tokenFront = await d.tenant('front');

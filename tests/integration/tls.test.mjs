@@ -346,7 +346,7 @@ test('one tenant holds at most tls_max_conns_per_tenant TLS connections; another
 		return c;
 	};
 	const refused = async () => Number(/^dataagent_tls_refused_total\{scope="tenant"\} (\d+)$/m
-	    .exec(await (await d.fetch('/metrics')).text())[1]);
+	    .exec(await (await d.metrics()).text())[1]);
 	await reload('tls_max_conns_per_tenant = 2\n');
 	const before = await refused();
 	const held = [await open('tv', tv), await open('tv', tv)];

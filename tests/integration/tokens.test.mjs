@@ -199,7 +199,7 @@ test('a token living longer than max_token_ttl (7200 s here) is 401', async () =
 });
 
 test('no_jti and ttl refusals are counted in /metrics', async () => {
-	const m = await (await d.fetch('/metrics')).text();
+	const m = await (await d.metrics()).text();
 	const val = (reason) => Number((new RegExp(
 	    `^dataagent_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m) || [])[1]);
 	eq([val('no_jti'), val('ttl')], [2, 5], `counts: ${m.split('\n')

@@ -25,6 +25,12 @@ try {
 	const st = fs.readFileSync(`/proc/${d.proc.pid}/status`, 'utf8');
 	out.capBnd = (/^CapBnd:\s+([0-9a-f]+)/m.exec(st) || [])[1];
 	out.capEff = (/^CapEff:\s+([0-9a-f]+)/m.exec(st) || [])[1];
+	const core = (pid) => (/^Max core file size\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(
+	    `/proc/${pid}/limits`, 'utf8')) || []).slice(1).join(' ');
+	out.coreLimit = core(d.proc.pid);
+	const cuid = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'capped'])).uid;
+	const wk = processesOf(cuid).find((p) => p.cmd.includes('dataagent-worker'));
+	out.workerCoreLimit = wk ? core(wk.pid) : 'no worker';
 	// Disabling ends the tenant's worker and servers: signals to other
 	// UIDs (CAP_KILL) and the cgroup's removal.
 	const uid = JSON.parse(await d.ctlOk(['--json', 'tenant', 'show', 'capped'])).uid;

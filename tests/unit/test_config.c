@@ -266,6 +266,20 @@ main(void)
 	UNIT_CHECK(config_set(&cf, "cgroups", "v3", err, sizeof(err)) == -1 &&
 	    strstr(err, "auto|v2|v1|off") != NULL);
 
+	UNIT_CASE("tenant_network: egress by default, and whether it was chosen");
+	config_defaults(&cf);
+	UNIT_CHECK(strcmp(cf.cf_tenant_network, "egress") == 0 &&
+	    !cf.cf_tenant_network_set);
+	UNIT_CHECK(config_set(&cf, "tenant_network", "hosts", err,
+	    sizeof(err)) == -1 && !cf.cf_tenant_network_set);
+	UNIT_CHECK(config_set(&cf, "tenant_network", "egress", err,
+	    sizeof(err)) == 0 && cf.cf_tenant_network_set);
+	UNIT_CHECK(config_set(&cf, "tenant_network", "host", err,
+	    sizeof(err)) == 0 && strcmp(cf.cf_tenant_network, "host") == 0);
+	UNIT_CHECK(cf.cf_metrics_token[0] == '\0' &&
+	    config_set(&cf, "metrics_token", "t0k", err, sizeof(err)) == 0 &&
+	    strcmp(cf.cf_metrics_token, "t0k") == 0);
+
 	UNIT_CASE("names");
 	UNIT_CHECK(name_valid("alice") && name_valid("a.b-c_d9"));
 	UNIT_CHECK(!name_valid("") && !name_valid("-a") && !name_valid("a__b"));

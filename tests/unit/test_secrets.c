@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +177,40 @@ main(void)
 	UNIT_CHECK(secretref_expand("x${secret:NOPE}", lookup, NULL, &out,
 	    missing, sizeof(missing)) == -1);
 	UNIT_CHECK(out == NULL && strcmp(missing, "NOPE") == 0);
+
+	UNIT_CASE("mem_no_core: no core limit, not dumpable");
+	{
+		struct rlimit rl = { 4096, RLIM_INFINITY };
+
+		(void)setrlimit(RLIMIT_CORE, &rl);
+		UNIT_CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1);
+		UNIT_CHECK(mem_no_core(err, sizeof(err)) == 0);
+		UNIT_CHECK(getrlimit(RLIMIT_CORE, &rl) == 0 &&
+		    rl.rlim_cur == 0 && rl.rlim_max == 0);
+		UNIT_CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0);
+	}
+
+	UNIT_CASE("a reference in args is found, and its value is never sent");
+	{
+		json_t *srv = json_pack("{s:[s,s,s],s:{s:s}}", "args", "-v",
+		    "${secret:lower}", "x${secret:ARG_TOK}y", "env", "E",
+		    "${secret:ENV_TOK}");
+		char nm[SECRET_NAME_MAX + 1];
+		size_t idx = 99;
+
+		UNIT_CHECK(secretref_args_find(json_object_get(srv, "args"),
+		    &idx, nm) == 1);
+		UNIT_CHECK(idx == 2 && strcmp(nm, "ARG_TOK") == 0);
+		names = json_object();
+		UNIT_CHECK(secretref_server_names(srv, names) == 0);
+		UNIT_CHECK(json_object_size(names) == 1 &&
+		    json_object_get(names, "ENV_TOK") != NULL);
+		json_decref(names);
+		json_array_remove(json_object_get(srv, "args"), 2);
+		UNIT_CHECK(secretref_args_find(json_object_get(srv, "args"),
+		    &idx, nm) == 0);
+		json_decref(srv);
+	}
 
 	return unit_done();
 }
