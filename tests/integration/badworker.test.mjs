@@ -272,7 +272,7 @@ test('compromised worker stops reading and puts a 256 KiB server 100 times: kill
 	    (l.msg === 'worker died' || l.msg === 'worker exited')), 10000, 'its death');
 	eq([died.msg, died.cause, died.why], ['worker died', 'killed', 'send queue over its byte bound']);
 	eq((await r).status, 0, 'its client is closed');
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="bytes"}'), 1);
 	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="fds"}'), 0);
 	// Unbounded, 100 puts would have queued 100 answers and pushes of
@@ -309,7 +309,7 @@ test('compromised worker stops reading while its clients connect: killed when 16
 	const died = await until(() => d.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === k.worker_pid &&
 	    (l.msg === 'worker died' || l.msg === 'worker exited')), 10000, 'its death');
 	eq([died.msg, died.cause], ['worker died', 'killed']);
-	const text = await (await d.fetch('/metrics')).text();
+	const text = await (await d.metrics()).text();
 	eq(series(text, 'dataagent_worker_ipc_queue_kills_total{bound="fds"}'), 1);
 	eq((await d.fetch('/health')).status, 200);
 });
@@ -345,7 +345,7 @@ const cycleOnce = async (tenant, tok, n) => {
 	    x.tenant === tenant)[n - 1], 10000, `retirement ${n}`);
 	return l.worker_pid;
 };
-const workersIn = async (state) => series(await (await c.fetch('/metrics')).text(),
+const workersIn = async (state) => series(await (await c.metrics()).text(),
     `dataagent_workers{state="${state}"}`);
 let cyclerTok, lastPid;
 
@@ -394,7 +394,7 @@ test('a retiring worker that does not exit is killed after 5 seconds: its slots 
 	const died = await until(() => c.logs.find((l) => l.proc === 'dataagentd' && l.worker_pid === lastPid &&
 	    l.msg === 'worker died'), 5000, 'its death');
 	eq([died.cause, died.why], ['killed', 'did not exit when asked']);
-	const text = await (await c.fetch('/metrics')).text();
+	const text = await (await c.metrics()).text();
 	eq(series(text, 'dataagent_workers{state="retiring"}'), 0);
 	assert(series(text, 'dataagent_worker_retire_kills_total{reason="timeout"}') >= 1, 'timeout count');
 	// Only the bystander's slot is left.
@@ -417,7 +417,7 @@ for (const how of ['disable', 'remove']) {
 		assert(Date.now() - t0 < 3000, 'not at once');
 		assert(!c.logs.some((l) => l.proc === 'dataagentd' && l.msg === 'worker did not exit when asked: killed' &&
 		    l.worker_pid === pid), 'waited for the grace');
-		const text = await (await c.fetch('/metrics')).text();
+		const text = await (await c.metrics()).text();
 		eq(series(text, 'dataagent_workers{state="retiring"}'), 0);
 		eq(series(text, 'dataagent_worker_retire_kills_total{reason="tenant_stopped"}'),
 		    how === 'disable' ? 1 : 2);
