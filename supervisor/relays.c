@@ -490,47 +490,20 @@ rly_spawn(struct relays *rs)
 	struct rly *rl;
 	int sv[2];
 	pid_t pid;
-	char lvl[64], fmt[32], asanv[256];
-	const char *asan;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("socketpair failed", "{s:s}", "error",
 		    strerror(errno));
 		return NULL;
 	}
-	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
-	    log_level_name(sp->sp_cf.cf_log_level));
-	snprintf(fmt, sizeof(fmt), "LOG_FORMAT=%s",
-	    log_format_is_text(sp->sp_cf.cf_log_format) ? "text" : "json");
-	asan = getenv("ASAN_OPTIONS");
-	snprintf(asanv, sizeof(asanv), "ASAN_OPTIONS=%s", asan != NULL ?
-	    asan : "");
-	if ((pid = fork()) == -1) {
-		log_error("fork failed", "{s:s}", "error", strerror(errno));
+	/* Its stdout and stderr are ours: a relay runs no tenant code. */
+	pid = spawn_child(sp, rs->rs_path, "dataagent-relay", sv[1],
+	    RELAY_IPC_FD, 2, log_format_is_text(sp->sp_cf.cf_log_format) ?
+	    "text" : "json");
+	if (pid == -1) {
 		close(sv[0]);
 		close(sv[1]);
 		return NULL;
-	}
-	if (pid == 0) {
-		char *const argv[] = { "dataagent-relay", NULL };
-		char *const envp[] = { lvl, fmt, asan != NULL ? asanv : NULL,
-		    NULL };
-		sigset_t none;
-		int nullfd;
-
-		/* A fresh image with fd 3 = the channel, 0 = /dev/null,
-		 * 1,2 = our stderr, and nothing else of ours. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(sv[1], RELAY_IPC_FD) == -1)
-			_exit(127);
-		nullfd = open("/dev/null", O_RDONLY);
-		if (nullfd == -1 || dup2(nullfd, 0) == -1 || dup2(2, 1) == -1)
-			_exit(127);
-		close_range(RELAY_IPC_FD + 1, ~0U, 0);
-		execve(rs->rs_path, argv, envp);
-		_exit(127);
 	}
 	close(sv[1]);
 	if ((rl = calloc(1, sizeof(*rl))) == NULL) {

@@ -15,7 +15,9 @@
  *   ratelimit.c per-tenant request rates, per-address connection rates
  *              and authentication back-off (ratelimit.h)
  *   tls.c      the TLS listener: handshake, head, relay to the worker
+ *   spawn.c    fork+exec of the worker and relay programs
  *   relays.c   the relays (dataagent-relay): handoff = relay, routes
+ *              each request of a shared connection (IPC_RELAY_ROUTE)
  *   secrets.c  tenant secrets under the master key (secrets.h)
  *   audit.c    tool-call audit rows from workers (batched), retention
  *   handback.c which connections a worker may hand back (IPC_HANDBACK)
@@ -233,6 +235,17 @@ void relays_revoke(struct sup *sp, const char *hash);
 /* Ends the relays (after the workers: nothing is left to relay), reaps
  * them and frees everything. */
 void relays_free(struct sup *sp);
+
+/* spawn.c */
+/*
+ * Forks and execs path (argv[0] argv0) as a fresh image: chan_fd becomes
+ * child_fd, 0 is /dev/null, 1 and 2 are out_fd, nothing else of ours is
+ * open; its environment is LOG_LEVEL, LOG_FORMAT=log_format and, in a
+ * sanitizer build, ASAN_OPTIONS. Returns the pid, or -1 (logged); the
+ * caller's fds stay the caller's.
+ */
+pid_t spawn_child(struct sup *sp, const char *path, const char *argv0,
+    int chan_fd, int child_fd, int out_fd, const char *log_format);
 
 /* cluster.c */
 /* Starts polling a shared (MySQL) store for changes other hosts made;

@@ -920,8 +920,6 @@ worker_spawn(struct sup *sp)
 	struct worker *wk;
 	int sv[2], lp[2];
 	pid_t pid;
-	char lvl[64], fmt[32], asanv[256];
-	const char *asan;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("socketpair failed", "{s:s}", "error",
@@ -937,45 +935,15 @@ worker_spawn(struct sup *sp)
 		return NULL;
 	}
 	(void)fd_nonblock(lp[0]);	/* cannot fail on a fresh pipe */
-	snprintf(lvl, sizeof(lvl), "LOG_LEVEL=%s",
-	    log_level_name(sp->sp_cf.cf_log_level));
 	/* JSON, which we read back; our logger writes it in our form. */
-	snprintf(fmt, sizeof(fmt), "LOG_FORMAT=json");
-	/* A sanitizer build's settings follow it into the worker; nothing
-	 * else of ours does. */
-	asan = getenv("ASAN_OPTIONS");
-	snprintf(asanv, sizeof(asanv), "ASAN_OPTIONS=%s", asan != NULL ?
-	    asan : "");
-	pid = fork();
+	pid = spawn_child(sp, sp->sp_worker_path, "dataagent-worker", sv[1],
+	    WORKER_IPC_FD, lp[1], "json");
 	if (pid == -1) {
-		log_error("fork failed", "{s:s}", "error", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
 		close(lp[0]);
 		close(lp[1]);
 		return NULL;
-	}
-	if (pid == 0) {
-		char *const argv[] = { "dataagent-worker", NULL };
-		char *const envp[] = { lvl, fmt, asan != NULL ? asanv : NULL,
-		    NULL };
-		sigset_t none;
-		int nullfd;
-
-		/* Fresh process image with fd 3 = IPC, 0 = /dev/null, 1,2 =
-		 * the log pipe, and nothing else. */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(sv[1], WORKER_IPC_FD) == -1)
-			_exit(127);
-		nullfd = open("/dev/null", O_RDONLY);
-		if (nullfd == -1 || dup2(nullfd, 0) == -1 ||
-		    dup2(lp[1], 1) == -1 || dup2(lp[1], 2) == -1)
-			_exit(127);
-		close_range(WORKER_IPC_FD + 1, ~0U, 0);
-		execve(sp->sp_worker_path, argv, envp);
-		_exit(127);
 	}
 	close(sv[1]);
 	close(lp[1]);
