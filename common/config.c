@@ -224,7 +224,7 @@ config_defaults(struct config *cf)
 	cf->cf_tenant_audit_queue = 256;
 	cf->cf_audit_queue = 2048;
 	cf->cf_relays = -1;
-	snprintf(cf->cf_handoff, sizeof(cf->cf_handoff), "direct");
+	snprintf(cf->cf_handoff, sizeof(cf->cf_handoff), "relay");
 }
 
 static const struct cfg_key *

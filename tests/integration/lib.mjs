@@ -128,9 +128,9 @@ export class Daemon {
 			// default 10 a second the supervisor passes on; the cases
 			// match on them. badworker.test.mjs tests the limit.
 			worker_log_rate: 0,
-			// DATAAGENT_TEST_HANDOFF=relay runs a suite's daemons with
-			// their connections read by relays (relay.test.mjs sets
-			// its own).
+			// DATAAGENT_TEST_HANDOFF=direct runs a suite's daemons with
+			// the direct handoff instead of the default relays
+			// (relay.test.mjs and handback.test.mjs set their own).
 			...(process.env.DATAAGENT_TEST_HANDOFF ?
 			    { handoff: process.env.DATAAGENT_TEST_HANDOFF } : {}),
 			// tenant_network keeps its default, egress: a test that

@@ -598,8 +598,12 @@ test('make deb: lintian has no errors; dpkg -i, dataagentd -t from it, dpkg --pu
 
 test('a worker at its fd limit closes its oldest idle connections and says so at warning', async () => {
 	// tenant_nofile 64: the worker keeps 16 fds in reserve, so past fd 47
-	// it closes idle keep-alive connections, oldest first.
-	const d = new Daemon({ uid_base: 77000, config: { tenant_nofile: 64 } });
+	// it closes idle keep-alive connections, oldest first. The client
+	// sockets themselves reach the worker with handoff = direct; through
+	// relays it holds one stream per client connection instead, and the
+	// relay keeps its client when an idle stream goes.
+	const d = new Daemon({ uid_base: 77000, config: { tenant_nofile: 64,
+	    handoff: 'direct' } });
 	const socks = [];
 	try {
 		await d.start();

@@ -143,7 +143,7 @@ main(void)
 	UNIT_CHECK(config_set(&cf, "max_total_connections", "100", err,
 	    sizeof(err)) == 0);
 	UNIT_CHECK(config_validate(&cf, err, sizeof(err)) == 0);
-	UNIT_CHECK(strcmp(cf.cf_handoff, "direct") == 0 && cf.cf_relays == -1 &&
+	UNIT_CHECK(strcmp(cf.cf_handoff, "relay") == 0 && cf.cf_relays == -1 &&
 	    cf.cf_relay_uid == 0 && cf.cf_direct_peers[0] == '\0');
 	UNIT_CHECK(config_set(&cf, "handoff", "relay", err, sizeof(err)) == 0);
 	UNIT_CHECK(config_set(&cf, "handoff", "proxy", err, sizeof(err)) == -1);
