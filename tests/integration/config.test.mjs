@@ -41,7 +41,9 @@ test('-t compiles the seccomp policy and names the line of a bad rule', async ()
 	const pdir = path.join(dir, 'policy');
 	fs.mkdirSync(pdir, { recursive: true });
 	const good = fs.readFileSync(path.join(ROOT, 'policy', 'upstream.policy'), 'utf8');
-	fs.copyFileSync(path.join(ROOT, 'policy', 'worker.policy'), path.join(pdir, 'worker.policy'));
+	// the relays' policy too: handoff = relay, the default, needs it
+	for (const p of ['worker.policy', 'relay.policy'])
+		fs.copyFileSync(path.join(ROOT, 'policy', p), path.join(pdir, p));
 	fs.writeFileSync(path.join(pdir, 'upstream.policy'), good + 'no_such_syscall\n');
 	fs.writeFileSync(conf, base + `policy_dir = ${pdir}\n`);
 	const r = await daemon(['-t', '--config', conf], { SECRET_KEY });
