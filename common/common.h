@@ -576,6 +576,11 @@ char *vis_escape(const char *s, size_t len);
 size_t vis_needed(const char *s, size_t len);
 /* 1 when vis_escape would return s unchanged. */
 int vis_is_clean(const char *s, size_t len);
+/* A copy of v with every string and key passed through vis_escape; an
+ * array or object nested deeper than depth_max becomes the string
+ * "(nested too deep)". Returns a new reference, or NULL when out of
+ * memory. */
+json_t *vis_json(const json_t *v, int depth_max);
 /* 1 for /api/v1/users/{id}/mcp and /api/v1/users/{id}/mcp/{server}. */
 int http_path_is_mcp(const char *path);
 /* The body of a 429: on an MCP POST a JSON-RPC error with the id of the

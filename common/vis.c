@@ -101,3 +101,60 @@ vis_is_clean(const char *s, size_t len)
 {
 	return vis_needed(s, len) == len;
 }
+
+static json_t *
+vis_json_at(const json_t *v, int depth, int depth_max)
+{
+	json_t *out, *e;
+	const char *k;
+	char *x;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		if (vis_is_clean(json_string_value(v), json_string_length(v)))
+			return json_incref((json_t *)v);
+		if ((x = vis_escape(json_string_value(v),
+		    json_string_length(v))) == NULL)
+			return NULL;
+		out = json_string(x);
+		free(x);
+		return out;
+	case JSON_ARRAY:
+		if (depth > depth_max)
+			return json_string("(nested too deep)");
+		if ((out = json_array()) == NULL)
+			return NULL;
+		json_array_foreach(v, i, e)
+			if (json_array_append_new(out, vis_json_at(e,
+			    depth + 1, depth_max)) == -1) {
+				json_decref(out);
+				return NULL;
+			}
+		return out;
+	case JSON_OBJECT:
+		if (depth > depth_max)
+			return json_string("(nested too deep)");
+		if ((out = json_object()) == NULL)
+			return NULL;
+		json_object_foreach((json_t *)v, k, e) {
+			x = vis_escape(k, strlen(k));
+			if (x == NULL || json_object_set_new(out, x,
+			    vis_json_at(e, depth + 1, depth_max)) == -1) {
+				free(x);
+				json_decref(out);
+				return NULL;
+			}
+			free(x);
+		}
+		return out;
+	default:
+		return json_incref((json_t *)v);
+	}
+}
+
+json_t *
+vis_json(const json_t *v, int depth_max)
+{
+	return vis_json_at(v, 0, depth_max);
+}

@@ -10,6 +10,8 @@
 #include "common.h"
 #include "ctl.h"
 
+#define CTL_VISIBLE_DEPTH 64	/* deeper than any answer of ours */
+
 /* What dataagentctl prints of an answer, with every string and key
  * passed through vis_escape: names, details and errors come from the
  * store, where tenants, their workers and their upstream servers wrote
@@ -19,47 +21,7 @@
 json_t *
 ctl_visible(const json_t *v)
 {
-	json_t *out, *e;
-	const char *k;
-	char *x;
-	size_t i;
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		if (vis_is_clean(json_string_value(v), json_string_length(v)))
-			return json_incref((json_t *)v);
-		if ((x = vis_escape(json_string_value(v),
-		    json_string_length(v))) == NULL)
-			return NULL;
-		out = json_string(x);
-		free(x);
-		return out;
-	case JSON_ARRAY:
-		if ((out = json_array()) == NULL)
-			return NULL;
-		json_array_foreach(v, i, e)
-			if (json_array_append_new(out, ctl_visible(e)) == -1) {
-				json_decref(out);
-				return NULL;
-			}
-		return out;
-	case JSON_OBJECT:
-		if ((out = json_object()) == NULL)
-			return NULL;
-		json_object_foreach((json_t *)v, k, e) {
-			x = vis_escape(k, strlen(k));
-			if (x == NULL || json_object_set_new(out, x,
-			    ctl_visible(e)) == -1) {
-				free(x);
-				json_decref(out);
-				return NULL;
-			}
-			free(x);
-		}
-		return out;
-	default:
-		return json_incref((json_t *)v);
-	}
+	return vis_json(v, CTL_VISIBLE_DEPTH);
 }
 
 static const char *

@@ -31,6 +31,7 @@
 #define WLOG_READ_MAX 65536		/* per readiness, for fairness */
 #define WLOG_DRAIN_MAX (4 * WLOG_READ_MAX)	/* at the worker's end */
 #define WLOG_SUMMARY_MS 1000
+#define WLOG_DEPTH_MAX 8		/* nesting kept of a line's fields */
 
 struct wlog {
 	struct sup *wl_sup;
@@ -46,48 +47,6 @@ struct wlog {
 	int64_t wl_last_ms;
 	uint64_t wl_dropped;		/* since the last summary */
 };
-
-/* A copy of v with every string and key escaped. */
-static json_t *
-wlog_visible(json_t *v, int depth)
-{
-	json_t *out, *e;
-	const char *k;
-	char *x;
-	size_t i;
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		if ((x = vis_escape(json_string_value(v),
-		    json_string_length(v))) == NULL)
-			return NULL;
-		out = json_string(x);
-		free(x);
-		return out;
-	case JSON_ARRAY:
-	case JSON_OBJECT:
-		if (depth > 8)
-			return json_string("(nested too deep)");
-		out = json_is_array(v) ? json_array() : json_object();
-		if (out == NULL)
-			return NULL;
-		if (json_is_array(v)) {
-			json_array_foreach(v, i, e)
-				json_array_append_new(out,
-				    wlog_visible(e, depth + 1));
-			return out;
-		}
-		json_object_foreach(v, k, e) {
-			if ((x = vis_escape(k, strlen(k))) == NULL)
-				continue;
-			json_object_set_new(out, x, wlog_visible(e, depth + 1));
-			free(x);
-		}
-		return out;
-	default:
-		return json_incref(v);
-	}
-}
 
 /* A proc name a worker may give its line: short, plain, not ours. */
 static int
@@ -146,7 +105,7 @@ wlog_emit(struct wlog *wl, const char *line, size_t len, int truncated)
 			continue;
 		/* An escaped key may meet one of ours: ours stays. */
 		if (json_object_get(fields, text) == NULL &&
-		    (vis = wlog_visible(e, 0)) != NULL)
+		    (vis = vis_json(e, WLOG_DEPTH_MAX)) != NULL)
 			json_object_set_new(fields, text, vis);
 		free(text);
 	}

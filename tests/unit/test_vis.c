@@ -55,5 +55,27 @@ main(void)
 	UNIT_CHECK(VIS("a\xe2\x82", "a\\xe2\\x82"));
 	UNIT_CHECK(VIS("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"));
 	UNIT_CHECK(vis_needed("\xff", 1) == 4);
+
+	UNIT_CASE("vis_json: every string and key at any depth, nesting cut at depth_max");
+	{
+		json_t *in = json_loads("{\"k\\u001b\":[\"a\\u001b[2J\",1,"
+		    "{\"x\":[[\"deep\"]]}]}", 0, NULL), *out;
+		char *text;
+
+		UNIT_CHECK(in != NULL);
+		out = vis_json(in, 8);
+		text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+		UNIT_CHECK(text != NULL && strcmp(text, "{\"k\\\\x1b\":"
+		    "[\"a\\\\x1b[2J\",1,{\"x\":[[\"deep\"]]}]}") == 0);
+		free(text);
+		json_decref(out);
+		out = vis_json(in, 2);
+		text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+		UNIT_CHECK(text != NULL && strstr(text, "\"x\":\"(nested too "
+		    "deep)\"") != NULL);
+		free(text);
+		json_decref(out);
+		json_decref(in);
+	}
 	return unit_done();
 }
