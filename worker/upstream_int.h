@@ -94,8 +94,9 @@ struct upstream {
 	struct bufferevent *u_in;	/* its stdin */
 	struct bufferevent *u_out;	/* its stdout */
 	struct bufferevent *u_err;	/* its stderr */
-	struct event *u_ev_eof;		/* stdout closed: wait for the exit
+	struct event *u_ev_eof;		/* a pipe gone: wait for the exit
 					 * status a moment, then give up */
+	const char *u_eof_why;		/* ... saying this (static text) */
 	struct event *u_ev_retry;	/* back-off over: start for held calls */
 	int64_t u_started_ms;
 	int64_t u_oom_base;		/* tenant OOM kills when it started */

@@ -77,6 +77,7 @@ up_stdio_close(struct upstream *u)
 	u->u_in = u->u_out = u->u_err = NULL;
 	if (u->u_ev_eof != NULL)
 		event_del(u->u_ev_eof);
+	u->u_eof_why = NULL;
 	/* Whatever the server started lives in its group: end it too, even
 	 * when the leader itself was already reaped. */
 	if (u->u_pgid > 0)
@@ -177,15 +178,19 @@ up_on_eof_timer(evutil_socket_t fd, short ev, void *arg)
 {
 	struct upstream *u = arg;
 
-	up_died(u, "closed its stdout");
+	up_died(u, u->u_eof_why != NULL ? u->u_eof_why : "closed its stdout");
 }
 
-/* EOF or error on stdout: the process is exiting. Its exit status says
- * more (a signal, an OOM kill) than the EOF: wait for SIGCHLD a moment. */
+/*
+ * The server's end of a pipe is gone (EOF or an error on its stdout, its
+ * stdin closed): the process is exiting. Its exit status says more (a
+ * signal, an OOM kill) than the pipe: wait for SIGCHLD a moment
+ * (upstream_reap), and say why_pipe only if none comes.
+ */
 static void
-up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
+up_pipe_gone(struct upstream *u, struct bufferevent *bev,
+    const char *why_pipe)
 {
-	struct upstream *u = arg;
 	struct timeval tv = { 0, UP_EOF_GRACE_MS * 1000 };
 	char why[128];
 	int status;
@@ -198,23 +203,27 @@ up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
 		up_died(u, why);
 		return;
 	}
-	bufferevent_disable(bev, EV_READ);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	if (u->u_ev_eof != NULL && u->u_pid > 0) {
+		if (u->u_eof_why == NULL)
+			u->u_eof_why = why_pipe;
 		event_add(u->u_ev_eof, &tv);
 		return;
 	}
-	up_died(u, (what & BEV_EVENT_EOF) ? "closed its stdout" :
+	up_died(u, why_pipe);
+}
+
+static void
+up_on_stdout_event(struct bufferevent *bev, short what, void *arg)
+{
+	up_pipe_gone(arg, bev, (what & BEV_EVENT_EOF) ? "closed its stdout" :
 	    "stdout read error");
 }
 
 static void
 up_on_stdin_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct upstream *u = arg;
-
-	if (up_drain_stdout(u) == -1)
-		return;
-	up_died(u, "stdin closed");
+	up_pipe_gone(arg, bev, "stdin closed");
 }
 
 /* --------------------------------------------------------------- stderr */
@@ -443,6 +452,7 @@ up_spawn(struct upstream *u)
 	err_r = lr.lr_err;
 
 	u->u_pid = pid;
+	u->u_eof_why = NULL;
 	u->u_pgid = pid;
 	u->u_oom_base = wrk_oom_kills(w);
 	u->u_in = up_bev(u, &in_w, NULL, up_on_stdin_event, EV_WRITE);
