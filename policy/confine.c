@@ -43,19 +43,13 @@ confine_ids(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
-int
-confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
+/* The steps every confined process ends with, in this order: keep-caps
+ * off and locked, the bounding set empty, the ids, no capability left
+ * (checked), no_new_privs, not dumpable. */
+static int
+confine_drop(const struct confine_spec *cs, char *err, size_t errlen)
 {
-	if (cs->cs_uid == 0 || cs->cs_gid == 0) {
-		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
-		return -1;
-	}
-	if ((cs->cs_netns_fd != -1 &&
-	    netns_join(cs->cs_netns_fd, err, errlen) == -1) ||
-	    sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
-	    sandbox_fs(cs->cs_home, cs->cs_hide, cs->cs_tmp_size, err,
-	    errlen) == -1 ||
-	    sandbox_securebits(err, errlen) == -1 ||
+	if (sandbox_securebits(err, errlen) == -1 ||
 	    sandbox_bounding_drop(err, errlen) == -1 ||
 	    confine_ids(cs->cs_uid, cs->cs_gid, err, errlen) == -1 ||
 	    sandbox_caps_drop(err, errlen) == -1 ||
@@ -69,22 +63,29 @@ confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
 }
 
 int
+confine_worker(const struct confine_spec *cs, char *err, size_t errlen)
+{
+	if (cs->cs_uid == 0 || cs->cs_gid == 0) {
+		snprintf(err, errlen, "refusing to run a tenant as uid/gid 0");
+		return -1;
+	}
+	if ((cs->cs_netns_fd != -1 &&
+	    netns_join(cs->cs_netns_fd, err, errlen) == -1) ||
+	    sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
+	    sandbox_fs(cs->cs_home, cs->cs_hide, cs->cs_tmp_size, err,
+	    errlen) == -1)
+		return -1;
+	return confine_drop(cs, err, errlen);
+}
+
+int
 confine_relay(const struct confine_spec *cs, char *err, size_t errlen)
 {
 	if (cs->cs_uid == 0 || cs->cs_gid == 0) {
 		snprintf(err, errlen, "refusing to run a relay as uid/gid 0");
 		return -1;
 	}
-	if (sandbox_rlimits(&cs->cs_limits, err, errlen) == -1 ||
-	    sandbox_securebits(err, errlen) == -1 ||
-	    sandbox_bounding_drop(err, errlen) == -1 ||
-	    confine_ids(cs->cs_uid, cs->cs_gid, err, errlen) == -1 ||
-	    sandbox_caps_drop(err, errlen) == -1 ||
-	    sandbox_caps_verify(err, errlen) == -1)
+	if (sandbox_rlimits(&cs->cs_limits, err, errlen) == -1)
 		return -1;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		STEP_FAIL("PR_SET_NO_NEW_PRIVS");
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
-		STEP_FAIL("PR_SET_DUMPABLE");
-	return 0;
+	return confine_drop(cs, err, errlen);
 }
